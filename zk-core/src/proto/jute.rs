@@ -117,7 +117,9 @@ impl Reader {
                 let raw = self.buf.split_to(n);
                 match std::str::from_utf8(&raw) {
                     Ok(s) => Ok(Some(s.to_owned())),
-                    Err(_) => Err(DecodeError::InvalidUtf8),
+                    // Java writes characters outside the BMP as two 3-byte surrogates (CESU-8,
+                    // PROTOCOL.md §1); accept that too rather than failing a whole reply.
+                    Err(_) => decode_cesu8(&raw).map(Some).ok_or(DecodeError::InvalidUtf8),
                 }
             }
         }
@@ -169,6 +171,41 @@ impl Reader {
             Err(DecodeError::TrailingBytes(self.buf.len()))
         }
     }
+}
+
+/// Decodes CESU-8: UTF-8 in which a character above U+FFFF is written as its two UTF-16
+/// surrogates, 3 bytes each. Returns `None` for anything else that is not UTF-8.
+fn decode_cesu8(raw: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                // `good` was just validated.
+                out.push_str(std::str::from_utf8(good).ok()?);
+                // A surrogate pair: ED A0..AF xx ED B0..BF xx.
+                let pair = bad.get(..6)?;
+                let unit = |b: &[u8]| -> Option<u32> {
+                    (b[0] == 0xed && b[1] & 0xc0 == 0x80 && b[2] & 0xc0 == 0x80)
+                        .then(|| 0xd000 | (u32::from(b[1] & 0x3f) << 6) | u32::from(b[2] & 0x3f))
+                };
+                let (hi, lo) = (unit(&pair[..3])?, unit(&pair[3..])?);
+                if !(0xd800..0xdc00).contains(&hi) || !(0xdc00..0xe000).contains(&lo) {
+                    return None;
+                }
+                out.push(char::from_u32(
+                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00),
+                )?);
+                rest = &bad[6..];
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Writes a jute `boolean`.
@@ -249,6 +286,16 @@ mod tests {
     #[test]
     fn non_utf8_string_is_an_error() {
         let mut r = reader(&[0, 0, 0, 2, 0xc3, 0x28]);
+        assert_eq!(r.read_ustring(), Err(DecodeError::InvalidUtf8));
+    }
+
+    #[test]
+    fn java_surrogate_pairs_decode_as_one_character() {
+        // U+1F600 as Java's writer sends it: two 3-byte surrogates.
+        let mut r = reader(&[0, 0, 0, 7, b'a', 0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]);
+        assert_eq!(r.read_ustring().unwrap(), Some("a\u{1f600}".to_owned()));
+        // A lone surrogate is still invalid.
+        let mut r = reader(&[0, 0, 0, 3, 0xed, 0xa0, 0xbd]);
         assert_eq!(r.read_ustring(), Err(DecodeError::InvalidUtf8));
     }
 
