@@ -5,10 +5,27 @@
 //! drivers in `zk-client` and the runtime crates; that is what lets the same core run on tokio,
 //! async-std, smol or a plain thread, and lets tests step it deterministically.
 //!
-//! Today it holds the wire protocol ([`proto`]): every record of ZooKeeper 3.5 to 3.9 in both
-//! directions, with framing. The session state machine, path rules and watch registry build on it.
+//! - [`proto`]: the wire protocol, every record of ZooKeeper 3.5 to 3.9 in both directions.
+//! - [`session`]: the session state machine ([`Session`]): connections, handshake, heartbeats,
+//!   request pipelining, watches and their re-arming, chroot, auth, expiry.
+//! - [`hosts`], [`path`], [`version`], [`error`]: connect strings and host rotation, path rules
+//!   and chroot, server versions, and the error type every request resolves with.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod hosts;
+pub mod path;
 pub mod proto;
+pub mod rng;
+pub mod session;
+pub mod version;
+
+pub use error::Error;
+pub use hosts::{ConnectString, HostAddr};
+pub use session::{
+    ConnId, Event, LostReason, RequestId, Session, SessionConfig, SessionId, SessionState,
+    WatchKind, WatchedEvent, WatcherId,
+};
+pub use version::ServerVersion;

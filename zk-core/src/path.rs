@@ -1,0 +1,245 @@
+//! Path rules (PROTOCOL.md §8.5) and the chroot mapping (§12).
+//!
+//! Paths are checked on the client before anything is sent, with the server's own rules, so a bad
+//! path is a typed error naming the problem instead of a BadArguments (or a silent NoNode) from the
+//! server. The chroot is purely client-side: it is added to every path that goes out and removed
+//! from every path that comes back.
+
+use crate::error::Error;
+
+/// Checks `path` against the server's rules. A sequential create may end in `/` (the server
+/// appends the sequence number first), so `sequential` relaxes that one rule.
+///
+/// Errors with [`Error::InvalidPath`] saying what is wrong.
+pub fn validate_path(path: &str, sequential: bool) -> Result<(), Error> {
+    let bad = |reason| {
+        Err(Error::InvalidPath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    if path.is_empty() {
+        return bad("path must not be empty");
+    }
+    if !path.starts_with('/') {
+        return bad("path must start with /");
+    }
+    if path.len() == 1 {
+        return Ok(());
+    }
+    if path.ends_with('/') && !sequential {
+        return bad("path must not end with /");
+    }
+    // Components are checked one by one; a sequential prefix ending in `/` has an empty last
+    // component, which the server fills in.
+    let body = &path[1..];
+    let mut components = body.split('/').peekable();
+    while let Some(c) = components.next() {
+        let last = components.peek().is_none();
+        if c.is_empty() && !(last && sequential) {
+            return bad("empty node name (//)");
+        }
+        if c == "." || c == ".." {
+            return bad("relative paths (. and ..) are not allowed");
+        }
+    }
+    for ch in path.chars() {
+        let bad_char = ch == '\u{0}'
+            || ('\u{1}'..='\u{1f}').contains(&ch)
+            || ('\u{7f}'..='\u{9f}').contains(&ch)
+            || ('\u{e000}'..='\u{f8ff}').contains(&ch)
+            || ('\u{fff0}'..='\u{ffff}').contains(&ch);
+        if bad_char {
+            return bad("path contains a character ZooKeeper does not allow");
+        }
+    }
+    Ok(())
+}
+
+/// The parent of a valid path (`/` for top-level nodes), or `None` for `/` itself.
+pub fn parent(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+/// The last component of a path (`""` for `/`).
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or("")
+}
+
+/// Joins a parent path and a child name.
+pub fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// `path` and every ancestor up to `/`, deepest first: `/a/b` gives `/a/b`, `/a`, `/`.
+pub fn ancestors_inclusive(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let cur = next?;
+        next = parent(cur);
+        Some(cur)
+    })
+}
+
+/// The client's chroot: a path prefix added to every request and stripped from every reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chroot {
+    /// `None` means no chroot (the connect string had none, or `/`).
+    prefix: Option<String>,
+}
+
+impl Chroot {
+    /// A chroot from a path; `/` (or empty) means none.
+    ///
+    /// Errors with [`Error::InvalidPath`] if the chroot is not a valid path.
+    pub fn new(path: &str) -> Result<Self, Error> {
+        if path.is_empty() || path == "/" {
+            return Ok(Chroot::default());
+        }
+        validate_path(path, false)?;
+        Ok(Chroot {
+            prefix: Some(path.to_owned()),
+        })
+    }
+
+    /// No chroot.
+    pub fn none() -> Self {
+        Chroot::default()
+    }
+
+    /// The chroot path, or `None`.
+    pub fn as_str(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The server path for a client path: the chroot for `/`, chroot + path otherwise.
+    pub fn to_server(&self, path: &str) -> String {
+        match &self.prefix {
+            None => path.to_owned(),
+            Some(root) if path == "/" => root.clone(),
+            Some(root) => format!("{root}{path}"),
+        }
+    }
+
+    /// Prefixes a path in place (no allocation without a chroot).
+    pub fn apply(&self, path: &mut String) {
+        if let Some(root) = &self.prefix {
+            if path == "/" {
+                path.clone_from(root);
+            } else {
+                path.insert_str(0, root);
+            }
+        }
+    }
+
+    /// The client path for a server path: `/` for the chroot itself, the rest for paths under it,
+    /// `None` for paths outside it.
+    pub fn to_client<'a>(&self, path: &'a str) -> Option<&'a str> {
+        match &self.prefix {
+            None => Some(path),
+            Some(root) => {
+                let rest = path.strip_prefix(root.as_str())?;
+                if rest.is_empty() {
+                    Some("/")
+                } else if rest.starts_with('/') {
+                    Some(rest)
+                } else {
+                    // `/apple` is not under `/app`.
+                    None
+                }
+            }
+        }
+    }
+
+    /// Strips the chroot from a path in place; paths outside the chroot are left unchanged (as
+    /// the Java client does for notifications).
+    pub fn strip(&self, path: &mut String) {
+        if self.prefix.is_none() {
+            return;
+        }
+        if let Some(client) = self.to_client(path) {
+            let client = client.to_owned();
+            *path = client;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_path_rules() {
+        for ok in ["/", "/a", "/a/b", "/a.b", "/..a", "/ü"] {
+            assert!(validate_path(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/a/..",
+            "/a\u{0}",
+            "/\u{1f}",
+            "/\u{e000}",
+        ] {
+            assert!(
+                matches!(validate_path(bad, false), Err(Error::InvalidPath { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sequential_prefix_may_end_in_slash() {
+        assert!(validate_path("/queue/", true).is_ok());
+        assert!(validate_path("/queue/", false).is_err());
+        assert!(validate_path("//", true).is_err());
+    }
+
+    #[test]
+    fn chroot_maps_both_ways() {
+        let c = Chroot::new("/app").unwrap();
+        assert_eq!(c.to_server("/"), "/app");
+        assert_eq!(c.to_server("/x"), "/app/x");
+        assert_eq!(c.to_client("/app"), Some("/"));
+        assert_eq!(c.to_client("/app/x"), Some("/x"));
+        assert_eq!(c.to_client("/apple"), None);
+        assert_eq!(c.to_client("/other"), None);
+        let mut p = "/app/x/y".to_owned();
+        c.strip(&mut p);
+        assert_eq!(p, "/x/y");
+        let mut q = "/".to_owned();
+        c.apply(&mut q);
+        assert_eq!(q, "/app");
+    }
+
+    #[test]
+    fn root_chroot_is_none() {
+        assert_eq!(Chroot::new("/").unwrap(), Chroot::none());
+        assert!(Chroot::new("/bad/").is_err());
+    }
+
+    #[test]
+    fn ancestors_walk_to_root() {
+        let v: Vec<&str> = ancestors_inclusive("/a/b/c").collect();
+        assert_eq!(v, ["/a/b/c", "/a/b", "/a", "/"]);
+        assert_eq!(parent("/a"), Some("/"));
+        assert_eq!(basename("/a/b"), "b");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/a", "x"), "/a/x");
+    }
+}

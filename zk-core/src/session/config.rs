@@ -1,0 +1,113 @@
+//! Everything a session is configured with. Defaults follow kazoo where kazoo has a say (10 s
+//! session timeout, a new session after expiry) and the Java client elsewhere.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::event::SessionId;
+use crate::error::Error;
+use crate::hosts::{ConnectString, ReconnectPolicy};
+use crate::proto::{DEFAULT_MAX_FRAME, SERVER_MAX_FRAME};
+use crate::version::ServerVersion;
+
+/// Credentials for an auth scheme, replayed on every connection (auth is per connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The scheme, e.g. `digest`.
+    pub scheme: String,
+    /// The scheme's credentials, e.g. `user:password` for digest.
+    pub auth: Bytes,
+}
+
+impl Credentials {
+    /// Digest credentials (`user:password`).
+    pub fn digest(user: &str, password: &str) -> Self {
+        Credentials {
+            scheme: "digest".into(),
+            auth: Bytes::from(format!("{user}:{password}")),
+        }
+    }
+}
+
+/// Configuration of a [`super::Session`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Servers and chroot.
+    pub connect_string: ConnectString,
+    /// The session timeout to ask for; the server clamps it (by default to 2 to 20 ticks).
+    pub session_timeout: Duration,
+    /// Resume this session instead of creating one (kazoo's `client_id`).
+    pub resume: Option<SessionId>,
+    /// Accept a read-only server when no quorum is reachable.
+    pub read_only: bool,
+    /// Shuffle the hosts (with `rng_seed`) so that clients spread over the ensemble.
+    pub randomize_hosts: bool,
+    /// Pauses between connection attempts.
+    pub reconnect: ReconnectPolicy,
+    /// Time allowed for TCP connect plus handshake per host; `None` uses the session timeout
+    /// divided by the number of hosts, as the Java client does.
+    pub connect_timeout: Option<Duration>,
+    /// Fail a request that has no reply after this long; `None` waits for as long as the session
+    /// lives.
+    pub request_timeout: Option<Duration>,
+    /// Largest frame accepted from a server.
+    pub max_frame: usize,
+    /// Largest request frame sent; larger requests fail with `RequestTooLarge` instead of making
+    /// the server drop the connection. Match the server's `jute.maxbuffer`.
+    pub max_request: usize,
+    /// Credentials sent on every connection, before anything else.
+    pub auth: Vec<Credentials>,
+    /// After an expiry, start a new session (kazoo) instead of ending for good (Java).
+    pub renew_after_expiry: bool,
+    /// Declare the session expired after the session timeout passes without hearing from any
+    /// server (the Java client does this from 3.9.3). Off by default: only the server knows.
+    pub client_side_expiry: bool,
+    /// How long `close()` waits for the server to confirm.
+    pub close_timeout: Duration,
+    /// Seed for host shuffling and jitter.
+    pub rng_seed: u64,
+    /// The server version, if known in advance; otherwise the session asks a server with `srvr`
+    /// when an operation needs it.
+    pub server_version: Option<ServerVersion>,
+    /// First pause between read-only mode's probes for a writable server; doubles per probe.
+    pub read_only_probe_initial: Duration,
+    /// Cap of the pause between read-only probes.
+    pub read_only_probe_max: Duration,
+}
+
+impl SessionConfig {
+    /// A configuration for a connect string, with defaults for everything else.
+    ///
+    /// Errors with [`Error::InvalidArgument`] or [`Error::InvalidPath`] for a malformed connect
+    /// string.
+    pub fn new(connect_string: &str) -> Result<Self, Error> {
+        Ok(SessionConfig::from_connect_string(ConnectString::parse(
+            connect_string,
+        )?))
+    }
+
+    /// A configuration for a parsed connect string, with defaults for everything else.
+    pub fn from_connect_string(connect_string: ConnectString) -> Self {
+        SessionConfig {
+            connect_string,
+            session_timeout: Duration::from_secs(10),
+            resume: None,
+            read_only: false,
+            randomize_hosts: true,
+            reconnect: ReconnectPolicy::default(),
+            connect_timeout: None,
+            request_timeout: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            max_request: SERVER_MAX_FRAME,
+            auth: Vec::new(),
+            renew_after_expiry: true,
+            client_side_expiry: false,
+            close_timeout: Duration::from_secs(2),
+            rng_seed: 0,
+            server_version: None,
+            read_only_probe_initial: Duration::from_millis(100),
+            read_only_probe_max: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,1626 @@
+//! The session state machine: one ZooKeeper session over a succession of connections.
+//!
+//! A [`Session`] does no I/O. A driver feeds it what happened and carries out what it asks for.
+//!
+//! **The contract.** Inputs are method calls that take `now`:
+//! [`submit`](Session::submit), [`close`](Session::close),
+//! [`remove_watcher`](Session::remove_watcher) from the user;
+//! [`handle_connected`](Session::handle_connected), [`handle_bytes`](Session::handle_bytes),
+//! [`handle_closed`](Session::handle_closed), [`handle_probe_result`](Session::handle_probe_result)
+//! and [`handle_timeout`](Session::handle_timeout) from the transport and the clock. After every
+//! input the driver drains every output until each returns `None`:
+//! [`poll_connect`](Session::poll_connect) (dial this host),
+//! [`poll_close`](Session::poll_close) (drop this connection),
+//! [`poll_probe`](Session::poll_probe) (ask a server a four-letter word),
+//! [`poll_transmit`](Session::poll_transmit) (write these bytes),
+//! [`poll_event`](Session::poll_event) (replies, watch events and state changes, in one total
+//! order), and then sleeps until [`poll_timeout`](Session::poll_timeout), new bytes or a new
+//! request. Each connection has its own [`ConnId`]; input for a connection the session has let go
+//! is ignored.
+//!
+//! **The rules** (shared/DESIGN.md "Session rules", PROTOCOL.md §4, §5, §10, §12–§14): requests
+//! get xids in order and replies must match the head of the in-flight queue; requests submitted
+//! while disconnected wait and go out after the handshake, credentials and watch re-arming; a dead
+//! link fails what was in flight with ConnectionLoss; an expired session fails everything with
+//! SessionExpired and tells every watcher; a changed session id on resume is an expiry; anything
+//! malformed from a server drops that connection, never panics.
+
+mod config;
+mod event;
+mod requests;
+mod watches;
+
+pub use config::{Credentials, SessionConfig};
+pub use event::{
+    ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
+};
+pub use watches::{WatchKind, WatchLists, WatchRegistry, WatcherId};
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use crate::error::Error;
+use crate::hosts::{HostAddr, HostRotation};
+use crate::path::Chroot;
+use crate::proto::{
+    decode_connect_response, decode_notification, decode_reply, decode_reply_header,
+    encode_connect_request, encode_request, jute, xid, AuthPacket, ConnectRequest, ErrorCode,
+    FrameDecoder, OpCode, Request, Response, SetWatches, SetWatches2, WatchesRequest, PASSWORD_LEN,
+};
+use crate::rng::Rng;
+use crate::version::{required_version, ServerVersion};
+use requests::WatchIntent;
+
+/// SetWatches batches stay under this many bytes of paths (the Java client's 128 KiB).
+const SET_WATCHES_BATCH: usize = 128 * 1024;
+
+/// A host the driver should dial for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    /// The id of the new connection; report its fate with `handle_connected` or `handle_closed`.
+    pub conn: ConnId,
+    /// Where to connect; resolve the name afresh.
+    pub addr: HostAddr,
+}
+
+/// A four-letter word the driver should send to a server on a fresh TCP connection, reading the
+/// answer to EOF; report the outcome with `handle_probe_result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The probe's id.
+    pub id: ProbeId,
+    /// The server to ask.
+    pub addr: HostAddr,
+    /// When set, ask the peer of this connection (same resolved address) if it is still open.
+    pub conn: Option<ConnId>,
+    /// The word, e.g. `srvr` or `isro`.
+    pub command: &'static str,
+}
+
+/// Why the session will next need `handle_timeout`; for debugging and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Time to dial the next host.
+    Dial,
+    /// The current connection attempt (TCP or handshake) times out.
+    ConnectTimeout,
+    /// Time to send a ping.
+    Ping,
+    /// Nothing was received for the read timeout: the link is dead.
+    ReadTimeout,
+    /// A request's own timeout.
+    RequestTimeout,
+    /// close() stops waiting for the server.
+    CloseTimeout,
+    /// Client-side expiry.
+    ClientExpiry,
+    /// A probe's answer is overdue.
+    ProbeTimeout,
+    /// Time for the next read-only probe for a writable server.
+    ReadOnlyProbe,
+}
+
+/// Who is waiting for a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A user request, and the watch it arms if any.
+    User {
+        id: RequestId,
+        watch: Option<WatchIntent>,
+    },
+    /// removeWatches sent because a watcher was dropped; nobody waits.
+    RemoveWatch,
+    /// closeSession.
+    Close,
+}
+
+/// A request not yet sent: encoded with a placeholder xid, patched when it goes out.
+#[derive(Debug)]
+struct Pending {
+    origin: Origin,
+    op: OpCode,
+    frame: Vec<u8>,
+    /// The client path, for errors and watch registration.
+    path: String,
+    deadline: Option<Instant>,
+    needs: Option<ServerVersion>,
+    /// For auth requests: the credentials to replay on later connections once sent.
+    auth: Option<Credentials>,
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug)]
+struct InFlight {
+    xid: i32,
+    op: OpCode,
+    origin: Origin,
+    path: String,
+    deadline: Option<Instant>,
+    /// Its timeout fired and it was resolved; its reply is still expected (replies are FIFO)
+    /// and is discarded.
+    timed_out: bool,
+}
+
+#[derive(Debug)]
+enum Link {
+    /// No connection; dial `host` at `at`.
+    Idle { at: Instant, host: usize },
+    /// Waiting for the driver's TCP connect.
+    Dialing {
+        conn: ConnId,
+        host: usize,
+        deadline: Instant,
+    },
+    /// ConnectRequest sent, waiting for the ConnectResponse.
+    Handshaking {
+        conn: ConnId,
+        host: usize,
+        deadline: Instant,
+        decoder: FrameDecoder,
+        sent_session_id: i64,
+    },
+    /// The session is attached to this connection.
+    Up {
+        conn: ConnId,
+        host: usize,
+        decoder: FrameDecoder,
+        last_send: Instant,
+        last_recv: Instant,
+        read_only: bool,
+    },
+    /// The session is over: no more connections.
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Closing { deadline: Instant },
+    Ended(LostReason),
+}
+
+/// What this connection's server version is known to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionState {
+    Unknown,
+    Probing(ProbeId),
+    Known(ServerVersion),
+    /// The probe failed; operations go out as if the server were new enough.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbePurpose {
+    Version { conn: ConnId },
+    ReadOnly { host: usize, conn: ConnId },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenProbe {
+    id: ProbeId,
+    purpose: ProbePurpose,
+    deadline: Instant,
+}
+
+/// One ZooKeeper session, sans-IO. See the module documentation for the driving contract.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    rng: Rng,
+    rotation: HostRotation,
+
+    session_id: i64,
+    password: Bytes,
+    /// Whether a read-write server ever accepted this session (the Java client's
+    /// `seenRwServerBefore`): until then a reconnect asks for a new session, because a
+    /// read-only server's session id means nothing to the quorum.
+    seen_rw: bool,
+    negotiated: Option<Duration>,
+    last_zxid: i64,
+    /// Last time any frame arrived from any server (client-side expiry).
+    last_heard: Instant,
+
+    state: SessionState,
+    phase: Phase,
+    link: Link,
+    next_conn: u64,
+
+    next_request: u64,
+    next_xid: i32,
+    queue: VecDeque<Pending>,
+    in_flight: VecDeque<InFlight>,
+    auth_in_flight: VecDeque<Option<RequestId>>,
+    set_watches_in_flight: usize,
+    credentials: Vec<Credentials>,
+    deadlines: BinaryHeap<Reverse<Instant>>,
+
+    watches: WatchRegistry,
+    version: VersionState,
+    /// Watches must be re-armed once the server's version is known.
+    rearm_pending: bool,
+    probes: Vec<OpenProbe>,
+    probe_out: VecDeque<Probe>,
+    next_probe: u64,
+    ro_probe_at: Option<Instant>,
+    ro_probe_backoff: Duration,
+    ro_probe_cursor: usize,
+
+    events: VecDeque<Event>,
+    out: Vec<u8>,
+    connect_out: Option<Connect>,
+    close_out: VecDeque<ConnId>,
+    scratch: Vec<WatcherId>,
+}
+
+impl Session {
+    /// A session that will start connecting at once (the first `poll_connect` names a host).
+    pub fn new(config: SessionConfig, now: Instant) -> Session {
+        let mut rng = Rng::new(config.rng_seed);
+        let rotation = HostRotation::new(
+            config.connect_string.hosts.len(),
+            config.randomize_hosts,
+            config.reconnect,
+            &mut rng,
+        );
+        let (session_id, password) = match &config.resume {
+            Some(r) => (r.id, r.password.clone()),
+            None => (0, Bytes::from_static(&[0; PASSWORD_LEN])),
+        };
+        let credentials = config.auth.clone();
+        let version = match config.server_version {
+            Some(v) => VersionState::Known(v),
+            None => VersionState::Unknown,
+        };
+        let ro_probe_backoff = config.read_only_probe_initial;
+        let mut s = Session {
+            seen_rw: config.resume.is_some(),
+            config,
+            rng,
+            rotation,
+            session_id,
+            password,
+            negotiated: None,
+            last_zxid: 0,
+            last_heard: now,
+            state: SessionState::Connecting,
+            phase: Phase::Running,
+            link: Link::Down,
+            next_conn: 1,
+            next_request: 1,
+            next_xid: 1,
+            queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            auth_in_flight: VecDeque::new(),
+            set_watches_in_flight: 0,
+            credentials,
+            deadlines: BinaryHeap::new(),
+            watches: WatchRegistry::default(),
+            version,
+            rearm_pending: false,
+            probes: Vec::new(),
+            probe_out: VecDeque::new(),
+            next_probe: 1,
+            ro_probe_at: None,
+            ro_probe_backoff,
+            ro_probe_cursor: 0,
+            events: VecDeque::new(),
+            out: Vec::new(),
+            connect_out: None,
+            close_out: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        s.schedule_dial(now);
+        s
+    }
+
+    // ---- getters ---------------------------------------------------------------------------
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The session's id and password once a server has assigned them (kazoo's `client_id`).
+    pub fn session_id(&self) -> Option<SessionId> {
+        (self.session_id != 0).then(|| SessionId {
+            id: self.session_id,
+            password: self.password.clone(),
+        })
+    }
+
+    /// The session timeout the server granted, once connected.
+    pub fn negotiated_timeout(&self) -> Option<Duration> {
+        self.negotiated
+    }
+
+    /// The highest zxid seen in a reply.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The connected server's version, when known (configured, or learnt with `srvr`).
+    pub fn server_version(&self) -> Option<ServerVersion> {
+        match self.version {
+            VersionState::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The server the session is attached to, if connected.
+    pub fn current_host(&self) -> Option<&HostAddr> {
+        match &self.link {
+            Link::Up { host, .. } => self.config.connect_string.hosts.get(*host),
+            _ => None,
+        }
+    }
+
+    /// The chroot.
+    pub fn chroot(&self) -> &Chroot {
+        &self.config.connect_string.chroot
+    }
+
+    /// The servers of the connect string.
+    pub fn hosts(&self) -> &[HostAddr] {
+        &self.config.connect_string.hosts
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The watch registry (read-only), e.g. to count live watchers.
+    pub fn watches(&self) -> &WatchRegistry {
+        &self.watches
+    }
+
+    /// Requests submitted and not yet resolved (queued or in flight).
+    pub fn pending_requests(&self) -> usize {
+        let user = |o: &Origin| matches!(o, Origin::User { .. });
+        self.queue.iter().filter(|p| user(&p.origin)).count()
+            + self
+                .in_flight
+                .iter()
+                .filter(|f| user(&f.origin) && !f.timed_out)
+                .count()
+            + self.auth_in_flight.iter().filter(|a| a.is_some()).count()
+    }
+
+    /// The connection the session is using or trying, if any.
+    pub fn current_conn(&self) -> Option<ConnId> {
+        match &self.link {
+            Link::Dialing { conn, .. } | Link::Handshaking { conn, .. } | Link::Up { conn, .. } => {
+                Some(*conn)
+            }
+            Link::Idle { .. } | Link::Down => None,
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------------------
+
+    /// Submits a request. Paths are client paths (the chroot is added here). The reply comes out
+    /// of `poll_event` as [`Event::Reply`] with the returned id, exactly once.
+    ///
+    /// Errors, with nothing sent, when the session is over ([`Error::Closed`],
+    /// [`Error::SessionExpired`], [`Error::AuthFailed`]), a path is invalid
+    /// ([`Error::InvalidPath`]), the request is one the session sends itself or one that must not
+    /// be sent alone ([`Error::InvalidArgument`]), it would exceed the server's frame limit
+    /// ([`Error::RequestTooLarge`]), or the connected server is known to be too old
+    /// ([`Error::Unsupported`]).
+    pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
+        let timeout = self.config.request_timeout;
+        self.submit_with_timeout(now, request, timeout)
+    }
+
+    /// [`submit`](Self::submit) with a timeout for this request alone (`None`: wait while the
+    /// session lives). A request that times out resolves with [`Error::Timeout`]; if it had been
+    /// sent it may still be applied.
+    ///
+    /// Errors as [`submit`](Self::submit) does.
+    pub fn submit_with_timeout(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, Error> {
+        self.check_accepting()?;
+        requests::validate(&request)?;
+        let watch = requests::watch_intent(&request)?;
+        let needs = required_version(&request);
+        if let (Some(needs), VersionState::Known(server)) = (needs, self.version) {
+            if server < needs {
+                return Err(Error::Unsupported {
+                    op: request.op_code(),
+                    needs,
+                    server,
+                });
+            }
+        }
+        let path = requests::request_path(&request).to_owned();
+        let op = request.op_code();
+        let auth = match &request {
+            Request::Auth(a) => Some(Credentials {
+                scheme: a.scheme.clone(),
+                auth: a.auth.clone(),
+            }),
+            _ => None,
+        };
+        requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
+        let id = RequestId(self.next_request);
+        let origin = Origin::User { id, watch };
+        let deadline = timeout.map(|t| now + t);
+
+        if auth.is_none() && self.can_send_now(needs) {
+            // Fast path: straight into the output buffer, no intermediate frame.
+            let xid = self.peek_xid();
+            self.encode_into_out(xid, &request)?;
+            self.advance_xid();
+            self.push_in_flight(now, xid, op, origin, path, deadline);
+        } else {
+            let placeholder = if auth.is_some() { xid::AUTH } else { 0 };
+            let mut frame = Vec::new();
+            encode_request(&mut frame, self.config.max_request, placeholder, &request).map_err(
+                |e| match e {
+                    crate::proto::EncodeError::FrameTooLarge { len, max } => {
+                        Error::RequestTooLarge { len, max }
+                    }
+                },
+            )?;
+            self.queue.push_back(Pending {
+                origin,
+                op,
+                frame,
+                path,
+                deadline,
+                needs,
+                auth,
+            });
+            self.flush_queue(now);
+        }
+        self.next_request += 1;
+        if let Some(d) = deadline {
+            self.deadlines.push(Reverse(d));
+        }
+        Ok(id)
+    }
+
+    /// Ends the session: sends closeSession if connected, waits for its reply (or
+    /// `close_timeout`), and then fails whatever is left with [`Error::Closed`]. Requests queued
+    /// but not sent fail at once. Calling it again does nothing.
+    pub fn close(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.fail_queue(Error::Closed);
+        if matches!(self.link, Link::Up { .. }) {
+            let xid = self.peek_xid();
+            if self.encode_into_out(xid, &Request::CloseSession).is_ok() {
+                self.advance_xid();
+                self.push_in_flight(
+                    now,
+                    xid,
+                    OpCode::CloseSession,
+                    Origin::Close,
+                    String::new(),
+                    None,
+                );
+                self.phase = Phase::Closing {
+                    deadline: now + self.config.close_timeout,
+                };
+                return;
+            }
+        }
+        self.finish_close();
+    }
+
+    /// Drops a local watcher. When it was the last local watcher of a server watch, and removing
+    /// that cannot disturb other watches on the path, the session sends removeWatches. Unknown ids
+    /// (already fired, already removed) are ignored.
+    pub fn remove_watcher(&mut self, now: Instant, watcher: WatcherId) {
+        let Some((path, watcher_type)) = self.watches.remove(watcher) else {
+            return;
+        };
+        // A watching request on the same path still on its way would be armed on the server and
+        // then removed by this; keep the server watch instead (a stray event is harmless).
+        let racing = self
+            .in_flight
+            .iter()
+            .map(|f| (&f.origin, &f.path))
+            .chain(self.queue.iter().map(|p| (&p.origin, &p.path)))
+            .any(|(o, p)| matches!(o, Origin::User { watch: Some(_), .. }) && *p == path);
+        if racing || !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
+            // Not connected: the registry no longer lists it, so re-arming will leave it out.
+            return;
+        }
+        let mut request = Request::RemoveWatches(WatchesRequest {
+            path: path.clone(),
+            watcher_type: watcher_type.code(),
+        });
+        requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
+        let mut frame = Vec::new();
+        if encode_request(&mut frame, self.config.max_request, 0, &request).is_err() {
+            return;
+        }
+        self.queue.push_back(Pending {
+            origin: Origin::RemoveWatch,
+            op: OpCode::RemoveWatches,
+            frame,
+            path,
+            deadline: None,
+            needs: None,
+            auth: None,
+        });
+        self.flush_queue(now);
+    }
+
+    // ---- transport inputs ------------------------------------------------------------------
+
+    /// The driver's TCP connection `conn` is open; the handshake starts.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        let Link::Dialing {
+            conn: c,
+            host,
+            deadline,
+        } = self.link
+        else {
+            self.close_out.push_back(conn);
+            return;
+        };
+        if c != conn {
+            self.close_out.push_back(conn);
+            return;
+        }
+        let sent_session_id = if self.seen_rw { self.session_id } else { 0 };
+        let password = if sent_session_id != 0 {
+            self.password.clone()
+        } else {
+            Bytes::from_static(&[0; PASSWORD_LEN])
+        };
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid,
+            timeout: duration_ms(self.config.session_timeout),
+            session_id: sent_session_id,
+            passwd: password,
+            read_only: Some(self.config.read_only),
+        };
+        self.out.clear();
+        if encode_connect_request(&mut self.out, usize::MAX, &req).is_err() {
+            // Unreachable with an unbounded limit; treat as a failed attempt all the same.
+            self.link_down(now, true, "could not encode the ConnectRequest");
+            return;
+        }
+        debug!(conn = conn.0, host, session = sent_session_id, "handshake");
+        self.link = Link::Handshaking {
+            conn,
+            host,
+            deadline,
+            decoder: FrameDecoder::new(self.config.max_frame),
+            sent_session_id,
+        };
+    }
+
+    /// Bytes arrived on `conn`, in any split of the stream.
+    pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+        match &mut self.link {
+            Link::Handshaking {
+                conn: c, decoder, ..
+            }
+            | Link::Up {
+                conn: c, decoder, ..
+            } if *c == conn => decoder.extend(data),
+            _ => return,
+        }
+        loop {
+            let next = match &mut self.link {
+                Link::Handshaking {
+                    conn: c, decoder, ..
+                }
+                | Link::Up {
+                    conn: c, decoder, ..
+                } if *c == conn => decoder.next_frame(),
+                _ => return,
+            };
+            match next {
+                Ok(None) => return,
+                Ok(Some(frame)) => {
+                    self.last_heard = now;
+                    if let Link::Up { last_recv, .. } = &mut self.link {
+                        *last_recv = now;
+                    }
+                    self.handle_frame(now, frame);
+                }
+                Err(e) => {
+                    self.protocol_error(now, true, &format!("bad frame: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The connection `conn` closed or could not be opened.
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        if self.current_conn() == Some(conn) {
+            self.link_down(now, false, "connection closed");
+        }
+    }
+
+    /// A probe finished: `Ok` with the text the server sent before closing, `Err(())` if the
+    /// connection failed or the answer was cut short.
+    pub fn handle_probe_result(&mut self, now: Instant, probe: ProbeId, result: Result<&str, ()>) {
+        let Some(pos) = self.probes.iter().position(|p| p.id == probe) else {
+            return;
+        };
+        let open = self.probes.swap_remove(pos);
+        match open.purpose {
+            ProbePurpose::Version { conn } => {
+                if self.current_conn() != Some(conn) || self.version != VersionState::Probing(probe)
+                {
+                    return;
+                }
+                self.version = match result.ok().and_then(ServerVersion::from_srvr) {
+                    Some(v) => {
+                        debug!(%v, "server version");
+                        VersionState::Known(v)
+                    }
+                    None => {
+                        warn!(
+                            "could not learn the server version; sending as if it were new enough"
+                        );
+                        VersionState::Unavailable
+                    }
+                };
+                self.version_settled(now);
+            }
+            ProbePurpose::ReadOnly { host, conn } => {
+                if self.current_conn() != Some(conn) {
+                    return;
+                }
+                if result.map(str::trim) == Ok("rw") {
+                    debug!(host, "found a read-write server; moving there");
+                    self.rotation.prefer(host);
+                    self.link_down(now, true, "moving to a read-write server");
+                } else {
+                    self.schedule_ro_probe(now);
+                }
+            }
+        }
+    }
+
+    /// Time passed: fires whatever timers are due (connect attempts, pings, dead links, request
+    /// timeouts, close, probes, client-side expiry).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_requests(now);
+        if let Phase::Closing { deadline } = self.phase {
+            if now >= deadline {
+                debug!("close timed out waiting for the server");
+                self.finish_close();
+                return;
+            }
+        }
+        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
+            if let Some(t) = self.negotiated {
+                if now >= self.last_heard + t {
+                    warn!("no server heard from for the session timeout: expiring locally");
+                    self.session_lost(now, LostReason::Expired);
+                }
+            }
+        }
+        let overdue: Vec<ProbeId> = self
+            .probes
+            .iter()
+            .filter(|p| now >= p.deadline)
+            .map(|p| p.id)
+            .collect();
+        for id in overdue {
+            self.handle_probe_result(now, id, Err(()));
+        }
+        if let Some(at) = self.ro_probe_at {
+            if now >= at {
+                self.ro_probe_at = None;
+                self.start_ro_probe(now);
+            }
+        }
+        let read_timeout = self.read_timeout();
+        enum Due {
+            Nothing,
+            Dial,
+            Drop(&'static str),
+            Ping,
+        }
+        let due = match &self.link {
+            Link::Idle { at, .. } if now >= *at => Due::Dial,
+            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. }
+                if now >= *deadline =>
+            {
+                Due::Drop("connect timeout")
+            }
+            Link::Up {
+                last_recv,
+                last_send,
+                ..
+            } => {
+                if now >= *last_recv + read_timeout {
+                    Due::Drop("read timeout: nothing received")
+                } else if now >= *last_send + read_timeout / 2 {
+                    Due::Ping
+                } else {
+                    Due::Nothing
+                }
+            }
+            _ => Due::Nothing,
+        };
+        match due {
+            Due::Nothing => {}
+            Due::Dial => self.dial(now),
+            Due::Drop(why) => self.link_down(now, true, why),
+            Due::Ping => {
+                if let Link::Up { last_send, .. } = &mut self.link {
+                    *last_send = now;
+                }
+                let _ = encode_request(&mut self.out, usize::MAX, xid::PING, &Request::Ping);
+            }
+        }
+    }
+
+    // ---- outputs ---------------------------------------------------------------------------
+
+    /// The next host to dial, if the session wants one.
+    #[must_use]
+    pub fn poll_connect(&mut self) -> Option<Connect> {
+        self.connect_out.take()
+    }
+
+    /// A connection the driver should close (the session has already let go of it).
+    #[must_use]
+    pub fn poll_close(&mut self) -> Option<ConnId> {
+        self.close_out.pop_front()
+    }
+
+    /// A four-letter word to send to a server.
+    #[must_use]
+    pub fn poll_probe(&mut self) -> Option<Probe> {
+        self.probe_out.pop_front()
+    }
+
+    /// Appends the bytes to write to the current connection to `buf` and names the connection,
+    /// or returns `None` when there is nothing to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<ConnId> {
+        if self.out.is_empty() {
+            return None;
+        }
+        let conn = match &self.link {
+            Link::Handshaking { conn, .. } | Link::Up { conn, .. } => *conn,
+            _ => {
+                self.out.clear();
+                return None;
+            }
+        };
+        if buf.is_empty() {
+            std::mem::swap(buf, &mut self.out);
+        } else {
+            buf.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+        Some(conn)
+    }
+
+    /// The next reply, watch event or state change.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When the session next needs `handle_timeout`, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_wakeup().map(|(at, _)| at)
+    }
+
+    /// The next wakeup and its reason.
+    pub fn next_wakeup(&self) -> Option<(Instant, Wakeup)> {
+        let mut best: Option<(Instant, Wakeup)> = None;
+        let mut consider = |at: Instant, why: Wakeup| {
+            if best.is_none_or(|(b, _)| at < b) {
+                best = Some((at, why));
+            }
+        };
+        let read_timeout = self.read_timeout();
+        match &self.link {
+            Link::Idle { at, .. } => consider(*at, Wakeup::Dial),
+            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. } => {
+                consider(*deadline, Wakeup::ConnectTimeout)
+            }
+            Link::Up {
+                last_recv,
+                last_send,
+                ..
+            } => {
+                consider(*last_recv + read_timeout, Wakeup::ReadTimeout);
+                consider(*last_send + read_timeout / 2, Wakeup::Ping);
+            }
+            Link::Down => {}
+        }
+        if let Some(Reverse(at)) = self.deadlines.peek() {
+            consider(*at, Wakeup::RequestTimeout);
+        }
+        if let Phase::Closing { deadline } = self.phase {
+            consider(deadline, Wakeup::CloseTimeout);
+        }
+        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
+            if let Some(t) = self.negotiated {
+                consider(self.last_heard + t, Wakeup::ClientExpiry);
+            }
+        }
+        for p in &self.probes {
+            consider(p.deadline, Wakeup::ProbeTimeout);
+        }
+        if let Some(at) = self.ro_probe_at {
+            consider(at, Wakeup::ReadOnlyProbe);
+        }
+        best
+    }
+
+    // ---- internals: connections ------------------------------------------------------------
+
+    fn timeout_base(&self) -> Duration {
+        self.negotiated.unwrap_or(self.config.session_timeout)
+    }
+
+    fn read_timeout(&self) -> Duration {
+        self.timeout_base() * 2 / 3
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout.unwrap_or_else(|| {
+            let n = self.config.connect_string.hosts.len().max(1) as u32;
+            (self.timeout_base() / n).max(Duration::from_millis(1))
+        })
+    }
+
+    fn schedule_dial(&mut self, now: Instant) {
+        let (host, delay) = self.rotation.next(&mut self.rng);
+        self.link = Link::Idle {
+            at: now + delay,
+            host,
+        };
+    }
+
+    fn dial(&mut self, now: Instant) {
+        let Link::Idle { host, .. } = self.link else {
+            return;
+        };
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let addr = self.config.connect_string.hosts[host].clone();
+        debug!(conn = conn.0, %addr, "dial");
+        self.connect_out = Some(Connect { conn, addr });
+        self.link = Link::Dialing {
+            conn,
+            host,
+            deadline: now + self.connect_timeout(),
+        };
+    }
+
+    /// The current connection is gone (closed by the peer, failed, timed out, or dropped by us
+    /// when `ours`). Fails what was in flight and schedules the next attempt.
+    fn link_down(&mut self, now: Instant, ours: bool, why: &str) {
+        let Some(conn) = self.current_conn() else {
+            return;
+        };
+        debug!(conn = conn.0, why, "link down");
+        if ours {
+            self.close_out.push_back(conn);
+        }
+        if self.connect_out.as_ref().is_some_and(|c| c.conn == conn) {
+            self.connect_out = None;
+        }
+        self.out.clear();
+        self.link = Link::Down;
+        if matches!(self.phase, Phase::Closing { .. }) {
+            self.finish_close();
+            return;
+        }
+        self.fail_in_flight(Error::ConnectionLoss);
+        self.set_watches_in_flight = 0;
+        self.rearm_pending = false;
+        self.probes.clear();
+        self.ro_probe_at = None;
+        if self.config.server_version.is_none() {
+            self.version = VersionState::Unknown;
+        }
+        if self.session_id != 0 {
+            self.set_state(SessionState::Suspended);
+        }
+        self.schedule_dial(now);
+    }
+
+    fn protocol_error(&mut self, now: Instant, blame_head: bool, why: &str) {
+        warn!(why, "protocol error; dropping the connection");
+        if blame_head {
+            if let Some(head) = self.in_flight.front_mut() {
+                if let (Origin::User { id, .. }, false) = (head.origin, head.timed_out) {
+                    head.timed_out = true;
+                    self.events.push_back(Event::Reply {
+                        id,
+                        result: Err(Error::Protocol(why.to_owned())),
+                        watcher: None,
+                    });
+                }
+            }
+        }
+        self.link_down(now, true, why);
+    }
+
+    // ---- internals: frames -----------------------------------------------------------------
+
+    fn handle_frame(&mut self, now: Instant, frame: Bytes) {
+        if let Link::Handshaking {
+            sent_session_id, ..
+        } = self.link
+        {
+            match decode_connect_response(frame) {
+                Ok(resp) => self.on_connect_response(now, resp, sent_session_id),
+                Err(e) => self.protocol_error(now, false, &format!("bad ConnectResponse: {e}")),
+            }
+            return;
+        }
+        let (header, body) = match decode_reply_header(frame) {
+            Ok(x) => x,
+            Err(e) => return self.protocol_error(now, true, &format!("bad reply header: {e}")),
+        };
+        match header.xid {
+            xid::NOTIFICATION => match decode_notification(body) {
+                Ok(ev) => self.on_notification(ev, header.zxid),
+                Err(e) => self.protocol_error(now, false, &format!("bad notification: {e}")),
+            },
+            xid::PING => {}
+            xid::AUTH => {
+                let Some(waiter) = self.auth_in_flight.pop_front() else {
+                    return self.protocol_error(now, false, "auth reply with no auth request");
+                };
+                if header.err.is_ok() {
+                    if let Some(id) = waiter {
+                        self.events.push_back(Event::Reply {
+                            id,
+                            result: Ok(Response::Empty),
+                            watcher: None,
+                        });
+                    }
+                } else {
+                    warn!(err = %header.err, "authentication failed");
+                    if let Some(id) = waiter {
+                        self.events.push_back(Event::Reply {
+                            id,
+                            result: Err(Error::AuthFailed),
+                            watcher: None,
+                        });
+                    }
+                    self.session_lost(now, LostReason::AuthFailed);
+                }
+            }
+            xid::SET_WATCHES => {
+                if self.set_watches_in_flight == 0 {
+                    return self.protocol_error(now, false, "setWatches reply with no request");
+                }
+                self.set_watches_in_flight -= 1;
+                self.note_zxid(header.zxid);
+                if !header.err.is_ok() {
+                    warn!(err = %header.err, "setWatches failed");
+                }
+            }
+            x => {
+                let Some((head_xid, head_op)) = self.in_flight.front().map(|h| (h.xid, h.op))
+                else {
+                    let why = format!("reply xid {x} with nothing in flight");
+                    return self.protocol_error(now, false, &why);
+                };
+                if head_xid != x {
+                    let why =
+                        format!("reply xid {x} does not match the oldest request's xid {head_xid}");
+                    return self.protocol_error(now, false, &why);
+                }
+                self.note_zxid(header.zxid);
+                match decode_reply(&header, head_op, body) {
+                    Ok(result) => {
+                        if let Some(head) = self.in_flight.pop_front() {
+                            self.complete(now, head, result);
+                        }
+                    }
+                    Err(e) => self.protocol_error(now, true, &format!("bad reply body: {e}")),
+                }
+            }
+        }
+    }
+
+    fn note_zxid(&mut self, zxid: i64) {
+        if zxid > self.last_zxid {
+            self.last_zxid = zxid;
+        }
+    }
+
+    fn complete(&mut self, _now: Instant, head: InFlight, result: Result<Response, ErrorCode>) {
+        match head.origin {
+            Origin::Close => self.finish_close(),
+            Origin::RemoveWatch => {}
+            Origin::User { id, watch } => {
+                if head.timed_out {
+                    return;
+                }
+                let armed = match (&result, watch) {
+                    (Ok(_), Some(w)) => w.kind(true),
+                    (Err(ErrorCode::NoNode), Some(w)) => w.kind(false),
+                    _ => None,
+                };
+                let watcher = armed.map(|kind| {
+                    self.watches.add(&head.path, kind, id.watcher());
+                    id.watcher()
+                });
+                let result = match result {
+                    Ok(mut resp) => {
+                        requests::strip_chroot(&self.config.connect_string.chroot, &mut resp);
+                        Ok(resp)
+                    }
+                    Err(code) => Err(Error::from_code(code, &head.path)),
+                };
+                self.events.push_back(Event::Reply {
+                    id,
+                    result,
+                    watcher,
+                });
+            }
+        }
+    }
+
+    fn on_notification(&mut self, ev: crate::proto::WatcherEvent, zxid: i64) {
+        let chroot = &self.config.connect_string.chroot;
+        let path = match chroot.to_client(&ev.path) {
+            Some(p) => p.to_owned(),
+            None => {
+                debug!(path = ev.path, "notification outside the chroot; ignored");
+                return;
+            }
+        };
+        let mut targets = std::mem::take(&mut self.scratch);
+        self.watches.dispatch(ev.event_type, &path, &mut targets);
+        for watcher in targets.drain(..) {
+            self.events.push_back(Event::Watch {
+                watcher,
+                event: WatchedEvent {
+                    event_type: ev.event_type,
+                    path: path.clone(),
+                    zxid,
+                },
+            });
+        }
+        self.scratch = targets;
+    }
+
+    fn on_connect_response(
+        &mut self,
+        now: Instant,
+        resp: crate::proto::ConnectResponse,
+        sent_session_id: i64,
+    ) {
+        if resp.timeout <= 0 {
+            if self.session_id != 0 {
+                warn!(
+                    session = self.session_id,
+                    "the server says the session has expired"
+                );
+                self.session_lost(now, LostReason::Expired);
+            } else {
+                self.protocol_error(now, false, "server refused to create a session");
+            }
+            return;
+        }
+        if sent_session_id != 0 && resp.session_id != sent_session_id {
+            warn!(
+                resumed = sent_session_id,
+                got = resp.session_id,
+                "resume answered with another session: the old one is gone"
+            );
+            self.session_lost(now, LostReason::Expired);
+            return;
+        }
+        let read_only = resp.read_only == Some(true);
+        if self.session_id != 0 && resp.session_id != self.session_id {
+            // Only reachable before any read-write server accepted us: the read-only session was
+            // provisional, as in the Java client.
+            debug!(
+                old = self.session_id,
+                new = resp.session_id,
+                "session replaced after read-only"
+            );
+        }
+        self.session_id = resp.session_id;
+        self.password = resp.passwd;
+        self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
+        if !read_only {
+            self.seen_rw = true;
+        }
+        self.rotation.connected();
+        let link = std::mem::replace(&mut self.link, Link::Down);
+        let Link::Handshaking {
+            conn,
+            host,
+            decoder,
+            ..
+        } = link
+        else {
+            self.link = link;
+            return;
+        };
+        self.link = Link::Up {
+            conn,
+            host,
+            decoder,
+            last_send: now,
+            last_recv: now,
+            read_only,
+        };
+        debug!(
+            conn = conn.0,
+            session = self.session_id,
+            read_only,
+            "session attached"
+        );
+        self.set_state(if read_only {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        });
+        if read_only {
+            self.ro_probe_backoff = self.config.read_only_probe_initial;
+            self.schedule_ro_probe(now);
+        }
+        // Order matters: credentials first (the server must know us before anything else),
+        // then the watches, then whatever waited for the connection.
+        for c in self.credentials.clone() {
+            self.send_auth(&c);
+            self.auth_in_flight.push_back(None);
+        }
+        if !self.watches.is_empty() {
+            self.rearm_pending = true;
+        }
+        self.version_settled(now);
+    }
+
+    fn send_auth(&mut self, c: &Credentials) {
+        let packet = Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: c.scheme.clone(),
+            auth: c.auth.clone(),
+        });
+        let _ = encode_request(&mut self.out, usize::MAX, xid::AUTH, &packet);
+    }
+
+    /// Continues after the server version became known (or was found unknowable, or was not
+    /// needed): re-arms watches if that waits, then sends what the queue holds.
+    fn version_settled(&mut self, now: Instant) {
+        if self.rearm_pending {
+            if self.watches.has_persistent() && self.version == VersionState::Unknown {
+                self.start_version_probe(now);
+            }
+            if matches!(self.version, VersionState::Probing(_)) {
+                return;
+            }
+            self.rearm_pending = false;
+            self.rearm_watches();
+        }
+        self.flush_queue(now);
+    }
+
+    /// Sends SetWatches (or SetWatches2 when persistent watches exist) for every live watch.
+    fn rearm_watches(&mut self) {
+        let supports_persistent = match self.version {
+            VersionState::Known(v) => v >= ServerVersion::new(3, 6, 0),
+            _ => true,
+        };
+        if self.watches.has_persistent() && !supports_persistent {
+            warn!("the server is older than 3.6 and cannot re-arm persistent watches");
+            for watcher in self.watches.drain_persistent() {
+                self.events.push_back(Event::WatchEnded {
+                    watcher,
+                    reason: WatchEnd::Unsupported,
+                });
+            }
+        }
+        let chroot = self.config.connect_string.chroot.clone();
+        let lists = self.watches.lists(|p| chroot.to_server(p));
+        let use_v2 = !lists.persistent.is_empty() || !lists.recursive.is_empty();
+        let relative_zxid = self.last_zxid;
+        // Walk every list in batches whose paths stay under the limit.
+        let mut sources: Vec<(usize, Vec<String>)> = vec![
+            (0, lists.data),
+            (1, lists.exist),
+            (2, lists.child),
+            (3, lists.persistent),
+            (4, lists.recursive),
+        ];
+        let mut batch: [Vec<String>; 5] = Default::default();
+        let mut size = 0;
+        for (slot, paths) in sources.iter_mut() {
+            for p in paths.drain(..) {
+                let len = jute::string_len(&p);
+                if size + len > SET_WATCHES_BATCH && size > 0 {
+                    self.send_set_watches(use_v2, relative_zxid, &mut batch);
+                    size = 0;
+                }
+                size += len;
+                batch[*slot].push(p);
+            }
+        }
+        if size > 0 {
+            self.send_set_watches(use_v2, relative_zxid, &mut batch);
+        }
+    }
+
+    fn send_set_watches(&mut self, v2: bool, relative_zxid: i64, batch: &mut [Vec<String>; 5]) {
+        let [data, exist, child, persistent, recursive] = std::mem::take(batch);
+        let request = if v2 {
+            Request::SetWatches2(SetWatches2 {
+                relative_zxid,
+                data_watches: data,
+                exist_watches: exist,
+                child_watches: child,
+                persistent_watches: persistent,
+                persistent_recursive_watches: recursive,
+            })
+        } else {
+            Request::SetWatches(SetWatches {
+                relative_zxid,
+                data_watches: data,
+                exist_watches: exist,
+                child_watches: child,
+            })
+        };
+        let _ = encode_request(&mut self.out, usize::MAX, xid::SET_WATCHES, &request);
+        self.set_watches_in_flight += 1;
+    }
+
+    // ---- internals: requests ---------------------------------------------------------------
+
+    fn check_accepting(&self) -> Result<(), Error> {
+        match self.phase {
+            Phase::Running => Ok(()),
+            Phase::Closing { .. } => Err(Error::Closed),
+            Phase::Ended(reason) => Err(reason.error()),
+        }
+    }
+
+    fn can_send_now(&self, needs: Option<ServerVersion>) -> bool {
+        matches!(self.link, Link::Up { .. })
+            && self.queue.is_empty()
+            && !self.rearm_pending
+            && !matches!(self.version, VersionState::Probing(_))
+            && (needs.is_none() || self.version != VersionState::Unknown)
+    }
+
+    fn peek_xid(&self) -> i32 {
+        self.next_xid
+    }
+
+    fn advance_xid(&mut self) {
+        // Java wraps from 2^31-1 back to 1; 0 and negatives are never used.
+        self.next_xid = if self.next_xid == i32::MAX {
+            1
+        } else {
+            self.next_xid + 1
+        };
+    }
+
+    fn encode_into_out(&mut self, xid: i32, request: &Request) -> Result<(), Error> {
+        encode_request(&mut self.out, self.config.max_request, xid, request).map_err(
+            |e| match e {
+                crate::proto::EncodeError::FrameTooLarge { len, max } => {
+                    Error::RequestTooLarge { len, max }
+                }
+            },
+        )?;
+        Ok(())
+    }
+
+    fn push_in_flight(
+        &mut self,
+        now: Instant,
+        xid: i32,
+        op: OpCode,
+        origin: Origin,
+        path: String,
+        deadline: Option<Instant>,
+    ) {
+        if let Link::Up { last_send, .. } = &mut self.link {
+            *last_send = now;
+        }
+        self.in_flight.push_back(InFlight {
+            xid,
+            op,
+            origin,
+            path,
+            deadline,
+            timed_out: false,
+        });
+    }
+
+    /// Sends queued requests in order while the connection is up and nothing holds the queue.
+    fn flush_queue(&mut self, now: Instant) {
+        if !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
+            return;
+        }
+        if self.rearm_pending || matches!(self.version, VersionState::Probing(_)) {
+            return;
+        }
+        while let Some(front) = self.queue.front() {
+            if let Some(needs) = front.needs {
+                match self.version {
+                    VersionState::Unknown => {
+                        self.start_version_probe(now);
+                        return;
+                    }
+                    VersionState::Probing(_) => return,
+                    VersionState::Known(server) if server < needs => {
+                        if let Some(p) = self.queue.pop_front() {
+                            if let Origin::User { id, .. } = p.origin {
+                                self.events.push_back(Event::Reply {
+                                    id,
+                                    result: Err(Error::Unsupported {
+                                        op: p.op,
+                                        needs,
+                                        server,
+                                    }),
+                                    watcher: None,
+                                });
+                            }
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(mut p) = self.queue.pop_front() else {
+                return;
+            };
+            if let Some(c) = p.auth.take() {
+                self.out.extend_from_slice(&p.frame);
+                self.credentials.push(c);
+                let id = match p.origin {
+                    Origin::User { id, .. } => Some(id),
+                    _ => None,
+                };
+                self.auth_in_flight.push_back(id);
+                if let Link::Up { last_send, .. } = &mut self.link {
+                    *last_send = now;
+                }
+                continue;
+            }
+            let xid = self.peek_xid();
+            self.advance_xid();
+            if p.frame.len() >= 8 {
+                p.frame[4..8].copy_from_slice(&xid.to_be_bytes());
+            }
+            self.out.extend_from_slice(&p.frame);
+            self.push_in_flight(now, xid, p.op, p.origin, p.path, p.deadline);
+        }
+    }
+
+    fn start_version_probe(&mut self, now: Instant) {
+        if self.version != VersionState::Unknown {
+            return;
+        }
+        let Link::Up { conn, host, .. } = self.link else {
+            return;
+        };
+        let id = self.new_probe(now, ProbePurpose::Version { conn }, host, "srvr");
+        self.version = VersionState::Probing(id);
+    }
+
+    fn new_probe(
+        &mut self,
+        now: Instant,
+        purpose: ProbePurpose,
+        host: usize,
+        command: &'static str,
+    ) -> ProbeId {
+        let id = ProbeId(self.next_probe);
+        self.next_probe += 1;
+        let conn = match purpose {
+            ProbePurpose::Version { conn } => Some(conn),
+            ProbePurpose::ReadOnly { .. } => None,
+        };
+        self.probe_out.push_back(Probe {
+            id,
+            addr: self.config.connect_string.hosts[host].clone(),
+            conn,
+            command,
+        });
+        self.probes.push(OpenProbe {
+            id,
+            purpose,
+            deadline: now + self.connect_timeout(),
+        });
+        id
+    }
+
+    fn schedule_ro_probe(&mut self, now: Instant) {
+        if !matches!(
+            self.link,
+            Link::Up {
+                read_only: true,
+                ..
+            }
+        ) || self.hosts().len() < 2
+        {
+            return;
+        }
+        self.ro_probe_at = Some(now + self.ro_probe_backoff);
+        self.ro_probe_backoff = (self.ro_probe_backoff * 2).min(self.config.read_only_probe_max);
+    }
+
+    fn start_ro_probe(&mut self, now: Instant) {
+        let Link::Up {
+            conn,
+            host: current,
+            read_only: true,
+            ..
+        } = self.link
+        else {
+            return;
+        };
+        let n = self.hosts().len();
+        self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
+        if self.ro_probe_cursor == current {
+            self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
+        }
+        let host = self.ro_probe_cursor;
+        self.new_probe(now, ProbePurpose::ReadOnly { host, conn }, host, "isro");
+    }
+
+    fn expire_requests(&mut self, now: Instant) {
+        let mut due = false;
+        while let Some(Reverse(at)) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            self.deadlines.pop();
+            due = true;
+        }
+        if !due {
+            return;
+        }
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for p in self.queue.drain(..) {
+            match (p.deadline, p.origin) {
+                (Some(d), Origin::User { id, .. }) if d <= now => {
+                    self.events.push_back(Event::Reply {
+                        id,
+                        result: Err(Error::Timeout),
+                        watcher: None,
+                    })
+                }
+                _ => kept.push_back(p),
+            }
+        }
+        self.queue = kept;
+        for f in self.in_flight.iter_mut() {
+            if let (Some(d), Origin::User { id, .. }, false) = (f.deadline, f.origin, f.timed_out) {
+                if d <= now {
+                    f.timed_out = true;
+                    self.events.push_back(Event::Reply {
+                        id,
+                        result: Err(Error::Timeout),
+                        watcher: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn fail_queue(&mut self, err: Error) {
+        for p in std::mem::take(&mut self.queue) {
+            if let Origin::User { id, .. } = p.origin {
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Err(err.clone()),
+                    watcher: None,
+                });
+            }
+        }
+    }
+
+    fn fail_in_flight(&mut self, err: Error) {
+        for f in std::mem::take(&mut self.in_flight) {
+            if let (Origin::User { id, .. }, false) = (f.origin, f.timed_out) {
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Err(err.clone()),
+                    watcher: None,
+                });
+            }
+        }
+        for id in std::mem::take(&mut self.auth_in_flight)
+            .into_iter()
+            .flatten()
+        {
+            self.events.push_back(Event::Reply {
+                id,
+                result: Err(err.clone()),
+                watcher: None,
+            });
+        }
+    }
+
+    // ---- internals: the end of a session -----------------------------------------------------
+
+    fn set_state(&mut self, state: SessionState) {
+        if self.state != state {
+            self.state = state;
+            self.events.push_back(Event::State(state));
+        }
+    }
+
+    fn drop_link(&mut self) {
+        if let Some(conn) = self.current_conn() {
+            self.close_out.push_back(conn);
+        }
+        self.connect_out = None;
+        self.out.clear();
+        self.link = Link::Down;
+        self.probes.clear();
+        self.ro_probe_at = None;
+        self.rearm_pending = false;
+        self.set_watches_in_flight = 0;
+    }
+
+    /// The session is over for `reason`: every watcher and every pending request is told.
+    /// After an expiry a new session starts if so configured.
+    fn session_lost(&mut self, now: Instant, reason: LostReason) {
+        self.drop_link();
+        self.set_state(SessionState::Lost(reason));
+        for watcher in self.watches.drain() {
+            self.events.push_back(Event::WatchEnded {
+                watcher,
+                reason: WatchEnd::SessionLost(reason),
+            });
+        }
+        self.fail_in_flight(reason.error());
+        self.fail_queue(reason.error());
+        self.session_id = 0;
+        self.password = Bytes::from_static(&[0; PASSWORD_LEN]);
+        self.negotiated = None;
+        self.seen_rw = false;
+        if self.config.server_version.is_none() {
+            self.version = VersionState::Unknown;
+        }
+        if reason == LostReason::Expired && self.config.renew_after_expiry {
+            self.set_state(SessionState::Connecting);
+            self.last_heard = now;
+            self.schedule_dial(now);
+        } else {
+            self.phase = Phase::Ended(reason);
+        }
+    }
+
+    fn finish_close(&mut self) {
+        self.drop_link();
+        self.phase = Phase::Ended(LostReason::Closed);
+        self.set_state(SessionState::Lost(LostReason::Closed));
+        for watcher in self.watches.drain() {
+            self.events.push_back(Event::WatchEnded {
+                watcher,
+                reason: WatchEnd::SessionLost(LostReason::Closed),
+            });
+        }
+        self.fail_in_flight(Error::Closed);
+        self.fail_queue(Error::Closed);
+    }
+}
+
+fn duration_ms(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}

@@ -1,0 +1,722 @@
+//! The session machine stepped by hand against a scripted server: each test plays the server's
+//! side frame by frame (with zk-core's own codec) and checks what the session sends and emits.
+//! The randomized proof is the simulation in zk-testkit; these pin single rules down.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zk_core::proto::*;
+use zk_core::session::{Connect, Probe, WatchEnd};
+use zk_core::*;
+
+/// The session plus everything it emitted, drained after every step as the contract requires.
+struct Harness {
+    s: Session,
+    now: Instant,
+    events: Vec<Event>,
+    sent: Vec<u8>,
+    connects: Vec<Connect>,
+    closes: Vec<ConnId>,
+    probes: Vec<Probe>,
+}
+
+impl Harness {
+    fn new(config: SessionConfig) -> Self {
+        let now = Instant::now();
+        let mut h = Harness {
+            s: Session::new(config, now),
+            now,
+            events: Vec::new(),
+            sent: Vec::new(),
+            connects: Vec::new(),
+            closes: Vec::new(),
+            probes: Vec::new(),
+        };
+        h.drain();
+        h
+    }
+
+    fn with(cs: &str) -> Self {
+        let mut c = SessionConfig::new(cs).unwrap();
+        c.randomize_hosts = false;
+        c.session_timeout = Duration::from_secs(6);
+        Harness::new(c)
+    }
+
+    fn drain(&mut self) {
+        while let Some(c) = self.s.poll_connect() {
+            self.connects.push(c);
+        }
+        while let Some(c) = self.s.poll_close() {
+            self.closes.push(c);
+        }
+        while let Some(p) = self.s.poll_probe() {
+            self.probes.push(p);
+        }
+        let mut buf = Vec::new();
+        while self.s.poll_transmit(&mut buf).is_some() {
+            self.sent.extend_from_slice(&buf);
+            buf.clear();
+        }
+        while let Some(e) = self.s.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.s.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Runs timers until the session asks to dial, and opens that connection.
+    fn connect_next(&mut self) -> ConnId {
+        for _ in 0..1000 {
+            if let Some(c) = self.connects.pop() {
+                self.s.handle_connected(self.now, c.conn);
+                self.drain();
+                return c.conn;
+            }
+            let at = self.s.poll_timeout().expect("a dial is scheduled");
+            self.now = self.now.max(at);
+            self.s.handle_timeout(self.now);
+            self.drain();
+        }
+        panic!("the session never dialed");
+    }
+
+    /// Frames the session sent since the last call (the first may be a ConnectRequest).
+    fn take_frames(&mut self) -> Vec<Bytes> {
+        let mut d = FrameDecoder::new(usize::MAX >> 1);
+        d.extend(&std::mem::take(&mut self.sent));
+        std::iter::from_fn(|| d.next_frame().unwrap()).collect()
+    }
+
+    fn take_requests(&mut self) -> Vec<(RequestHeader, Request)> {
+        self.take_frames()
+            .into_iter()
+            .map(|f| {
+                let (h, body) = decode_request(f).unwrap();
+                (h, body.unwrap())
+            })
+            .collect()
+    }
+
+    fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
+        self.s.handle_bytes(self.now, conn, bytes);
+        self.drain();
+    }
+
+    fn accept(&mut self, conn: ConnId, session_id: i64, timeout: i32) -> ConnectRequest {
+        let frames = self.take_frames();
+        let req = decode_connect_request(frames[0].clone()).unwrap();
+        let mut out = Vec::new();
+        encode_connect_response(
+            &mut out,
+            usize::MAX,
+            &ConnectResponse {
+                protocol_version: 0,
+                timeout,
+                session_id,
+                passwd: Bytes::from_static(&[7; 16]),
+                read_only: Some(false),
+            },
+        )
+        .unwrap();
+        self.feed(conn, &out);
+        req
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: ErrorCode, body: Option<Response>) {
+        let mut out = Vec::new();
+        encode_reply(
+            &mut out,
+            usize::MAX,
+            &ReplyHeader { xid, zxid, err },
+            body.as_ref(),
+        )
+        .unwrap();
+        self.feed(conn, &out);
+    }
+
+    fn notify(&mut self, conn: ConnId, event_type: EventType, path: &str) {
+        let mut out = Vec::new();
+        encode_notification(
+            &mut out,
+            usize::MAX,
+            -1,
+            &WatcherEvent {
+                event_type,
+                state: KeeperState::SyncConnected,
+                path: path.into(),
+            },
+        )
+        .unwrap();
+        self.feed(conn, &out);
+    }
+
+    fn replies(&mut self) -> Vec<(RequestId, Result<Response, Error>)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| match e {
+            Event::Reply { id, result, .. } => {
+                out.push((*id, result.clone()));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+}
+
+fn get_data(path: &str, watch: bool) -> Request {
+    Request::GetData(PathWatchRequest {
+        path: path.into(),
+        watch,
+    })
+}
+
+fn stat() -> Stat {
+    Stat::default()
+}
+
+fn data_reply() -> Option<Response> {
+    Some(Response::Data {
+        data: Some(Bytes::from_static(b"v")),
+        stat: stat(),
+    })
+}
+
+#[test]
+fn handshake_sends_a_new_session_request_and_reports_connected() {
+    let mut h = Harness::with("127.0.0.1:2181");
+    let conn = h.connect_next();
+    assert_eq!(h.connects.len(), 0);
+    let req = h.accept(conn, 0x55, 6000);
+    assert_eq!(req.session_id, 0);
+    assert_eq!(req.timeout, 6000);
+    assert_eq!(req.last_zxid_seen, 0);
+    assert_eq!(req.read_only, Some(false));
+    assert_eq!(&req.passwd[..], &[0u8; 16]);
+    assert_eq!(h.events, vec![Event::State(SessionState::Connected)]);
+    assert_eq!(h.s.session_id().unwrap().id, 0x55);
+    assert_eq!(h.s.negotiated_timeout(), Some(Duration::from_secs(6)));
+}
+
+#[test]
+fn requests_submitted_while_connecting_go_out_in_order_after_the_handshake() {
+    let mut h = Harness::with("h:1");
+    let a = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    let b = h.s.submit(h.now, get_data("/b", false)).unwrap();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let reqs = h.take_requests();
+    let xids: Vec<i32> = reqs.iter().map(|(hd, _)| hd.xid).collect();
+    assert_eq!(xids, [1, 2]);
+    assert_eq!(reqs[0].1, get_data("/a", false));
+    h.reply(conn, 1, 5, ErrorCode::Ok, data_reply());
+    h.reply(conn, 2, 5, ErrorCode::NoNode, None);
+    let replies = h.replies();
+    assert_eq!(replies[0].0, a);
+    assert!(replies[0].1.is_ok());
+    assert_eq!(replies[1], (b, Err(Error::NoNode { path: "/b".into() })));
+    assert_eq!(h.s.last_zxid(), 5);
+}
+
+#[test]
+fn a_reply_out_of_order_drops_the_connection_and_fails_what_was_in_flight() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let a = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    let b = h.s.submit(h.now, get_data("/b", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 2, 5, ErrorCode::Ok, data_reply());
+    assert_eq!(h.closes, [conn]);
+    let replies = h.replies();
+    assert_eq!(
+        replies,
+        vec![
+            (a, Err(Error::ConnectionLoss)),
+            (b, Err(Error::ConnectionLoss))
+        ]
+    );
+    assert!(h.events.contains(&Event::State(SessionState::Suspended)));
+}
+
+#[test]
+fn garbage_from_the_server_is_a_protocol_error_not_a_panic() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let a = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    // A reply whose body claims a 2 GB data buffer.
+    h.feed(
+        conn,
+        &[
+            0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0,
+            0, 0, 0,
+        ],
+    );
+    let replies = h.replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].0, a);
+    assert!(matches!(replies[0].1, Err(Error::Protocol(_))));
+    assert_eq!(h.closes, [conn]);
+}
+
+#[test]
+fn pings_follow_send_idleness_and_silence_kills_the_link() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.take_frames();
+    // R = 4 s; ping after 2 s without sending.
+    h.advance(Duration::from_millis(1999));
+    assert!(h.take_frames().is_empty());
+    h.advance(Duration::from_millis(1));
+    let pings = h.take_requests();
+    assert_eq!(pings.len(), 1);
+    assert_eq!(pings[0].0.xid, xid::PING);
+    // Inbound traffic does not postpone pings: a notification arrives, pings continue.
+    h.notify(conn, EventType::NodeCreated, "/x");
+    h.advance(Duration::from_millis(2000));
+    assert_eq!(h.take_requests().len(), 1);
+    // Nothing received for R = 4 s since the notification: dead.
+    h.advance(Duration::from_millis(2000));
+    assert_eq!(h.closes, [conn]);
+    assert_eq!(h.s.state(), SessionState::Suspended);
+}
+
+#[test]
+fn reconnect_resumes_the_session_and_rearms_watches_with_the_last_zxid() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.s.submit(
+        h.now,
+        Request::Exists(PathWatchRequest {
+            path: "/missing".into(),
+            watch: true,
+        }),
+    )
+    .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 0x10, ErrorCode::Ok, data_reply());
+    h.reply(conn, 2, 0x11, ErrorCode::NoNode, None);
+    assert_eq!(h.s.watches().len(), 2);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    assert_ne!(conn, conn2);
+    let req = h.accept(conn2, 0x42, 6000);
+    assert_eq!(req.session_id, 0x42);
+    assert_eq!(&req.passwd[..], &[7; 16]);
+    assert_eq!(req.last_zxid_seen, 0x11);
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].0.xid, xid::SET_WATCHES);
+    assert_eq!(
+        reqs[0].1,
+        Request::SetWatches(SetWatches {
+            relative_zxid: 0x11,
+            data_watches: vec!["/w".into()],
+            exist_watches: vec!["/missing".into()],
+            child_watches: vec![],
+        })
+    );
+    // The server re-arms and reports a change that happened while we were away.
+    h.notify(conn2, EventType::NodeDataChanged, "/w");
+    h.reply(conn2, xid::SET_WATCHES, 0x12, ErrorCode::Ok, None);
+    assert!(h.events.iter().any(|e| matches!(e,
+        Event::Watch { watcher, event } if *watcher == WatcherId(1) && event.path == "/w")));
+}
+
+#[test]
+fn a_resume_answered_with_another_session_id_is_an_expiry() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 3, ErrorCode::Ok, data_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x43, 6000);
+    assert!(h
+        .events
+        .contains(&Event::State(SessionState::Lost(LostReason::Expired))));
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: WatcherId(1),
+        reason: WatchEnd::SessionLost(LostReason::Expired)
+    }));
+    // kazoo's default: a new session follows.
+    assert_eq!(h.s.state(), SessionState::Connecting);
+}
+
+#[test]
+fn expiry_fails_everything_pending_and_a_dead_handle_refuses_new_requests() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.renew_after_expiry = false;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 9, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let queued = h.s.submit(h.now, get_data("/q", false)).unwrap();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert_eq!(h.replies(), vec![(queued, Err(Error::SessionExpired))]);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Expired));
+    assert_eq!(
+        h.s.submit(h.now, get_data("/q", false)),
+        Err(Error::SessionExpired)
+    );
+}
+
+#[test]
+fn chroot_is_added_to_requests_and_removed_from_replies_and_events() {
+    let mut h = Harness::with("h:1/app");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id =
+        h.s.submit(
+            h.now,
+            Request::Create(CreateRequest {
+                path: "/n-".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 2,
+            }),
+        )
+        .unwrap();
+    h.s.submit(h.now, get_data("/", true)).unwrap();
+    h.drain();
+    let reqs = h.take_requests();
+    let Request::Create(c) = &reqs[0].1 else {
+        panic!("{reqs:?}")
+    };
+    assert_eq!(c.path, "/app/n-");
+    assert_eq!(reqs[1].1, get_data("/app", true));
+    h.reply(
+        conn,
+        1,
+        2,
+        ErrorCode::Ok,
+        Some(Response::Create {
+            path: "/app/n-0000000000".into(),
+        }),
+    );
+    h.reply(conn, 2, 2, ErrorCode::Ok, data_reply());
+    h.notify(conn, EventType::NodeDataChanged, "/app");
+    let replies = h.replies();
+    assert_eq!(
+        replies[0],
+        (
+            id,
+            Ok(Response::Create {
+                path: "/n-0000000000".into()
+            })
+        )
+    );
+    assert!(h.events.iter().any(|e| matches!(e,
+        Event::Watch { event, .. } if event.path == "/")));
+}
+
+#[test]
+fn credentials_are_replayed_before_watches_and_queued_requests() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.auth.push(session::Credentials::digest("u", "p"));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let first = h.take_requests();
+    assert_eq!(first[0].0.xid, xid::AUTH);
+    h.reply(conn, xid::AUTH, 0, ErrorCode::Ok, None);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 3, ErrorCode::Ok, data_reply());
+    h.s.handle_closed(h.now, conn);
+    let q = h.s.submit(h.now, get_data("/q", false)).unwrap();
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 1, 6000);
+    let xids: Vec<i32> = h.take_requests().iter().map(|(hd, _)| hd.xid).collect();
+    assert_eq!(xids, [xid::AUTH, xid::SET_WATCHES, 2]);
+    // The auth reply may overtake; the queued request still resolves once.
+    h.reply(conn2, xid::AUTH, 0, ErrorCode::Ok, None);
+    h.reply(conn2, xid::SET_WATCHES, 3, ErrorCode::Ok, None);
+    h.reply(conn2, 2, 3, ErrorCode::Ok, data_reply());
+    assert_eq!(h.replies().iter().filter(|(id, _)| *id == q).count(), 1);
+}
+
+#[test]
+fn auth_failure_ends_the_session() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id =
+        h.s.submit(
+            h.now,
+            Request::Auth(AuthPacket {
+                auth_type: 0,
+                scheme: "nosuch".into(),
+                auth: Bytes::from_static(b"x"),
+            }),
+        )
+        .unwrap();
+    h.drain();
+    assert_eq!(h.take_requests()[0].0.xid, xid::AUTH);
+    h.reply(conn, xid::AUTH, 0, ErrorCode::AuthFailed, None);
+    assert_eq!(h.replies(), vec![(id, Err(Error::AuthFailed))]);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    assert_eq!(
+        h.s.submit(h.now, get_data("/", false)),
+        Err(Error::AuthFailed)
+    );
+}
+
+#[test]
+fn request_timeout_resolves_once_and_the_late_reply_is_discarded() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let a =
+        h.s.submit_with_timeout(
+            h.now,
+            get_data("/a", false),
+            Some(Duration::from_millis(100)),
+        )
+        .unwrap();
+    let b = h.s.submit(h.now, get_data("/b", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.replies(), vec![(a, Err(Error::Timeout))]);
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.reply(conn, 2, 2, ErrorCode::Ok, data_reply());
+    let replies = h.replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].0, b);
+}
+
+#[test]
+fn close_sends_close_session_and_waits_for_its_reply() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.s.close(h.now);
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(reqs[0].1, Request::CloseSession);
+    assert_eq!(h.s.submit(h.now, get_data("/", false)), Err(Error::Closed));
+    h.reply(conn, reqs[0].0.xid, 3, ErrorCode::Ok, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Closed));
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: WatcherId(1),
+        reason: WatchEnd::SessionLost(LostReason::Closed)
+    }));
+    assert_eq!(h.closes, [conn]);
+    assert_eq!(
+        h.s.poll_timeout(),
+        None,
+        "a closed session needs no more wakeups"
+    );
+}
+
+#[test]
+fn oversize_requests_and_bad_paths_are_refused_before_sending() {
+    let mut h = Harness::with("h:1");
+    let big = Request::SetData(SetDataRequest {
+        path: "/x".into(),
+        data: Some(Bytes::from(vec![0u8; SERVER_MAX_FRAME])),
+        version: -1,
+    });
+    assert!(matches!(
+        h.s.submit(h.now, big),
+        Err(Error::RequestTooLarge { .. })
+    ));
+    assert!(matches!(
+        h.s.submit(h.now, get_data("nope", false)),
+        Err(Error::InvalidPath { .. })
+    ));
+    assert_eq!(h.s.pending_requests(), 0);
+}
+
+#[test]
+fn a_newer_op_waits_for_the_server_version_and_fails_typed_on_an_old_server() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id =
+        h.s.submit(
+            h.now,
+            Request::GetEphemerals(PathRequest { path: "/".into() }),
+        )
+        .unwrap();
+    let after = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    assert!(
+        h.take_frames().is_empty(),
+        "nothing goes out before the version is known"
+    );
+    let probe = h.probes.pop().unwrap();
+    assert_eq!(probe.command, "srvr");
+    assert_eq!(probe.conn, Some(conn));
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.5.10-x, built on y\n"),
+    );
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 1, "only the getData goes out");
+    assert_eq!(reqs[0].1, get_data("/a", false));
+    let replies = h.replies();
+    assert!(matches!(replies[0], (i, Err(Error::Unsupported { .. })) if i == id));
+    assert_eq!(h.s.server_version(), Some(ServerVersion::new(3, 5, 10)));
+    // Known now: refused synchronously.
+    assert!(matches!(
+        h.s.submit(h.now, Request::WhoAmI),
+        Err(Error::Unsupported { .. })
+    ));
+    h.reply(conn, 1, 1, ErrorCode::Ok, data_reply());
+    assert_eq!(h.replies()[0].0, after);
+}
+
+#[test]
+fn a_read_only_server_is_left_for_a_writable_one_found_by_probing() {
+    let mut c = SessionConfig::new("h1:1,h2:2").unwrap();
+    c.randomize_hosts = false;
+    c.read_only = true;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    let frames = h.take_frames();
+    let req = decode_connect_request(frames[0].clone()).unwrap();
+    assert_eq!(req.read_only, Some(true));
+    let mut out = Vec::new();
+    encode_connect_response(
+        &mut out,
+        usize::MAX,
+        &ConnectResponse {
+            protocol_version: 0,
+            timeout: 6000,
+            session_id: 5,
+            passwd: Bytes::from_static(&[1; 16]),
+            read_only: Some(true),
+        },
+    )
+    .unwrap();
+    h.feed(conn, &out);
+    assert_eq!(h.s.state(), SessionState::ConnectedReadOnly);
+    h.advance(Duration::from_millis(100));
+    let probe = h.probes.pop().expect("a probe after 100 ms");
+    assert_eq!(probe.command, "isro");
+    assert_eq!(probe.addr, HostAddr::new("h2", 2));
+    h.s.handle_probe_result(h.now, probe.id, Ok("rw"));
+    h.drain();
+    assert_eq!(h.closes, [conn]);
+    let conn2 = h.connect_next();
+    let req = h.accept(conn2, 6, 6000);
+    assert_eq!(
+        req.session_id, 0,
+        "a session only ever seen read-only is not resumed (Java's seenRwServerBefore)"
+    );
+    assert_eq!(h.s.state(), SessionState::Connected);
+}
+
+#[test]
+fn connect_attempts_rotate_hosts_and_back_off_per_pass() {
+    let mut h = Harness::with("h1:1,h2:2,h3:3");
+    let mut hosts = Vec::new();
+    let mut times = Vec::new();
+    let start = h.now;
+    for _ in 0..9 {
+        let conn = loop {
+            if let Some(c) = h.connects.pop() {
+                hosts.push(c.addr.port);
+                break c.conn;
+            }
+            let at = h.s.poll_timeout().unwrap();
+            h.now = at;
+            h.s.handle_timeout(at);
+            h.drain();
+        };
+        times.push(h.now - start);
+        h.s.handle_closed(h.now, conn);
+        h.drain();
+    }
+    assert_eq!(hosts, [1, 2, 3, 1, 2, 3, 1, 2, 3]);
+    // The gap before a new pass is the backoff (>= 50 ms of 100 ms, then of 200 ms); within a
+    // pass only the short jitter (<= 50 ms).
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[2] >= Duration::from_millis(50), "{gaps:?}");
+    assert!(gaps[5] >= Duration::from_millis(100), "{gaps:?}");
+    for i in [0, 1, 3, 4, 6, 7] {
+        assert!(gaps[i] <= Duration::from_millis(50), "{gaps:?}");
+    }
+}
+
+#[test]
+fn dropping_the_last_watcher_removes_the_server_watch() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.s.remove_watcher(h.now, id.watcher());
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(
+        reqs[0].1,
+        Request::RemoveWatches(WatchesRequest {
+            path: "/w".into(),
+            watcher_type: WatcherType::Data.code()
+        })
+    );
+    // Its reply is the session's own business: no event.
+    h.replies();
+    h.reply(conn, reqs[0].0.xid, 2, ErrorCode::NoWatcher, None);
+    assert!(h.replies().is_empty());
+    assert!(h.s.watches().is_empty());
+}
+
+#[test]
+fn client_side_expiry_when_enabled() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.client_side_expiry = true;
+    c.renew_after_expiry = false;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    // Every reconnection attempt fails; after 6 s without hearing from a server, expire.
+    for _ in 0..1000 {
+        if h.s.state() == SessionState::Lost(LostReason::Expired) {
+            break;
+        }
+        if let Some(c) = h.connects.pop() {
+            h.s.handle_closed(h.now, c.conn);
+            h.drain();
+            continue;
+        }
+        let at = h.s.poll_timeout().unwrap();
+        h.now = at;
+        h.s.handle_timeout(at);
+        h.drain();
+    }
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Expired));
+}
