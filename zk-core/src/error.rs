@@ -4,7 +4,7 @@
 //! Server codes map one to one from [`ErrorCode`]; codes a future server might add arrive as
 //! [`Error::Server`] with the raw code, never as a panic.
 
-use crate::proto::{ErrorCode, OpCode};
+use crate::proto::{ErrorCode, MultiResult, OpCode};
 use crate::version::ServerVersion;
 
 /// Why a request failed.
@@ -131,6 +131,17 @@ pub enum Error {
     },
 
     // ---- the client's own
+    /// A transaction failed and applied nothing. `results` holds one result per op as the
+    /// server sent them: OK before the failing op, its error, RuntimeInconsistency after it.
+    #[error("Transaction failed at op {index}: {error}")]
+    TransactionFailed {
+        /// Index of the first failing op.
+        index: usize,
+        /// Its error (with its path).
+        error: Box<Error>,
+        /// Every op's result.
+        results: Vec<MultiResult>,
+    },
     /// The session was closed by this client.
     #[error("Session closed")]
     Closed,
@@ -244,6 +255,7 @@ impl Error {
             Error::SessionClosedRequireSaslAuth => ErrorCode::SessionClosedRequireSaslAuth,
             Error::Server { code } => *code,
             Error::Timeout => ErrorCode::RequestTimeout,
+            Error::TransactionFailed { error, .. } => return error.code(),
             Error::Closed
             | Error::InvalidPath { .. }
             | Error::InvalidArgument(_)
@@ -266,6 +278,7 @@ impl Error {
             | Error::BadArguments { path }
             | Error::NoWatcher { path }
             | Error::InvalidPath { path, .. } => Some(path),
+            Error::TransactionFailed { error, .. } => error.path(),
             _ => None,
         }
     }

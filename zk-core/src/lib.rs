@@ -18,6 +18,7 @@ pub mod error;
 pub mod hosts;
 pub mod path;
 pub mod proto;
+pub mod retry;
 pub mod rng;
 pub mod session;
 pub mod version;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_core::proto::*;
-use zk_core::session::{Connect, Probe, WatchEnd};
+use zk_core::session::{Connect, Probe, RequestTimeout, SubmitOptions, WatchEnd};
 use zk_core::*;
 
 /// The session plus everything it emitted, drained after every step as the contract requires.
@@ -487,13 +487,13 @@ fn request_timeout_resolves_once_and_the_late_reply_is_discarded() {
     let mut h = Harness::with("h:1");
     let conn = h.connect_next();
     h.accept(conn, 1, 6000);
+    let options = SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
     let a =
-        h.s.submit_with_timeout(
-            h.now,
-            get_data("/a", false),
-            Some(Duration::from_millis(100)),
-        )
-        .unwrap();
+        h.s.submit_with(h.now, get_data("/a", false), options)
+            .unwrap();
     let b = h.s.submit(h.now, get_data("/b", false)).unwrap();
     h.drain();
     h.take_frames();

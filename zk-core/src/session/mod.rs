@@ -81,6 +81,27 @@ pub struct Probe {
     pub command: &'static str,
 }
 
+/// How long a request may wait for its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestTimeout {
+    /// The session's configured `request_timeout`.
+    #[default]
+    Default,
+    /// Wait as long as the session lives.
+    Never,
+    /// Fail with [`Error::Timeout`] after this long.
+    After(Duration),
+}
+
+/// Options for [`Session::submit_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubmitOptions {
+    /// The request's timeout.
+    pub timeout: RequestTimeout,
+    /// Send paths as given, without the chroot (for `/zookeeper/config`).
+    pub absolute_path: bool,
+}
+
 /// Why the session will next need `handle_timeout`; for debugging and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wakeup {
@@ -412,21 +433,25 @@ impl Session {
     /// ([`Error::RequestTooLarge`]), or the connected server is known to be too old
     /// ([`Error::Unsupported`]).
     pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
-        let timeout = self.config.request_timeout;
-        self.submit_with_timeout(now, request, timeout)
+        self.submit_with(now, request, SubmitOptions::default())
     }
 
-    /// [`submit`](Self::submit) with a timeout for this request alone (`None`: wait while the
-    /// session lives). A request that times out resolves with [`Error::Timeout`]; if it had been
-    /// sent it may still be applied.
+    /// [`submit`](Self::submit) with options: a timeout for this request alone, or a path that
+    /// bypasses the chroot (the Java client reads `/zookeeper/config` that way).
     ///
-    /// Errors as [`submit`](Self::submit) does.
-    pub fn submit_with_timeout(
+    /// A request that times out resolves with [`Error::Timeout`]; if it had been sent it may
+    /// still be applied. Errors as [`submit`](Self::submit) does.
+    pub fn submit_with(
         &mut self,
         now: Instant,
         mut request: Request,
-        timeout: Option<Duration>,
+        options: SubmitOptions,
     ) -> Result<RequestId, Error> {
+        let timeout = match options.timeout {
+            RequestTimeout::Default => self.config.request_timeout,
+            RequestTimeout::Never => None,
+            RequestTimeout::After(t) => Some(t),
+        };
         self.check_accepting()?;
         requests::validate(&request)?;
         let watch = requests::watch_intent(&request)?;
@@ -449,7 +474,9 @@ impl Session {
             }),
             _ => None,
         };
-        requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
+        if !options.absolute_path {
+            requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
+        }
         let id = RequestId(self.next_request);
         let origin = Origin::User { id, watch };
         let deadline = timeout.map(|t| now + t);
