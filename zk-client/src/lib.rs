@@ -1,8 +1,46 @@
-//! The user-facing async ZooKeeper API, generic over a small `Runtime` trait (open a TCP stream,
-//! sleep until a deadline, spawn a task, read the clock): the `Client` handle, the driver task that
-//! pumps bytes between a socket and the zk-core session, watch streams, transactions, retries and
-//! recipes.
+//! The ZooKeeper client API: everything kazoo's `KazooClient` offers, and every operation of
+//! ZooKeeper 3.5 to 3.9, as one async API over a small [`Runtime`] trait.
 //!
-//! Not written yet: it arrives with the client issue, on top of zk-core's session machine.
+//! Pick a runtime crate (`zk-tokio`, `zk-async-std` for async-std and smol, `zk-blocking` for
+//! none); each re-exports this API with its runtime filled in:
+//!
+//! ```ignore
+//! let client = zk_tokio::Client::connect("127.0.0.1:2181/app").await?;
+//! client.create("/service/node-", "addr").ephemeral().sequential().make_parents().await?;
+//! let (data, stat) = client.get_data("/config").await?;
+//! ```
+//!
+//! The pieces: [`Client`] (session facts, connect/close/restart) and its [`ClientBuilder`]; the
+//! operations in [`ops`] (create, get_data, set_data, delete, exists, get_children, ensure_path,
+//! sync, ACLs, auth, getEphemerals, getAllChildrenNumber, whoAmI, config, multiRead); watches in
+//! [`watch`] (one-shot, persistent, kazoo's DataWatch and ChildrenWatch as streams);
+//! [`txn`] transactions; [`retry`]; [`four_letter_word`]. The protocol, the session rules and the
+//! error type come from zk-core.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod driver;
+mod four_letter;
+pub mod ops;
+mod reply;
+mod retry;
+pub mod runtime;
+mod shared;
+pub mod txn;
+pub mod watch;
+
+pub use client::{Client, ClientBuilder, StateChanges};
+pub use four_letter::four_letter_word_on as four_letter_word;
+pub use ops::{ReadOp, ReadResult};
+pub use reply::OpFuture;
+pub use runtime::{Runtime, Timer, Transport};
+pub use txn::{OpResult, Transaction};
+pub use watch::{ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentWatch, Watch};
+
+pub use zk_core::hosts::ReconnectPolicy;
+pub use zk_core::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, Perms, Stat};
+pub use zk_core::retry::RetryPolicy;
+pub use zk_core::session::{LostReason, WatchEnd};
+pub use zk_core::{Error, HostAddr, ServerVersion, SessionId, SessionState, WatchedEvent};

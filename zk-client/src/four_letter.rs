@@ -1,0 +1,55 @@
+//! Four-letter words (PROTOCOL.md §15): a fresh TCP connection, four ASCII bytes, and the
+//! server's text answer read until it closes the connection.
+
+use std::future::poll_fn;
+use std::io;
+
+use crate::runtime::{Runtime, Transport};
+
+/// Sends `command` (e.g. `ruok`, `srvr`, `mntr`) to `host:port` and returns the answer, reading
+/// at most `max_bytes`.
+///
+/// Errors with [`io::ErrorKind::InvalidInput`] if the command is not four ASCII letters, with
+/// [`io::ErrorKind::InvalidData`] if the answer exceeds `max_bytes` or is not UTF-8, and with the
+/// socket's error otherwise. A command the server's whitelist refuses is not an error: its answer
+/// says so.
+pub async fn four_letter_word_on<R: Runtime>(
+    rt: &R,
+    host: String,
+    port: u16,
+    command: &str,
+    max_bytes: usize,
+) -> io::Result<String> {
+    if command.len() != 4 || !command.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{command:?} is not a four-letter word"),
+        ));
+    }
+    let mut tcp = rt.connect(host, port).await?;
+    let mut sent = 0;
+    while sent < 4 {
+        let n = poll_fn(|cx| tcp.poll_write(cx, &command.as_bytes()[sent..])).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        sent += n;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = poll_fn(|cx| tcp.poll_read(cx, &mut buf)).await?;
+        if n == 0 {
+            break;
+        }
+        if answer.len() + n > max_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("answer longer than {max_bytes} bytes"),
+            ));
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "answer is not UTF-8"))
+}

@@ -1,0 +1,897 @@
+//! The operations, kazoo's names in Rust's idiom: each returns a builder that is awaited directly
+//! (`client.create("/x", "v").ephemeral().await`), whose options read like kazoo's keyword
+//! arguments.
+//!
+//! Node data comes back as [`Bytes`]. A node created with null data reads as empty bytes (its
+//! Stat says `data_length` 0), where kazoo would give `None`.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use zk_core::path::{parent, validate_path};
+use zk_core::proto::{
+    Acl, AuthPacket, ClientInfo, CreateMode, CreateRequest, CreateTtlRequest, MultiOp, MultiResult,
+    PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, Request, Response,
+    SetAclRequest, SetDataRequest, Stat, MAX_TTL_MS,
+};
+use zk_core::session::SubmitOptions;
+use zk_core::Error;
+
+use crate::client::Client;
+use crate::reply::{unexpected, OpFuture, Reply, ReplyFuture};
+use crate::runtime::Runtime;
+use crate::shared::Shared;
+use crate::watch::Watch;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+impl<R: Runtime> Client<R> {
+    pub(crate) fn send(&self, request: Request) -> ReplyFuture {
+        ReplyFuture::submit(
+            &self.shared,
+            self.shared.submit(request, SubmitOptions::default()),
+        )
+    }
+
+    pub(crate) fn send_with(&self, request: Request, options: SubmitOptions) -> ReplyFuture {
+        ReplyFuture::submit(&self.shared, self.shared.submit(request, options))
+    }
+
+    pub(crate) fn op<T>(
+        &self,
+        request: Request,
+        map: fn(&Arc<Shared>, Reply) -> Result<T, Error>,
+    ) -> OpFuture<T> {
+        OpFuture::new(self.send(request), map)
+    }
+
+    /// Creates a node with `data` (kazoo's `create`). Options: `.acl()`, `.ephemeral()`,
+    /// `.sequential()`, `.container()`, `.ttl()`, `.make_parents()`, `.with_stat()`. Resolves to
+    /// the path created (with its sequence suffix).
+    ///
+    /// Errors with NodeExists, NoNode (parent missing, without `make_parents`),
+    /// NoChildrenForEphemerals, InvalidAcl, BadArguments, NoAuth, Unimplemented (TTL disabled on
+    /// the server), InvalidPath, and the session's errors.
+    pub fn create(&self, path: &str, data: impl Into<Bytes>) -> Create<'_, R> {
+        Create {
+            client: self,
+            path: path.to_owned(),
+            data: Some(data.into()),
+            acl: None,
+            ephemeral: false,
+            sequential: false,
+            container: false,
+            ttl: None,
+            make_parents: false,
+        }
+    }
+
+    /// Reads a node's data and Stat (kazoo's `get`). `.watch()` also arms a one-shot data watch.
+    ///
+    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
+    pub fn get_data(&self, path: &str) -> GetData<'_, R> {
+        GetData {
+            client: self,
+            path: path.to_owned(),
+        }
+    }
+
+    /// Replaces a node's data (kazoo's `set`); `.version(v)` makes it conditional. Resolves to the
+    /// new Stat.
+    ///
+    /// Errors with NoNode, BadVersion, NoAuth, RequestTooLarge, InvalidPath and the session's
+    /// errors.
+    pub fn set_data(&self, path: &str, data: impl Into<Bytes>) -> SetData<'_, R> {
+        SetData {
+            client: self,
+            path: path.to_owned(),
+            data: data.into(),
+            version: -1,
+        }
+    }
+
+    /// Deletes a node (kazoo's `delete`); `.version(v)` makes it conditional, `.recursive()`
+    /// deletes its descendants first.
+    ///
+    /// Errors with NoNode, BadVersion, NotEmpty (without `recursive`), NoAuth, InvalidPath and the
+    /// session's errors.
+    pub fn delete(&self, path: &str) -> Delete<'_, R> {
+        Delete {
+            client: self,
+            path: path.to_owned(),
+            version: -1,
+            recursive: false,
+        }
+    }
+
+    /// The node's Stat, or `None` if it does not exist (kazoo's `exists`). `.watch()` arms a watch
+    /// that fires on creation, change or deletion.
+    ///
+    /// Errors with InvalidPath and the session's errors.
+    pub fn exists(&self, path: &str) -> Exists<'_, R> {
+        Exists {
+            client: self,
+            path: path.to_owned(),
+        }
+    }
+
+    /// The names of a node's children, in no defined order (kazoo's `get_children`).
+    /// `.with_stat()` adds the node's Stat; `.watch()` arms a one-shot child watch.
+    ///
+    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
+    pub fn get_children(&self, path: &str) -> GetChildren<'_, R> {
+        GetChildren {
+            client: self,
+            path: path.to_owned(),
+        }
+    }
+
+    /// Creates `path` and any missing ancestors, with the default ACL, tolerating nodes that
+    /// already exist (kazoo's `ensure_path`).
+    ///
+    /// Errors with InvalidPath, NoAuth, NoChildrenForEphemerals and the session's errors.
+    pub async fn ensure_path(&self, path: &str) -> Result<(), Error> {
+        validate_path(path, false)?;
+        if path == "/" {
+            return Ok(());
+        }
+        // Try the node first; only walk up when a parent is missing.
+        let mut missing = vec![path.to_owned()];
+        while let Some(p) = missing.last().cloned() {
+            let acl = self.opts.default_acl.clone();
+            let req = Request::Create(CreateRequest {
+                path: p.clone(),
+                data: None,
+                acl,
+                flags: CreateMode::Persistent.code(),
+            });
+            match self.send(req).await.0 {
+                Ok(_) | Err(Error::NodeExists { .. }) => {
+                    missing.pop();
+                }
+                Err(Error::NoNode { .. }) => match parent(&p) {
+                    Some(par) if par != "/" => missing.push(par.to_owned()),
+                    _ => return Err(Error::NoNode { path: p }),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure this server has caught up with the leader for `path` before later reads
+    /// (kazoo's `sync`).
+    ///
+    /// Errors with InvalidPath and the session's errors.
+    pub fn sync(&self, path: &str) -> OpFuture<()> {
+        self.op(
+            Request::Sync(PathRequest {
+                path: path.to_owned(),
+            }),
+            |_, (r, _)| r.map(|_| ()),
+        )
+    }
+
+    /// A node's ACL and Stat (kazoo's `get_acls`).
+    ///
+    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
+    pub fn get_acl(&self, path: &str) -> OpFuture<(Vec<Acl>, Stat)> {
+        self.op(
+            Request::GetAcl(PathRequest {
+                path: path.to_owned(),
+            }),
+            |_, (r, _)| match r? {
+                Response::Acl { acl, stat } => Ok((acl, stat)),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+
+    /// Replaces a node's ACL (kazoo's `set_acls`); `version` is the expected ACL version
+    /// (`aversion`), -1 for any. Resolves to the new Stat.
+    ///
+    /// Errors with NoNode, BadVersion, InvalidAcl, NoAuth, InvalidPath and the session's errors.
+    pub fn set_acl(&self, path: &str, acl: Vec<Acl>, version: i32) -> OpFuture<Stat> {
+        self.op(
+            Request::SetAcl(SetAclRequest {
+                path: path.to_owned(),
+                acl,
+                version,
+            }),
+            map_stat,
+        )
+    }
+
+    /// Adds credentials to this connection and every later one (kazoo's `add_auth`).
+    ///
+    /// Errors with AuthFailed (which ends the session) and the session's errors.
+    pub fn add_auth(&self, scheme: &str, credential: impl Into<Bytes>) -> OpFuture<()> {
+        self.op(
+            Request::Auth(AuthPacket {
+                auth_type: 0,
+                scheme: scheme.to_owned(),
+                auth: credential.into(),
+            }),
+            |_, (r, _)| r.map(|_| ()),
+        )
+    }
+
+    /// This session's ephemeral nodes whose path starts with `prefix` (a plain string prefix;
+    /// `/` for all). ZooKeeper 3.6+.
+    ///
+    /// Errors with Unsupported on older servers, and the session's errors.
+    pub fn get_ephemerals(&self, prefix: &str) -> OpFuture<Vec<String>> {
+        self.op(
+            Request::GetEphemerals(PathRequest {
+                path: prefix.to_owned(),
+            }),
+            |_, (r, _)| match r? {
+                Response::Ephemerals { paths } => Ok(paths),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+
+    /// The number of descendants of `path` (not counting itself). ZooKeeper 3.6+.
+    ///
+    /// Errors with NoNode, NoAuth, Unsupported on older servers, and the session's errors.
+    pub fn get_all_children_number(&self, path: &str) -> OpFuture<i32> {
+        self.op(
+            Request::GetAllChildrenNumber(PathRequest {
+                path: path.to_owned(),
+            }),
+            |_, (r, _)| match r? {
+                Response::AllChildrenNumber { total } => Ok(total),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+
+    /// The identities this connection is authenticated as. ZooKeeper 3.7+.
+    ///
+    /// Errors with Unsupported on older servers, and the session's errors.
+    pub fn whoami(&self) -> OpFuture<Vec<ClientInfo>> {
+        self.op(Request::WhoAmI, |_, (r, _)| match r? {
+            Response::WhoAmI { client_info } => Ok(client_info),
+            other => Err(unexpected(&other)),
+        })
+    }
+
+    /// The ensemble's dynamic configuration (`/zookeeper/config`, read without the chroot) and
+    /// its Stat.
+    ///
+    /// Errors with NoNode (no dynamic config, e.g. standalone), NoAuth and the session's errors.
+    pub fn get_config(&self) -> OpFuture<(Bytes, Stat)> {
+        let req = Request::GetData(PathWatchRequest {
+            path: "/zookeeper/config".into(),
+            watch: false,
+        });
+        OpFuture::new(
+            self.send_with(
+                req,
+                SubmitOptions {
+                    absolute_path: true,
+                    ..SubmitOptions::default()
+                },
+            ),
+            map_data,
+        )
+    }
+
+    /// Changes the ensemble's membership (ZooKeeper's `reconfig`): servers to add and ids to
+    /// remove (incremental), or a whole new member list; `from_config` is the config version it
+    /// applies to (-1 for any). Resolves to the new config and its Stat.
+    ///
+    /// Errors with ReconfigDisabled, NewConfigNoQuorum, ReconfigInProgress, BadVersion, NoAuth,
+    /// Unimplemented (standalone) and the session's errors.
+    pub fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        from_config: i64,
+    ) -> OpFuture<(Bytes, Stat)> {
+        self.op(
+            Request::Reconfig(ReconfigRequest {
+                joining_servers: joining.map(str::to_owned),
+                leaving_servers: leaving.map(str::to_owned),
+                new_members: new_members.map(str::to_owned),
+                cur_config_id: from_config,
+            }),
+            map_data,
+        )
+    }
+
+    /// Reads several nodes in one round trip (ZooKeeper 3.6+ `multiRead`). Not atomic: each read
+    /// has its own result, and reads never arm watches.
+    ///
+    /// Errors with Unsupported on older servers, and the session's errors; per-read errors
+    /// (NoNode, NoAuth) are in the results.
+    pub fn multi_read(&self, reads: Vec<ReadOp>) -> OpFuture<Vec<ReadResult>> {
+        let ops = reads
+            .into_iter()
+            .map(|r| match r {
+                ReadOp::GetData(path) => MultiOp::GetData(PathWatchRequest { path, watch: false }),
+                ReadOp::GetChildren(path) => {
+                    MultiOp::GetChildren(PathWatchRequest { path, watch: false })
+                }
+            })
+            .collect();
+        self.op(Request::MultiRead(ops), |_, (r, _)| match r? {
+            Response::Multi(results) => Ok(results
+                .into_iter()
+                .map(|r| match r {
+                    MultiResult::GetData { data, stat } => {
+                        ReadResult::Data(data.unwrap_or_default(), stat)
+                    }
+                    MultiResult::GetChildren { children } => ReadResult::Children(children),
+                    MultiResult::Error(code) => ReadResult::Error(Error::from_code(code, "")),
+                    other => ReadResult::Error(Error::Protocol(format!(
+                        "unexpected multiRead result {other:?}"
+                    ))),
+                })
+                .collect()),
+            other => Err(unexpected(&other)),
+        })
+    }
+}
+
+/// One read of a [`Client::multi_read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    /// Read a node's data and Stat.
+    GetData(String),
+    /// List a node's children.
+    GetChildren(String),
+}
+
+/// The result of one read of a [`Client::multi_read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    /// Data and Stat.
+    Data(Bytes, Stat),
+    /// Child names.
+    Children(Vec<String>),
+    /// This read failed (NoNode, NoAuth, ...).
+    Error(Error),
+}
+
+fn map_stat(_: &Arc<Shared>, (r, _): Reply) -> Result<Stat, Error> {
+    match r? {
+        Response::Stat(s) => Ok(s),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn map_data(_: &Arc<Shared>, (r, _): Reply) -> Result<(Bytes, Stat), Error> {
+    match r? {
+        Response::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn watch_of(shared: &Arc<Shared>, watcher: Option<zk_core::WatcherId>) -> Result<Watch, Error> {
+    watcher
+        .map(|w| Watch::new(shared.clone(), w))
+        .ok_or_else(|| Error::Protocol("the server did not arm the watch".into()))
+}
+
+// ---- create ---------------------------------------------------------------------------------
+
+/// Builder for [`Client::create`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct Create<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+    data: Option<Bytes>,
+    acl: Option<Vec<Acl>>,
+    ephemeral: bool,
+    sequential: bool,
+    container: bool,
+    ttl: Option<Duration>,
+    make_parents: bool,
+}
+
+impl<'a, R: Runtime> Create<'a, R> {
+    /// The node's ACL (default: the client's default ACL).
+    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
+        self.acl = Some(acl);
+        self
+    }
+
+    /// Delete the node when this session ends.
+    pub fn ephemeral(mut self) -> Self {
+        self.ephemeral = true;
+        self
+    }
+
+    /// Append a 10-digit sequence number to the name.
+    pub fn sequential(mut self) -> Self {
+        self.sequential = true;
+        self
+    }
+
+    /// A container node: the server deletes it after its last child goes (3.5.1+).
+    pub fn container(mut self) -> Self {
+        self.container = true;
+        self
+    }
+
+    /// A TTL node: the server deletes it once childless and unchanged for `ttl` (needs
+    /// `extendedTypesEnabled` on the server).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Create missing parents first, as persistent nodes with the same ACL (kazoo's `makepath`).
+    pub fn make_parents(mut self) -> Self {
+        self.make_parents = true;
+        self
+    }
+
+    /// Null data instead of bytes (a reader gets empty bytes and `data_length` 0).
+    pub fn null_data(mut self) -> Self {
+        self.data = None;
+        self
+    }
+
+    /// Also return the new node's Stat.
+    pub fn with_stat(self) -> CreateWithStat<'a, R> {
+        CreateWithStat(self)
+    }
+
+    fn mode(&self) -> Result<CreateMode, Error> {
+        let mode = match (
+            self.ephemeral,
+            self.sequential,
+            self.container,
+            self.ttl.is_some(),
+        ) {
+            (false, false, false, false) => CreateMode::Persistent,
+            (true, false, false, false) => CreateMode::Ephemeral,
+            (false, true, false, false) => CreateMode::PersistentSequential,
+            (true, true, false, false) => CreateMode::EphemeralSequential,
+            (false, false, true, false) => CreateMode::Container,
+            (false, false, false, true) => CreateMode::PersistentWithTtl,
+            (false, true, false, true) => CreateMode::PersistentSequentialWithTtl,
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "a node is ephemeral, a container, or has a TTL: pick one".into(),
+                ))
+            }
+        };
+        Ok(mode)
+    }
+
+    /// The request for this create: the opcode follows the Java client (createTTL, then
+    /// createContainer, then create2 when a Stat is wanted, else create).
+    fn request(&self, want_stat: bool) -> Result<Request, Error> {
+        let mode = self.mode()?;
+        let acl = self
+            .acl
+            .clone()
+            .unwrap_or_else(|| self.client.opts.default_acl.clone());
+        if let Some(ttl) = self.ttl {
+            let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            if !(1..=MAX_TTL_MS).contains(&ms) {
+                return Err(Error::InvalidArgument(format!(
+                    "TTL must be 1 ms to {MAX_TTL_MS} ms"
+                )));
+            }
+            return Ok(Request::CreateTtl(CreateTtlRequest {
+                path: self.path.clone(),
+                data: self.data.clone(),
+                acl,
+                flags: mode.code(),
+                ttl: ms,
+            }));
+        }
+        let req = CreateRequest {
+            path: self.path.clone(),
+            data: self.data.clone(),
+            acl,
+            flags: mode.code(),
+        };
+        Ok(if mode == CreateMode::Container {
+            Request::CreateContainer(req)
+        } else if want_stat {
+            Request::Create2(req)
+        } else {
+            Request::Create(req)
+        })
+    }
+
+    fn run(self, want_stat: bool) -> BoxFuture<'a, (String, Option<Stat>)> {
+        Box::pin(async move {
+            let request = self.request(want_stat)?;
+            loop {
+                match self.client.send(request.clone()).await.0 {
+                    Ok(Response::Create { path }) => return Ok((path, None)),
+                    Ok(Response::Create2 { path, stat }) => return Ok((path, Some(stat))),
+                    Ok(other) => return Err(unexpected(&other)),
+                    Err(Error::NoNode { path }) if self.make_parents => {
+                        let Some(par) = parent(&self.path) else {
+                            return Err(Error::NoNode { path });
+                        };
+                        self.client
+                            .ensure_path_with_acl(par, self.acl.clone())
+                            .await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    async fn ensure_path_with_acl(&self, path: &str, acl: Option<Vec<Acl>>) -> Result<(), Error> {
+        match acl {
+            None => self.ensure_path(path).await,
+            Some(acl) => {
+                validate_path(path, false)?;
+                let mut missing = vec![path.to_owned()];
+                while let Some(p) = missing.last().cloned() {
+                    let req = Request::Create(CreateRequest {
+                        path: p.clone(),
+                        data: None,
+                        acl: acl.clone(),
+                        flags: 0,
+                    });
+                    match self.send(req).await.0 {
+                        Ok(_) | Err(Error::NodeExists { .. }) => {
+                            missing.pop();
+                        }
+                        Err(Error::NoNode { .. }) => match parent(&p) {
+                            Some(par) if par != "/" => missing.push(par.to_owned()),
+                            _ => return Err(Error::NoNode { path: p }),
+                        },
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A `Create` future resolving to the created path.
+pub struct CreateFuture<'a>(CreateInner<'a>);
+
+enum CreateInner<'a> {
+    Fast(OpFuture<String>),
+    Slow(BoxFuture<'a, (String, Option<Stat>)>),
+}
+
+impl Future for CreateFuture<'_> {
+    type Output = Result<String, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            CreateInner::Fast(f) => Pin::new(f).poll(cx),
+            CreateInner::Slow(f) => f.as_mut().poll(cx).map(|r| r.map(|(p, _)| p)),
+        }
+    }
+}
+
+impl<'a, R: Runtime> IntoFuture for Create<'a, R> {
+    type Output = Result<String, Error>;
+    type IntoFuture = CreateFuture<'a>;
+
+    fn into_future(self) -> CreateFuture<'a> {
+        // The common case (no parents to make) goes without boxing.
+        if !self.make_parents {
+            let fut = match self.request(false) {
+                Ok(req) => self.client.send(req),
+                Err(e) => ReplyFuture::submit(&self.client.shared, Err(e)),
+            };
+            return CreateFuture(CreateInner::Fast(OpFuture::new(
+                fut,
+                |_, (r, _)| match r? {
+                    Response::Create { path } | Response::Create2 { path, .. } => Ok(path),
+                    other => Err(unexpected(&other)),
+                },
+            )));
+        }
+        CreateFuture(CreateInner::Slow(self.run(false)))
+    }
+}
+
+/// Builder for a create that also returns the new node's Stat.
+#[must_use = "a builder does nothing until awaited"]
+pub struct CreateWithStat<'a, R: Runtime>(Create<'a, R>);
+
+impl<'a, R: Runtime> IntoFuture for CreateWithStat<'a, R> {
+    type Output = Result<(String, Stat), Error>;
+    type IntoFuture = BoxFuture<'a, (String, Stat)>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let inner = self.0.run(true);
+        Box::pin(async move {
+            match inner.await? {
+                (path, Some(stat)) => Ok((path, stat)),
+                (_, None) => Err(Error::Protocol("create2 reply without a Stat".into())),
+            }
+        })
+    }
+}
+
+// ---- reads --------------------------------------------------------------------------------
+
+/// Builder for [`Client::get_data`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct GetData<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+}
+
+impl<'a, R: Runtime> GetData<'a, R> {
+    /// Also arm a one-shot data watch: it fires once when the node changes or is deleted.
+    pub fn watch(self) -> OpFuture<(Bytes, Stat, Watch)> {
+        self.client.op(
+            Request::GetData(PathWatchRequest {
+                path: self.path,
+                watch: true,
+            }),
+            |shared, (r, w)| match r? {
+                Response::Data { data, stat } => {
+                    Ok((data.unwrap_or_default(), stat, watch_of(shared, w)?))
+                }
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+}
+
+impl<R: Runtime> IntoFuture for GetData<'_, R> {
+    type Output = Result<(Bytes, Stat), Error>;
+    type IntoFuture = OpFuture<(Bytes, Stat)>;
+
+    fn into_future(self) -> OpFuture<(Bytes, Stat)> {
+        self.client.op(
+            Request::GetData(PathWatchRequest {
+                path: self.path,
+                watch: false,
+            }),
+            map_data,
+        )
+    }
+}
+
+/// Builder for [`Client::exists`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct Exists<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+}
+
+impl<R: Runtime> Exists<'_, R> {
+    /// Also arm a one-shot watch: on a missing node it fires on creation, on an existing one on
+    /// change or deletion.
+    pub fn watch(self) -> OpFuture<(Option<Stat>, Watch)> {
+        self.client.op(
+            Request::Exists(PathWatchRequest {
+                path: self.path,
+                watch: true,
+            }),
+            |shared, (r, w)| match r {
+                Ok(Response::Stat(stat)) => Ok((Some(stat), watch_of(shared, w)?)),
+                Err(Error::NoNode { .. }) => Ok((None, watch_of(shared, w)?)),
+                Ok(other) => Err(unexpected(&other)),
+                Err(e) => Err(e),
+            },
+        )
+    }
+}
+
+impl<R: Runtime> IntoFuture for Exists<'_, R> {
+    type Output = Result<Option<Stat>, Error>;
+    type IntoFuture = OpFuture<Option<Stat>>;
+
+    fn into_future(self) -> OpFuture<Option<Stat>> {
+        self.client.op(
+            Request::Exists(PathWatchRequest {
+                path: self.path,
+                watch: false,
+            }),
+            |_, (r, _)| match r {
+                Ok(Response::Stat(stat)) => Ok(Some(stat)),
+                Err(Error::NoNode { .. }) => Ok(None),
+                Ok(other) => Err(unexpected(&other)),
+                Err(e) => Err(e),
+            },
+        )
+    }
+}
+
+/// Builder for [`Client::get_children`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct GetChildren<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+}
+
+impl<'a, R: Runtime> GetChildren<'a, R> {
+    /// Also return the node's Stat (getChildren2).
+    pub fn with_stat(self) -> OpFuture<(Vec<String>, Stat)> {
+        self.client.op(
+            Request::GetChildren2(PathWatchRequest {
+                path: self.path,
+                watch: false,
+            }),
+            |_, (r, _)| match r? {
+                Response::Children2 { children, stat } => Ok((children, stat)),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+
+    /// Also arm a one-shot child watch: it fires once when a child is added or removed, or the
+    /// node is deleted.
+    pub fn watch(self) -> OpFuture<(Vec<String>, Watch)> {
+        self.client.op(
+            Request::GetChildren(PathWatchRequest {
+                path: self.path,
+                watch: true,
+            }),
+            |shared, (r, w)| match r? {
+                Response::Children { children } => Ok((children, watch_of(shared, w)?)),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+
+    /// Both: children, the node's Stat, and a one-shot child watch.
+    pub fn with_stat_and_watch(self) -> OpFuture<(Vec<String>, Stat, Watch)> {
+        self.client.op(
+            Request::GetChildren2(PathWatchRequest {
+                path: self.path,
+                watch: true,
+            }),
+            |shared, (r, w)| match r? {
+                Response::Children2 { children, stat } => {
+                    Ok((children, stat, watch_of(shared, w)?))
+                }
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+}
+
+impl<R: Runtime> IntoFuture for GetChildren<'_, R> {
+    type Output = Result<Vec<String>, Error>;
+    type IntoFuture = OpFuture<Vec<String>>;
+
+    fn into_future(self) -> OpFuture<Vec<String>> {
+        self.client.op(
+            Request::GetChildren(PathWatchRequest {
+                path: self.path,
+                watch: false,
+            }),
+            |_, (r, _)| match r? {
+                Response::Children { children } => Ok(children),
+                other => Err(unexpected(&other)),
+            },
+        )
+    }
+}
+
+// ---- writes -------------------------------------------------------------------------------
+
+/// Builder for [`Client::set_data`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct SetData<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+    data: Bytes,
+    version: i32,
+}
+
+impl<R: Runtime> SetData<'_, R> {
+    /// Only if the node's data version is `v` (BadVersion otherwise).
+    pub fn version(mut self, v: i32) -> Self {
+        self.version = v;
+        self
+    }
+}
+
+impl<R: Runtime> IntoFuture for SetData<'_, R> {
+    type Output = Result<Stat, Error>;
+    type IntoFuture = OpFuture<Stat>;
+
+    fn into_future(self) -> OpFuture<Stat> {
+        self.client.op(
+            Request::SetData(SetDataRequest {
+                path: self.path,
+                data: Some(self.data),
+                version: self.version,
+            }),
+            map_stat,
+        )
+    }
+}
+
+/// Builder for [`Client::delete`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct Delete<'a, R: Runtime> {
+    client: &'a Client<R>,
+    path: String,
+    version: i32,
+    recursive: bool,
+}
+
+impl<R: Runtime> Delete<'_, R> {
+    /// Only if the node's data version is `v` (BadVersion otherwise).
+    pub fn version(mut self, v: i32) -> Self {
+        self.version = v;
+        self
+    }
+
+    /// Delete the node's descendants first (kazoo's `recursive=True`). Not atomic: nodes created
+    /// meanwhile can make it fail with NotEmpty.
+    pub fn recursive(mut self) -> Self {
+        self.recursive = true;
+        self
+    }
+}
+
+impl<'a, R: Runtime> IntoFuture for Delete<'a, R> {
+    type Output = Result<(), Error>;
+    type IntoFuture = BoxFuture<'a, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if self.recursive {
+                self.client.delete_tree(&self.path).await?;
+            }
+            self.client
+                .send(Request::Delete(PathVersionRequest {
+                    path: self.path,
+                    version: self.version,
+                }))
+                .await
+                .0
+                .map(|_| ())
+        })
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Deletes every descendant of `path`, deepest first, leaving `path` itself.
+    async fn delete_tree(&self, path: &str) -> Result<(), Error> {
+        // Depth-first without recursion: list, then delete leaves on the way back.
+        let mut stack: Vec<(String, bool)> = vec![(path.to_owned(), false)];
+        while let Some((p, listed)) = stack.pop() {
+            if listed {
+                if p != path {
+                    match self
+                        .send(Request::Delete(PathVersionRequest {
+                            path: p.clone(),
+                            version: -1,
+                        }))
+                        .await
+                        .0
+                    {
+                        Ok(_) | Err(Error::NoNode { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                continue;
+            }
+            let children = match self.get_children(&p).await {
+                Ok(c) => c,
+                Err(Error::NoNode { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            stack.push((p.clone(), true));
+            for c in children {
+                stack.push((zk_core::path::join(&p, &c), false));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The state every handle shares with the driver: the session machine itself, behind one mutex,
+//! and the mailboxes that carry its events to whoever waits for them.
+//!
+//! Why the session sits behind the lock rather than behind a channel: a request is encoded on the
+//! caller's thread straight into the session's output buffer, and its reply is handed to the
+//! caller's future by the driver in the same critical section that decoded it. No message hops,
+//! one wake-up per batch. The lock is only ever held for in-memory work, never across I/O.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+use zk_core::proto::{Request, Response};
+use zk_core::session::{SubmitOptions, WatchEnd};
+use zk_core::{Error, Event, RequestId, Session, SessionState, WatchedEvent, WatcherId};
+
+/// A reply's mailbox.
+pub(crate) enum ReplySlot {
+    /// Nobody has asked yet, or the asker is parked with this waker.
+    Waiting(Option<Waker>),
+    /// The reply arrived.
+    Done(Result<Response, Error>, Option<WatcherId>),
+}
+
+/// What a watcher receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WatchItem {
+    Event(WatchedEvent),
+    Ended(WatchEnd),
+}
+
+#[derive(Default)]
+pub(crate) struct WatchSlot {
+    pub(crate) queue: VecDeque<WatchItem>,
+    pub(crate) waker: Option<Waker>,
+}
+
+#[derive(Default)]
+pub(crate) struct StateSub {
+    pub(crate) queue: VecDeque<SessionState>,
+    pub(crate) waker: Option<Waker>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) session: Session,
+    pub(crate) replies: HashMap<RequestId, ReplySlot>,
+    pub(crate) watchers: HashMap<WatcherId, WatchSlot>,
+    pub(crate) state_subs: HashMap<u64, StateSub>,
+    next_sub: u64,
+    pub(crate) driver_waker: Option<Waker>,
+    /// Live `Client` handles; when the last goes, the session is closed.
+    pub(crate) handles: usize,
+    pub(crate) driver_done: bool,
+    /// Bumped by `restart()`: a driver of an older generation stops without touching anything.
+    pub(crate) generation: u64,
+}
+
+/// Shared between every handle and the driver.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    clock: Box<dyn Fn() -> Instant + Send + Sync>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        session: Session,
+        clock: Box<dyn Fn() -> Instant + Send + Sync>,
+    ) -> Arc<Self> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                session,
+                replies: HashMap::new(),
+                watchers: HashMap::new(),
+                state_subs: HashMap::new(),
+                next_sub: 0,
+                driver_waker: None,
+                handles: 1,
+                driver_done: false,
+                generation: 0,
+            }),
+            clock,
+        })
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        (self.clock)()
+    }
+
+    /// Locks the state. A panic while the lock was held cannot leave the session half-updated in
+    /// a way that matters more than losing the client, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Submits a request and returns its id, or the error that kept it from being sent.
+    pub(crate) fn submit(
+        &self,
+        request: Request,
+        options: SubmitOptions,
+    ) -> Result<RequestId, Error> {
+        let now = self.now();
+        let mut g = self.lock();
+        if g.driver_done {
+            return Err(Error::Closed);
+        }
+        let id = g.session.submit_with(now, request, options)?;
+        g.replies.insert(id, ReplySlot::Waiting(None));
+        g.wake_driver();
+        Ok(id)
+    }
+
+    pub(crate) fn subscribe_state(&self) -> u64 {
+        let mut g = self.lock();
+        let id = g.next_sub;
+        g.next_sub += 1;
+        g.state_subs.insert(id, StateSub::default());
+        id
+    }
+
+    /// Drops a local watcher (its stream or future was dropped).
+    pub(crate) fn drop_watcher(&self, watcher: WatcherId) {
+        let now = self.now();
+        let mut g = self.lock();
+        g.watchers.remove(&watcher);
+        g.session.remove_watcher(now, watcher);
+        g.wake_driver();
+    }
+}
+
+impl Inner {
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = &self.driver_waker {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Hands every pending session event to whoever waits for it.
+    pub(crate) fn dispatch_events(&mut self, now: Instant) {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                Event::Reply {
+                    id,
+                    result,
+                    watcher,
+                } => match self.replies.get_mut(&id) {
+                    Some(slot) => {
+                        if let Some(w) = watcher {
+                            self.watchers.entry(w).or_default();
+                        }
+                        let old = std::mem::replace(slot, ReplySlot::Done(result, watcher));
+                        if let ReplySlot::Waiting(Some(waker)) = old {
+                            waker.wake();
+                        }
+                    }
+                    None => {
+                        // The caller gave up on this request; a watch it armed has no owner.
+                        if let Some(w) = watcher {
+                            self.session.remove_watcher(now, w);
+                        }
+                    }
+                },
+                Event::Watch { watcher, event } => {
+                    if let Some(slot) = self.watchers.get_mut(&watcher) {
+                        slot.queue.push_back(WatchItem::Event(event));
+                        if let Some(w) = slot.waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                Event::WatchEnded { watcher, reason } => {
+                    if let Some(slot) = self.watchers.get_mut(&watcher) {
+                        slot.queue.push_back(WatchItem::Ended(reason));
+                        if let Some(w) = slot.waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                Event::State(state) => {
+                    for sub in self.state_subs.values_mut() {
+                        sub.queue.push_back(state);
+                        if let Some(w) = sub.waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Wakes everyone still waiting: the driver has stopped and nothing more will arrive.
+    pub(crate) fn shut_down(&mut self) {
+        self.driver_done = true;
+        for slot in self.replies.values_mut() {
+            if let ReplySlot::Waiting(w) = slot {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+                *slot = ReplySlot::Done(Err(Error::Closed), None);
+            }
+        }
+        for slot in self.watchers.values_mut() {
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+        for sub in self.state_subs.values_mut() {
+            if let Some(w) = sub.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
