@@ -34,7 +34,7 @@ pub use config::{Credentials, SessionConfig};
 pub use event::{
     ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
 };
-pub use watches::{WatchKind, WatchLists, WatchRegistry, WatcherId};
+pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -48,8 +48,9 @@ use crate::hosts::{HostAddr, HostRotation};
 use crate::path::Chroot;
 use crate::proto::{
     decode_connect_response, decode_notification, decode_reply, decode_reply_header,
-    encode_connect_request, encode_request, jute, xid, AuthPacket, ConnectRequest, ErrorCode,
-    FrameDecoder, OpCode, Request, Response, SetWatches, SetWatches2, WatchesRequest, PASSWORD_LEN,
+    encode_connect_request, encode_request, jute, xid, AddWatchMode, AddWatchRequest, AuthPacket,
+    ConnectRequest, ErrorCode, EventType, FrameDecoder, OpCode, Request, Response, SetWatches,
+    SetWatches2, WatchesRequest, PASSWORD_LEN,
 };
 use crate::rng::Rng;
 use crate::version::{required_version, ServerVersion};
@@ -132,11 +133,23 @@ enum Origin {
     User {
         id: RequestId,
         watch: Option<WatchIntent>,
+        /// The watch flag was left off on the wire because the server's persistent watch on
+        /// the path already covers it.
+        rides: bool,
     },
-    /// removeWatches sent because a watcher was dropped; nobody waits.
-    RemoveWatch,
+    /// A request the session sends on its own behalf; nobody waits.
+    Internal(Internal),
     /// closeSession.
     Close,
+}
+
+/// Requests the session sends for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Internal {
+    /// removeWatches after the last local watcher of a server watch went.
+    RemoveWatch,
+    /// addWatch that steps a path's server mode down to persistent.
+    Downgrade,
 }
 
 /// A request not yet sent: encoded with a placeholder xid, patched when it goes out.
@@ -164,6 +177,9 @@ struct InFlight {
     /// Its timeout fired and it was resolved; its reply is still expected (replies are FIFO)
     /// and is discarded.
     timed_out: bool,
+    /// Never sent: it failed locally (e.g. Unsupported once the server version was learnt) and
+    /// resolves with this error when it reaches the head, so replies keep submission order.
+    local: Option<Error>,
 }
 
 #[derive(Debug)]
@@ -454,7 +470,11 @@ impl Session {
         };
         self.check_accepting()?;
         requests::validate(&request)?;
-        let watch = requests::watch_intent(&request)?;
+        let mut watch = requests::watch_intent(&request)?;
+        let rides = match &mut watch {
+            Some(intent) => self.fit_to_server_mode(&mut request, intent),
+            None => false,
+        };
         let needs = required_version(&request);
         if let (Some(needs), VersionState::Known(server)) = (needs, self.version) {
             if server < needs {
@@ -478,7 +498,7 @@ impl Session {
             requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
         }
         let id = RequestId(self.next_request);
-        let origin = Origin::User { id, watch };
+        let origin = Origin::User { id, watch, rides };
         let deadline = timeout.map(|t| now + t);
 
         if auth.is_none() && self.can_send_now(needs) {
@@ -548,33 +568,52 @@ impl Session {
     /// that cannot disturb other watches on the path, the session sends removeWatches. Unknown ids
     /// (already fired, already removed) are ignored.
     pub fn remove_watcher(&mut self, now: Instant, watcher: WatcherId) {
-        let Some((path, watcher_type)) = self.watches.remove(watcher) else {
-            return;
+        let (path, request, internal, held_mode) = match self.watches.remove(watcher) {
+            Removal::Keep => return,
+            Removal::Remove(path, watcher_type, held_mode) => {
+                let request = Request::RemoveWatches(WatchesRequest {
+                    path: path.clone(),
+                    watcher_type: watcher_type.code(),
+                });
+                (path, request, Internal::RemoveWatch, held_mode)
+            }
+            Removal::Downgrade(path) => {
+                let request = Request::AddWatch(AddWatchRequest {
+                    path: path.clone(),
+                    mode: AddWatchMode::Persistent.code(),
+                });
+                (path, request, Internal::Downgrade, None)
+            }
         };
+        if !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
+            // Not connected: the registry no longer lists it, so re-arming leaves it out (and
+            // queued requests that meant to ride on it get their watch flag back).
+            return;
+        }
         // A watching request on the same path still on its way would be armed on the server and
-        // then removed by this; keep the server watch instead (a stray event is harmless).
+        // then removed by this, or rides on the mode this would remove; keep the server watch
+        // instead (a stray event is harmless).
         let racing = self
             .in_flight
             .iter()
             .map(|f| (&f.origin, &f.path))
             .chain(self.queue.iter().map(|p| (&p.origin, &p.path)))
             .any(|(o, p)| matches!(o, Origin::User { watch: Some(_), .. }) && *p == path);
-        if racing || !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
-            // Not connected: the registry no longer lists it, so re-arming will leave it out.
+        if racing {
+            if let Some(mode) = held_mode {
+                self.watches.set_server_mode(&path, mode);
+            }
             return;
         }
-        let mut request = Request::RemoveWatches(WatchesRequest {
-            path: path.clone(),
-            watcher_type: watcher_type.code(),
-        });
+        let mut request = request;
         requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
         let mut frame = Vec::new();
         if encode_request(&mut frame, self.config.max_request, 0, &request).is_err() {
             return;
         }
         self.queue.push_back(Pending {
-            origin: Origin::RemoveWatch,
-            op: OpCode::RemoveWatches,
+            origin: Origin::Internal(internal),
+            op: request.op_code(),
             frame,
             path,
             deadline: None,
@@ -582,6 +621,58 @@ impl Session {
             auth: None,
         });
         self.flush_queue(now);
+    }
+
+    /// Adjusts a watching request to the mode the server already holds for its path (see
+    /// [`WatchRegistry`]): a one-shot watch on a path with a persistent mode is not sent (the
+    /// local watcher rides on the persistent one), and a persistent watch on a recursively
+    /// watched path asks for recursive again. Returns true when the watch flag was left off.
+    fn fit_to_server_mode(&self, request: &mut Request, intent: &mut WatchIntent) -> bool {
+        let path = requests::request_path(request);
+        let mut mode = self.watches.mode_for(path);
+        for (origin, p) in self
+            .in_flight
+            .iter()
+            .map(|f| (&f.origin, &f.path))
+            .chain(self.queue.iter().map(|q| (&q.origin, &q.path)))
+        {
+            if let Origin::User {
+                watch: Some(WatchIntent::Add { server, .. }),
+                ..
+            } = origin
+            {
+                if p == path && mode != Some(WatchKind::PersistentRecursive) {
+                    mode = Some(*server);
+                }
+            }
+        }
+        let Some(mode) = mode else {
+            return false;
+        };
+        match (intent, request) {
+            (
+                WatchIntent::Exists | WatchIntent::Data | WatchIntent::Child,
+                Request::Exists(r)
+                | Request::GetData(r)
+                | Request::GetChildren(r)
+                | Request::GetChildren2(r),
+            ) => {
+                r.watch = false;
+                return true;
+            }
+            (
+                WatchIntent::Add {
+                    local: WatchKind::Persistent,
+                    server,
+                },
+                Request::AddWatch(r),
+            ) if mode == WatchKind::PersistentRecursive => {
+                *server = WatchKind::PersistentRecursive;
+                r.mode = AddWatchMode::PersistentRecursive.code();
+            }
+            _ => {}
+        }
+        false
     }
 
     // ---- transport inputs ------------------------------------------------------------------
@@ -954,6 +1045,8 @@ impl Session {
             return;
         }
         self.fail_in_flight(Error::ConnectionLoss);
+        // Server watches belong to the connection; the next one starts with none.
+        self.watches.forget_server_modes();
         self.set_watches_in_flight = 0;
         self.rearm_pending = false;
         self.probes.clear();
@@ -1056,8 +1149,9 @@ impl Session {
                 match decode_reply(&header, head_op, body) {
                     Ok(result) => {
                         if let Some(head) = self.in_flight.pop_front() {
-                            self.complete(now, head, result);
+                            self.complete(header.zxid, head, result);
                         }
+                        self.drain_local_heads();
                     }
                     Err(e) => self.protocol_error(now, true, &format!("bad reply body: {e}")),
                 }
@@ -1071,11 +1165,17 @@ impl Session {
         }
     }
 
-    fn complete(&mut self, _now: Instant, head: InFlight, result: Result<Response, ErrorCode>) {
+    fn complete(&mut self, zxid: i64, head: InFlight, result: Result<Response, ErrorCode>) {
         match head.origin {
             Origin::Close => self.finish_close(),
-            Origin::RemoveWatch => {}
-            Origin::User { id, watch } => {
+            Origin::Internal(Internal::RemoveWatch) => {}
+            Origin::Internal(Internal::Downgrade) => {
+                if result.is_ok() {
+                    self.watches
+                        .set_server_mode(&head.path, WatchKind::Persistent);
+                }
+            }
+            Origin::User { id, watch, rides } => {
                 if head.timed_out {
                     return;
                 }
@@ -1088,6 +1188,21 @@ impl Session {
                     self.watches.add(&head.path, kind, id.watcher());
                     id.watcher()
                 });
+                if let (true, Some(kind)) = (rides, armed) {
+                    if self.watches.server_mode(&head.path).is_none() {
+                        // The persistent watch it meant to ride on went away meanwhile (the
+                        // session keeps it while riders are in flight, so this is a safety net):
+                        // arm a one-shot watch as of this read, so a change since still fires.
+                        debug!(
+                            path = head.path,
+                            "rider lost its persistent watch; arming late"
+                        );
+                        self.arm_after_read(&head.path, kind, zxid);
+                    }
+                }
+                if let (Ok(_), Some(WatchIntent::Add { server, .. })) = (&result, watch) {
+                    self.watches.set_server_mode(&head.path, server);
+                }
                 let result = match result {
                     Ok(mut resp) => {
                         requests::strip_chroot(&self.config.connect_string.chroot, &mut resp);
@@ -1113,14 +1228,22 @@ impl Session {
                 return;
             }
         };
+        self.fan_out(ev.event_type, &path, zxid);
+        if let Some(parent) = self.watches.child_event_to_derive(ev.event_type, &path) {
+            let parent = parent.to_owned();
+            self.fan_out(EventType::NodeChildrenChanged, &parent, zxid);
+        }
+    }
+
+    fn fan_out(&mut self, event_type: EventType, path: &str, zxid: i64) {
         let mut targets = std::mem::take(&mut self.scratch);
-        self.watches.dispatch(ev.event_type, &path, &mut targets);
+        self.watches.dispatch(event_type, path, &mut targets);
         for watcher in targets.drain(..) {
             self.events.push_back(Event::Watch {
                 watcher,
                 event: WatchedEvent {
-                    event_type: ev.event_type,
-                    path: path.clone(),
+                    event_type,
+                    path: path.to_owned(),
                     zxid,
                 },
             });
@@ -1240,7 +1363,44 @@ impl Session {
             self.rearm_pending = false;
             self.rearm_watches();
         }
+        self.restore_watch_flags();
         self.flush_queue(now);
+    }
+
+    /// Queued requests that left their watch flag off to ride on a persistent watch which is no
+    /// longer armed on this connection get the flag back. The flag is the last byte of an
+    /// exists, getData or getChildren frame.
+    fn restore_watch_flags(&mut self) {
+        // An addWatch queued ahead of a rider arms the mode before the rider is processed,
+        // unless the server turns out too old for it.
+        let add_watch_works = match self.version {
+            VersionState::Known(v) => v >= ServerVersion::new(3, 6, 0),
+            _ => true,
+        };
+        let mut armed_ahead: Vec<&str> = Vec::new();
+        for p in self.queue.iter_mut() {
+            match &mut p.origin {
+                Origin::User {
+                    watch: Some(WatchIntent::Add { .. }),
+                    ..
+                } if add_watch_works => armed_ahead.push(p.path.as_str()),
+                Origin::User {
+                    watch: Some(WatchIntent::Add { .. }),
+                    ..
+                } => {}
+                Origin::User { rides, .. } if *rides => {
+                    let covered = self.watches.server_mode(&p.path).is_some()
+                        || armed_ahead.contains(&p.path.as_str());
+                    if !covered {
+                        if let Some(flag) = p.frame.last_mut() {
+                            *flag = 1;
+                        }
+                        *rides = false;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Sends SetWatches (or SetWatches2 when persistent watches exist) for every live watch.
@@ -1259,7 +1419,7 @@ impl Session {
             }
         }
         let chroot = self.config.connect_string.chroot.clone();
-        let lists = self.watches.lists(|p| chroot.to_server(p));
+        let lists = self.watches.rearm_lists(|p| chroot.to_server(p));
         let use_v2 = !lists.persistent.is_empty() || !lists.recursive.is_empty();
         let relative_zxid = self.last_zxid;
         // Walk every list in batches whose paths stay under the limit.
@@ -1286,6 +1446,21 @@ impl Session {
         if size > 0 {
             self.send_set_watches(use_v2, relative_zxid, &mut batch);
         }
+    }
+
+    /// Arms one one-shot watch with SetWatches relative to `zxid`: the server fires it at once
+    /// if the node changed after that zxid, and registers it otherwise.
+    fn arm_after_read(&mut self, path: &str, kind: WatchKind, zxid: i64) {
+        let server_path = self.config.connect_string.chroot.to_server(path);
+        let mut batch: [Vec<String>; 5] = Default::default();
+        let slot = match kind {
+            WatchKind::Data => 0,
+            WatchKind::Exist => 1,
+            WatchKind::Child => 2,
+            _ => return,
+        };
+        batch[slot].push(server_path);
+        self.send_set_watches(false, zxid, &mut batch);
     }
 
     fn send_set_watches(&mut self, v2: bool, relative_zxid: i64, batch: &mut [Vec<String>; 5]) {
@@ -1372,6 +1547,7 @@ impl Session {
             path,
             deadline,
             timed_out: false,
+            local: None,
         });
     }
 
@@ -1393,17 +1569,12 @@ impl Session {
                     VersionState::Probing(_) => return,
                     VersionState::Known(server) if server < needs => {
                         if let Some(p) = self.queue.pop_front() {
-                            if let Origin::User { id, .. } = p.origin {
-                                self.events.push_back(Event::Reply {
-                                    id,
-                                    result: Err(Error::Unsupported {
-                                        op: p.op,
-                                        needs,
-                                        server,
-                                    }),
-                                    watcher: None,
-                                });
-                            }
+                            let err = Error::Unsupported {
+                                op: p.op,
+                                needs,
+                                server,
+                            };
+                            self.fail_in_order(p, err);
                         }
                         continue;
                     }
@@ -1433,6 +1604,45 @@ impl Session {
             }
             self.out.extend_from_slice(&p.frame);
             self.push_in_flight(now, xid, p.op, p.origin, p.path, p.deadline);
+        }
+    }
+
+    /// Resolves a request that never went out with `err`, after every request sent before it.
+    fn fail_in_order(&mut self, p: Pending, err: Error) {
+        let Origin::User { id, .. } = p.origin else {
+            return;
+        };
+        if self.in_flight.is_empty() {
+            self.events.push_back(Event::Reply {
+                id,
+                result: Err(err),
+                watcher: None,
+            });
+        } else {
+            self.in_flight.push_back(InFlight {
+                xid: 0,
+                op: p.op,
+                origin: p.origin,
+                path: p.path,
+                deadline: None,
+                timed_out: false,
+                local: Some(err),
+            });
+        }
+    }
+
+    /// Resolves local failures that have reached the head of the in-flight queue.
+    fn drain_local_heads(&mut self) {
+        while self.in_flight.front().is_some_and(|f| f.local.is_some()) {
+            if let Some(f) = self.in_flight.pop_front() {
+                if let (Origin::User { id, .. }, Some(err)) = (f.origin, f.local) {
+                    self.events.push_back(Event::Reply {
+                        id,
+                        result: Err(err),
+                        watcher: None,
+                    });
+                }
+            }
         }
     }
 
@@ -1565,7 +1775,7 @@ impl Session {
             if let (Origin::User { id, .. }, false) = (f.origin, f.timed_out) {
                 self.events.push_back(Event::Reply {
                     id,
-                    result: Err(err.clone()),
+                    result: Err(f.local.unwrap_or_else(|| err.clone())),
                     watcher: None,
                 });
             }

@@ -17,8 +17,15 @@ pub(crate) enum WatchIntent {
     Data,
     /// getChildren / getChildren2: a child watch (nothing on NoNode).
     Child,
-    /// addWatch: a persistent or recursive watch.
-    Add(WatchKind),
+    /// addWatch: a persistent or recursive watch locally, and the mode actually asked of the
+    /// server (a persistent watch on a path the server already watches recursively asks for
+    /// recursive again, see [`super::watches::WatchRegistry`]).
+    Add {
+        /// The local watcher's kind.
+        local: WatchKind,
+        /// The mode sent to the server.
+        server: WatchKind,
+    },
 }
 
 impl WatchIntent {
@@ -29,7 +36,7 @@ impl WatchIntent {
             (WatchIntent::Exists, false) => Some(WatchKind::Exist),
             (WatchIntent::Data, true) => Some(WatchKind::Data),
             (WatchIntent::Child, true) => Some(WatchKind::Child),
-            (WatchIntent::Add(kind), true) => Some(kind),
+            (WatchIntent::Add { local, .. }, true) => Some(local),
             _ => None,
         }
     }
@@ -65,16 +72,22 @@ pub(crate) fn watch_intent(req: &Request) -> Result<Option<WatchIntent>, Error> 
         Request::Exists(r) if r.watch => Some(WatchIntent::Exists),
         Request::GetData(r) if r.watch => Some(WatchIntent::Data),
         Request::GetChildren(r) | Request::GetChildren2(r) if r.watch => Some(WatchIntent::Child),
-        Request::AddWatch(r) => Some(WatchIntent::Add(match r.mode() {
-            Ok(AddWatchMode::Persistent) => WatchKind::Persistent,
-            Ok(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown addWatch mode {}",
-                    r.mode
-                )))
-            }
-        })),
+        Request::AddWatch(r) => {
+            let kind = match r.mode() {
+                Ok(AddWatchMode::Persistent) => WatchKind::Persistent,
+                Ok(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "unknown addWatch mode {}",
+                        r.mode
+                    )))
+                }
+            };
+            Some(WatchIntent::Add {
+                local: kind,
+                server: kind,
+            })
+        }
         _ => None,
     })
 }

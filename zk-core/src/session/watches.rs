@@ -89,12 +89,35 @@ pub struct WatchLists {
     pub recursive: Vec<String>,
 }
 
+/// What to tell the server when a local watcher goes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Nothing: the server watch still serves other local watchers (or stays as a harmless
+    /// stray).
+    Keep,
+    /// removeWatches(path, type); the persistent mode the server held for the path, if any, is
+    /// forgotten (the third field), since the removal takes it away.
+    Remove(String, WatcherType, Option<WatchKind>),
+    /// addWatch(path, PERSISTENT): the last recursive watcher went but persistent ones remain, so
+    /// the path's server mode steps down.
+    Downgrade(String),
+}
+
 /// The registry of local watchers.
+///
+/// Servers before 3.9 keep one watch mode per connection and path (ZOOKEEPER-4466): a one-shot
+/// watch set on a path with a persistent watch replaces it, and so do persistent and recursive
+/// watches each other. So the registry also remembers the persistent mode the server holds for
+/// each path, and the session never asks for a second mode on such a path: one-shot watchers
+/// ride on the persistent watch's events, a persistent watcher on a recursive watch's events
+/// (its NodeChildrenChanged is derived from the children's created and deleted events). This
+/// works the same on 3.9, where modes could coexist.
 #[derive(Debug, Default)]
 pub struct WatchRegistry {
     paths: BTreeMap<String, PathWatches>,
     owners: BTreeMap<WatcherId, (String, WatchKind)>,
     recursive: usize,
+    server_modes: BTreeMap<String, WatchKind>,
 }
 
 impl WatchRegistry {
@@ -139,45 +162,108 @@ impl WatchRegistry {
         self.paths.values().any(PathWatches::has_persistent)
     }
 
-    /// Removes a local watcher. Returns the removeWatches type to send when it was the last local
-    /// watcher of a server watch that can be removed without disturbing the others:
+    /// The persistent mode the server holds for `path` on this connection, if any.
+    pub fn server_mode(&self, path: &str) -> Option<WatchKind> {
+        self.server_modes.get(path).copied()
+    }
+
+    /// The persistent mode `path` will have once its watches are (re-)armed: the one the server
+    /// holds, or else the one its local persistent watchers need.
+    pub fn mode_for(&self, path: &str) -> Option<WatchKind> {
+        self.server_mode(path).or_else(|| {
+            let w = self.paths.get(path)?;
+            if !w.recursive.is_empty() {
+                Some(WatchKind::PersistentRecursive)
+            } else if !w.persistent.is_empty() {
+                Some(WatchKind::Persistent)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Records that the server now holds `kind` (persistent or recursive) for `path`.
+    pub fn set_server_mode(&mut self, path: &str, kind: WatchKind) {
+        if kind.is_persistent() {
+            self.server_modes.insert(path.to_owned(), kind);
+        }
+    }
+
+    /// Forgets every server mode: the connection that held them is gone.
+    pub fn forget_server_modes(&mut self) {
+        self.server_modes.clear();
+    }
+
+    /// For a created or deleted node whose parent the server watches recursively on our
+    /// behalf, that parent: its persistent and child watchers get a NodeChildrenChanged the
+    /// server will not send (recursive watches never carry it).
+    pub fn child_event_to_derive<'p>(&self, event: EventType, path: &'p str) -> Option<&'p str> {
+        if !matches!(event, EventType::NodeCreated | EventType::NodeDeleted) {
+            return None;
+        }
+        let parent = crate::path::parent(path)?;
+        (self.server_modes.get(parent) == Some(&WatchKind::PersistentRecursive)).then_some(parent)
+    }
+
+    /// Removes a local watcher and says what the server should be told:
     ///
-    /// - a one-shot kind goes only when no persistent watch remains on the path, because servers
-    ///   before 3.9 remove persistent watches together with data or child watches;
-    /// - a persistent kind goes (with `Any`) only when nothing else remains on the path, because
-    ///   3.6 to 3.8 know no finer type for it.
-    ///
-    /// Otherwise the server watch stays, and its events find no local watcher: harmless.
-    pub fn remove(&mut self, id: WatcherId) -> Option<(String, WatcherType)> {
-        let (path, kind) = self.owners.remove(&id)?;
+    /// - when nothing is left on the path, remove every watch there (`Any`);
+    /// - when the last one-shot watcher of a kind goes and the path has no persistent mode,
+    ///   remove that kind (servers before 3.9 would drop a persistent watch with it);
+    /// - when the last recursive watcher goes and persistent ones remain, step down to
+    ///   persistent;
+    /// - otherwise keep the server watch: its events find no local watcher, which is harmless.
+    pub fn remove(&mut self, id: WatcherId) -> Removal {
+        let Some((path, kind)) = self.owners.remove(&id) else {
+            return Removal::Keep;
+        };
         if kind == WatchKind::PersistentRecursive {
             self.recursive -= 1;
         }
-        let entry = self.paths.get_mut(&path)?;
+        let Some(entry) = self.paths.get_mut(&path) else {
+            return Removal::Keep;
+        };
         entry.list(kind).retain(|w| *w != id);
-        let send = if entry.is_empty() {
-            Some(match kind {
-                WatchKind::Data | WatchKind::Exist => WatcherType::Data,
-                WatchKind::Child => WatcherType::Children,
-                WatchKind::Persistent | WatchKind::PersistentRecursive => WatcherType::Any,
-            })
-        } else if entry.has_persistent() {
-            None
+        let mode = self.server_modes.get(&path).copied();
+        let action = if entry.is_empty() {
+            self.server_modes.remove(&path);
+            Removal::Remove(
+                path.clone(),
+                match (kind, mode) {
+                    (_, Some(_)) => WatcherType::Any,
+                    (WatchKind::Data | WatchKind::Exist, None) => WatcherType::Data,
+                    (WatchKind::Child, None) => WatcherType::Children,
+                    (WatchKind::Persistent | WatchKind::PersistentRecursive, None) => {
+                        WatcherType::Any
+                    }
+                },
+                mode,
+            )
+        } else if kind == WatchKind::PersistentRecursive
+            && entry.recursive.is_empty()
+            && !entry.persistent.is_empty()
+            && mode == Some(WatchKind::PersistentRecursive)
+        {
+            Removal::Downgrade(path.clone())
+        } else if mode.is_some() || entry.has_persistent() {
+            Removal::Keep
         } else {
             match kind {
                 WatchKind::Data | WatchKind::Exist
                     if entry.data.is_empty() && entry.exist.is_empty() =>
                 {
-                    Some(WatcherType::Data)
+                    Removal::Remove(path.clone(), WatcherType::Data, None)
                 }
-                WatchKind::Child if entry.child.is_empty() => Some(WatcherType::Children),
-                _ => None,
+                WatchKind::Child if entry.child.is_empty() => {
+                    Removal::Remove(path.clone(), WatcherType::Children, None)
+                }
+                _ => Removal::Keep,
             }
         };
         if entry.is_empty() {
             self.paths.remove(&path);
         }
-        send.map(|t| (path, t))
+        action
     }
 
     /// The watchers a server event concerns, in registration order per kind; one-shot watchers
@@ -229,6 +315,7 @@ impl WatchRegistry {
     /// Removes every watcher (the session ended) and returns their ids in order.
     pub fn drain(&mut self) -> Vec<WatcherId> {
         self.paths.clear();
+        self.server_modes.clear();
         self.recursive = 0;
         std::mem::take(&mut self.owners).into_keys().collect()
     }
@@ -248,20 +335,33 @@ impl WatchRegistry {
         ids
     }
 
-    /// Every watched path by kind, mapped to server paths with `to_server`.
-    pub fn lists(&self, to_server: impl Fn(&str) -> String) -> WatchLists {
+    /// Every watched path by kind for re-arming on a new connection, mapped to server paths with
+    /// `to_server`. A path is listed in one mode only: recursive if it has recursive watchers,
+    /// else persistent if it has persistent ones, else its one-shot kinds. The server modes are
+    /// reset to match.
+    pub fn rearm_lists(&mut self, to_server: impl Fn(&str) -> String) -> WatchLists {
         let mut l = WatchLists::default();
+        self.server_modes.clear();
         for (path, w) in &self.paths {
-            let push = |list: &mut Vec<String>, ids: &Vec<WatcherId>| {
-                if !ids.is_empty() {
-                    list.push(to_server(path));
+            if !w.recursive.is_empty() {
+                l.recursive.push(to_server(path));
+                self.server_modes
+                    .insert(path.clone(), WatchKind::PersistentRecursive);
+            } else if !w.persistent.is_empty() {
+                l.persistent.push(to_server(path));
+                self.server_modes
+                    .insert(path.clone(), WatchKind::Persistent);
+            } else {
+                if !w.data.is_empty() {
+                    l.data.push(to_server(path));
                 }
-            };
-            push(&mut l.data, &w.data);
-            push(&mut l.exist, &w.exist);
-            push(&mut l.child, &w.child);
-            push(&mut l.persistent, &w.persistent);
-            push(&mut l.recursive, &w.recursive);
+                if !w.exist.is_empty() {
+                    l.exist.push(to_server(path));
+                }
+                if !w.child.is_empty() {
+                    l.child.push(to_server(path));
+                }
+            }
         }
         l
     }
@@ -334,45 +434,89 @@ mod tests {
         r.add("/a", WatchKind::Data, w(1));
         r.add("/a", WatchKind::Data, w(2));
         r.add("/a", WatchKind::Child, w(3));
-        assert_eq!(r.remove(w(1)), None, "another data watcher remains");
-        assert_eq!(r.remove(w(2)), Some(("/a".into(), WatcherType::Data)));
-        assert_eq!(r.remove(w(3)), Some(("/a".into(), WatcherType::Children)));
-        assert_eq!(r.remove(w(3)), None, "already gone");
+        assert_eq!(
+            r.remove(w(1)),
+            Removal::Keep,
+            "another data watcher remains"
+        );
+        assert_eq!(
+            r.remove(w(2)),
+            Removal::Remove("/a".into(), WatcherType::Data, None)
+        );
+        assert_eq!(
+            r.remove(w(3)),
+            Removal::Remove("/a".into(), WatcherType::Children, None)
+        );
+        assert_eq!(r.remove(w(3)), Removal::Keep, "already gone");
     }
 
     #[test]
     fn persistent_watches_are_removed_with_any_only_when_alone() {
         let mut r = WatchRegistry::default();
         r.add("/a", WatchKind::Persistent, w(1));
+        r.set_server_mode("/a", WatchKind::Persistent);
         r.add("/a", WatchKind::Data, w(2));
         assert_eq!(
             r.remove(w(2)),
-            None,
+            Removal::Keep,
             "removing Data would drop the persistent watch on 3.6-3.8"
         );
-        assert_eq!(r.remove(w(1)), Some(("/a".into(), WatcherType::Any)));
+        assert_eq!(
+            r.remove(w(1)),
+            Removal::Remove("/a".into(), WatcherType::Any, Some(WatchKind::Persistent))
+        );
         r.add("/b", WatchKind::Persistent, w(3));
+        r.set_server_mode("/b", WatchKind::Persistent);
         r.add("/b", WatchKind::Child, w(4));
-        assert_eq!(r.remove(w(3)), None, "Any would also drop the child watch");
+        assert_eq!(
+            r.remove(w(3)),
+            Removal::Keep,
+            "Any would also drop the child watch"
+        );
+        assert_eq!(
+            r.remove(w(4)),
+            Removal::Remove("/b".into(), WatcherType::Any, Some(WatchKind::Persistent))
+        );
     }
 
     #[test]
-    fn lists_cover_every_kind_as_server_paths() {
+    fn recursive_steps_down_to_persistent_when_its_last_watcher_goes() {
+        let mut r = WatchRegistry::default();
+        r.add("/a", WatchKind::PersistentRecursive, w(1));
+        r.add("/a", WatchKind::Persistent, w(2));
+        r.set_server_mode("/a", WatchKind::PersistentRecursive);
+        assert_eq!(
+            r.child_event_to_derive(EventType::NodeCreated, "/a/x"),
+            Some("/a")
+        );
+        assert_eq!(
+            r.child_event_to_derive(EventType::NodeDataChanged, "/a/x"),
+            None
+        );
+        assert_eq!(r.remove(w(1)), Removal::Downgrade("/a".into()));
+    }
+
+    #[test]
+    fn rearm_lists_name_each_path_in_one_mode() {
         let mut r = WatchRegistry::default();
         r.add("/a", WatchKind::Data, w(1));
         r.add("/b", WatchKind::Exist, w(2));
         r.add("/a", WatchKind::Child, w(3));
         r.add("/c", WatchKind::Persistent, w(4));
+        r.add("/c", WatchKind::Data, w(6));
         r.add("/", WatchKind::PersistentRecursive, w(5));
-        let l = r.lists(|p| format!("/root{p}"));
+        r.add("/", WatchKind::Persistent, w(7));
+        let l = r.rearm_lists(|p| format!("/root{p}"));
         assert_eq!(l.data, ["/root/a"]);
         assert_eq!(l.exist, ["/root/b"]);
         assert_eq!(l.child, ["/root/a"]);
         assert_eq!(l.persistent, ["/root/c"]);
         assert_eq!(l.recursive, ["/root/"]);
+        assert_eq!(r.server_mode("/c"), Some(WatchKind::Persistent));
+        assert_eq!(r.server_mode("/"), Some(WatchKind::PersistentRecursive));
         assert!(r.has_persistent());
-        assert_eq!(r.drain_persistent(), [w(4), w(5)]);
+        assert_eq!(r.drain_persistent(), [w(4), w(5), w(7)]);
         assert!(!r.has_persistent());
-        assert_eq!(r.drain(), [w(1), w(2), w(3)]);
+        assert_eq!(r.drain(), [w(1), w(2), w(3), w(6)]);
     }
 }
