@@ -1,8 +1,8 @@
-//! Test support, never a run-time dependency of a library crate: a harness that starts real
-//! ZooKeeper servers (standalone and 3-node ensembles; stop, kill, pause, restart) and SimServer,
-//! an in-memory ZooKeeper model that speaks the real wire protocol through zk-core's codec.
-//!
-//! Not written yet: SimServer arrives with the session issue, the real-server harness with the
-//! client issue.
+//! Test support, never a run-time dependency of a library crate: [`sim`], an in-memory ZooKeeper
+//! ensemble that speaks the real wire protocol through zk-core's codec (sans-IO, plus a TCP mode),
+//! and (with the client issue) a harness that starts real ZooKeeper servers.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod sim;
