@@ -39,6 +39,9 @@ pub struct Client<R: Runtime> {
     pub(crate) rt: R,
     pub(crate) opts: Arc<ClientOptions>,
     config: Arc<SessionConfig>,
+    /// Whether this handle keeps the session open. Recipes (DataWatch, ChildrenWatch) hold
+    /// handles that do not, so dropping every user handle still closes the session.
+    counted: bool,
 }
 
 impl<R: Runtime> Clone for Client<R> {
@@ -49,12 +52,16 @@ impl<R: Runtime> Clone for Client<R> {
             rt: self.rt.clone(),
             opts: self.opts.clone(),
             config: self.config.clone(),
+            counted: true,
         }
     }
 }
 
 impl<R: Runtime> Drop for Client<R> {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         let mut g = self.shared.lock();
         g.handles = g.handles.saturating_sub(1);
         if g.handles == 0 {
@@ -92,6 +99,18 @@ impl<R: Runtime + Default> Client<R> {
 }
 
 impl<R: Runtime> Client<R> {
+    /// A handle that does not keep the session open (for recipes that live beside the user's
+    /// handles).
+    pub(crate) fn uncounted(&self) -> Self {
+        Client {
+            shared: self.shared.clone(),
+            rt: self.rt.clone(),
+            opts: self.opts.clone(),
+            config: self.config.clone(),
+            counted: false,
+        }
+    }
+
     // ---- session facts -------------------------------------------------------------------
 
     /// The session's state now.
@@ -202,7 +221,12 @@ impl<R: Runtime> Client<R> {
     ///
     /// Errors as [`ClientBuilder::connect`] does for the new session.
     pub async fn restart(&self) -> Result<(), Error> {
+        let mut changes = self.state_changes();
         self.close().await;
+        // The old driver must be gone before the new session moves in: the stream ends when it
+        // has shut down.
+        while StreamNext(&mut changes).await.is_some() {}
+        drop(changes);
         let now = self.rt.now();
         let mut config = (*self.config).clone();
         config.resume = None;
@@ -476,6 +500,7 @@ impl<R: Runtime> ClientBuilder<R> {
                 default_acl: self.default_acl,
             }),
             config: Arc::new(config),
+            counted: true,
         })
     }
 

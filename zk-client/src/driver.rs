@@ -240,6 +240,17 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
+impl<R: Runtime> Drop for Driver<R> {
+    /// A driver dropped before it finished (its executor shut down, say) must not leave callers
+    /// waiting for replies that will never come.
+    fn drop(&mut self) {
+        let mut g = self.shared.lock();
+        if g.generation == self.generation && !g.driver_done {
+            g.shut_down();
+        }
+    }
+}
+
 // The driver never pins anything through itself: its futures are boxed and the runtime value is
 // only ever used by reference.
 impl<R: Runtime> Unpin for Driver<R> {}

@@ -312,6 +312,12 @@ impl<R: Runtime> Client<R> {
     /// Errors with Unsupported on older servers, and the session's errors; per-read errors
     /// (NoNode, NoAuth) are in the results.
     pub fn multi_read(&self, reads: Vec<ReadOp>) -> OpFuture<Vec<ReadResult>> {
+        let paths: Vec<String> = reads
+            .iter()
+            .map(|r| match r {
+                ReadOp::GetData(p) | ReadOp::GetChildren(p) => p.clone(),
+            })
+            .collect();
         let ops = reads
             .into_iter()
             .map(|r| match r {
@@ -321,22 +327,32 @@ impl<R: Runtime> Client<R> {
                 }
             })
             .collect();
-        self.op(Request::MultiRead(ops), |_, (r, _)| match r? {
-            Response::Multi(results) => Ok(results
-                .into_iter()
-                .map(|r| match r {
-                    MultiResult::GetData { data, stat } => {
-                        ReadResult::Data(data.unwrap_or_default(), stat)
-                    }
-                    MultiResult::GetChildren { children } => ReadResult::Children(children),
-                    MultiResult::Error(code) => ReadResult::Error(Error::from_code(code, "")),
-                    other => ReadResult::Error(Error::Protocol(format!(
-                        "unexpected multiRead result {other:?}"
-                    ))),
-                })
-                .collect()),
-            other => Err(unexpected(&other)),
-        })
+        OpFuture::with_context(
+            self.send(Request::MultiRead(ops)),
+            paths,
+            |paths, (r, _)| match r? {
+                Response::Multi(results) => Ok(results
+                    .into_iter()
+                    .zip(
+                        paths
+                            .iter()
+                            .map(String::as_str)
+                            .chain(std::iter::repeat("")),
+                    )
+                    .map(|(r, path)| match r {
+                        MultiResult::GetData { data, stat } => {
+                            ReadResult::Data(data.unwrap_or_default(), stat)
+                        }
+                        MultiResult::GetChildren { children } => ReadResult::Children(children),
+                        MultiResult::Error(code) => ReadResult::Error(Error::from_code(code, path)),
+                        other => ReadResult::Error(Error::Protocol(format!(
+                            "unexpected multiRead result {other:?}"
+                        ))),
+                    })
+                    .collect()),
+                other => Err(unexpected(&other)),
+            },
+        )
     }
 }
 

@@ -101,10 +101,13 @@ impl Shared {
     ) -> Result<RequestId, Error> {
         let now = self.now();
         let mut g = self.lock();
+        // An ended session refuses with its own reason (SessionExpired, AuthFailed, Closed).
+        let id = g.session.submit_with(now, request, options)?;
         if g.driver_done {
+            // Unreachable while the driver only stops with the session; refuse rather than let
+            // a request wait for a driver that is gone.
             return Err(Error::Closed);
         }
-        let id = g.session.submit_with(now, request, options)?;
         g.replies.insert(id, ReplySlot::Waiting(None));
         g.wake_driver();
         Ok(id)

@@ -179,7 +179,7 @@ impl<R: Runtime> Client<R> {
     /// [`DataWatch`].
     pub fn data_watch(&self, path: &str) -> DataWatch<R> {
         DataWatch {
-            client: self.clone(),
+            client: self.uncounted(),
             path: path.to_owned(),
             step: DataStep::Start(None),
         }
@@ -189,7 +189,7 @@ impl<R: Runtime> Client<R> {
     /// [`ChildrenWatch`].
     pub fn children_watch(&self, path: &str) -> ChildrenWatch<R> {
         ChildrenWatch {
-            client: self.clone(),
+            client: self.uncounted(),
             path: path.to_owned(),
             step: ChildStep::Start(None),
         }
@@ -217,7 +217,8 @@ enum DataStep {
 /// The data of one node, now and after every change (kazoo's `DataWatch`). Items: the current
 /// data (or `None` while the node does not exist), then one per change, deletion or
 /// re-creation. It keeps going across reconnects and session renewals; it ends when the client
-/// closes, or with an error item for a failure it cannot get past (e.g. NoAuth).
+/// closes (it does not keep the session open by itself), or with an error item for a failure it
+/// cannot get past (e.g. NoAuth).
 ///
 /// Changes that happen while a re-read is in flight are folded into that read, as with kazoo:
 /// every item shows the latest data, not every intermediate version.
@@ -336,7 +337,9 @@ enum ChildStep {
 
 /// The children of one node, now and after every change (kazoo's `ChildrenWatch`). Items: the
 /// current list (or `None` while the node does not exist), then one per change, deletion or
-/// re-creation; same lifetime rules as [`DataWatch`].
+/// re-creation; same lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
+/// flight fold into one item, so a node deleted right after its last child goes may come as a
+/// single `None` item whose event is the NodeChildrenChanged that started the re-read.
 pub struct ChildrenWatch<R: Runtime> {
     client: Client<R>,
     path: String,
