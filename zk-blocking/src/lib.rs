@@ -1,6 +1,78 @@
-//! A blocking ZooKeeper client for programs without an async runtime: the same surface as
-//! zk-client as blocking methods, plus kazoo-style callback watches and state listeners.
+//! A blocking ZooKeeper client for programs without an async runtime: zk-client's surface as
+//! blocking methods, plus kazoo-style callback watches and state listeners.
 //!
-//! Not written yet: it arrives with the client issue.
+//! ```no_run
+//! use zk_blocking::{Client, Error, SessionState};
+//!
+//! fn main() -> Result<(), Error> {
+//!     let client = Client::connect("127.0.0.1:2181/app")?;
+//!
+//!     // Operations block until the server answers; create and delete end in .run().
+//!     let me = client
+//!         .create("/workers/worker-", "10.0.0.7:8080")
+//!         .ephemeral()
+//!         .sequential()
+//!         .make_parents()
+//!         .run()?;
+//!     let (data, stat) = client.get_data(&me)?;
+//!     client.set_data(&me, "10.0.0.7:8081", stat.version)?;
+//!
+//!     // kazoo's DataWatch: called now with the current data, then after every change.
+//!     let config = client.data_watch("/config", |data, event| {
+//!         println!("config is now {data:?} (after {event:?})");
+//!         true // keep watching
+//!     })?;
+//!
+//!     // kazoo's add_listener.
+//!     let listener = client.add_listener(|state| {
+//!         if state == SessionState::Suspended {
+//!             eprintln!("connection lost; requests wait for a reconnect");
+//!         }
+//!     })?;
+//!
+//!     // A one-shot watch, waited on with a timeout.
+//!     let (_children, mut watch) = client.get_children_watch("/workers")?;
+//!     if let Some(event) = watch.wait_timeout(std::time::Duration::from_secs(1)) {
+//!         println!("workers changed: {:?}", event?);
+//!     }
+//!
+//!     config.stop();
+//!     listener.remove();
+//!     client.close();
+//!     # let _ = data;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! How it runs: each client has one background thread, `zk-driver`, that owns the connection
+//! (pings, reconnects, watch re-arming); a blocking method hands its request over and waits on the
+//! calling thread. Callback watches and listeners each run on a thread of their own, never under
+//! the client's lock, so a callback may call the client freely. Do not call blocking methods from
+//! inside an async task; use zk-tokio or zk-async-std there.
+//!
+//! Errors are zk-client's [`Error`]. Most methods list the errors particular to them and end with
+//! "the session's errors": ConnectionLoss (the link dropped while the request was in flight; it
+//! may or may not have applied), SessionExpired, Closed, Timeout (with a request timeout set),
+//! AuthFailed, NotReadOnly (a write on a read-only server), RequestTooLarge, and Unsupported (the
+//! server is too old for the operation).
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod callbacks;
+mod client;
+mod ops;
+mod runtime;
+mod watch;
+
+pub use callbacks::{ListenerHandle, WatchHandle};
+pub use client::{Client, ClientBuilder};
+pub use ops::{Create, CreateWithStat, Delete, Transaction};
+pub use watch::{PersistentWatch, Watch};
+
+pub use bytes::Bytes;
+pub use zk_client::{
+    Acl, AddWatchMode, ClientInfo, CreateMode, Error, EventType, HostAddr, Id, LostReason,
+    OpResult, Perms, ReadOp, ReadResult, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId,
+    SessionState, Stat, WatchEnd, WatchedEvent,
+};

@@ -1,0 +1,315 @@
+//! The blocking [`Client`] and its [`ClientBuilder`]: session facts, connecting, closing,
+//! restarting and retrying. The operations are in `ops.rs`, watches in `watch.rs`, callbacks in
+//! `callbacks.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::future::or;
+use futures_lite::StreamExt;
+use zk_client::{
+    Acl, Error, HostAddr, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId, SessionState,
+};
+
+use crate::runtime::{block_on, DriverThread, Listeners};
+
+/// How long `restart()` waits for the old session's driver to stop.
+const OLD_DRIVER_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A handle to one ZooKeeper session, with blocking methods (kazoo's `KazooClient`). Cheap to
+/// clone, `Send + Sync`; every clone drives the same session, and the session is closed when the
+/// last clone (and the last callback watch) is gone.
+///
+/// Every method blocks the calling thread until the server answers. The session itself is kept
+/// alive (pings, reconnects) by a background thread named `zk-driver`, so a client that is not
+/// used still holds its session. Do not call these methods from inside an async task: they would
+/// block its executor.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: zk_client::Client<DriverThread>,
+    /// Listener threads, told to look again after `restart()`.
+    pub(crate) listeners: Arc<Listeners>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Client {
+    /// Connects with default settings and waits until the session is established (at most 15 s,
+    /// like kazoo's `start()`). `connect_string` is `host:port,host:port/optional/chroot`.
+    ///
+    /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
+    /// string, [`Error::Timeout`] if no server answered in time, [`Error::AuthFailed`] or
+    /// [`Error::SessionExpired`] if the session could not be established.
+    pub fn connect(connect_string: &str) -> Result<Client, Error> {
+        Client::builder(connect_string).connect()
+    }
+
+    /// A builder for a client of `connect_string`, to set options before connecting.
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder::new(connect_string)
+    }
+
+    fn wrap(inner: zk_client::Client<DriverThread>) -> Client {
+        Client {
+            inner,
+            listeners: Arc::default(),
+        }
+    }
+
+    // ---- session facts -------------------------------------------------------------------
+
+    /// The session's state now.
+    pub fn state(&self) -> SessionState {
+        self.inner.state()
+    }
+
+    /// True while connected to a server (read-write or read-only).
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// The session id and password (kazoo's `client_id`), once a server assigned them; give them
+    /// to [`ClientBuilder::resume`] to take the session over from another process.
+    pub fn client_id(&self) -> Option<SessionId> {
+        self.inner.client_id()
+    }
+
+    /// The session timeout the server granted, once connected.
+    pub fn session_timeout(&self) -> Option<Duration> {
+        self.inner.session_timeout()
+    }
+
+    /// The highest zxid this client has seen.
+    pub fn last_zxid(&self) -> i64 {
+        self.inner.last_zxid()
+    }
+
+    /// The chroot of the connect string, if any.
+    pub fn chroot(&self) -> Option<String> {
+        self.inner.chroot()
+    }
+
+    /// The servers of the connect string.
+    pub fn hosts(&self) -> Vec<HostAddr> {
+        self.inner.hosts()
+    }
+
+    /// The server the session is attached to, if connected.
+    pub fn current_host(&self) -> Option<HostAddr> {
+        self.inner.current_host()
+    }
+
+    /// The connected server's version, asking it with `srvr` if it is not known yet.
+    ///
+    /// Errors with [`Error::ConnectionLoss`] when not connected, and with [`Error::Protocol`] if
+    /// the four-letter word fails or its answer has no version.
+    pub fn server_version(&self) -> Result<ServerVersion, Error> {
+        block_on(self.inner.server_version())
+    }
+
+    /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, ...) to the server the session is on and
+    /// returns its answer (kazoo's `command`).
+    ///
+    /// Errors with [`Error::ConnectionLoss`] when not connected, and with [`Error::Protocol`]
+    /// carrying the I/O error if the exchange fails or `word` is not four lowercase letters.
+    pub fn command(&self, word: &str) -> Result<String, Error> {
+        block_on(self.inner.command(word))
+    }
+
+    // ---- ending ---------------------------------------------------------------------------
+
+    /// Ends the session (kazoo's `stop()`): sends closeSession, waits for the server to confirm
+    /// (bounded by the close timeout) and stops the driver thread. Pending requests fail with
+    /// [`Error::Closed`]; ephemeral nodes go away; callback watches end; listeners see
+    /// `Lost(Closed)`. Returns once the session is over.
+    pub fn close(&self) {
+        block_on(self.inner.close())
+    }
+
+    /// Closes the session and starts a new one on this same handle (kazoo's `restart()`), waiting
+    /// for it to connect. Every clone follows. One-shot watches, persistent watches and callback
+    /// watches of the old session end; listeners carry on and see the new session's states.
+    ///
+    /// Errors as [`ClientBuilder::connect`] does for the new session.
+    pub fn restart(&self) -> Result<(), Error> {
+        // zk-client's restart() swaps the session as soon as the close is seen, while the old
+        // driver may still be finishing a step on the shared state; it can then take the new
+        // session's first connect and leave it waiting a whole host-connect timeout. Close here
+        // and wait (bounded) until the old driver has stopped, which ends a state stream.
+        let mut changes = self.inner.state_changes();
+        block_on(self.inner.close());
+        let drained = async { while changes.next().await.is_some() {} };
+        block_on(or(drained, async {
+            async_io::Timer::after(OLD_DRIVER_PATIENCE).await;
+        }));
+        let result = block_on(self.inner.restart());
+        // Listener streams may have ended with the old driver; have them look again.
+        self.listeners.kick_all();
+        result
+    }
+
+    /// Runs `op` with this client until it succeeds, fails with an error `policy` does not retry
+    /// (see [`RetryPolicy::retries`]), or the policy gives up; sleeps on this thread between
+    /// tries (kazoo's `client.retry(func)`).
+    ///
+    /// Errors with the last error `op` returned.
+    pub fn retry<T>(
+        &self,
+        policy: &RetryPolicy,
+        mut op: impl FnMut(&Client) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        use std::hash::{BuildHasher, Hasher};
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let start = Instant::now();
+        let mut state = policy.start(seed);
+        loop {
+            match op(self) {
+                Ok(v) => return Ok(v),
+                Err(e) => match state.next(&e, start.elapsed()) {
+                    Some(pause) => std::thread::sleep(pause),
+                    None => return Err(e),
+                },
+            }
+        }
+    }
+}
+
+/// Configures and starts a [`Client`]; the same options as kazoo's `KazooClient(...)` arguments.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    inner: zk_client::ClientBuilder<DriverThread>,
+}
+
+impl ClientBuilder {
+    /// A builder for `connect_string` (`h1:2181,h2:2181/chroot`). A malformed string is reported
+    /// by [`connect`](Self::connect) or [`start`](Self::start).
+    pub fn new(connect_string: &str) -> Self {
+        ClientBuilder {
+            inner: zk_client::ClientBuilder::new(DriverThread, connect_string),
+        }
+    }
+
+    fn map(
+        self,
+        f: impl FnOnce(zk_client::ClientBuilder<DriverThread>) -> zk_client::ClientBuilder<DriverThread>,
+    ) -> Self {
+        ClientBuilder {
+            inner: f(self.inner),
+        }
+    }
+
+    /// The session timeout to ask for (default 10 s, as kazoo); the server clamps it.
+    pub fn session_timeout(self, t: Duration) -> Self {
+        self.map(|b| b.session_timeout(t))
+    }
+
+    /// Resume an existing session (kazoo's `client_id`) instead of creating one.
+    pub fn resume(self, id: SessionId) -> Self {
+        self.map(|b| b.resume(id))
+    }
+
+    /// Accept a read-only server when no quorum is reachable (default false).
+    pub fn read_only(self, allow: bool) -> Self {
+        self.map(|b| b.read_only(allow))
+    }
+
+    /// Shuffle the hosts (default true).
+    pub fn randomize_hosts(self, on: bool) -> Self {
+        self.map(|b| b.randomize_hosts(on))
+    }
+
+    /// Pauses between connection attempts: jitter per attempt, backoff per full pass, its cap.
+    pub fn reconnect(self, policy: ReconnectPolicy) -> Self {
+        self.map(|b| b.reconnect(policy))
+    }
+
+    /// Per-host connect timeout (TCP plus handshake); default: session timeout / hosts.
+    pub fn host_connect_timeout(self, t: Duration) -> Self {
+        self.map(|b| b.host_connect_timeout(t))
+    }
+
+    /// How long [`connect`](Self::connect) waits for the session (default 15 s).
+    pub fn connect_timeout(self, t: Duration) -> Self {
+        self.map(|b| b.connect_timeout(t))
+    }
+
+    /// The ACL for nodes created without one (default: world:anyone, all permissions).
+    pub fn default_acl(self, acl: Vec<Acl>) -> Self {
+        self.map(|b| b.default_acl(acl))
+    }
+
+    /// Credentials sent on every connection (kazoo's `auth_data`).
+    pub fn auth(self, scheme: &str, credential: impl Into<Bytes>) -> Self {
+        self.map(|b| b.auth(scheme, credential))
+    }
+
+    /// Digest credentials `user:password`, sent on every connection.
+    pub fn digest(self, user: &str, password: &str) -> Self {
+        self.map(|b| b.digest(user, password))
+    }
+
+    /// Fail requests that get no reply within `t` with [`Error::Timeout`] (default: wait while
+    /// the session lives).
+    pub fn request_timeout(self, t: Duration) -> Self {
+        self.map(|b| b.request_timeout(t))
+    }
+
+    /// Largest frame accepted from a server (default 1 MiB + 64 KiB).
+    pub fn max_frame(self, bytes: usize) -> Self {
+        self.map(|b| b.max_frame(bytes))
+    }
+
+    /// Largest request sent (default 1 MiB - 1, the server's default `jute.maxbuffer`).
+    pub fn max_request(self, bytes: usize) -> Self {
+        self.map(|b| b.max_request(bytes))
+    }
+
+    /// After an expiry, start a new session (true, kazoo's behaviour, the default) or leave a
+    /// dead handle whose requests fail with SessionExpired (false, the Java client's behaviour).
+    pub fn renew_session_after_expiry(self, on: bool) -> Self {
+        self.map(|b| b.renew_session_after_expiry(on))
+    }
+
+    /// Declare the session expired after the session timeout without hearing from any server.
+    pub fn client_side_expiry(self, on: bool) -> Self {
+        self.map(|b| b.client_side_expiry(on))
+    }
+
+    /// How long [`Client::close`] waits for the server (default 2 s).
+    pub fn close_timeout(self, t: Duration) -> Self {
+        self.map(|b| b.close_timeout(t))
+    }
+
+    /// Seed for host shuffling and jitter (default: from the clock).
+    pub fn rng_seed(self, seed: u64) -> Self {
+        self.map(|b| b.rng_seed(seed))
+    }
+
+    /// The server version, if known in advance (skips the `srvr` probe that gates 3.6+ ops).
+    pub fn server_version(self, v: ServerVersion) -> Self {
+        self.map(|b| b.server_version(v))
+    }
+
+    /// Starts the client without waiting for a connection (kazoo's `start_async`); requests made
+    /// before the session is up wait for it.
+    ///
+    /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
+    /// string.
+    pub fn start(self) -> Result<Client, Error> {
+        self.inner.start().map(Client::wrap)
+    }
+
+    /// Starts the client and waits until the session is established (kazoo's `start(timeout)`).
+    ///
+    /// Errors as [`Client::connect`] does; on error the session is closed.
+    pub fn connect(self) -> Result<Client, Error> {
+        block_on(self.inner.connect()).map(Client::wrap)
+    }
+}

@@ -1,0 +1,163 @@
+//! The runtime under the blocking client: the driver on a thread of its own (`zk-driver`) running
+//! `async_io::block_on`, zk-async-std's async-io TCP stream and timer, and waiting on the
+//! caller's thread with `async_io::block_on`. Nothing here is public: the API names no runtime.
+
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use zk_async_std::{AsyncIoTcp, AsyncIoTimer};
+use zk_client::Runtime;
+
+/// The client's runtime: one `zk-driver` thread per session.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DriverThread;
+
+impl Runtime for DriverThread {
+    type Tcp = AsyncIoTcp;
+    type Timer = AsyncIoTimer;
+
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<AsyncIoTcp>> + Send + 'static {
+        zk_async_std::connect_tcp(host, port)
+    }
+
+    fn timer(&self, deadline: Instant) -> AsyncIoTimer {
+        AsyncIoTimer::at(deadline)
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let spawned = std::thread::Builder::new()
+            .name("zk-driver".into())
+            .spawn(move || async_io::block_on(task));
+        if let Err(e) = spawned {
+            // The trait gives no way to report this; the session never connects and `connect()`
+            // ends with Timeout.
+            tracing::error!(error = %e, "cannot start the zk-driver thread");
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Runs `fut` to completion on the calling thread.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    async_io::block_on(fut)
+}
+
+/// Polls `fut` on the calling thread for at most `timeout`; `None` if it did not finish. The
+/// future is left as it was, so it can be waited on again.
+pub(crate) fn block_on_timeout<F: Future + Unpin>(
+    fut: &mut F,
+    timeout: Duration,
+) -> Option<F::Output> {
+    block_on(futures_lite::future::or(async { Some(fut.await) }, async {
+        async_io::Timer::after(timeout).await;
+        None
+    }))
+}
+
+/// Tells a callback thread to stop, or to look at its stream again (after `restart()`).
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    state: Mutex<SignalState>,
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    stopped: bool,
+    kicks: u64,
+    waker: Option<Waker>,
+}
+
+/// What a [`Signal`] said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    Stop,
+    /// Kicked; the number of kicks so far.
+    Kick(u64),
+}
+
+impl Signal {
+    fn lock(&self) -> MutexGuard<'_, SignalState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn stop(&self) {
+        let mut g = self.lock();
+        g.stopped = true;
+        if let Some(w) = g.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn kick(&self) {
+        let mut g = self.lock();
+        g.kicks += 1;
+        if let Some(w) = g.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.lock().stopped
+    }
+
+    /// Resolves on a stop, or on a kick beyond the `seen`-th.
+    pub(crate) async fn wait(&self, seen: u64) -> Wake {
+        std::future::poll_fn(|cx| {
+            let mut g = self.lock();
+            if g.stopped {
+                Poll::Ready(Wake::Stop)
+            } else if g.kicks > seen {
+                Poll::Ready(Wake::Kick(g.kicks))
+            } else {
+                g.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// The listeners of one client (shared by its clones): told to look again after `restart()`, and
+/// stopped when the last clone goes, so no listener thread outlives every handle to its client.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    signals: Mutex<Vec<Weak<Signal>>>,
+}
+
+impl Listeners {
+    fn live(&self) -> Vec<Arc<Signal>> {
+        let mut g = self.signals.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|w| w.strong_count() > 0);
+        g.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn add(&self, signal: &Arc<Signal>) {
+        let mut g = self.signals.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|w| w.strong_count() > 0);
+        g.push(Arc::downgrade(signal));
+    }
+
+    pub(crate) fn kick_all(&self) {
+        for s in self.live() {
+            s.kick();
+        }
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for s in self.live() {
+            s.stop();
+        }
+    }
+}
