@@ -1,0 +1,1237 @@
+//! The client suite: scenarios written once against zk-client's async API, generic over the
+//! runtime, and run by the test binaries for every runtime (tokio, async-std, smol, and
+//! zk-blocking's thread runtime) against every server (real ZooKeeper 3.8 and 3.9, SimServer).
+//!
+//! Each scenario works under its own path (`Ctx::base`), so scenarios and runtimes can share one
+//! server, and returns `Err(message)` instead of panicking so a runner can report every failure
+//! of a run at once, with the runtime and server that failed.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use zk_client::{
+    Acl, AddWatchMode, Client, ClientBuilder, CreateMode, Error, EventType, Id, OpResult, Perms,
+    ReadOp, ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, Timer,
+};
+
+/// Which server a run talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// SimServer over TCP, answering as this version.
+    Sim(u32, u32, u32),
+    /// Real ZooKeeper 3.8.0 (Debian).
+    Real38,
+    /// Real ZooKeeper 3.9.5 (Maven Central).
+    Real39,
+}
+
+impl ServerKind {
+    pub fn is_real(self) -> bool {
+        !matches!(self, ServerKind::Sim(..))
+    }
+
+    pub fn version(self) -> ServerVersion {
+        match self {
+            ServerKind::Sim(a, b, c) => ServerVersion::new(a, b, c),
+            ServerKind::Real38 => ServerVersion::new(3, 8, 0),
+            ServerKind::Real39 => ServerVersion::new(3, 9, 5),
+        }
+    }
+}
+
+/// What a scenario gets: the runtime, the servers, and where to work.
+pub struct Ctx<R: Runtime> {
+    pub rt: R,
+    pub runtime_name: &'static str,
+    pub connect: String,
+    pub kind: ServerKind,
+    /// A path prepared once per server holding 100,000 children named c00000..c99999.
+    pub wide: Option<String>,
+}
+
+pub type Outcome = Result<(), String>;
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!("{} (line {})", format!($($fmt)*), line!()));
+        }
+    };
+}
+
+macro_rules! ok {
+    ($e:expr) => {
+        $e.map_err(|e| format!("{} failed: {e:?} (line {})", stringify!($e), line!()))?
+    };
+}
+
+impl<R: Runtime> Ctx<R> {
+    /// The base path of one scenario on this runtime.
+    pub fn base(&self, scenario: &str) -> String {
+        format!("/suite-{}/{}", self.runtime_name, scenario)
+    }
+
+    pub fn builder(&self) -> ClientBuilder<R> {
+        ClientBuilder::new(self.rt.clone(), &self.connect)
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(Duration::from_secs(30))
+    }
+
+    pub fn builder_at(&self, chroot: &str) -> ClientBuilder<R> {
+        ClientBuilder::new(self.rt.clone(), &format!("{}{}", self.connect, chroot))
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(Duration::from_secs(30))
+    }
+
+    pub async fn client(&self) -> Result<Client<R>, String> {
+        self.builder()
+            .connect()
+            .await
+            .map_err(|e| format!("connect to {}: {e}", self.connect))
+    }
+
+    /// A client with a fresh, empty base path for `scenario`.
+    pub async fn fresh(&self, scenario: &str) -> Result<(Client<R>, String), String> {
+        let c = self.client().await?;
+        let base = self.base(scenario);
+        match c.delete(&base).recursive().await {
+            Ok(()) | Err(Error::NoNode { .. }) => {}
+            Err(e) => return Err(format!("cleaning {base}: {e}")),
+        }
+        ok!(c.ensure_path(&base).await);
+        Ok((c, base))
+    }
+
+    pub async fn sleep(&self, d: Duration) {
+        let mut t = self.rt.timer(Instant::now() + d);
+        std::future::poll_fn(|cx| t.poll_fire(cx)).await
+    }
+
+    /// Waits for `fut` at most `d`.
+    pub async fn within<T>(
+        &self,
+        d: Duration,
+        fut: impl std::future::IntoFuture<Output = T>,
+    ) -> Result<T, String> {
+        let mut fut = std::pin::pin!(fut.into_future());
+        let mut t = self.rt.timer(Instant::now() + d);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Ok(v));
+            }
+            t.poll_fire(cx)
+                .map(|()| Err(format!("timed out after {d:?}")))
+        })
+        .await
+    }
+
+    /// The next item of a stream, within `d`.
+    pub async fn next<S: Stream + Unpin>(&self, s: &mut S, d: Duration) -> Result<S::Item, String> {
+        self.within(
+            d,
+            std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)),
+        )
+        .await?
+        .ok_or_else(|| "stream ended".to_owned())
+    }
+
+    /// Checks that a stream yields nothing for `d`.
+    pub async fn quiet<S: Stream + Unpin>(&self, s: &mut S, d: Duration) -> Outcome
+    where
+        S::Item: std::fmt::Debug,
+    {
+        match self
+            .within(
+                d,
+                std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)),
+            )
+            .await
+        {
+            Err(_) => Ok(()),
+            Ok(item) => Err(format!("expected silence, got {item:?}")),
+        }
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Every scenario, by name.
+pub fn scenarios<R: Runtime>() -> Vec<(&'static str, for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>)> {
+    macro_rules! list {
+        ($($name:ident),* $(,)?) => {
+            vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>)),*]
+        };
+    }
+    list![
+        create_get_set_delete,
+        create_modes,
+        children_and_counts,
+        ensure_path_and_sync,
+        acl_and_auth,
+        auth_failure_ends_the_session,
+        ephemerals_live_and_die_with_their_session,
+        chroot_is_invisible,
+        resume_a_session_by_id_and_password,
+        one_shot_watches,
+        dropping_a_watch_removes_it_on_the_server,
+        data_watch_stream,
+        children_watch_stream,
+        persistent_watches,
+        transactions,
+        multi_read,
+        error_paths,
+        retry_policy,
+        four_letter_words_and_version,
+        state_changes_and_close,
+        version_gating,
+        wide_children,
+    ]
+}
+
+// ---- scenarios ----------------------------------------------------------------------------
+
+async fn create_get_set_delete<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("cgsd").await?;
+    let p = format!("{base}/n");
+    let created = ok!(c.create(&p, "v1").await);
+    check!(created == p, "create returned {created}");
+    let (data, stat) = ok!(c.get_data(&p).await);
+    check!(
+        &data[..] == b"v1" && stat.version == 0,
+        "read {data:?} v{}",
+        stat.version
+    );
+    let stat = ok!(c.set_data(&p, "v2").await);
+    check!(
+        stat.version == 1 && stat.data_length == 2,
+        "set gave {stat:?}"
+    );
+    let stat = ok!(c.set_data(&p, "v3").version(1).await);
+    check!(stat.version == 2, "conditional set gave {stat:?}");
+    match c.set_data(&p, "x").version(7).await {
+        Err(Error::BadVersion { path }) => check!(path == p, "BadVersion names {path}"),
+        other => return Err(format!("stale set: {other:?}")),
+    }
+    match c.delete(&p).version(0).await {
+        Err(Error::BadVersion { .. }) => {}
+        other => return Err(format!("stale delete: {other:?}")),
+    }
+    let exists = ok!(c.exists(&p).await);
+    check!(exists.is_some_and(|s| s.version == 2), "exists {exists:?}");
+    ok!(c.delete(&p).version(2).await);
+    check!(
+        ok!(c.exists(&p).await).is_none(),
+        "still exists after delete"
+    );
+    match c.get_data(&p).await {
+        Err(Error::NoNode { path }) => check!(path == p, "NoNode names {path}"),
+        other => return Err(format!("read of deleted node: {other:?}")),
+    }
+    match c.delete(&p).await {
+        Err(Error::NoNode { .. }) => {}
+        other => return Err(format!("delete of missing node: {other:?}")),
+    }
+    match c.set_data(&p, "x").await {
+        Err(Error::NoNode { .. }) => {}
+        other => return Err(format!("set of missing node: {other:?}")),
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn create_modes<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("modes").await?;
+    let session = c.client_id().ok_or("no session id")?.id;
+
+    let e = ok!(c
+        .create(&format!("{base}/eph"), "e")
+        .ephemeral()
+        .with_stat()
+        .await);
+    check!(
+        e.1.ephemeral_owner == session,
+        "ephemeral owner {:#x}",
+        e.1.ephemeral_owner
+    );
+    match c.create(&format!("{base}/eph/child"), "").await {
+        Err(Error::NoChildrenForEphemerals { .. }) => {}
+        other => return Err(format!("child of ephemeral: {other:?}")),
+    }
+
+    let s1 = ok!(c.create(&format!("{base}/seq-"), "").sequential().await);
+    let s2 = ok!(c
+        .create(&format!("{base}/seq-"), "")
+        .sequential()
+        .ephemeral()
+        .await);
+    let suffix = |s: &str| s.rsplit('-').next().unwrap_or("").to_owned();
+    check!(
+        suffix(&s1).len() == 10 && suffix(&s2).len() == 10,
+        "suffixes of {s1} {s2}"
+    );
+    check!(
+        suffix(&s1) < suffix(&s2),
+        "sequence numbers increase: {s1} {s2}"
+    );
+    check!(
+        s1.starts_with(&format!("{base}/seq-")),
+        "sequential path {s1}"
+    );
+
+    let (cpath, cstat) = ok!(c
+        .create(&format!("{base}/container"), "")
+        .container()
+        .with_stat()
+        .await);
+    check!(
+        cpath.ends_with("/container") && cstat.ephemeral_owner == 0,
+        "container {cstat:?}"
+    );
+
+    let ttl = c
+        .create(&format!("{base}/ttl"), "t")
+        .ttl(Duration::from_secs(60))
+        .await;
+    check!(
+        ttl.is_ok(),
+        "TTL node (servers run with extendedTypesEnabled): {ttl:?}"
+    );
+    match c
+        .create(&format!("{base}/ttl0"), "")
+        .ttl(Duration::ZERO)
+        .await
+    {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("zero TTL: {other:?}")),
+    }
+    match c
+        .create(&format!("{base}/both"), "")
+        .ephemeral()
+        .container()
+        .await
+    {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("ephemeral container: {other:?}")),
+    }
+
+    let deep = format!("{base}/a/b/c");
+    match c.create(&deep, "").await {
+        Err(Error::NoNode { .. }) => {}
+        other => return Err(format!("create without parent: {other:?}")),
+    }
+    ok!(c.create(&deep, "d").make_parents().await);
+    check!(
+        ok!(c.exists(&format!("{base}/a/b")).await).is_some(),
+        "parents made"
+    );
+    match c.create(&deep, "").await {
+        Err(Error::NodeExists { path }) => check!(path == deep, "NodeExists names {path}"),
+        other => return Err(format!("second create: {other:?}")),
+    }
+
+    let nulls = format!("{base}/null");
+    ok!(c.create(&nulls, "").null_data().await);
+    let (d, st) = ok!(c.get_data(&nulls).await);
+    check!(
+        d.is_empty() && st.data_length == 0,
+        "null data reads as empty"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn children_and_counts<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("children").await?;
+    for name in ["a", "b", "c"] {
+        ok!(c.create(&format!("{base}/{name}"), "").await);
+    }
+    ok!(c.create(&format!("{base}/a/x"), "").await);
+    let mut kids = ok!(c.get_children(&base).await);
+    kids.sort();
+    check!(kids == ["a", "b", "c"], "children {kids:?}");
+    let (kids2, stat) = ok!(c.get_children(&base).with_stat().await);
+    check!(
+        kids2.len() == 3 && stat.num_children == 3,
+        "with stat {stat:?}"
+    );
+    if ctx.kind.version() >= ServerVersion::new(3, 6, 0) {
+        let n = ok!(c.get_all_children_number(&base).await);
+        check!(n == 4, "all children number {n}");
+    }
+    match c.delete(&format!("{base}/a")).await {
+        Err(Error::NotEmpty { .. }) => {}
+        other => return Err(format!("delete of non-empty node: {other:?}")),
+    }
+    ok!(c.delete(&format!("{base}/a")).recursive().await);
+    let kids = ok!(c.get_children(&base).await);
+    check!(kids.len() == 2, "after recursive delete {kids:?}");
+    match c.get_children(&format!("{base}/nope")).await {
+        Err(Error::NoNode { .. }) => {}
+        other => return Err(format!("children of missing node: {other:?}")),
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn ensure_path_and_sync<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("ensure").await?;
+    let deep = format!("{base}/x/y/z");
+    ok!(c.ensure_path(&deep).await);
+    ok!(c.ensure_path(&deep).await);
+    check!(
+        ok!(c.exists(&deep).await).is_some(),
+        "ensure_path made {deep}"
+    );
+    ok!(c.sync(&deep).await);
+    match c.ensure_path("relative").await {
+        Err(Error::InvalidPath { .. }) => {}
+        other => return Err(format!("relative ensure_path: {other:?}")),
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn acl_and_auth<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("acl").await?;
+    let owner = ctx
+        .builder()
+        .digest("alice", "secret")
+        .connect()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let p = format!("{base}/private");
+    ok!(owner.create(&p, "s").acl(Acl::creator_all()).await);
+    match c.get_data(&p).await {
+        Err(Error::NoAuth { path }) => check!(path == p, "NoAuth names {path}"),
+        other => return Err(format!("read without auth: {other:?}")),
+    }
+    let (acl, stat) = ok!(owner.get_acl(&p).await);
+    check!(
+        acl.len() == 1 && acl[0].id.scheme == "digest" && acl[0].id.id.starts_with("alice:"),
+        "acl {acl:?}"
+    );
+    check!(stat.aversion == 0, "aversion {}", stat.aversion);
+    ok!(c.add_auth("digest", "alice:secret").await);
+    let (d, _) = ok!(c.get_data(&p).await);
+    check!(&d[..] == b"s", "read after add_auth");
+    if ctx.kind.version() >= ServerVersion::new(3, 7, 0) {
+        let who = ok!(c.whoami().await);
+        check!(
+            who.iter()
+                .any(|i| i.auth_scheme == "digest" && i.user == "alice"),
+            "whoami {who:?}"
+        );
+    }
+    let open = format!("{base}/open");
+    ok!(c.create(&open, "").await);
+    let st = ok!(c.set_acl(&open, Acl::read_unsafe(), 0).await);
+    check!(st.aversion == 1, "set_acl aversion {}", st.aversion);
+    match c.set_acl(&open, Acl::open_unsafe(), 0).await {
+        Err(Error::BadVersion { .. }) | Err(Error::NoAuth { .. }) => {}
+        other => return Err(format!("stale or unauthorised set_acl: {other:?}")),
+    }
+    match c.set_data(&open, "w").await {
+        Err(Error::NoAuth { .. }) => {}
+        other => return Err(format!("write to read-only ACL: {other:?}")),
+    }
+    match c
+        .create(&format!("{base}/badacl"), "")
+        .acl(vec![Acl::new(Perms::ALL, Id::new("nosuch", "x"))])
+        .await
+    {
+        Err(Error::InvalidAcl { .. }) => {}
+        other => return Err(format!("invalid ACL: {other:?}")),
+    }
+    owner.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn auth_failure_ends_the_session<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let c = ctx.client().await?;
+    match c.add_auth("nosuchscheme", "x").await {
+        Err(Error::AuthFailed) => {}
+        other => return Err(format!("unknown scheme: {other:?}")),
+    }
+    check!(
+        c.state() == SessionState::Lost(zk_client::LostReason::AuthFailed),
+        "state after auth failure: {}",
+        c.state()
+    );
+    match c.get_data("/").await {
+        Err(Error::AuthFailed) => {}
+        other => return Err(format!("request after auth failure: {other:?}")),
+    }
+    Ok(())
+}
+
+async fn ephemerals_live_and_die_with_their_session<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (watcher, base) = ctx.fresh("eph").await?;
+    let c = ctx.client().await?;
+    let p = ok!(c
+        .create(&format!("{base}/e-"), "x")
+        .ephemeral()
+        .sequential()
+        .await);
+    let mine = ok!(c.get_ephemerals(&base).await);
+    check!(mine == [p.clone()], "get_ephemerals {mine:?}");
+    let theirs = ok!(watcher.get_ephemerals(&base).await);
+    check!(theirs.is_empty(), "another session's ephemerals {theirs:?}");
+    let all = ok!(c.get_ephemerals("/").await);
+    check!(all.contains(&p), "prefix / lists everything: {all:?}");
+    let (stat, w) = ok!(watcher.exists(&p).watch().await);
+    check!(stat.is_some(), "the other session sees the ephemeral");
+    c.close().await;
+    let ev = ctx.within(WAIT, w).await?;
+    let ev = ok!(ev);
+    check!(
+        ev.event_type == EventType::NodeDeleted && ev.path == p,
+        "event {ev:?}"
+    );
+    check!(ok!(watcher.exists(&p).await).is_none(), "gone after close");
+    watcher.close().await;
+    Ok(())
+}
+
+async fn chroot_is_invisible<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (plain, base) = ctx.fresh("chroot").await?;
+    let c = ctx
+        .builder_at(&base)
+        .connect()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    check!(
+        c.chroot().as_deref() == Some(base.as_str()),
+        "chroot {:?}",
+        c.chroot()
+    );
+    ok!(c.create("/a", "in").await);
+    let (d, _) = ok!(plain.get_data(&format!("{base}/a")).await);
+    check!(&d[..] == b"in", "chrooted write lands under the chroot");
+    let seq = ok!(c.create("/s-", "").sequential().ephemeral().await);
+    check!(
+        seq.starts_with("/s-") && !seq.contains(&base),
+        "sequential path {seq}"
+    );
+    let eph = ok!(c.get_ephemerals("/").await);
+    check!(eph == [seq.clone()], "ephemerals without chroot: {eph:?}");
+    let results = ok!(c
+        .transaction()
+        .create("/t", "")
+        .check("/a", 0)
+        .commit()
+        .await);
+    check!(
+        matches!(&results[0], OpResult::Created { path, .. } if path == "/t"),
+        "transaction paths {results:?}"
+    );
+    let kids = ok!(c.get_children("/").await);
+    check!(kids.len() == 3, "children of the chroot root {kids:?}");
+    let (_, _, w) = ok!(c.get_data("/a").watch().await);
+    ok!(plain.set_data(&format!("{base}/a"), "x").await);
+    let ev = ok!(ctx.within(WAIT, w).await?);
+    check!(ev.path == "/a", "event path {}", ev.path);
+    let (_, _, w) = ok!(c.get_data("/").watch().await);
+    ok!(plain.set_data(&base, "root").await);
+    let ev = ok!(ctx.within(WAIT, w).await?);
+    check!(ev.path == "/", "the chroot itself is / ({})", ev.path);
+    c.close().await;
+    plain.close().await;
+    Ok(())
+}
+
+async fn resume_a_session_by_id_and_password<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (plain, base) = ctx.fresh("resume").await?;
+    // The first "process" holds the session over a raw connection it then drops without
+    // closing, like a process that died.
+    let host = plain.hosts()[0].clone();
+    let (id, password) = raw_session_with_ephemeral(&host.host, host.port, &format!("{base}/e"))
+        .map_err(|e| format!("raw session: {e}"))?;
+    let c = ctx
+        .builder()
+        .resume(zk_client::SessionId {
+            id,
+            password: password.into(),
+        })
+        .connect()
+        .await
+        .map_err(|e| format!("resume: {e}"))?;
+    check!(
+        c.client_id().map(|s| s.id) == Some(id),
+        "resumed id {:?}",
+        c.client_id()
+    );
+    let st = ok!(c.exists(&format!("{base}/e")).await).ok_or("ephemeral gone")?;
+    check!(st.ephemeral_owner == id, "owner {:#x}", st.ephemeral_owner);
+    let eph = ok!(c.get_ephemerals(&base).await);
+    check!(
+        eph == [format!("{base}/e")],
+        "the resumed session owns it: {eph:?}"
+    );
+    c.close().await;
+    check!(
+        ok!(plain.exists(&format!("{base}/e")).await).is_none(),
+        "closing ended it"
+    );
+    // Resuming a closed session is an expiry, never a silent new session.
+    let r = ctx
+        .builder()
+        .resume(zk_client::SessionId {
+            id,
+            password: vec![0u8; 16].into(),
+        })
+        .renew_session_after_expiry(false)
+        .connect()
+        .await;
+    check!(
+        matches!(r, Err(Error::SessionExpired)),
+        "resume of a dead session: {r:?}"
+    );
+    plain.close().await;
+    Ok(())
+}
+
+/// Opens a session over a raw socket with zk-core's codec, creates an ephemeral node, and drops
+/// the socket without closeSession. Returns the session id and password.
+fn raw_session_with_ephemeral(
+    host: &str,
+    port: u16,
+    path: &str,
+) -> std::io::Result<(i64, Vec<u8>)> {
+    use std::io::{Read, Write};
+    use zk_core::proto::*;
+    let mut s = std::net::TcpStream::connect((host, port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut out = Vec::new();
+    let bad = |e: String| std::io::Error::other(e);
+    encode_connect_request(
+        &mut out,
+        usize::MAX,
+        &ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 30000,
+            session_id: 0,
+            passwd: bytes::Bytes::from_static(&[0; 16]),
+            read_only: Some(false),
+        },
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    encode_request(
+        &mut out,
+        usize::MAX,
+        1,
+        &Request::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 1,
+        }),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    s.write_all(&out)?;
+    let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
+    let mut frames = Vec::new();
+    let mut buf = [0u8; 4096];
+    while frames.len() < 2 {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(bad("closed".into()));
+        }
+        dec.extend(&buf[..n]);
+        while let Some(f) = dec.next_frame().map_err(|e| bad(e.to_string()))? {
+            frames.push(f);
+        }
+    }
+    let resp = decode_connect_response(frames[0].clone()).map_err(|e| bad(e.to_string()))?;
+    let (h, _) = decode_reply_header(frames[1].clone()).map_err(|e| bad(e.to_string()))?;
+    if !h.err.is_ok() {
+        return Err(bad(format!("create failed: {:?}", h.err)));
+    }
+    Ok((resp.session_id, resp.passwd.to_vec()))
+}
+
+async fn one_shot_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("oneshot").await?;
+    let other = ctx.client().await?;
+    let p = format!("{base}/n");
+
+    let (stat, w) = ok!(c.exists(&p).watch().await);
+    check!(stat.is_none(), "missing node");
+    ok!(other.create(&p, "1").await);
+    let ev = ok!(ctx.within(WAIT, w).await?);
+    check!(
+        ev.event_type == EventType::NodeCreated && ev.path == p,
+        "created {ev:?}"
+    );
+
+    let (_, _, w) = ok!(c.get_data(&p).watch().await);
+    ok!(other.set_data(&p, "2").await);
+    let ev = ok!(ctx.within(WAIT, w).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "changed {ev:?}"
+    );
+    if ctx.kind == ServerKind::Real39 {
+        check!(ev.zxid > 0, "3.9 notifications carry the zxid: {}", ev.zxid);
+    } else if ctx.kind == ServerKind::Real38 {
+        check!(
+            ev.zxid == -1,
+            "3.8 notifications carry zxid -1: {}",
+            ev.zxid
+        );
+    }
+
+    let (_, w) = ok!(c.get_children(&p).watch().await);
+    ok!(other.create(&format!("{p}/kid"), "").await);
+    let ev = ok!(ctx.within(WAIT, w).await?);
+    check!(
+        ev.event_type == EventType::NodeChildrenChanged && ev.path == p,
+        "children {ev:?}"
+    );
+
+    // Two local watchers share one server watch and both hear of the change.
+    let (_, _, w1) = ok!(c.get_data(&p).watch().await);
+    let (_, w2) = ok!(c.exists(&p).watch().await);
+    ok!(other.delete(&p).recursive().await);
+    let e1 = ok!(ctx.within(WAIT, w1).await?);
+    let e2 = ok!(ctx.within(WAIT, w2).await?);
+    check!(
+        e1.event_type == EventType::NodeDeleted && e2.event_type == EventType::NodeDeleted,
+        "deleted {e1:?} {e2:?}"
+    );
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+/// The server's count of watches, from the `wchs` four-letter word.
+async fn server_watch_count<R: Runtime>(c: &Client<R>) -> Result<u64, String> {
+    let text = ok!(c.command("wchs").await);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Total watches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no watch count in {text:?}"))
+}
+
+async fn dropping_a_watch_removes_it_on_the_server<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("dropwatch").await?;
+    let p = format!("{base}/n");
+    ok!(c.create(&p, "").await);
+    let before = server_watch_count(&c).await?;
+    let (_, _, w1) = ok!(c.get_data(&p).watch().await);
+    let (_, _, w2) = ok!(c.get_data(&p).watch().await);
+    let armed = server_watch_count(&c).await?;
+    check!(
+        armed == before + 1,
+        "two local watchers share one server watch: {before} -> {armed}"
+    );
+    drop(w1);
+    ok!(c.sync("/").await);
+    check!(
+        server_watch_count(&c).await? == armed,
+        "one local watcher left: kept"
+    );
+    drop(w2);
+    ok!(c.sync("/").await);
+    let after = server_watch_count(&c).await?;
+    check!(
+        after == before,
+        "last local watcher dropped: removed ({armed} -> {after})"
+    );
+    if ctx.kind.version() >= ServerVersion::new(3, 6, 0) {
+        let pw = ok!(c.add_watch(&p, AddWatchMode::Persistent).await);
+        let with = server_watch_count(&c).await?;
+        check!(with > before, "persistent watch counted: {with}");
+        drop(pw);
+        ok!(c.sync("/").await);
+        check!(
+            server_watch_count(&c).await? == before,
+            "persistent watch removed"
+        );
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn data_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("datawatch").await?;
+    let other = ctx.client().await?;
+    let p = format!("{base}/n");
+    let mut dw = c.data_watch(&p);
+    let first = ok!(ctx.next(&mut dw, WAIT).await?);
+    check!(
+        first.data.is_none() && first.event.is_none(),
+        "first item {first:?}"
+    );
+    ok!(other.create(&p, "a").await);
+    let item = ok!(ctx.next(&mut dw, WAIT).await?);
+    check!(
+        item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"a")
+            && item
+                .event
+                .as_ref()
+                .is_some_and(|e| e.event_type == EventType::NodeCreated),
+        "created {item:?}"
+    );
+    ok!(other.set_data(&p, "b").await);
+    let item = ok!(ctx.next(&mut dw, WAIT).await?);
+    check!(
+        item.data
+            .as_ref()
+            .is_some_and(|(d, s)| &d[..] == b"b" && s.version == 1),
+        "changed {item:?}"
+    );
+    ok!(other.delete(&p).await);
+    let item = ok!(ctx.next(&mut dw, WAIT).await?);
+    check!(item.data.is_none(), "deleted {item:?}");
+    ok!(other.create(&p, "c").await);
+    let item = ok!(ctx.next(&mut dw, WAIT).await?);
+    check!(
+        item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"c"),
+        "re-created {item:?}"
+    );
+    drop(dw);
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn children_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("childwatch").await?;
+    let other = ctx.client().await?;
+    let p = format!("{base}/n");
+    let mut cw = c.children_watch(&p);
+    let first = ok!(ctx.next(&mut cw, WAIT).await?);
+    check!(first.children.is_none(), "missing node first: {first:?}");
+    ok!(other.create(&p, "").await);
+    let item = ok!(ctx.next(&mut cw, WAIT).await?);
+    check!(
+        item.children.as_deref() == Some(&[][..]),
+        "created {item:?}"
+    );
+    ok!(other.create(&format!("{p}/k1"), "").await);
+    let item = ok!(ctx.next(&mut cw, WAIT).await?);
+    check!(
+        item.children == Some(vec!["k1".to_owned()]),
+        "child added {item:?}"
+    );
+    ok!(other.delete(&p).recursive().await);
+    // The child's deletion and then the node's may come as one item or two.
+    let mut item = ok!(ctx.next(&mut cw, WAIT).await?);
+    if item.children.is_some() {
+        item = ok!(ctx.next(&mut cw, WAIT).await?);
+    }
+    check!(item.children.is_none(), "deleted {item:?}");
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    if ctx.kind.version() < ServerVersion::new(3, 6, 0) {
+        return Ok(());
+    }
+    let (c, base) = ctx.fresh("persistent").await?;
+    let other = ctx.client().await?;
+    let p = format!("{base}/n");
+    let mut pw = ok!(c.add_watch(&p, AddWatchMode::Persistent).await);
+    let mut rw = ok!(c.add_watch(&base, AddWatchMode::PersistentRecursive).await);
+    ok!(other.create(&p, "1").await);
+    let ev = ctx.next(&mut pw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeCreated && ev.path == p,
+        "persistent {ev:?}"
+    );
+    let ev = ctx.next(&mut rw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeCreated && ev.path == p,
+        "recursive {ev:?}"
+    );
+    ok!(other.set_data(&p, "2").await);
+    ok!(other.set_data(&p, "3").await);
+    for _ in 0..2 {
+        let ev = ctx.next(&mut pw, WAIT).await?;
+        check!(
+            ev.event_type == EventType::NodeDataChanged,
+            "stays armed {ev:?}"
+        );
+        let ev = ctx.next(&mut rw, WAIT).await?;
+        check!(
+            ev.event_type == EventType::NodeDataChanged,
+            "recursive stays armed {ev:?}"
+        );
+    }
+    ok!(other.create(&format!("{p}/deep"), "").await);
+    let ev = ctx.next(&mut pw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeChildrenChanged && ev.path == p,
+        "child event {ev:?}"
+    );
+    let ev = ctx.next(&mut rw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeCreated && ev.path == format!("{p}/deep"),
+        "recursive sees descendants, never NodeChildrenChanged: {ev:?}"
+    );
+    // A one-shot watch on a persistently watched path must not disturb it (servers before 3.9
+    // keep one mode per path).
+    let (_, _, once) = ok!(c.get_data(&p).watch().await);
+    ok!(other.set_data(&p, "4").await);
+    let ev = ok!(ctx.within(WAIT, once).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "one-shot {ev:?}"
+    );
+    let ev = ctx.next(&mut pw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "persistent still fires {ev:?}"
+    );
+    ok!(other.set_data(&p, "5").await);
+    let ev = ctx.next(&mut pw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "and again {ev:?}"
+    );
+    let _ = ctx.next(&mut rw, WAIT).await?;
+    let _ = ctx.next(&mut rw, WAIT).await?;
+    drop(pw);
+    ok!(other.set_data(&p, "6").await);
+    let ev = ctx.next(&mut rw, WAIT).await?;
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "recursive unaffected by drop {ev:?}"
+    );
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn transactions<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("txn").await?;
+    ok!(c.create(&format!("{base}/x"), "0").await);
+    let results = ok!(c
+        .transaction()
+        .create(&format!("{base}/a"), "1")
+        .set_data(&format!("{base}/x"), "2", 0)
+        .check(&format!("{base}/x"), 1)
+        .create_with(
+            &format!("{base}/s-"),
+            "",
+            CreateMode::PersistentSequential,
+            None
+        )
+        .delete(&format!("{base}/a"), 0)
+        .commit()
+        .await);
+    check!(results.len() == 5, "{results:?}");
+    check!(
+        matches!(results[1], OpResult::SetData { stat } if stat.version == 1),
+        "{results:?}"
+    );
+    check!(
+        results[2] == OpResult::Checked && results[4] == OpResult::Deleted,
+        "{results:?}"
+    );
+    check!(
+        matches!(&results[3], OpResult::Created { path, .. } if path.len() == base.len() + 13),
+        "sequential create in a transaction: {results:?}"
+    );
+    match c
+        .transaction()
+        .create(&format!("{base}/b"), "")
+        .check(&format!("{base}/x"), 99)
+        .set_data(&format!("{base}/x"), "no", -1)
+        .commit()
+        .await
+    {
+        Err(Error::TransactionFailed {
+            index,
+            error,
+            results,
+        }) => {
+            check!(index == 1, "failing op {index}");
+            check!(
+                matches!(*error, Error::BadVersion { ref path } if *path == format!("{base}/x")),
+                "error {error:?}"
+            );
+            check!(results.len() == 3, "every op's result: {results:?}");
+        }
+        other => return Err(format!("failed transaction: {other:?}")),
+    }
+    check!(
+        ok!(c.exists(&format!("{base}/b")).await).is_none(),
+        "nothing applied"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn multi_read<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("multiread").await?;
+    ok!(c.create(&format!("{base}/a"), "A").await);
+    ok!(c.create(&format!("{base}/a/k"), "").await);
+    let r = c
+        .multi_read(vec![
+            ReadOp::GetData(format!("{base}/a")),
+            ReadOp::GetChildren(format!("{base}/a")),
+            ReadOp::GetData(format!("{base}/missing")),
+        ])
+        .await;
+    if ctx.kind.version() < ServerVersion::new(3, 6, 0) {
+        check!(
+            matches!(r, Err(Error::Unsupported { .. })),
+            "multiRead on 3.5: {r:?}"
+        );
+        return Ok(());
+    }
+    let r = ok!(r);
+    check!(
+        matches!(&r[0], ReadResult::Data(d, _) if &d[..] == b"A"),
+        "{r:?}"
+    );
+    check!(r[1] == ReadResult::Children(vec!["k".into()]), "{r:?}");
+    check!(
+        matches!(&r[2], ReadResult::Error(Error::NoNode { .. })),
+        "{r:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn error_paths<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("errors").await?;
+    for bad in ["", "x", "/a/", "/a//b", "/a/./b", "/a\u{0}"] {
+        match c.get_data(bad).await {
+            Err(Error::InvalidPath { .. }) => {}
+            other => return Err(format!("path {bad:?}: {other:?}")),
+        }
+    }
+    let p = format!("{base}/big");
+    ok!(c.create(&p, "").await);
+    match c.set_data(&p, vec![0u8; 1024 * 1024]).await {
+        Err(Error::RequestTooLarge { len, max }) => {
+            check!(len > max && max == 0xfffff, "limits {len} {max}")
+        }
+        other => return Err(format!("1 MiB data: {other:?}")),
+    }
+    // Just under the limit works, and reads back whole.
+    let near = vec![7u8; 1024 * 1000];
+    ok!(c.set_data(&p, near.clone()).await);
+    let (d, _) = ok!(c.get_data(&p).await);
+    check!(d.len() == near.len(), "big read {}", d.len());
+    check!(
+        c.is_connected(),
+        "still connected after refusing the big request"
+    );
+    match c.reconfig(None, None, None, -1).await {
+        Err(Error::ReconfigDisabled) | Err(Error::Unimplemented) => {}
+        other => return Err(format!("reconfig on a standalone server: {other:?}")),
+    }
+    match c.get_config().await {
+        Ok(_) | Err(Error::NoNode { .. }) => {}
+        other => return Err(format!("get_config: {other:?}")),
+    }
+    c.close().await;
+    match c.get_data("/").await {
+        Err(Error::Closed) => {}
+        other => return Err(format!("request after close: {other:?}")),
+    }
+    Ok(())
+}
+
+async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let c = ctx.client().await?;
+    let policy = RetryPolicy {
+        max_retries: Some(3),
+        delay: Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let r: Result<u32, Error> = c
+        .retry(&policy, |_| {
+            let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(Error::ConnectionLoss)
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+    check!(r == Ok(2), "retried to success: {r:?}");
+    tries.store(0, std::sync::atomic::Ordering::SeqCst);
+    let r: Result<(), Error> = c
+        .retry(&policy, |c| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { c.get_data("/definitely/missing").await.map(|_| ()) }
+        })
+        .await;
+    check!(
+        matches!(r, Err(Error::NoNode { .. })),
+        "NoNode is not retried: {r:?}"
+    );
+    check!(
+        tries.load(std::sync::atomic::Ordering::SeqCst) == 1,
+        "one try"
+    );
+    tries.store(0, std::sync::atomic::Ordering::SeqCst);
+    let r: Result<(), Error> = c
+        .retry(&policy, |_| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(Error::Throttled) }
+        })
+        .await;
+    check!(matches!(r, Err(Error::Throttled)), "gives up: {r:?}");
+    check!(
+        tries.load(std::sync::atomic::Ordering::SeqCst) == 4,
+        "1 + 3 retries"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn four_letter_words_and_version<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let c = ctx.client().await?;
+    let ruok = ok!(c.command("ruok").await);
+    check!(ruok == "imok", "ruok {ruok:?}");
+    let v = ok!(c.server_version().await);
+    check!(
+        v == ctx.kind.version(),
+        "server version {v} vs {:?}",
+        ctx.kind
+    );
+    let host = c.current_host().ok_or("not connected")?;
+    let srvr =
+        ok!(
+            zk_client::four_letter_word(&ctx.rt, host.host.clone(), host.port, "srvr", 65536).await
+        );
+    check!(srvr.starts_with("Zookeeper version:"), "srvr {srvr:?}");
+    match zk_client::four_letter_word(&ctx.rt, host.host, host.port, "toolong", 100).await {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+        other => return Err(format!("bad word: {other:?}")),
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn state_changes_and_close<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let c = ctx.builder().start().map_err(|e| format!("{e}"))?;
+    let mut states = c.state_changes();
+    let s = ctx.next(&mut states, WAIT).await?;
+    check!(s == SessionState::Connected, "first state {s}");
+    check!(
+        c.is_connected() && c.session_timeout().is_some(),
+        "connected facts"
+    );
+    let zxid = c.last_zxid();
+    ok!(c
+        .create(&ctx.base("state-probe"), "")
+        .ephemeral()
+        .make_parents()
+        .await);
+    check!(c.last_zxid() > zxid, "last_zxid advances");
+    let clone = c.clone();
+    c.close().await;
+    let s = ctx.next(&mut states, WAIT).await?;
+    check!(
+        s == SessionState::Lost(zk_client::LostReason::Closed),
+        "after close {s}"
+    );
+    check!(
+        matches!(clone.get_data("/").await, Err(Error::Closed)),
+        "clones see the close"
+    );
+    Ok(())
+}
+
+async fn version_gating<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let c = ctx.client().await?;
+    let v = ctx.kind.version();
+    let r = c.get_ephemerals("/").await;
+    if v < ServerVersion::new(3, 6, 0) {
+        check!(
+            matches!(r, Err(Error::Unsupported { .. })),
+            "getEphemerals on {v}: {r:?}"
+        );
+        check!(
+            matches!(c.whoami().await, Err(Error::Unsupported { .. })),
+            "whoAmI on {v}"
+        );
+        // Refused before sending: the connection is still there.
+        check!(c.is_connected(), "still connected");
+        ok!(c.get_data("/").await);
+    } else {
+        ok!(r);
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn wide_children<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let Some(wide) = &ctx.wide else {
+        return Ok(());
+    };
+    let c = ctx.client().await?;
+    let kids = ok!(ctx
+        .within(Duration::from_secs(60), c.get_children(wide))
+        .await?);
+    check!(kids.len() == 100_000, "{} children", kids.len());
+    let n = ok!(c.get_all_children_number(wide).await);
+    check!(n == 100_000, "count {n}");
+    c.close().await;
+    // A client whose frame limit is too small gets a typed error, not a hang.
+    let small = ctx
+        .builder()
+        .max_frame(64 * 1024)
+        .connect()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    match small.get_children(wide).await {
+        Err(Error::Protocol(_)) => {}
+        other => {
+            return Err(format!(
+                "reply over max_frame: {:?}",
+                other.map(|k| k.len())
+            ))
+        }
+    }
+    small.close().await;
+    Ok(())
+}
+
+/// Creates `path` with 100,000 children c00000..c99999 (pipelined), unless it has them.
+pub async fn prepare_wide<R: Runtime>(c: &Client<R>, path: &str) -> Result<(), String> {
+    ok!(c.ensure_path(path).await);
+    let (_, stat) = ok!(c.get_children(path).with_stat().await);
+    if stat.num_children == 100_000 {
+        return Ok(());
+    }
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..100_000 {
+        pending.push_back(std::future::IntoFuture::into_future(
+            c.create(&format!("{path}/c{i:05}"), ""),
+        ));
+        if pending.len() >= 1000 {
+            if let Some(f) = pending.pop_front() {
+                match f.await {
+                    Ok(_) | Err(Error::NodeExists { .. }) => {}
+                    Err(e) => return Err(format!("creating children: {e}")),
+                }
+            }
+        }
+    }
+    while let Some(f) = pending.pop_front() {
+        match f.await {
+            Ok(_) | Err(Error::NodeExists { .. }) => {}
+            Err(e) => return Err(format!("creating children: {e}")),
+        }
+    }
+    Ok(())
+}
