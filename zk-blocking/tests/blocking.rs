@@ -1,4 +1,6 @@
-//! The whole blocking surface against SimServer on loopback TCP.
+//! The whole blocking surface against every server: SimServer on loopback TCP, and real
+//! ZooKeeper 3.8 and 3.9 started by zk-testkit's harness (one shared server per version, each
+//! test under its own chroot).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -9,16 +11,94 @@ use zk_blocking::{
     Acl, AddWatchMode, Bytes, Client, CreateMode, Error, EventType, Id, LostReason, OpResult,
     Perms, ReadOp, ReadResult, RetryPolicy, SessionState, Stat, WatchEnd, WatchedEvent,
 };
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 use zk_testkit::sim::{SimConfig, SimTcpServer};
 
 /// A bound on waiting for something that should happen; never an assertion about speed.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-fn server() -> SimTcpServer {
-    SimTcpServer::start(SimConfig::default()).expect("start SimTcpServer")
+/// Where a test runs: its own SimServer, or a chroot of its own on a shared real server.
+enum Target {
+    Sim(SimTcpServer),
+    Real {
+        connect: String,
+        port: u16,
+        version: (u32, u32),
+    },
 }
 
-fn connect(sim: &SimTcpServer) -> Client {
+impl Target {
+    fn connect_string(&self) -> String {
+        match self {
+            Target::Sim(s) => s.connect_string(),
+            Target::Real { connect, .. } => connect.clone(),
+        }
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Target::Sim(s) => s.ports(),
+            Target::Real { port, .. } => vec![*port],
+        }
+    }
+
+    /// The chroot this test runs under ("" on its own SimServer).
+    fn chroot(&self) -> String {
+        match self {
+            Target::Sim(_) => String::new(),
+            Target::Real { connect, .. } => connect
+                .find('/')
+                .map(|i| connect[i..].to_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Major and minor version of the server.
+    fn version(&self) -> (u32, u32) {
+        match self {
+            Target::Sim(_) => (3, 8),
+            Target::Real { version, .. } => *version,
+        }
+    }
+}
+
+fn sim_server() -> Target {
+    Target::Sim(SimTcpServer::start(SimConfig::default()).expect("start SimTcpServer"))
+}
+
+/// A chroot of its own on the shared server of `version` (started on first use; the harness's
+/// watchdog stops it when the test process ends).
+fn real_server(version: ZkVersion) -> Target {
+    use std::sync::OnceLock;
+    static ZK38: OnceLock<Ensemble> = OnceLock::new();
+    static ZK39: OnceLock<Ensemble> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let cell = match version {
+        ZkVersion::V3_8 => &ZK38,
+        _ => &ZK39,
+    };
+    let ens = cell.get_or_init(|| {
+        Ensemble::start(EnsembleOptions::standalone(version))
+            .unwrap_or_else(|e| panic!("starting ZooKeeper {version:?}: {e}"))
+    });
+    let base = ens.connect_string();
+    let chroot = format!("/blocking-{}", NEXT.fetch_add(1, Ordering::SeqCst));
+    let root = Client::connect(&base).expect("connect to make the chroot");
+    root.ensure_path(&chroot).expect("chroot node");
+    root.close();
+    let port = ens.node(0).expect("node 0").port();
+    let version = match version {
+        ZkVersion::V3_8 => (3, 8),
+        _ => (3, 9),
+    };
+    Target::Real {
+        connect: format!("{base}{chroot}"),
+        port,
+        version,
+    }
+}
+
+fn connect(sim: &Target) -> Client {
     Client::connect(&sim.connect_string()).expect("connect")
 }
 
@@ -36,757 +116,786 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn client_is_send_sync_and_clone() {
-    fn check<T: Send + Sync + Clone + 'static>() {}
-    check::<Client>();
-    fn send<T: Send>() {}
-    send::<zk_blocking::WatchHandle>();
-    send::<zk_blocking::ListenerHandle>();
-    send::<zk_blocking::Watch>();
-    send::<zk_blocking::PersistentWatch>();
-}
-
-#[test]
-fn session_facts() {
-    let sim = server();
-    let client = Client::builder(&format!("{}/app", sim.connect_string()))
-        .session_timeout(Duration::from_secs(4))
-        .connect_timeout(Duration::from_secs(10))
-        .randomize_hosts(false)
-        .connect()
-        .expect("connect");
-    assert_eq!(client.state(), SessionState::Connected);
-    assert!(client.is_connected());
-    assert!(client.client_id().is_some_and(|id| id.id != 0));
-    assert!(client.session_timeout().is_some());
-    assert_eq!(client.chroot().as_deref(), Some("/app"));
-    assert_eq!(client.hosts().len(), 1);
-    assert_eq!(client.current_host().map(|h| h.port), Some(sim.ports()[0]));
-    let version = client.server_version().expect("server_version");
-    assert_eq!((version.major, version.minor), (3, 8));
-    assert_eq!(client.command("ruok").expect("ruok"), "imok");
-    assert!(client.command("nope!").is_err());
-    let before = client.last_zxid();
-    // The chroot node must exist for writes under it; make it with a plain client.
-    let root = connect(&sim);
-    root.ensure_path("/app").expect("ensure_path");
-    client.create("/n", "").run().expect("create");
-    assert!(client.last_zxid() > before);
-    assert!(format!("{client:?}").contains("Connected"));
-    root.close();
-    client.close();
-    assert!(matches!(
-        client.state(),
-        SessionState::Lost(LostReason::Closed)
-    ));
-}
-
-#[test]
-fn every_operation() {
-    let sim = server();
-    let client = connect(&sim);
-
-    // create, with its options
-    let p = client
-        .create("/ops/a/leaf", "v")
-        .make_parents()
-        .run()
-        .expect("create with parents");
-    assert_eq!(p, "/ops/a/leaf");
-    assert!(matches!(
-        client.create("/ops/a/leaf", "v").run(),
-        Err(Error::NodeExists { .. })
-    ));
-    assert!(matches!(
-        client.create("/missing/x", "v").run(),
-        Err(Error::NoNode { .. })
-    ));
-    let seq = client
-        .create("/ops/seq-", "s")
-        .sequential()
-        .run()
-        .expect("sequential");
-    assert!(seq.starts_with("/ops/seq-") && seq.len() == "/ops/seq-".len() + 10);
-    let (eph, stat) = client
-        .create("/ops/eph", "e")
-        .ephemeral()
-        .with_stat()
-        .run()
-        .expect("ephemeral with stat");
-    assert_eq!(eph, "/ops/eph");
-    assert_eq!(stat.ephemeral_owner, client.client_id().expect("id").id);
-    client
-        .create("/ops/container", "")
-        .container()
-        .run()
-        .expect("container");
-    client
-        .create("/ops/ttl", "t")
-        .ttl(Duration::from_secs(3600))
-        .run()
-        .expect("ttl");
-    client
-        .create("/ops/null", "ignored")
-        .null_data()
-        .acl(vec![Acl::new(Perms::READ | Perms::ADMIN, Id::anyone())])
-        .run()
-        .expect("null data, no write permission");
-    assert!(matches!(
-        client.create("/ops/bad", "").ephemeral().container().run(),
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        client.create("no-slash", "").run(),
-        Err(Error::InvalidPath { .. })
-    ));
-
-    // reads and writes
-    let (data, stat) = client.get_data("/ops/a/leaf").expect("get_data");
-    assert_eq!(&data[..], b"v");
-    let (data, stat2) = client.get_data("/ops/null").expect("get null");
-    assert!(data.is_empty());
-    assert_eq!(stat2.data_length, 0);
-    let new = client
-        .set_data("/ops/a/leaf", "w", stat.version)
-        .expect("set_data");
-    assert_eq!(new.version, stat.version + 1);
-    assert!(matches!(
-        client.set_data("/ops/a/leaf", "x", stat.version),
-        Err(Error::BadVersion { .. })
-    ));
-    assert!(matches!(
-        client.set_data("/ops/null", "x", -1),
-        Err(Error::NoAuth { .. })
-    ));
-    assert!(client.exists("/ops/a").expect("exists").is_some());
-    assert!(client.exists("/ops/none").expect("exists").is_none());
-    let mut children = client.get_children("/ops").expect("children");
-    children.sort();
-    assert_eq!(children.len(), 6, "{children:?}");
-    let (children, stat) = client.get_children_with_stat("/ops").expect("with stat");
-    assert_eq!(stat.num_children as usize, children.len());
-    assert!(matches!(
-        client.get_children("/none"),
-        Err(Error::NoNode { .. })
-    ));
-
-    // ensure_path and sync
-    client.ensure_path("/ops/x/y/z").expect("ensure_path");
-    client.ensure_path("/ops/x/y/z").expect("ensure_path again");
-    client.sync("/ops").expect("sync");
-
-    // ACLs and auth
-    let (acl, stat) = client.get_acl("/ops/null").expect("get_acl");
-    assert_eq!(acl, vec![Acl::new(Perms(17), Id::anyone())]);
-    let stat = client
-        .set_acl("/ops/null", Acl::open_unsafe(), stat.aversion)
-        .expect("set_acl");
-    assert_eq!(stat.aversion, 1);
-    client
-        .set_data("/ops/null", "now writable", -1)
-        .expect("set after set_acl");
-    client.add_auth("digest", "alice:secret").expect("add_auth");
-    let who = client.whoami().expect("whoami");
-    assert!(
-        who.iter()
-            .any(|c| c.auth_scheme == "digest" && c.user == "alice"),
-        "{who:?}"
-    );
-    client
-        .create("/ops/alice", "")
-        .acl(Acl::creator_all())
-        .run()
-        .expect("create with creator_all");
-    let (acl, _) = client.get_acl("/ops/alice").expect("get_acl");
-    assert_eq!(acl.len(), 1);
-    assert_eq!(acl[0].id.scheme, "digest");
-    assert_eq!(acl[0].perms, Perms::ALL);
-
-    // 3.6+ reads
-    assert_eq!(
-        client.get_ephemerals("/ops").expect("get_ephemerals"),
-        vec!["/ops/eph".to_owned()]
-    );
-    let n = client
-        .get_all_children_number("/ops")
-        .expect("get_all_children_number");
-    assert!(n >= 9, "{n}");
-    let results = client
-        .multi_read(vec![
-            ReadOp::GetData("/ops/a/leaf".into()),
-            ReadOp::GetChildren("/ops/a".into()),
-            ReadOp::GetData("/none".into()),
-        ])
-        .expect("multi_read");
-    assert!(matches!(&results[0], ReadResult::Data(d, _) if &d[..] == b"w"));
-    assert_eq!(results[1], ReadResult::Children(vec!["leaf".into()]));
-    assert!(matches!(
-        results[2],
-        ReadResult::Error(Error::NoNode { .. })
-    ));
-
-    // config and reconfig: the model is standalone, with reconfig disabled
-    match client.get_config() {
-        Ok(_) | Err(Error::NoNode { .. }) => {}
-        Err(e) => panic!("get_config: {e:?}"),
-    }
-    assert!(client
-        .reconfig(Some("server.9=127.0.0.1:1:2;3"), None, None, -1)
-        .is_err());
-
-    // transactions
-    let t = client
-        .transaction()
-        .create("/ops/t1", "1")
-        .create_with("/ops/t2-", "2", CreateMode::PersistentSequential, None)
-        .set_data("/ops/a/leaf", "t", -1)
-        .check("/ops/a", 0);
-    assert_eq!(t.len(), 4);
-    assert!(!t.is_empty());
-    let results = t.commit().expect("commit");
-    assert!(matches!(&results[0], OpResult::Created { path, .. } if path == "/ops/t1"));
-    assert!(matches!(&results[1], OpResult::Created { path, .. } if path.starts_with("/ops/t2-")));
-    assert!(matches!(results[2], OpResult::SetData { .. }));
-    assert_eq!(results[3], OpResult::Checked);
-    let failed = client
-        .transaction()
-        .delete("/ops/t1", -1)
-        .create("/ops/t1/child-of-deleted", "")
-        .commit();
-    match failed {
-        Err(Error::TransactionFailed { index, error, .. }) => {
-            assert_eq!(index, 1);
-            assert!(matches!(*error, Error::NoNode { .. }));
+/// Every test of the blocking surface, for the `server()` of the module it is expanded in.
+macro_rules! blocking_tests {
+    () => {
+        #[test]
+        fn client_is_send_sync_and_clone() {
+            fn check<T: Send + Sync + Clone + 'static>() {}
+            check::<Client>();
+            fn send<T: Send>() {}
+            send::<zk_blocking::WatchHandle>();
+            send::<zk_blocking::ListenerHandle>();
+            send::<zk_blocking::Watch>();
+            send::<zk_blocking::PersistentWatch>();
         }
-        other => panic!("expected TransactionFailed, got {other:?}"),
-    }
-    assert!(client.exists("/ops/t1").expect("exists").is_some());
 
-    // delete
-    assert!(matches!(
-        client.delete("/ops/a").run(),
-        Err(Error::NotEmpty { .. })
-    ));
-    assert!(matches!(
-        client.delete("/ops/t1").version(7).run(),
-        Err(Error::BadVersion { .. })
-    ));
-    client.delete("/ops/t1").version(0).run().expect("delete");
-    client.delete("/ops").recursive().run().expect("recursive");
-    assert!(client.exists("/ops").expect("exists").is_none());
-    client.close();
-}
-
-#[test]
-fn one_shot_watches() {
-    let sim = server();
-    let client = connect(&sim);
-    let other = connect(&sim);
-
-    // exists_watch on a missing node fires on creation; wait_timeout leaves it armed.
-    let (stat, mut watch) = client.exists_watch("/w").expect("exists_watch");
-    assert!(stat.is_none());
-    assert!(watch.wait_timeout(Duration::from_millis(50)).is_none());
-    other.create("/w", "1").run().expect("create");
-    let event = watch
-        .wait_timeout(PATIENCE)
-        .expect("fired")
-        .expect("an event");
-    assert_eq!(event.event_type, EventType::NodeCreated);
-    assert!(matches!(
-        watch.wait_timeout(Duration::from_millis(1)),
-        Some(Err(Error::Closed))
-    ));
-
-    let (data, _, watch) = client.get_data_watch("/w").expect("get_data_watch");
-    assert_eq!(&data[..], b"1");
-    other.set_data("/w", "2", -1).expect("set");
-    assert_eq!(
-        watch.wait().expect("event").event_type,
-        EventType::NodeDataChanged
-    );
-
-    let (children, watch) = client.get_children_watch("/w").expect("children watch");
-    assert!(children.is_empty());
-    other.create("/w/c", "").run().expect("create child");
-    let event = watch.wait().expect("event");
-    assert_eq!(event.event_type, EventType::NodeChildrenChanged);
-    assert_eq!(event.path, "/w");
-
-    let (children, stat, watch) = client
-        .get_children_with_stat_watch("/w")
-        .expect("children stat watch");
-    assert_eq!(children, vec!["c".to_owned()]);
-    assert_eq!(stat.num_children, 1);
-    other.delete("/w").recursive().run().expect("delete");
-    assert!(watch.wait().is_ok());
-
-    // A watch outstanding when the session closes ends with an error, not a hang.
-    let (_, watch) = client.exists_watch("/w").expect("exists_watch");
-    client.close();
-    assert!(watch.wait().is_err());
-    other.close();
-}
-
-#[test]
-fn persistent_watch() {
-    let sim = server();
-    let client = connect(&sim);
-    let other = connect(&sim);
-    let mut events = client
-        .add_watch("/p", AddWatchMode::PersistentRecursive)
-        .expect("add_watch");
-    assert!(events.next_timeout(Duration::from_millis(20)).is_none());
-    assert_eq!(events.end_reason(), None);
-    other.create("/p", "").run().expect("create");
-    other.create("/p/q", "").run().expect("create");
-    other.set_data("/p/q", "x", -1).expect("set");
-    let got: Vec<(EventType, String)> = events
-        .by_ref()
-        .take(3)
-        .map(|e| (e.event_type, e.path))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            (EventType::NodeCreated, "/p".to_owned()),
-            (EventType::NodeCreated, "/p/q".to_owned()),
-            (EventType::NodeDataChanged, "/p/q".to_owned()),
-        ]
-    );
-    other.delete("/p/q").run().expect("delete");
-    let e = events.next_timeout(PATIENCE).expect("event");
-    assert_eq!(e.event_type, EventType::NodeDeleted);
-    client.close();
-    assert_eq!(events.next(), None);
-    assert!(matches!(
-        events.end_reason(),
-        Some(WatchEnd::SessionLost(_))
-    ));
-    other.close();
-}
-
-type DataCall = (Option<(Bytes, Stat)>, Option<WatchedEvent>);
-
-#[test]
-fn data_watch_sees_create_change_delete_recreate_in_order() {
-    let sim = server();
-    let client = connect(&sim);
-    let writer = connect(&sim);
-    let (tx, rx) = mpsc::channel::<(DataCall, Option<String>)>();
-    let probe = client.clone();
-    let handle = client
-        .data_watch("/dw", move |data, event| {
-            // Callbacks may use the client: they never run under its lock.
-            let exists = probe.exists("/dw").expect("exists in callback");
-            assert_eq!(exists.is_some(), data.is_some());
-            let thread = std::thread::current().name().map(str::to_owned);
-            tx.send(((data, event), thread)).is_ok()
-        })
-        .expect("data_watch");
-
-    // The first call has happened by the time data_watch returns.
-    let ((data, event), thread) = rx.try_recv().expect("first call already made");
-    assert!(data.is_none() && event.is_none());
-    assert_eq!(thread.as_deref(), Some("zk-data-watch"));
-
-    let step = |expect_data: Option<&[u8]>, expect: EventType| {
-        let ((data, event), _) = recv(&rx);
-        assert_eq!(
-            data.map(|(d, _)| d.to_vec()),
-            expect_data.map(<[u8]>::to_vec)
-        );
-        assert_eq!(event.map(|e| e.event_type), Some(expect));
-    };
-    writer.create("/dw", "a").run().expect("create");
-    step(Some(b"a"), EventType::NodeCreated);
-    writer.set_data("/dw", "b", -1).expect("set");
-    step(Some(b"b"), EventType::NodeDataChanged);
-    writer.delete("/dw").run().expect("delete");
-    step(None, EventType::NodeDeleted);
-    writer.create("/dw", "c").run().expect("re-create");
-    step(Some(b"c"), EventType::NodeCreated);
-    assert!(handle.is_running());
-    assert_eq!(handle.error(), None);
-    handle.stop();
-    client.close();
-    writer.close();
-}
-
-#[test]
-fn children_watch_sees_every_change() {
-    let sim = server();
-    let client = connect(&sim);
-    client.ensure_path("/cw").expect("ensure_path");
-    let (tx, rx) = mpsc::channel();
-    let handle = client
-        .children_watch("/cw", move |children, event| {
-            let mut children = children;
-            if let Some(c) = &mut children {
-                c.sort();
-            }
-            tx.send((children, event.map(|e| e.event_type))).is_ok()
-        })
-        .expect("children_watch");
-    assert_eq!(recv(&rx), (Some(vec![]), None));
-    client.create("/cw/a", "").run().expect("create");
-    assert_eq!(
-        recv(&rx),
-        (
-            Some(vec!["a".to_owned()]),
-            Some(EventType::NodeChildrenChanged)
-        )
-    );
-    client.create("/cw/b", "").run().expect("create");
-    assert_eq!(
-        recv(&rx),
-        (
-            Some(vec!["a".to_owned(), "b".to_owned()]),
-            Some(EventType::NodeChildrenChanged)
-        )
-    );
-    client.delete("/cw").recursive().run().expect("delete");
-    // Deleting a, b, then /cw may fold into fewer calls (the event is the one that led to the
-    // re-read); the last one says the node is gone.
-    loop {
-        let (children, event) = recv(&rx);
-        assert!(event.is_some());
-        if children.is_none() {
-            break;
+        #[test]
+        fn session_facts() {
+            let sim = server();
+            let client = Client::builder(&format!("{}/app", sim.connect_string()))
+                .session_timeout(Duration::from_secs(4))
+                .connect_timeout(Duration::from_secs(10))
+                .randomize_hosts(false)
+                .connect()
+                .expect("connect");
+            assert_eq!(client.state(), SessionState::Connected);
+            assert!(client.is_connected());
+            assert!(client.client_id().is_some_and(|id| id.id != 0));
+            assert!(client.session_timeout().is_some());
+            assert_eq!(client.chroot(), Some(format!("{}/app", sim.chroot())));
+            assert_eq!(client.hosts().len(), 1);
+            assert_eq!(client.current_host().map(|h| h.port), Some(sim.ports()[0]));
+            let version = client.server_version().expect("server_version");
+            assert_eq!((version.major, version.minor), sim.version());
+            assert_eq!(client.command("ruok").expect("ruok"), "imok");
+            assert!(client.command("nope!").is_err());
+            let before = client.last_zxid();
+            // The chroot node must exist for writes under it; make it with a plain client.
+            let root = connect(&sim);
+            root.ensure_path("/app").expect("ensure_path");
+            client.create("/n", "").run().expect("create");
+            assert!(client.last_zxid() > before);
+            assert!(format!("{client:?}").contains("Connected"));
+            root.close();
+            client.close();
+            assert!(matches!(
+                client.state(),
+                SessionState::Lost(LostReason::Closed)
+            ));
         }
-    }
-    handle.stop();
-    client.close();
-}
 
-#[test]
-fn stop_and_false_halt_callbacks() {
-    let sim = server();
-    let client = connect(&sim);
-    client.create("/s", "0").run().expect("create");
+        #[test]
+        fn every_operation() {
+            let sim = server();
+            let client = connect(&sim);
 
-    // stop(): once it returns, the callback is never called again.
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let stopped = client
-        .data_watch("/s", move |_, _| {
-            c.fetch_add(1, Ordering::SeqCst);
-            true
-        })
-        .expect("data_watch");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    stopped.stop();
+            // create, with its options
+            let p = client
+                .create("/ops/a/leaf", "v")
+                .make_parents()
+                .run()
+                .expect("create with parents");
+            assert_eq!(p, "/ops/a/leaf");
+            assert!(matches!(
+                client.create("/ops/a/leaf", "v").run(),
+                Err(Error::NodeExists { .. })
+            ));
+            assert!(matches!(
+                client.create("/missing/x", "v").run(),
+                Err(Error::NoNode { .. })
+            ));
+            let seq = client
+                .create("/ops/seq-", "s")
+                .sequential()
+                .run()
+                .expect("sequential");
+            assert!(seq.starts_with("/ops/seq-") && seq.len() == "/ops/seq-".len() + 10);
+            let (eph, stat) = client
+                .create("/ops/eph", "e")
+                .ephemeral()
+                .with_stat()
+                .run()
+                .expect("ephemeral with stat");
+            assert_eq!(eph, "/ops/eph");
+            assert_eq!(stat.ephemeral_owner, client.client_id().expect("id").id);
+            client
+                .create("/ops/container", "")
+                .container()
+                .run()
+                .expect("container");
+            client
+                .create("/ops/ttl", "t")
+                .ttl(Duration::from_secs(3600))
+                .run()
+                .expect("ttl");
+            client
+                .create("/ops/null", "ignored")
+                .null_data()
+                .acl(vec![Acl::new(Perms::READ | Perms::ADMIN, Id::anyone())])
+                .run()
+                .expect("null data, no write permission");
+            assert!(matches!(
+                client.create("/ops/bad", "").ephemeral().container().run(),
+                Err(Error::InvalidArgument(_))
+            ));
+            assert!(matches!(
+                client.create("no-slash", "").run(),
+                Err(Error::InvalidPath { .. })
+            ));
 
-    // Returning false: called once, then done.
-    let once = Arc::new(AtomicUsize::new(0));
-    let o = once.clone();
-    let finished = client
-        .data_watch("/s", move |_, _| {
-            o.fetch_add(1, Ordering::SeqCst);
-            false
-        })
-        .expect("data_watch");
-    eventually("the watch ends after false", || !finished.is_running());
-    assert_eq!(finished.error(), None);
+            // reads and writes
+            let (data, stat) = client.get_data("/ops/a/leaf").expect("get_data");
+            assert_eq!(&data[..], b"v");
+            let (data, stat2) = client.get_data("/ops/null").expect("get null");
+            assert!(data.is_empty());
+            assert_eq!(stat2.data_length, 0);
+            let new = client
+                .set_data("/ops/a/leaf", "w", stat.version)
+                .expect("set_data");
+            assert_eq!(new.version, stat.version + 1);
+            assert!(matches!(
+                client.set_data("/ops/a/leaf", "x", stat.version),
+                Err(Error::BadVersion { .. })
+            ));
+            assert!(matches!(
+                client.set_data("/ops/null", "x", -1),
+                Err(Error::NoAuth { .. })
+            ));
+            assert!(client.exists("/ops/a").expect("exists").is_some());
+            assert!(client.exists("/ops/none").expect("exists").is_none());
+            let mut children = client.get_children("/ops").expect("children");
+            children.sort();
+            assert_eq!(children.len(), 6, "{children:?}");
+            let (children, stat) = client.get_children_with_stat("/ops").expect("with stat");
+            assert_eq!(stat.num_children as usize, children.len());
+            assert!(matches!(
+                client.get_children("/none"),
+                Err(Error::NoNode { .. })
+            ));
 
-    // A dropped handle stops too.
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let d = dropped.clone();
-    drop(
-        client
-            .data_watch("/s", move |_, _| {
-                d.fetch_add(1, Ordering::SeqCst);
-                true
-            })
-            .expect("data_watch"),
-    );
+            // ensure_path and sync
+            client.ensure_path("/ops/x/y/z").expect("ensure_path");
+            client.ensure_path("/ops/x/y/z").expect("ensure_path again");
+            client.sync("/ops").expect("sync");
 
-    // A live watch proves the change below was delivered to watchers.
-    let (tx, rx) = mpsc::channel();
-    let live = client
-        .data_watch("/s", move |data, _| tx.send(data.map(|(d, _)| d)).is_ok())
-        .expect("data_watch");
-    assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
-    client.set_data("/s", "1", -1).expect("set");
-    assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
-    live.stop();
+            // ACLs and auth
+            let (acl, stat) = client.get_acl("/ops/null").expect("get_acl");
+            assert_eq!(acl, vec![Acl::new(Perms(17), Id::anyone())]);
+            let stat = client
+                .set_acl("/ops/null", Acl::open_unsafe(), stat.aversion)
+                .expect("set_acl");
+            assert_eq!(stat.aversion, 1);
+            client
+                .set_data("/ops/null", "now writable", -1)
+                .expect("set after set_acl");
+            client.add_auth("digest", "alice:secret").expect("add_auth");
+            let who = client.whoami().expect("whoami");
+            assert!(
+                who.iter()
+                    .any(|c| c.auth_scheme == "digest" && c.user == "alice"),
+                "{who:?}"
+            );
+            client
+                .create("/ops/alice", "")
+                .acl(Acl::creator_all())
+                .run()
+                .expect("create with creator_all");
+            let (acl, _) = client.get_acl("/ops/alice").expect("get_acl");
+            assert_eq!(acl.len(), 1);
+            assert_eq!(acl[0].id.scheme, "digest");
+            assert_eq!(acl[0].perms, Perms::ALL);
 
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(once.load(Ordering::SeqCst), 1);
-    assert_eq!(dropped.load(Ordering::SeqCst), 1);
-    client.close();
-}
+            // 3.6+ reads
+            assert_eq!(
+                client.get_ephemerals("/ops").expect("get_ephemerals"),
+                vec!["/ops/eph".to_owned()]
+            );
+            let n = client
+                .get_all_children_number("/ops")
+                .expect("get_all_children_number");
+            assert!(n >= 9, "{n}");
+            let results = client
+                .multi_read(vec![
+                    ReadOp::GetData("/ops/a/leaf".into()),
+                    ReadOp::GetChildren("/ops/a".into()),
+                    ReadOp::GetData("/none".into()),
+                ])
+                .expect("multi_read");
+            assert!(matches!(&results[0], ReadResult::Data(d, _) if &d[..] == b"w"));
+            assert_eq!(results[1], ReadResult::Children(vec!["leaf".into()]));
+            assert!(matches!(
+                results[2],
+                ReadResult::Error(Error::NoNode { .. })
+            ));
 
-#[test]
-fn detached_watch_runs_until_the_client_closes() {
-    let sim = server();
-    let client = connect(&sim);
-    let (tx, rx) = mpsc::channel();
-    client
-        .data_watch("/d", move |data, _| tx.send(data.is_some()).is_ok())
-        .expect("data_watch")
-        .detach();
-    assert!(!recv(&rx));
-    client.create("/d", "").run().expect("create");
-    assert!(recv(&rx));
-    client.close();
-    // The watch thread ends with the session: the channel disconnects.
-    assert_eq!(
-        rx.recv_timeout(PATIENCE),
-        Err(mpsc::RecvTimeoutError::Disconnected)
-    );
-}
-
-#[test]
-fn callback_watch_errors() {
-    let sim = server();
-    let client = connect(&sim);
-    assert!(matches!(
-        client.data_watch("bad", |_, _| true),
-        Err(Error::InvalidPath { .. })
-    ));
-    client
-        .create("/secret", "")
-        .acl(vec![Acl::new(Perms::ADMIN, Id::anyone())])
-        .run()
-        .expect("create");
-    assert!(matches!(
-        client.children_watch("/secret", |_, _| true),
-        Err(Error::NoAuth { .. })
-    ));
-    client.close();
-    assert!(matches!(
-        client.data_watch("/x", |_, _| true),
-        Err(Error::Closed)
-    ));
-}
-
-#[test]
-#[should_panic(expected = "boom")]
-fn a_panic_in_the_first_call_reaches_the_caller() {
-    let sim = server();
-    let client = connect(&sim);
-    let _h = client.data_watch("/", |_, _| panic!("boom"));
-}
-
-#[test]
-fn listener_sees_connected_then_lost() {
-    let sim = server();
-    let client = connect(&sim);
-    let (tx, rx) = mpsc::channel();
-    let probe = client.clone();
-    let listener = client
-        .add_listener(move |state| {
-            // Listeners may call the client too.
-            let _ = probe.state();
-            let _ = tx.send(state);
-        })
-        .expect("add_listener");
-
-    // restart(): the old session is lost, a new one connects, and the listener stays.
-    let first = client.client_id().expect("id");
-    client.restart().expect("restart");
-    assert_ne!(client.client_id().expect("id").id, first.id);
-    assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
-    let mut state = recv(&rx);
-    while state == SessionState::Connecting {
-        state = recv(&rx);
-    }
-    assert_eq!(state, SessionState::Connected);
-
-    client.close();
-    assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
-    listener.remove();
-    assert!(
-        rx.recv_timeout(PATIENCE).is_err(),
-        "removed: channel closes"
-    );
-}
-
-#[test]
-fn removed_listener_is_not_called() {
-    let sim = server();
-    let client = connect(&sim);
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let c = calls.clone();
-    let gone = client
-        .add_listener(move |s| c.lock().expect("lock").push(s))
-        .expect("add_listener");
-    gone.remove();
-    let (tx, rx) = mpsc::channel();
-    let _kept = client
-        .add_listener(move |s| {
-            let _ = tx.send(s);
-        })
-        .expect("add_listener");
-    client.close();
-    assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
-    assert!(calls.lock().expect("lock").is_empty());
-}
-
-#[test]
-fn retry_retries_what_the_policy_says() {
-    let sim = server();
-    let client = connect(&sim);
-    let policy = RetryPolicy {
-        max_retries: Some(3),
-        delay: Duration::from_millis(1),
-        ..RetryPolicy::default()
-    };
-
-    let mut tries = 0;
-    let value = client
-        .retry(&policy, |c| {
-            tries += 1;
-            if tries < 3 {
-                return Err(Error::ConnectionLoss);
+            // config and reconfig: the model is standalone, with reconfig disabled
+            match client.get_config() {
+                Ok(_) | Err(Error::NoNode { .. }) => {}
+                Err(e) => panic!("get_config: {e:?}"),
             }
-            c.ensure_path("/r")?;
-            c.get_data("/r")
-        })
-        .expect("third try succeeds");
-    assert_eq!(tries, 3);
-    assert!(value.0.is_empty());
+            assert!(client
+                .reconfig(Some("server.9=127.0.0.1:1:2;3"), None, None, -1)
+                .is_err());
 
-    let mut tries = 0;
-    let r: Result<(), Error> = client.retry(&policy, |_| {
-        tries += 1;
-        Err(Error::ConnectionLoss)
-    });
-    assert_eq!(r, Err(Error::ConnectionLoss));
-    assert_eq!(tries, 4, "one try and three retries");
-
-    let mut tries = 0;
-    let r = client.retry(&policy, |c| {
-        tries += 1;
-        c.get_data("/nope")
-    });
-    assert!(matches!(r, Err(Error::NoNode { .. })));
-    assert_eq!(tries, 1, "NoNode is not retried");
-    client.close();
-}
-
-#[test]
-fn start_without_waiting_and_use_from_many_threads() {
-    let sim = server();
-    let client = Client::builder(&sim.connect_string())
-        .default_acl(Acl::open_unsafe())
-        .request_timeout(PATIENCE)
-        .start()
-        .expect("start");
-    // Requests made before the session is up wait for it.
-    client.ensure_path("/many").expect("ensure_path");
-    let threads: Vec<_> = (0..4)
-        .map(|i| {
-            let c = client.clone();
-            std::thread::spawn(move || {
-                for j in 0..10 {
-                    c.create(&format!("/many/{i}-{j}"), "")
-                        .run()
-                        .expect("create");
+            // transactions
+            let t = client
+                .transaction()
+                .create("/ops/t1", "1")
+                .create_with("/ops/t2-", "2", CreateMode::PersistentSequential, None)
+                .set_data("/ops/a/leaf", "t", -1)
+                .check("/ops/a", 0);
+            assert_eq!(t.len(), 4);
+            assert!(!t.is_empty());
+            let results = t.commit().expect("commit");
+            assert!(matches!(&results[0], OpResult::Created { path, .. } if path == "/ops/t1"));
+            assert!(matches!(&results[1], OpResult::Created { path, .. } if path.starts_with("/ops/t2-")));
+            assert!(matches!(results[2], OpResult::SetData { .. }));
+            assert_eq!(results[3], OpResult::Checked);
+            let failed = client
+                .transaction()
+                .delete("/ops/t1", -1)
+                .create("/ops/t1/child-of-deleted", "")
+                .commit();
+            match failed {
+                Err(Error::TransactionFailed { index, error, .. }) => {
+                    assert_eq!(index, 1);
+                    assert!(matches!(*error, Error::NoNode { .. }));
                 }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("thread");
-    }
-    assert_eq!(client.get_children("/many").expect("children").len(), 40);
-    client.close();
-}
-
-#[test]
-fn failures_are_errors() {
-    assert!(matches!(
-        Client::connect("127.0.0.1:notaport"),
-        Err(Error::InvalidArgument(_) | Error::InvalidPath { .. })
-    ));
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let r = Client::builder(&format!("127.0.0.1:{port}"))
-        .connect_timeout(Duration::from_millis(300))
-        .connect();
-    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
-
-    let sim = server();
-    let client = connect(&sim);
-    client.close();
-    assert!(matches!(client.get_data("/"), Err(Error::Closed)));
-    assert!(matches!(client.command("ruok"), Err(Error::ConnectionLoss)));
-    client.close(); // twice is fine
-}
-
-#[test]
-fn resume_takes_over_a_session() {
-    let sim = server();
-    let first = connect(&sim);
-    first.create("/mine", "").ephemeral().run().expect("create");
-    let id = first.client_id().expect("id");
-    let second = Client::builder(&sim.connect_string())
-        .resume(id.clone())
-        .digest("bob", "pw")
-        .auth("digest", "carol:pw")
-        .connect()
-        .expect("resume");
-    // The same session (the two handles now take turns on it, as two ZooKeeper clients would).
-    assert_eq!(second.client_id().expect("id").id, id.id);
-    second.close();
-    drop(first);
-}
-
-#[test]
-fn a_callback_can_stop_its_own_watch() {
-    let sim = server();
-    let client = connect(&sim);
-    client.create("/self", "0").run().expect("create");
-    let slot: Arc<Mutex<Option<zk_blocking::WatchHandle>>> = Arc::default();
-    let (tx, rx) = mpsc::channel();
-    let s = slot.clone();
-    let handle = client
-        .data_watch("/self", move |data, _| {
-            let _ = tx.send(data.map(|(d, _)| d));
-            if let Some(h) = s.lock().expect("lock").take() {
-                h.stop(); // from its own thread: must not wait for itself
+                other => panic!("expected TransactionFailed, got {other:?}"),
             }
-            true
-        })
-        .expect("data_watch");
-    assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
-    *slot.lock().expect("lock") = Some(handle);
-    client.set_data("/self", "1", -1).expect("set");
-    assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
-    // That call stopped the watch: the thread ends and drops the sender.
-    client.set_data("/self", "2", -1).expect("set");
-    assert_eq!(
-        rx.recv_timeout(PATIENCE),
-        Err(mpsc::RecvTimeoutError::Disconnected)
-    );
-    client.close();
-}
+            assert!(client.exists("/ops/t1").expect("exists").is_some());
 
-#[test]
-fn listener_threads_end_with_the_last_client_handle() {
-    let sim = server();
-    let client = connect(&sim);
-    let (tx, rx) = mpsc::channel();
-    let handle = client
-        .add_listener(move |s| {
-            let _ = tx.send(s);
-        })
-        .expect("add_listener");
-    drop(client);
-    // Whatever it saw of the close, the thread ends although its handle is still held.
-    loop {
-        match rx.recv_timeout(PATIENCE) {
-            Ok(state) => assert_eq!(state, SessionState::Lost(LostReason::Closed)),
-            Err(e) => {
-                assert_eq!(e, mpsc::RecvTimeoutError::Disconnected);
-                break;
-            }
+            // delete
+            assert!(matches!(
+                client.delete("/ops/a").run(),
+                Err(Error::NotEmpty { .. })
+            ));
+            assert!(matches!(
+                client.delete("/ops/t1").version(7).run(),
+                Err(Error::BadVersion { .. })
+            ));
+            client.delete("/ops/t1").version(0).run().expect("delete");
+            client.delete("/ops").recursive().run().expect("recursive");
+            assert!(client.exists("/ops").expect("exists").is_none());
+            client.close();
         }
+
+        #[test]
+        fn one_shot_watches() {
+            let sim = server();
+            let client = connect(&sim);
+            let other = connect(&sim);
+
+            // exists_watch on a missing node fires on creation; wait_timeout leaves it armed.
+            let (stat, mut watch) = client.exists_watch("/w").expect("exists_watch");
+            assert!(stat.is_none());
+            assert!(watch.wait_timeout(Duration::from_millis(50)).is_none());
+            other.create("/w", "1").run().expect("create");
+            let event = watch
+                .wait_timeout(PATIENCE)
+                .expect("fired")
+                .expect("an event");
+            assert_eq!(event.event_type, EventType::NodeCreated);
+            assert!(matches!(
+                watch.wait_timeout(Duration::from_millis(1)),
+                Some(Err(Error::Closed))
+            ));
+
+            let (data, _, watch) = client.get_data_watch("/w").expect("get_data_watch");
+            assert_eq!(&data[..], b"1");
+            other.set_data("/w", "2", -1).expect("set");
+            assert_eq!(
+                watch.wait().expect("event").event_type,
+                EventType::NodeDataChanged
+            );
+
+            let (children, watch) = client.get_children_watch("/w").expect("children watch");
+            assert!(children.is_empty());
+            other.create("/w/c", "").run().expect("create child");
+            let event = watch.wait().expect("event");
+            assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+            assert_eq!(event.path, "/w");
+
+            let (children, stat, watch) = client
+                .get_children_with_stat_watch("/w")
+                .expect("children stat watch");
+            assert_eq!(children, vec!["c".to_owned()]);
+            assert_eq!(stat.num_children, 1);
+            other.delete("/w").recursive().run().expect("delete");
+            assert!(watch.wait().is_ok());
+
+            // A watch outstanding when the session closes ends with an error, not a hang.
+            let (_, watch) = client.exists_watch("/w").expect("exists_watch");
+            client.close();
+            assert!(watch.wait().is_err());
+            other.close();
+        }
+
+        #[test]
+        fn persistent_watch() {
+            let sim = server();
+            let client = connect(&sim);
+            let other = connect(&sim);
+            let mut events = client
+                .add_watch("/p", AddWatchMode::PersistentRecursive)
+                .expect("add_watch");
+            assert!(events.next_timeout(Duration::from_millis(20)).is_none());
+            assert_eq!(events.end_reason(), None);
+            other.create("/p", "").run().expect("create");
+            other.create("/p/q", "").run().expect("create");
+            other.set_data("/p/q", "x", -1).expect("set");
+            let got: Vec<(EventType, String)> = events
+                .by_ref()
+                .take(3)
+                .map(|e| (e.event_type, e.path))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (EventType::NodeCreated, "/p".to_owned()),
+                    (EventType::NodeCreated, "/p/q".to_owned()),
+                    (EventType::NodeDataChanged, "/p/q".to_owned()),
+                ]
+            );
+            other.delete("/p/q").run().expect("delete");
+            let e = events.next_timeout(PATIENCE).expect("event");
+            assert_eq!(e.event_type, EventType::NodeDeleted);
+            client.close();
+            assert_eq!(events.next(), None);
+            assert!(matches!(
+                events.end_reason(),
+                Some(WatchEnd::SessionLost(_))
+            ));
+            other.close();
+        }
+
+        type DataCall = (Option<(Bytes, Stat)>, Option<WatchedEvent>);
+
+        #[test]
+        fn data_watch_sees_create_change_delete_recreate_in_order() {
+            let sim = server();
+            let client = connect(&sim);
+            let writer = connect(&sim);
+            let (tx, rx) = mpsc::channel::<(DataCall, Option<String>)>();
+            let probe = client.clone();
+            let handle = client
+                .data_watch("/dw", move |data, event| {
+                    // Callbacks may use the client: they never run under its lock.
+                    let exists = probe.exists("/dw").expect("exists in callback");
+                    assert_eq!(exists.is_some(), data.is_some());
+                    let thread = std::thread::current().name().map(str::to_owned);
+                    tx.send(((data, event), thread)).is_ok()
+                })
+                .expect("data_watch");
+
+            // The first call has happened by the time data_watch returns.
+            let ((data, event), thread) = rx.try_recv().expect("first call already made");
+            assert!(data.is_none() && event.is_none());
+            assert_eq!(thread.as_deref(), Some("zk-data-watch"));
+
+            let step = |expect_data: Option<&[u8]>, expect: EventType| {
+                let ((data, event), _) = recv(&rx);
+                assert_eq!(
+                    data.map(|(d, _)| d.to_vec()),
+                    expect_data.map(<[u8]>::to_vec)
+                );
+                assert_eq!(event.map(|e| e.event_type), Some(expect));
+            };
+            writer.create("/dw", "a").run().expect("create");
+            step(Some(b"a"), EventType::NodeCreated);
+            writer.set_data("/dw", "b", -1).expect("set");
+            step(Some(b"b"), EventType::NodeDataChanged);
+            writer.delete("/dw").run().expect("delete");
+            step(None, EventType::NodeDeleted);
+            writer.create("/dw", "c").run().expect("re-create");
+            step(Some(b"c"), EventType::NodeCreated);
+            assert!(handle.is_running());
+            assert_eq!(handle.error(), None);
+            handle.stop();
+            client.close();
+            writer.close();
+        }
+
+        #[test]
+        fn children_watch_sees_every_change() {
+            let sim = server();
+            let client = connect(&sim);
+            client.ensure_path("/cw").expect("ensure_path");
+            let (tx, rx) = mpsc::channel();
+            let handle = client
+                .children_watch("/cw", move |children, event| {
+                    let mut children = children;
+                    if let Some(c) = &mut children {
+                        c.sort();
+                    }
+                    tx.send((children, event.map(|e| e.event_type))).is_ok()
+                })
+                .expect("children_watch");
+            assert_eq!(recv(&rx), (Some(vec![]), None));
+            client.create("/cw/a", "").run().expect("create");
+            assert_eq!(
+                recv(&rx),
+                (
+                    Some(vec!["a".to_owned()]),
+                    Some(EventType::NodeChildrenChanged)
+                )
+            );
+            client.create("/cw/b", "").run().expect("create");
+            assert_eq!(
+                recv(&rx),
+                (
+                    Some(vec!["a".to_owned(), "b".to_owned()]),
+                    Some(EventType::NodeChildrenChanged)
+                )
+            );
+            client.delete("/cw").recursive().run().expect("delete");
+            // Deleting a, b, then /cw may fold into fewer calls (the event is the one that led to the
+            // re-read); the last one says the node is gone.
+            loop {
+                let (children, event) = recv(&rx);
+                assert!(event.is_some());
+                if children.is_none() {
+                    break;
+                }
+            }
+            handle.stop();
+            client.close();
+        }
+
+        #[test]
+        fn stop_and_false_halt_callbacks() {
+            let sim = server();
+            let client = connect(&sim);
+            client.create("/s", "0").run().expect("create");
+
+            // stop(): once it returns, the callback is never called again.
+            let calls = Arc::new(AtomicUsize::new(0));
+            let c = calls.clone();
+            let stopped = client
+                .data_watch("/s", move |_, _| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    true
+                })
+                .expect("data_watch");
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            stopped.stop();
+
+            // Returning false: called once, then done.
+            let once = Arc::new(AtomicUsize::new(0));
+            let o = once.clone();
+            let finished = client
+                .data_watch("/s", move |_, _| {
+                    o.fetch_add(1, Ordering::SeqCst);
+                    false
+                })
+                .expect("data_watch");
+            eventually("the watch ends after false", || !finished.is_running());
+            assert_eq!(finished.error(), None);
+
+            // A dropped handle stops too.
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let d = dropped.clone();
+            drop(
+                client
+                    .data_watch("/s", move |_, _| {
+                        d.fetch_add(1, Ordering::SeqCst);
+                        true
+                    })
+                    .expect("data_watch"),
+            );
+
+            // A live watch proves the change below was delivered to watchers.
+            let (tx, rx) = mpsc::channel();
+            let live = client
+                .data_watch("/s", move |data, _| tx.send(data.map(|(d, _)| d)).is_ok())
+                .expect("data_watch");
+            assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
+            client.set_data("/s", "1", -1).expect("set");
+            assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
+            live.stop();
+
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            assert_eq!(once.load(Ordering::SeqCst), 1);
+            assert_eq!(dropped.load(Ordering::SeqCst), 1);
+            client.close();
+        }
+
+        #[test]
+        fn detached_watch_runs_until_the_client_closes() {
+            let sim = server();
+            let client = connect(&sim);
+            let (tx, rx) = mpsc::channel();
+            client
+                .data_watch("/d", move |data, _| tx.send(data.is_some()).is_ok())
+                .expect("data_watch")
+                .detach();
+            assert!(!recv(&rx));
+            client.create("/d", "").run().expect("create");
+            assert!(recv(&rx));
+            client.close();
+            // The watch thread ends with the session: the channel disconnects.
+            assert_eq!(
+                rx.recv_timeout(PATIENCE),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            );
+        }
+
+        #[test]
+        fn callback_watch_errors() {
+            let sim = server();
+            let client = connect(&sim);
+            assert!(matches!(
+                client.data_watch("bad", |_, _| true),
+                Err(Error::InvalidPath { .. })
+            ));
+            client
+                .create("/secret", "")
+                .acl(vec![Acl::new(Perms::ADMIN, Id::anyone())])
+                .run()
+                .expect("create");
+            assert!(matches!(
+                client.children_watch("/secret", |_, _| true),
+                Err(Error::NoAuth { .. })
+            ));
+            client.close();
+            assert!(matches!(
+                client.data_watch("/x", |_, _| true),
+                Err(Error::Closed)
+            ));
+        }
+
+        #[test]
+        #[should_panic(expected = "boom")]
+        fn a_panic_in_the_first_call_reaches_the_caller() {
+            let sim = server();
+            let client = connect(&sim);
+            let _h = client.data_watch("/", |_, _| panic!("boom"));
+        }
+
+        #[test]
+        fn listener_sees_connected_then_lost() {
+            let sim = server();
+            let client = connect(&sim);
+            let (tx, rx) = mpsc::channel();
+            let probe = client.clone();
+            let listener = client
+                .add_listener(move |state| {
+                    // Listeners may call the client too.
+                    let _ = probe.state();
+                    let _ = tx.send(state);
+                })
+                .expect("add_listener");
+
+            // restart(): the old session is lost, a new one connects, and the listener stays.
+            let first = client.client_id().expect("id");
+            client.restart().expect("restart");
+            assert_ne!(client.client_id().expect("id").id, first.id);
+            assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
+            let mut state = recv(&rx);
+            while state == SessionState::Connecting {
+                state = recv(&rx);
+            }
+            assert_eq!(state, SessionState::Connected);
+
+            client.close();
+            assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
+            listener.remove();
+            assert!(
+                rx.recv_timeout(PATIENCE).is_err(),
+                "removed: channel closes"
+            );
+        }
+
+        #[test]
+        fn removed_listener_is_not_called() {
+            let sim = server();
+            let client = connect(&sim);
+            let calls = Arc::new(Mutex::new(Vec::new()));
+            let c = calls.clone();
+            let gone = client
+                .add_listener(move |s| c.lock().expect("lock").push(s))
+                .expect("add_listener");
+            gone.remove();
+            let (tx, rx) = mpsc::channel();
+            let _kept = client
+                .add_listener(move |s| {
+                    let _ = tx.send(s);
+                })
+                .expect("add_listener");
+            client.close();
+            assert_eq!(recv(&rx), SessionState::Lost(LostReason::Closed));
+            assert!(calls.lock().expect("lock").is_empty());
+        }
+
+        #[test]
+        fn retry_retries_what_the_policy_says() {
+            let sim = server();
+            let client = connect(&sim);
+            let policy = RetryPolicy {
+                max_retries: Some(3),
+                delay: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            };
+
+            let mut tries = 0;
+            let value = client
+                .retry(&policy, |c| {
+                    tries += 1;
+                    if tries < 3 {
+                        return Err(Error::ConnectionLoss);
+                    }
+                    c.ensure_path("/r")?;
+                    c.get_data("/r")
+                })
+                .expect("third try succeeds");
+            assert_eq!(tries, 3);
+            assert!(value.0.is_empty());
+
+            let mut tries = 0;
+            let r: Result<(), Error> = client.retry(&policy, |_| {
+                tries += 1;
+                Err(Error::ConnectionLoss)
+            });
+            assert_eq!(r, Err(Error::ConnectionLoss));
+            assert_eq!(tries, 4, "one try and three retries");
+
+            let mut tries = 0;
+            let r = client.retry(&policy, |c| {
+                tries += 1;
+                c.get_data("/nope")
+            });
+            assert!(matches!(r, Err(Error::NoNode { .. })));
+            assert_eq!(tries, 1, "NoNode is not retried");
+            client.close();
+        }
+
+        #[test]
+        fn start_without_waiting_and_use_from_many_threads() {
+            let sim = server();
+            let client = Client::builder(&sim.connect_string())
+                .default_acl(Acl::open_unsafe())
+                .request_timeout(PATIENCE)
+                .start()
+                .expect("start");
+            // Requests made before the session is up wait for it.
+            client.ensure_path("/many").expect("ensure_path");
+            let threads: Vec<_> = (0..4)
+                .map(|i| {
+                    let c = client.clone();
+                    std::thread::spawn(move || {
+                        for j in 0..10 {
+                            c.create(&format!("/many/{i}-{j}"), "")
+                                .run()
+                                .expect("create");
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("thread");
+            }
+            assert_eq!(client.get_children("/many").expect("children").len(), 40);
+            client.close();
+        }
+
+        #[test]
+        fn failures_are_errors() {
+            assert!(matches!(
+                Client::connect("127.0.0.1:notaport"),
+                Err(Error::InvalidArgument(_) | Error::InvalidPath { .. })
+            ));
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                l.local_addr().expect("addr").port()
+            };
+            let r = Client::builder(&format!("127.0.0.1:{port}"))
+                .connect_timeout(Duration::from_millis(300))
+                .connect();
+            assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+
+            let sim = server();
+            let client = connect(&sim);
+            client.close();
+            assert!(matches!(client.get_data("/"), Err(Error::Closed)));
+            assert!(matches!(client.command("ruok"), Err(Error::ConnectionLoss)));
+            client.close(); // twice is fine
+        }
+
+        #[test]
+        fn resume_takes_over_a_session() {
+            let sim = server();
+            let first = connect(&sim);
+            first.create("/mine", "").ephemeral().run().expect("create");
+            let id = first.client_id().expect("id");
+            let second = Client::builder(&sim.connect_string())
+                .resume(id.clone())
+                .digest("bob", "pw")
+                .auth("digest", "carol:pw")
+                .connect()
+                .expect("resume");
+            // The same session (the two handles now take turns on it, as two ZooKeeper clients would).
+            assert_eq!(second.client_id().expect("id").id, id.id);
+            second.close();
+            drop(first);
+        }
+
+        #[test]
+        fn a_callback_can_stop_its_own_watch() {
+            let sim = server();
+            let client = connect(&sim);
+            client.create("/self", "0").run().expect("create");
+            let slot: Arc<Mutex<Option<zk_blocking::WatchHandle>>> = Arc::default();
+            let (tx, rx) = mpsc::channel();
+            let s = slot.clone();
+            let handle = client
+                .data_watch("/self", move |data, _| {
+                    let _ = tx.send(data.map(|(d, _)| d));
+                    if let Some(h) = s.lock().expect("lock").take() {
+                        h.stop(); // from its own thread: must not wait for itself
+                    }
+                    true
+                })
+                .expect("data_watch");
+            assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
+            *slot.lock().expect("lock") = Some(handle);
+            client.set_data("/self", "1", -1).expect("set");
+            assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
+            // That call stopped the watch: the thread ends and drops the sender.
+            client.set_data("/self", "2", -1).expect("set");
+            assert_eq!(
+                rx.recv_timeout(PATIENCE),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            );
+            client.close();
+        }
+
+        #[test]
+        fn listener_threads_end_with_the_last_client_handle() {
+            let sim = server();
+            let client = connect(&sim);
+            let (tx, rx) = mpsc::channel();
+            let handle = client
+                .add_listener(move |s| {
+                    let _ = tx.send(s);
+                })
+                .expect("add_listener");
+            drop(client);
+            // Whatever it saw of the close, the thread ends although its handle is still held.
+            loop {
+                match rx.recv_timeout(PATIENCE) {
+                    Ok(state) => assert_eq!(state, SessionState::Lost(LostReason::Closed)),
+                    Err(e) => {
+                        assert_eq!(e, mpsc::RecvTimeoutError::Disconnected);
+                        break;
+                    }
+                }
+            }
+            handle.remove();
+        }
+    };
+}
+
+mod simserver {
+    use super::*;
+    fn server() -> Target {
+        sim_server()
     }
-    handle.remove();
+    blocking_tests!();
+}
+
+mod zookeeper_3_8 {
+    use super::*;
+    fn server() -> Target {
+        real_server(ZkVersion::V3_8)
+    }
+    blocking_tests!();
+}
+
+mod zookeeper_3_9 {
+    use super::*;
+    fn server() -> Target {
+        real_server(ZkVersion::V3_9)
+    }
+    blocking_tests!();
 }
