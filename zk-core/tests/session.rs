@@ -720,3 +720,47 @@ fn client_side_expiry_when_enabled() {
     }
     assert_eq!(h.s.state(), SessionState::Lost(LostReason::Expired));
 }
+
+#[test]
+fn an_ended_session_asks_for_no_wakeups_even_with_request_timeouts() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.request_timeout = Some(Duration::from_millis(1500));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.s.close(h.now);
+    h.drain();
+    let reqs = h.take_requests();
+    h.reply(conn, reqs[0].0.xid, 3, ErrorCode::Ok, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Closed));
+    assert_eq!(h.s.poll_timeout(), None);
+}
+
+#[test]
+fn a_sent_auth_request_times_out_once() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let options = SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
+    let auth = Request::Auth(AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"u:p"),
+    });
+    let id = h.s.submit_with(h.now, auth, options).unwrap();
+    h.drain();
+    assert_eq!(h.take_requests()[0].0.xid, xid::AUTH);
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.replies(), vec![(id, Err(Error::Timeout))]);
+    // The late reply finds nobody waiting.
+    h.reply(conn, xid::AUTH, 0, ErrorCode::Ok, None);
+    assert!(h.replies().is_empty());
+    assert_eq!(h.s.state(), SessionState::Connected);
+}

@@ -270,7 +270,9 @@ pub struct Session {
     next_xid: i32,
     queue: VecDeque<Pending>,
     in_flight: VecDeque<InFlight>,
-    auth_in_flight: VecDeque<Option<RequestId>>,
+    /// Auth packets sent on this connection, oldest first: the user request waiting for each
+    /// (none for replayed credentials, or once it timed out) and its deadline.
+    auth_in_flight: VecDeque<(Option<RequestId>, Option<Instant>)>,
     set_watches_in_flight: usize,
     credentials: Vec<Credentials>,
     deadlines: BinaryHeap<Reverse<Instant>>,
@@ -424,7 +426,7 @@ impl Session {
                 .iter()
                 .filter(|f| user(&f.origin) && !f.timed_out)
                 .count()
-            + self.auth_in_flight.iter().filter(|a| a.is_some()).count()
+            + self.auth_in_flight.iter().filter(|a| a.0.is_some()).count()
     }
 
     /// The connection the session is using or trying, if any.
@@ -1101,7 +1103,7 @@ impl Session {
             },
             xid::PING => {}
             xid::AUTH => {
-                let Some(waiter) = self.auth_in_flight.pop_front() else {
+                let Some((waiter, _)) = self.auth_in_flight.pop_front() else {
                     return self.protocol_error(now, false, "auth reply with no auth request");
                 };
                 if header.err.is_ok() {
@@ -1333,7 +1335,7 @@ impl Session {
         // then the watches, then whatever waited for the connection.
         for c in self.credentials.clone() {
             self.send_auth(&c);
-            self.auth_in_flight.push_back(None);
+            self.auth_in_flight.push_back((None, None));
         }
         if !self.watches.is_empty() {
             self.rearm_pending = true;
@@ -1591,7 +1593,7 @@ impl Session {
                     Origin::User { id, .. } => Some(id),
                     _ => None,
                 };
-                self.auth_in_flight.push_back(id);
+                self.auth_in_flight.push_back((id, p.deadline));
                 if let Link::Up { last_send, .. } = &mut self.link {
                     *last_send = now;
                 }
@@ -1744,6 +1746,20 @@ impl Session {
             }
         }
         self.queue = kept;
+        for (waiter, deadline) in self.auth_in_flight.iter_mut() {
+            if let (Some(id), Some(d)) = (*waiter, *deadline) {
+                if d <= now {
+                    // Its reply is still expected (auth replies keep their own order); it finds
+                    // nobody waiting.
+                    *waiter = None;
+                    self.events.push_back(Event::Reply {
+                        id,
+                        result: Err(Error::Timeout),
+                        watcher: None,
+                    });
+                }
+            }
+        }
         for f in self.in_flight.iter_mut() {
             if let (Some(d), Origin::User { id, .. }, false) = (f.deadline, f.origin, f.timed_out) {
                 if d <= now {
@@ -1782,7 +1798,7 @@ impl Session {
         }
         for id in std::mem::take(&mut self.auth_in_flight)
             .into_iter()
-            .flatten()
+            .filter_map(|(id, _)| id)
         {
             self.events.push_back(Event::Reply {
                 id,
@@ -1827,6 +1843,7 @@ impl Session {
         }
         self.fail_in_flight(reason.error());
         self.fail_queue(reason.error());
+        self.deadlines.clear();
         self.session_id = 0;
         self.password = Bytes::from_static(&[0; PASSWORD_LEN]);
         self.negotiated = None;
@@ -1845,6 +1862,8 @@ impl Session {
 
     fn finish_close(&mut self) {
         self.drop_link();
+        // Every request is resolved below; their deadlines no longer need wakeups.
+        self.deadlines.clear();
         self.phase = Phase::Ended(LostReason::Closed);
         self.set_state(SessionState::Lost(LostReason::Closed));
         for watcher in self.watches.drain() {
