@@ -11,6 +11,10 @@
 //! - `frame_decoder`: each entry's bytes as captured (prefix included; 4lw and oversize too), and
 //!   each direction's frames back to back, after the control bytes frame_decoder.rs describes.
 //!
+//! It also writes `fuzz/corpus/session/script-*`: hand-made scripts for the `session` target
+//! (format: session_script.rs) that get through the handshake to replies, watches, reconnects,
+//! expiry, read-only mode and close, so the fuzzer starts past the parts random bytes reach slowly.
+//!
 //! Run it with `cargo run --manifest-path fuzz/Cargo.toml --example seed_corpus`; scripts/fuzz
 //! does so before every run.
 
@@ -18,6 +22,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use zk_core::proto::OpCode;
+
+#[path = "session_script.rs"]
+mod script;
+use script::*;
 
 struct Entry {
     name: String,
@@ -96,13 +104,16 @@ fn payload(e: &Entry) -> Result<&[u8]> {
         .ok_or_else(|| format!("[{}]: shorter than a length prefix", e.name))
 }
 
-/// Empties the target's corpus of earlier seeds and writes the new ones.
-fn write(dir: &Path, seeds: &[(String, Vec<u8>)]) -> Result<()> {
+/// Empties the target's corpus of earlier seeds (files named `<prefix>-*`) and writes the new ones.
+fn write(dir: &Path, prefix: &str, seeds: &[(String, Vec<u8>)]) -> Result<()> {
     let err = |e: std::io::Error| format!("{}: {e}", dir.display());
     fs::create_dir_all(dir).map_err(err)?;
     for f in fs::read_dir(dir).map_err(err)? {
         let f = f.map_err(err)?;
-        if f.file_name().to_string_lossy().starts_with("golden-") {
+        if f.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{prefix}-"))
+        {
             fs::remove_file(f.path()).map_err(err)?;
         }
     }
@@ -117,7 +128,7 @@ fn write(dir: &Path, seeds: &[(String, Vec<u8>)]) -> Result<()> {
                 }
             })
             .collect();
-        fs::write(dir.join(format!("golden-{name}")), bytes).map_err(err)?;
+        fs::write(dir.join(format!("{prefix}-{name}")), bytes).map_err(err)?;
     }
     println!("{}: {} seeds", dir.display(), seeds.len());
     Ok(())
@@ -176,10 +187,112 @@ fn run() -> Result<()> {
     }
 
     let corpus = fuzz.join("corpus");
-    write(&corpus.join("request_decoder"), &requests)?;
-    write(&corpus.join("reply_decoder"), &replies)?;
-    write(&corpus.join("frame_decoder"), &frames)?;
+    write(&corpus.join("request_decoder"), "golden", &requests)?;
+    write(&corpus.join("reply_decoder"), "golden", &replies)?;
+    write(&corpus.join("frame_decoder"), "golden", &frames)?;
+    write(&corpus.join("session"), "script", &session_scripts()?)?;
     Ok(())
+}
+
+/// Turns a script written with op and kind names (session_script.rs, lower case) and numbers
+/// into the target's bytes.
+fn assemble(text: &str) -> Result<Vec<u8>> {
+    const NAMES: [(&str, u8); 30] = [
+        ("submit", SUBMIT),
+        ("advance", ADVANCE),
+        ("connected", CONNECTED),
+        ("closed", CLOSED),
+        ("raw", RAW),
+        ("connect_response", CONNECT_RESPONSE),
+        ("reply", REPLY),
+        ("notify", NOTIFY),
+        ("probe", PROBE),
+        ("close", CLOSE),
+        ("remove_watcher", REMOVE_WATCHER),
+        ("stale", STALE),
+        ("reply_all", REPLY_ALL),
+        ("wakeup", WAKEUP),
+        ("reply_mismatched", REPLY_MISMATCHED),
+        ("unsolicited", UNSOLICITED),
+        ("get_data", K_GET_DATA),
+        ("exists", K_EXISTS),
+        ("get_children", K_GET_CHILDREN),
+        ("create", K_CREATE),
+        ("set_data", K_SET_DATA),
+        ("delete", K_DELETE),
+        ("multi", K_MULTI),
+        ("add_watch", K_ADD_WATCH),
+        ("get_ephemerals", K_GET_EPHEMERALS),
+        ("auth", K_AUTH),
+        ("remove_watches", K_REMOVE_WATCHES),
+        ("invalid", K_INVALID),
+        // CONNECT_RESPONSE flags: session A with a 4000 ms timeout, read-write or read-only.
+        ("rw", 1 << 2),
+        ("ro", 1 << 2 | 16),
+    ];
+    text.split_whitespace()
+        .map(|t| {
+            NAMES
+                .iter()
+                .find(|(n, _)| *n == t)
+                .map(|(_, v)| *v)
+                .or_else(|| t.parse().ok())
+                .ok_or_else(|| format!("session script: unknown token {t}"))
+        })
+        .collect()
+}
+
+/// Seeds for the `session` target: scripts that reach the connected state and go on from there.
+/// `connected connect_response rw 0` is the handshake; `connect_response 6` answers with another
+/// session id, `connect_response 0` says expired; path byte 1 is "/a" with a watch; notify 3 is
+/// NodeDataChanged.
+fn session_scripts() -> Result<Vec<(String, Vec<u8>)>> {
+    let scripts: [(&str, u8, &str); 6] = [
+        (
+            "get-watch-notify-close",
+            0,
+            "connected connect_response rw 0  submit get_data 1  reply 0 255  notify 3 0
+             submit create 0  submit multi 2  reply_all 0  close  reply 0 255",
+        ),
+        (
+            "auth-chroot-addwatch-reconnect",
+            CFG_CHROOT | CFG_AUTH | CFG_REQUEST_TIMEOUT,
+            "connected connect_response rw 0  reply 0 255  submit add_watch 1  probe 0
+             reply_all 0  notify 3 5  submit exists 3  closed  advance 0
+             connected connect_response rw 0  probe 0  reply_all 0  submit get_ephemerals 0
+             reply_all 0  advance 100  reply 0 0",
+        ),
+        (
+            "read-only-probe-rw",
+            CFG_READ_ONLY | CFG_THREE_HOSTS,
+            "connected connect_response ro 0  submit set_data 0  reply 200 0  wakeup  probe 48
+             advance 0  connected connect_response rw 0  submit get_children 1  reply_all 0",
+        ),
+        (
+            "expire-and-renew",
+            CFG_VERSION_KNOWN,
+            "connected connect_response rw 0  submit exists 1  reply 200 0  submit delete 0
+             closed  advance 0  connected connect_response 0 0  wakeup
+             connected connect_response 6 0  submit remove_watches 24  reply_all 0",
+        ),
+        (
+            "timeouts-and-stale-input",
+            CFG_REQUEST_TIMEOUT | CFG_CLIENT_EXPIRY | CFG_NO_RENEW,
+            "submit get_data 0  advance 80  connected  advance 144  stale 0  stale 1  wakeup
+             connected connect_response rw 0  submit set_data 0  advance 96  wakeup
+             unsolicited 0  wakeup  wakeup  remove_watcher 0",
+        ),
+        (
+            "raw-garbage-after-handshake",
+            0,
+            "connected connect_response rw 0  submit get_data 1  reply_mismatched 3  advance 0
+             connected connect_response rw 7  submit set_data 2  raw 8 0 0 0 4 0 0 0 1",
+        ),
+    ];
+    scripts
+        .into_iter()
+        .map(|(name, cfg, text)| Ok((name.to_owned(), [vec![cfg], assemble(text)?].concat())))
+        .collect()
 }
 
 fn main() {
