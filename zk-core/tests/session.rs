@@ -764,3 +764,48 @@ fn a_sent_auth_request_times_out_once() {
     assert!(h.replies().is_empty());
     assert_eq!(h.s.state(), SessionState::Connected);
 }
+
+#[test]
+fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let data = h.s.submit(h.now, get_data("/w", true)).unwrap();
+    let child =
+        h.s.submit(
+            h.now,
+            Request::GetChildren(PathWatchRequest {
+                path: "/w".into(),
+                watch: true,
+            }),
+        )
+        .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.reply(
+        conn,
+        2,
+        2,
+        ErrorCode::Ok,
+        Some(Response::Children { children: vec![] }),
+    );
+    assert_eq!(h.s.watches().len(), 2);
+    h.s.submit(
+        h.now,
+        Request::RemoveWatches(WatchesRequest {
+            path: "/w".into(),
+            watcher_type: WatcherType::Children.code(),
+        }),
+    )
+    .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 3, 2, ErrorCode::Ok, None);
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: child.watcher(),
+        reason: WatchEnd::Removed
+    }));
+    assert!(h.s.watches().contains(data.watcher()));
+    assert!(!h.s.watches().contains(child.watcher()));
+}

@@ -118,6 +118,8 @@ pub enum WatchEnd {
     /// After a failover the new server is too old to re-arm this kind of watch (persistent watches
     /// on a server before 3.6).
     Unsupported,
+    /// A removeWatches request of this client removed it from the server.
+    Removed,
 }
 
 /// One output of the session, in the order things happened.

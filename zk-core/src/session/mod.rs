@@ -1205,6 +1205,14 @@ impl Session {
                 if let (Ok(_), Some(WatchIntent::Add { server, .. })) = (&result, watch) {
                     self.watches.set_server_mode(&head.path, server);
                 }
+                if let (Ok(_), Some(WatchIntent::Remove(t))) = (&result, watch) {
+                    for watcher in self.watches.remove_matching(&head.path, t) {
+                        self.events.push_back(Event::WatchEnded {
+                            watcher,
+                            reason: WatchEnd::Removed,
+                        });
+                    }
+                }
                 let result = match result {
                     Ok(mut resp) => {
                         requests::strip_chroot(&self.config.connect_string.chroot, &mut resp);

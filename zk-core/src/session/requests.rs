@@ -4,7 +4,9 @@
 
 use crate::error::Error;
 use crate::path::{validate_path, Chroot};
-use crate::proto::{AddWatchMode, CreateMode, MultiOp, MultiResult, Request, Response};
+use crate::proto::{
+    AddWatchMode, CreateMode, MultiOp, MultiResult, Request, Response, WatcherType,
+};
 
 use super::watches::WatchKind;
 
@@ -26,6 +28,8 @@ pub(crate) enum WatchIntent {
         /// The mode sent to the server.
         server: WatchKind,
     },
+    /// removeWatches: on success, the local watchers it removed end.
+    Remove(WatcherType),
 }
 
 impl WatchIntent {
@@ -88,6 +92,10 @@ pub(crate) fn watch_intent(req: &Request) -> Result<Option<WatchIntent>, Error> 
                 server: kind,
             })
         }
+        Request::RemoveWatches(r) => match r.watcher_type() {
+            Ok(t) => Some(WatchIntent::Remove(t)),
+            Err(_) => None,
+        },
         _ => None,
     })
 }

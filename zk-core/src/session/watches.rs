@@ -320,6 +320,42 @@ impl WatchRegistry {
         std::mem::take(&mut self.owners).into_keys().collect()
     }
 
+    /// Removes the local watchers a successful removeWatches(path, type) took off the server,
+    /// and returns them.
+    pub fn remove_matching(&mut self, path: &str, watcher_type: WatcherType) -> Vec<WatcherId> {
+        let kinds: &[WatchKind] = match watcher_type {
+            WatcherType::Children => &[WatchKind::Child],
+            WatcherType::Data => &[WatchKind::Data, WatchKind::Exist],
+            WatcherType::Persistent => &[WatchKind::Persistent],
+            WatcherType::PersistentRecursive => &[WatchKind::PersistentRecursive],
+            _ => &[
+                WatchKind::Data,
+                WatchKind::Exist,
+                WatchKind::Child,
+                WatchKind::Persistent,
+                WatchKind::PersistentRecursive,
+            ],
+        };
+        let mut gone = Vec::new();
+        if let Some(entry) = self.paths.get_mut(path) {
+            for kind in kinds {
+                gone.append(entry.list(*kind));
+            }
+            if !entry.has_persistent() {
+                self.server_modes.remove(path);
+            }
+            if entry.is_empty() {
+                self.paths.remove(path);
+            }
+        }
+        for id in &gone {
+            if let Some((_, WatchKind::PersistentRecursive)) = self.owners.remove(id) {
+                self.recursive -= 1;
+            }
+        }
+        gone
+    }
+
     /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
     /// their ids.
     pub fn drain_persistent(&mut self) -> Vec<WatcherId> {
