@@ -40,7 +40,9 @@ pub use txn::{OpResult, Transaction};
 pub use watch::{ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentWatch, Watch};
 
 pub use zk_core::hosts::ReconnectPolicy;
-pub use zk_core::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, Perms, Stat};
+pub use zk_core::proto::{
+    Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, Perms, Stat, WatcherType,
+};
 pub use zk_core::retry::RetryPolicy;
 pub use zk_core::session::{LostReason, WatchEnd};
 pub use zk_core::{Error, HostAddr, ServerVersion, SessionId, SessionState, WatchedEvent};

@@ -16,7 +16,7 @@ use zk_core::path::{parent, validate_path};
 use zk_core::proto::{
     Acl, AuthPacket, ClientInfo, CreateMode, CreateRequest, CreateTtlRequest, MultiOp, MultiResult,
     PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, Request, Response,
-    SetAclRequest, SetDataRequest, Stat, MAX_TTL_MS,
+    SetAclRequest, SetDataRequest, Stat, WatcherType, WatchesRequest, MAX_TTL_MS,
 };
 use zk_core::session::SubmitOptions;
 use zk_core::Error;
@@ -248,6 +248,37 @@ impl<R: Runtime> Client<R> {
                 Response::AllChildrenNumber { total } => Ok(total),
                 other => Err(unexpected(&other)),
             },
+        )
+    }
+
+    /// Removes this session's watches of `watcher_type` on `path` from the server (ZooKeeper's
+    /// `removeWatches`, zkCli's `removewatches`); the local watchers it removed end with
+    /// [`zk_core::session::WatchEnd::Removed`]. Types Persistent and PersistentRecursive need
+    /// 3.9; on 3.6 to 3.8, `Any` removes persistent watches too.
+    ///
+    /// Errors with NoWatcher when there was nothing to remove, Unsupported, InvalidPath and the
+    /// session's errors.
+    pub fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> OpFuture<()> {
+        self.op(
+            Request::RemoveWatches(WatchesRequest {
+                path: path.to_owned(),
+                watcher_type: watcher_type.code(),
+            }),
+            |_, (r, _)| r.map(|_| ()),
+        )
+    }
+
+    /// Whether the server holds a watch of `watcher_type` on `path` for this session
+    /// (`checkWatches`): `Ok(())` if it does.
+    ///
+    /// Errors with NoWatcher when it does not, Unsupported, InvalidPath and the session's errors.
+    pub fn check_watches(&self, path: &str, watcher_type: WatcherType) -> OpFuture<()> {
+        self.op(
+            Request::CheckWatches(WatchesRequest {
+                path: path.to_owned(),
+                watcher_type: watcher_type.code(),
+            }),
+            |_, (r, _)| r.map(|_| ()),
         )
     }
 

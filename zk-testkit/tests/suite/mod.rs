@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{
     Acl, AddWatchMode, Client, ClientBuilder, CreateMode, Error, EventType, Id, OpResult, Perms,
-    ReadOp, ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, Timer,
+    ReadOp, ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, Timer, WatcherType,
 };
 
 /// Which server a run talks to.
@@ -179,6 +179,7 @@ pub fn scenarios<R: Runtime>() -> Vec<(&'static str, for<'a> fn(&'a Ctx<R>) -> B
         resume_a_session_by_id_and_password,
         one_shot_watches,
         dropping_a_watch_removes_it_on_the_server,
+        remove_and_check_watches,
         data_watch_stream,
         children_watch_stream,
         persistent_watches,
@@ -754,6 +755,39 @@ async fn dropping_a_watch_removes_it_on_the_server<R: Runtime>(ctx: &Ctx<R>) -> 
             server_watch_count(&c).await? == before,
             "persistent watch removed"
         );
+    }
+    c.close().await;
+    Ok(())
+}
+
+async fn remove_and_check_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+    let (c, base) = ctx.fresh("removewatches").await?;
+    let p = format!("{base}/n");
+    ok!(c.create(&p, "").await);
+    let (_, _, data) = ok!(c.get_data(&p).watch().await);
+    let (_, child) = ok!(c.get_children(&p).watch().await);
+    ok!(c.check_watches(&p, WatcherType::Data).await);
+    ok!(c.check_watches(&p, WatcherType::Children).await);
+    ok!(c.remove_watches(&p, WatcherType::Children).await);
+    match c.check_watches(&p, WatcherType::Children).await {
+        Err(Error::NoWatcher { path }) => check!(path == p, "NoWatcher names {path}"),
+        other => return Err(format!("child watch after removal: {other:?}")),
+    }
+    // The local watcher of the removed watch ends; the data watch is untouched.
+    check!(
+        ctx.within(WAIT, child).await?.is_err(),
+        "removed watch resolves with an error"
+    );
+    ok!(c.check_watches(&p, WatcherType::Data).await);
+    ok!(c.set_data(&p, "x").await);
+    let ev = ok!(ctx.within(WAIT, data).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "data watch still fires: {ev:?}"
+    );
+    match c.remove_watches(&p, WatcherType::Data).await {
+        Err(Error::NoWatcher { .. }) => {}
+        other => return Err(format!("removing a watch that fired: {other:?}")),
     }
     c.close().await;
     Ok(())
