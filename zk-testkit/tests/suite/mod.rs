@@ -55,6 +55,8 @@ pub struct Ctx<R: Runtime> {
 
 pub type Outcome = Result<(), String>;
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+/// A scenario: runs against a context, reports failure as a message.
+pub type Scenario<R> = for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>;
 
 macro_rules! check {
     ($cond:expr, $($fmt:tt)*) => {
@@ -161,10 +163,10 @@ impl<R: Runtime> Ctx<R> {
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Every scenario, by name.
-pub fn scenarios<R: Runtime>() -> Vec<(&'static str, for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>)> {
+pub fn scenarios<R: Runtime>() -> Vec<(&'static str, Scenario<R>)> {
     macro_rules! list {
         ($($name:ident),* $(,)?) => {
-            vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>)),*]
+            vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as Scenario<R>)),*]
         };
     }
     list![
