@@ -4,7 +4,7 @@
 //! Pick a runtime crate (`zk-tokio`, `zk-async-std` for async-std and smol, `zk-blocking` for
 //! none); each re-exports this API with its runtime filled in:
 //!
-//! ```ignore
+//! ```text
 //! let client = zk_tokio::Client::connect("127.0.0.1:2181/app").await?;
 //! client.create("/service/node-", "addr").ephemeral().sequential().make_parents().await?;
 //! let (data, stat) = client.get_data("/config").await?;
