@@ -391,6 +391,13 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// Accept a read-only server when no quorum is reachable (default false).
+    ///
+    /// Server side, ZooKeeper 3.7+ serves read-only clients only with `localSessionsEnabled`,
+    /// and a read-only server does not resume a session of the quorum: a client that had a
+    /// session sees it expire before it gets a new, read-only one (so this needs
+    /// `renew_session_after_expiry(true)`, the default). When the quorum is back the client moves
+    /// to a read-write server by itself, and the session it had while read-only is replaced by
+    /// one of the quorum (as in the Java client: a read-only session is provisional).
     pub fn read_only(self, allow: bool) -> Self {
         self.edit(|c| c.read_only = allow)
     }
