@@ -135,18 +135,22 @@ impl<R: Runtime> Client<R> {
     ///
     /// Errors with InvalidPath, NoAuth, NoChildrenForEphemerals and the session's errors.
     pub async fn ensure_path(&self, path: &str) -> Result<(), Error> {
+        self.make_path(path, self.opts.default_acl.clone()).await
+    }
+
+    /// Creates `path` and its missing ancestors with `acl`; nodes that exist are fine. Tries the
+    /// node first and walks up only while a parent is missing.
+    async fn make_path(&self, path: &str, acl: Vec<Acl>) -> Result<(), Error> {
         validate_path(path, false)?;
         if path == "/" {
             return Ok(());
         }
-        // Try the node first; only walk up when a parent is missing.
         let mut missing = vec![path.to_owned()];
         while let Some(p) = missing.last().cloned() {
-            let acl = self.opts.default_acl.clone();
             let req = Request::Create(CreateRequest {
                 path: p.clone(),
                 data: None,
-                acl,
+                acl: acl.clone(),
                 flags: CreateMode::Persistent.code(),
             });
             match self.send(req).await.0 {
@@ -565,45 +569,17 @@ impl<'a, R: Runtime> Create<'a, R> {
                         let Some(par) = parent(&self.path) else {
                             return Err(Error::NoNode { path });
                         };
-                        self.client
-                            .ensure_path_with_acl(par, self.acl.clone())
-                            .await?;
+                        // Parents get the node's ACL, as kazoo's makepath does.
+                        let acl = self
+                            .acl
+                            .clone()
+                            .unwrap_or_else(|| self.client.opts.default_acl.clone());
+                        self.client.make_path(par, acl).await?;
                     }
                     Err(e) => return Err(e),
                 }
             }
         })
-    }
-}
-
-impl<R: Runtime> Client<R> {
-    async fn ensure_path_with_acl(&self, path: &str, acl: Option<Vec<Acl>>) -> Result<(), Error> {
-        match acl {
-            None => self.ensure_path(path).await,
-            Some(acl) => {
-                validate_path(path, false)?;
-                let mut missing = vec![path.to_owned()];
-                while let Some(p) = missing.last().cloned() {
-                    let req = Request::Create(CreateRequest {
-                        path: p.clone(),
-                        data: None,
-                        acl: acl.clone(),
-                        flags: 0,
-                    });
-                    match self.send(req).await.0 {
-                        Ok(_) | Err(Error::NodeExists { .. }) => {
-                            missing.pop();
-                        }
-                        Err(Error::NoNode { .. }) => match parent(&p) {
-                            Some(par) if par != "/" => missing.push(par.to_owned()),
-                            _ => return Err(Error::NoNode { path: p }),
-                        },
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
-            }
-        }
     }
 }
 
