@@ -425,7 +425,10 @@ fn map_data(_: &Arc<Shared>, (r, _): Reply) -> Result<(Bytes, Stat), Error> {
     }
 }
 
-fn watch_of(shared: &Arc<Shared>, watcher: Option<zk_core::WatcherId>) -> Result<Watch, Error> {
+pub(crate) fn watch_of(
+    shared: &Arc<Shared>,
+    watcher: Option<zk_core::WatcherId>,
+) -> Result<Watch, Error> {
     watcher
         .map(|w| Watch::new(shared.clone(), w))
         .ok_or_else(|| Error::Protocol("the server did not arm the watch".into()))

@@ -19,12 +19,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use zk_core::proto::{AddWatchMode, AddWatchRequest, Request, Stat};
+use zk_core::proto::{AddWatchMode, AddWatchRequest, PathWatchRequest, Request, Response, Stat};
 use zk_core::session::{LostReason, WatchEnd};
 use zk_core::{Error, WatchedEvent, WatcherId};
 
 use crate::client::Client;
-use crate::reply::OpFuture;
+use crate::ops::watch_of;
+use crate::reply::{unexpected, OpFuture};
 use crate::runtime::Runtime;
 use crate::shared::{Shared, WatchItem};
 
@@ -178,21 +179,28 @@ impl<R: Runtime> Client<R> {
     /// kazoo's DataWatch as a stream: the node's data now, then after every change. See
     /// [`DataWatch`].
     pub fn data_watch(&self, path: &str) -> DataWatch<R> {
-        DataWatch {
-            client: self.uncounted(),
-            path: path.to_owned(),
-            step: DataStep::Start(None),
-        }
+        DataWatch(NodeWatch::new(self.uncounted(), path, |c, p| {
+            c.op(
+                Request::GetData(PathWatchRequest {
+                    path: p.to_owned(),
+                    watch: true,
+                }),
+                |shared, (r, w)| match r? {
+                    Response::Data { data, stat } => {
+                        Ok(((data.unwrap_or_default(), stat), watch_of(shared, w)?))
+                    }
+                    other => Err(unexpected(&other)),
+                },
+            )
+        }))
     }
 
     /// kazoo's ChildrenWatch as a stream: the node's children now, then after every change. See
     /// [`ChildrenWatch`].
     pub fn children_watch(&self, path: &str) -> ChildrenWatch<R> {
-        ChildrenWatch {
-            client: self.uncounted(),
-            path: path.to_owned(),
-            step: ChildStep::Start(None),
-        }
+        ChildrenWatch(NodeWatch::new(self.uncounted(), path, |c, p| {
+            c.get_children(p).watch()
+        }))
     }
 }
 
@@ -205,15 +213,6 @@ pub struct DataItem {
     pub event: Option<WatchedEvent>,
 }
 
-enum DataStep {
-    /// Fetch with getData (watching); carries the event that led here.
-    Start(Option<WatchedEvent>),
-    Get(OpFuture<(Bytes, Stat, Watch)>, Option<WatchedEvent>),
-    Exists(OpFuture<(Option<Stat>, Watch)>, Option<WatchedEvent>),
-    Wait(Watch),
-    Done,
-}
-
 /// The data of one node, now and after every change (kazoo's `DataWatch`). Items: the current
 /// data (or `None` while the node does not exist), then one per change, deletion or
 /// re-creation. It keeps going across reconnects and session renewals; it ends when the client
@@ -222,82 +221,150 @@ enum DataStep {
 ///
 /// Changes that happen while a re-read is in flight are folded into that read, as with kazoo:
 /// every item shows the latest data, not every intermediate version.
-pub struct DataWatch<R: Runtime> {
-    client: Client<R>,
-    path: String,
-    step: DataStep,
-}
-
-impl<R: Runtime> Unpin for DataWatch<R> {}
+pub struct DataWatch<R: Runtime>(NodeWatch<R, (Bytes, Stat)>);
 
 impl<R: Runtime> Stream for DataWatch<R> {
     type Item = Result<DataItem, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        self.0
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map(|(data, event)| DataItem { data, event })))
+    }
+}
+
+/// One item of a [`ChildrenWatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildrenItem {
+    /// The child names (in no defined order), or `None` when the node does not exist.
+    pub children: Option<Vec<String>>,
+    /// The event that led to this item; `None` for the first item and after a session renewal.
+    pub event: Option<WatchedEvent>,
+}
+
+/// The children of one node, now and after every change (kazoo's `ChildrenWatch`). Items: the
+/// current list (or `None` while the node does not exist), then one per change, deletion or
+/// re-creation; same lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
+/// flight fold into one item, so a node deleted right after its last child goes may come as a
+/// single `None` item whose event is the NodeChildrenChanged that started the re-read.
+pub struct ChildrenWatch<R: Runtime>(NodeWatch<R, Vec<String>>);
+
+impl<R: Runtime> Stream for ChildrenWatch<R> {
+    type Item = Result<ChildrenItem, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map(|(children, event)| ChildrenItem { children, event })))
+    }
+}
+
+/// Reads a node with a one-shot watch, returning what was read and the watch.
+type Fetch<R, T> = fn(&Client<R>, &str) -> OpFuture<(T, Watch)>;
+
+enum Step<T> {
+    /// Fetch (watching); carries the event that led here.
+    Start(Option<WatchedEvent>),
+    Fetch(OpFuture<(T, Watch)>, Option<WatchedEvent>),
+    /// The node is missing: watch for its creation.
+    Exists(OpFuture<(Option<Stat>, Watch)>, Option<WatchedEvent>),
+    Wait(Watch),
+    Done,
+}
+
+/// The engine of DataWatch and ChildrenWatch: read the node with a one-shot watch (or, while it
+/// is missing, watch its creation), yield what was read, wait for the watch, read again.
+struct NodeWatch<R: Runtime, T> {
+    client: Client<R>,
+    path: String,
+    fetch: Fetch<R, T>,
+    step: Step<T>,
+}
+
+impl<R: Runtime, T> Unpin for NodeWatch<R, T> {}
+
+impl<R: Runtime, T> NodeWatch<R, T> {
+    fn new(client: Client<R>, path: &str, fetch: Fetch<R, T>) -> Self {
+        NodeWatch {
+            client,
+            path: path.to_owned(),
+            fetch,
+            step: Step::Start(None),
+        }
+    }
+
+    /// Goes on after an error: fetch again if a new attempt can get past it, else end.
+    fn after_error(&mut self, e: Error, ev: Option<WatchedEvent>) -> Option<Option<ItemResult<T>>> {
+        if should_refetch(&self.client, &e) {
+            self.step = Step::Start(ev);
+            None
+        } else {
+            self.step = Step::Done;
+            Some(end_item(e))
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<ItemResult<T>>> {
         loop {
-            match &mut this.step {
-                DataStep::Done => return Poll::Ready(None),
-                DataStep::Start(ev) => {
+            match &mut self.step {
+                Step::Done => return Poll::Ready(None),
+                Step::Start(ev) => {
                     let ev = ev.take();
-                    let fut = this.client.get_data(&this.path).watch();
-                    this.step = DataStep::Get(fut, ev);
+                    let fut = (self.fetch)(&self.client, &self.path);
+                    self.step = Step::Fetch(fut, ev);
                 }
-                DataStep::Get(fut, ev) => match Pin::new(fut).poll(cx) {
+                Step::Fetch(fut, ev) => match Pin::new(fut).poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok((data, stat, watch))) => {
+                    Poll::Ready(Ok((value, watch))) => {
                         let event = ev.take();
-                        this.step = DataStep::Wait(watch);
-                        return Poll::Ready(Some(Ok(DataItem {
-                            data: Some((data, stat)),
-                            event,
-                        })));
+                        self.step = Step::Wait(watch);
+                        return Poll::Ready(Some(Ok((Some(value), event))));
                     }
                     Poll::Ready(Err(Error::NoNode { .. })) => {
                         let ev = ev.take();
-                        let fut = this.client.exists(&this.path).watch();
-                        this.step = DataStep::Exists(fut, ev);
+                        let fut = self.client.exists(&self.path).watch();
+                        self.step = Step::Exists(fut, ev);
                     }
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = DataStep::Start(ev.take()),
-                        false => {
-                            this.step = DataStep::Done;
-                            return Poll::Ready(end_item(e));
+                    Poll::Ready(Err(e)) => {
+                        let ev = ev.take();
+                        if let Some(end) = self.after_error(e, ev) {
+                            return Poll::Ready(end);
                         }
-                    },
+                    }
                 },
-                DataStep::Exists(fut, ev) => match Pin::new(fut).poll(cx) {
+                Step::Exists(fut, ev) => match Pin::new(fut).poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    // Created between our getData and exists: read it.
-                    Poll::Ready(Ok((Some(_), _watch))) => this.step = DataStep::Start(ev.take()),
+                    // Created between the read and the exists: read it.
+                    Poll::Ready(Ok((Some(_), _watch))) => self.step = Step::Start(ev.take()),
                     Poll::Ready(Ok((None, watch))) => {
                         let event = ev.take();
-                        this.step = DataStep::Wait(watch);
-                        return Poll::Ready(Some(Ok(DataItem { data: None, event })));
+                        self.step = Step::Wait(watch);
+                        return Poll::Ready(Some(Ok((None, event))));
                     }
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = DataStep::Start(ev.take()),
-                        false => {
-                            this.step = DataStep::Done;
-                            return Poll::Ready(end_item(e));
+                    Poll::Ready(Err(e)) => {
+                        let ev = ev.take();
+                        if let Some(end) = self.after_error(e, ev) {
+                            return Poll::Ready(end);
                         }
-                    },
+                    }
                 },
-                DataStep::Wait(watch) => match Pin::new(watch).poll(cx) {
+                Step::Wait(watch) => match Pin::new(watch).poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(ev)) => this.step = DataStep::Start(Some(ev)),
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = DataStep::Start(None),
-                        false => {
-                            this.step = DataStep::Done;
-                            return Poll::Ready(end_item(e));
+                    Poll::Ready(Ok(ev)) => self.step = Step::Start(Some(ev)),
+                    Poll::Ready(Err(e)) => {
+                        if let Some(end) = self.after_error(e, None) {
+                            return Poll::Ready(end);
                         }
-                    },
+                    }
                 },
             }
         }
     }
 }
+
+/// What a node watch yields: the value read (`None` while the node is missing) and the event
+/// that led to it.
+type ItemResult<T> = Result<(Option<T>, Option<WatchedEvent>), Error>;
 
 /// Whether a recipe should fetch again after `e`: yes for failures a new attempt gets past (a
 /// lost connection, a timeout, an expired session that the client renews), no otherwise. A dead
@@ -315,106 +382,5 @@ fn end_item<T>(e: Error) -> Option<Result<T, Error>> {
     match e {
         Error::Closed => None,
         e => Some(Err(e)),
-    }
-}
-
-/// One item of a [`ChildrenWatch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildrenItem {
-    /// The child names (in no defined order), or `None` when the node does not exist.
-    pub children: Option<Vec<String>>,
-    /// The event that led to this item; `None` for the first item and after a session renewal.
-    pub event: Option<WatchedEvent>,
-}
-
-enum ChildStep {
-    Start(Option<WatchedEvent>),
-    List(OpFuture<(Vec<String>, Watch)>, Option<WatchedEvent>),
-    Exists(OpFuture<(Option<Stat>, Watch)>, Option<WatchedEvent>),
-    Wait(Watch),
-    Done,
-}
-
-/// The children of one node, now and after every change (kazoo's `ChildrenWatch`). Items: the
-/// current list (or `None` while the node does not exist), then one per change, deletion or
-/// re-creation; same lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
-/// flight fold into one item, so a node deleted right after its last child goes may come as a
-/// single `None` item whose event is the NodeChildrenChanged that started the re-read.
-pub struct ChildrenWatch<R: Runtime> {
-    client: Client<R>,
-    path: String,
-    step: ChildStep,
-}
-
-impl<R: Runtime> Unpin for ChildrenWatch<R> {}
-
-impl<R: Runtime> Stream for ChildrenWatch<R> {
-    type Item = Result<ChildrenItem, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        loop {
-            match &mut this.step {
-                ChildStep::Done => return Poll::Ready(None),
-                ChildStep::Start(ev) => {
-                    let ev = ev.take();
-                    let fut = this.client.get_children(&this.path).watch();
-                    this.step = ChildStep::List(fut, ev);
-                }
-                ChildStep::List(fut, ev) => match Pin::new(fut).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok((children, watch))) => {
-                        let event = ev.take();
-                        this.step = ChildStep::Wait(watch);
-                        return Poll::Ready(Some(Ok(ChildrenItem {
-                            children: Some(children),
-                            event,
-                        })));
-                    }
-                    Poll::Ready(Err(Error::NoNode { .. })) => {
-                        let ev = ev.take();
-                        let fut = this.client.exists(&this.path).watch();
-                        this.step = ChildStep::Exists(fut, ev);
-                    }
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = ChildStep::Start(ev.take()),
-                        false => {
-                            this.step = ChildStep::Done;
-                            return Poll::Ready(end_item(e));
-                        }
-                    },
-                },
-                ChildStep::Exists(fut, ev) => match Pin::new(fut).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok((Some(_), _watch))) => this.step = ChildStep::Start(ev.take()),
-                    Poll::Ready(Ok((None, watch))) => {
-                        let event = ev.take();
-                        this.step = ChildStep::Wait(watch);
-                        return Poll::Ready(Some(Ok(ChildrenItem {
-                            children: None,
-                            event,
-                        })));
-                    }
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = ChildStep::Start(ev.take()),
-                        false => {
-                            this.step = ChildStep::Done;
-                            return Poll::Ready(end_item(e));
-                        }
-                    },
-                },
-                ChildStep::Wait(watch) => match Pin::new(watch).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(ev)) => this.step = ChildStep::Start(Some(ev)),
-                    Poll::Ready(Err(e)) => match should_refetch(&this.client, &e) {
-                        true => this.step = ChildStep::Start(None),
-                        false => {
-                            this.step = ChildStep::Done;
-                            return Poll::Ready(end_item(e));
-                        }
-                    },
-                },
-            }
-        }
     }
 }
