@@ -1,6 +1,36 @@
-//! Benchmarks: criterion micro-benchmarks of the codec and the session core, and `zk-bench`,
-//! the end-to-end workloads of shared/BENCH-SPEC.md.
+//! Benchmarks: criterion micro-benchmarks of the codec and the session core (`benches/`), and
+//! `zk-bench`, the end-to-end workloads of shared/BENCH-SPEC.md, run for every column (this
+//! client on tokio, async-std, smol and blocking; the peer crate `zookeeper-client`; and `raw`,
+//! the floor) against one real ZooKeeper server.
 //!
-//! Not written yet: it arrives with the benchmarks issue.
+//! Module map: [`spec`] the workloads' sizes and paths, fixed by BENCH-SPEC.md; [`measure`] the
+//! clocks (wall, client CPU by getrusage, server CPU from /proc) and the output lines other tools
+//! read; [`pipeline`] the window of W2 and W3; one module per column ([`ours`] for the three
+//! async runtimes, [`blocking`], [`peer`], [`raw`]); [`setup`] the shared data; [`mem`] resident
+//! memory; [`report`] medians and ratios for the README's table.
+//!
+//! Results are printed, never asserted: benchmarks measure, tests never assert on time.
 
 #![forbid(unsafe_code)]
+
+pub mod blocking;
+pub mod measure;
+pub mod mem;
+pub mod ours;
+pub mod peer;
+pub mod pipeline;
+pub mod raw;
+pub mod report;
+pub mod setup;
+pub mod spec;
+
+/// An error that ends a benchmark run with a non-zero exit (BENCH-SPEC: any failed operation).
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The result of a workload or a setup step.
+pub type BenchResult<T> = Result<T, BenchError>;
+
+/// Builds a [`BenchError`] from a message.
+pub fn fail(msg: impl Into<String>) -> BenchError {
+    msg.into().into()
+}

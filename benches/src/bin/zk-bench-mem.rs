@@ -1,0 +1,48 @@
+//! `zk-bench-mem [--client NAME] HOST:PORT`: resident memory of a client process before it
+//! connects, with an idle session, and holding 100,000 watches. Prints
+//! `MEM <column> <baseline_kib> <idle_kib> <watches_kib> <watch_count>`. Needs `zk-bench setup`.
+
+use std::process::ExitCode;
+
+use zk_benches::mem::{self, Mem};
+use zk_benches::{fail, BenchResult};
+
+fn measure(client: &str, addr: &str) -> BenchResult<Mem> {
+    let tokio_rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    match client {
+        "tokio" => {
+            tokio_rt()?.block_on(async { mem::ours(zk_tokio::TokioRuntime::default(), addr).await })
+        }
+        "async-std" => async_std::task::block_on(mem::ours(zk_async_std::AsyncStdRuntime, addr)),
+        "smol" => smol::block_on(mem::ours(zk_async_std::SmolRuntime, addr)),
+        "blocking" => mem::blocking(addr),
+        "zookeeper-client" => tokio_rt()?.block_on(mem::peer(addr)),
+        other => Err(fail(format!("no memory measurement for client {other:?}"))),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (client, addr) = match args.as_slice() {
+        [flag, client, addr] if flag == "--client" => (client.as_str(), addr.as_str()),
+        [addr] => ("tokio", addr.as_str()),
+        _ => {
+            eprintln!("usage: zk-bench-mem [--client NAME] HOST:PORT");
+            return ExitCode::FAILURE;
+        }
+    };
+    match measure(client, addr) {
+        Ok(m) => {
+            println!("{}", m.line(client));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zk-bench-mem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

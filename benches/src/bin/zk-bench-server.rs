@@ -1,0 +1,47 @@
+//! `zk-bench-server [3.8|3.9]`: starts one standalone ZooKeeper server for the benchmarks with
+//! zk-testkit's real harness, prints `READY 127.0.0.1:<port> <pid>` on stdout, and runs until
+//! its standard input closes; then it stops the server. `scripts/bench` starts it under
+//! `taskset -c 1`, so the JVM and every thread it starts stay on that core.
+//!
+//! The harness's test settings are adjusted for measuring: `tickTime` 2000 ms (so the spec's
+//! 30 s sessions are granted; the test default of 200 ms caps sessions at 4 s), the full JIT
+//! (the harness limits tests to C1 for quick start-up), and a 1 GiB heap. fsync stays off, as
+//! in the tests: the benchmarks measure clients, not the disk.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
+
+fn main() -> ExitCode {
+    let version = match std::env::args().nth(1).as_deref() {
+        None | Some("3.9") => ZkVersion::V3_9,
+        Some("3.8") => ZkVersion::V3_8,
+        Some(other) => {
+            eprintln!("usage: zk-bench-server [3.8|3.9] (not {other:?})");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut opts = EnsembleOptions::standalone(version);
+    opts.tick_ms = 2000;
+    opts.jvm_args = ["-XX:TieredStopAtLevel=4", "-Xms1g", "-Xmx1g"]
+        .map(String::from)
+        .into();
+    let ens = match Ensemble::start(opts) {
+        Ok(ens) => ens,
+        Err(e) => {
+            eprintln!("zk-bench-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (Ok(node), Some(pid)) = (ens.node(0), ens.pid(0)) else {
+        eprintln!("zk-bench-server: the server is not running");
+        return ExitCode::FAILURE;
+    };
+    println!("READY {} {pid} {}", node.addr(), version.release());
+    let _ = std::io::stdout().flush();
+    // Run until whoever started us closes our standard input.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(ens);
+    ExitCode::SUCCESS
+}

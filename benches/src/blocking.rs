@@ -1,0 +1,157 @@
+//! The column `blocking`: zk-blocking, this client without a runtime.
+//!
+//! zk-blocking has no pipelining API: every method blocks its thread until the reply arrives,
+//! and the handle to the async client underneath is private. BENCH-SPEC.md asks for its
+//! pipelining API "if it has one"; it has none, so W2 and W3 run its ordinary calls one after
+//! another (a window of one). The table marks those cells, and BENCHMARKS.md says what API would
+//! let it pipeline.
+
+use std::time::Instant;
+
+use zk_blocking::Client;
+
+use crate::measure::{Latencies, Meter};
+use crate::spec::*;
+use crate::{fail, BenchResult};
+
+/// Runs `workload` against `addr`; returns the lines to print.
+///
+/// Errors on any failed operation or a reply that is not what setup wrote.
+pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
+    if workload == Workload::W6 {
+        return w6(addr);
+    }
+    let client = connect(addr)?;
+    let lines = match workload {
+        Workload::W1 => w1(&client)?,
+        Workload::W2 => w2(&client)?,
+        Workload::W3 => w3(&client)?,
+        Workload::W4 => w4(&client)?,
+        Workload::W5 => w5(&client)?,
+        Workload::W6 => unreachable!("handled above"),
+    };
+    client.close();
+    Ok(lines)
+}
+
+/// A session with the spec's settings, connected.
+pub fn connect(addr: &str) -> BenchResult<Client> {
+    Ok(Client::builder(addr)
+        .session_timeout(SESSION_TIMEOUT)
+        .connect()?)
+}
+
+fn get(client: &Client, path: &str, len: usize) -> BenchResult<()> {
+    let (data, _) = client.get_data(path)?;
+    if data.len() == len {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "{path}: {} bytes, expected {len}",
+            data.len()
+        )))
+    }
+}
+
+fn w1(client: &Client) -> BenchResult<Vec<String>> {
+    for _ in 0..W1_WARMUP {
+        get(client, SMALL, SMALL_LEN)?;
+    }
+    let mut lat = Latencies::with_capacity(W1_OPS);
+    let meter = Meter::start();
+    for _ in 0..W1_OPS {
+        let t = Instant::now();
+        let r = client.get_data(SMALL);
+        lat.push(t.elapsed());
+        let (data, _) = r?;
+        if data.len() != SMALL_LEN {
+            return Err(fail(format!("{SMALL}: {} bytes", data.len())));
+        }
+    }
+    let phase = meter.stop("w1", W1_OPS);
+    Ok(vec![phase.to_string(), lat.line("w1")])
+}
+
+fn w2(client: &Client) -> BenchResult<Vec<String>> {
+    eprintln!("zk-bench: blocking has no pipelining API; w2 runs one request at a time");
+    for _ in 0..W2_WARMUP {
+        get(client, SMALL, SMALL_LEN)?;
+    }
+    let meter = Meter::start();
+    for _ in 0..W2_OPS {
+        get(client, SMALL, SMALL_LEN)?;
+    }
+    Ok(vec![meter.stop("w2", W2_OPS).to_string()])
+}
+
+fn creates(client: &Client, value: &bytes::Bytes, n: usize) -> BenchResult<Vec<String>> {
+    let mut names = Vec::with_capacity(n);
+    for _ in 0..n {
+        names.push(client.create(W3_PREFIX, value.clone()).sequential().run()?);
+    }
+    Ok(names)
+}
+
+fn deletes(client: &Client, names: &[String]) -> BenchResult<()> {
+    for name in names {
+        client.delete(name).version(-1).run()?;
+    }
+    Ok(())
+}
+
+fn w3(client: &Client) -> BenchResult<Vec<String>> {
+    eprintln!("zk-bench: blocking has no pipelining API; w3 runs one request at a time");
+    let value = bytes::Bytes::from(w3_value());
+    let names = creates(client, &value, W3_WARMUP)?;
+    deletes(client, &names)?;
+    let meter = Meter::start();
+    let names = creates(client, &value, W3_OPS)?;
+    let create = meter.stop("w3_create", W3_OPS);
+    let meter = Meter::start();
+    deletes(client, &names)?;
+    let delete = meter.stop("w3_delete", W3_OPS);
+    Ok(vec![create.to_string(), delete.to_string()])
+}
+
+fn w4(client: &Client) -> BenchResult<Vec<String>> {
+    for _ in 0..W4_WARMUP {
+        get(client, BIG, BIG_LEN)?;
+    }
+    let meter = Meter::start();
+    for _ in 0..W4_OPS {
+        get(client, BIG, BIG_LEN)?;
+    }
+    Ok(vec![meter.stop("w4", W4_OPS).to_string()])
+}
+
+fn w5(client: &Client) -> BenchResult<Vec<String>> {
+    let list = || -> BenchResult<()> {
+        let children = client.get_children(WIDE)?;
+        if children.len() == WIDE_CHILDREN {
+            Ok(())
+        } else {
+            Err(fail(format!("{WIDE}: {} children", children.len())))
+        }
+    };
+    for _ in 0..W5_WARMUP {
+        list()?;
+    }
+    let meter = Meter::start();
+    for _ in 0..W5_OPS {
+        list()?;
+    }
+    Ok(vec![meter.stop("w5", W5_OPS).to_string()])
+}
+
+fn w6(addr: &str) -> BenchResult<Vec<String>> {
+    let mut meter = None;
+    for i in 0..W6_WARMUP + W6_OPS {
+        if i == W6_WARMUP {
+            meter = Some(Meter::start());
+        }
+        let client = connect(addr)?;
+        client.close();
+    }
+    let meter = meter.ok_or_else(|| fail("no timed sessions"))?;
+    Ok(vec![meter.stop("w6", W6_OPS).to_string()])
+}

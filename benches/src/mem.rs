@@ -1,0 +1,167 @@
+//! Resident memory (`zk-bench-mem`): the RSS of a client process before it connects, with an
+//! idle session, and holding 100,000 watches.
+//!
+//! The watches are 50,000 data watches (getData with a watch on each child of /zkb/wide) and
+//! 50,000 exist watches (exists with a watch on /zkb/wide/x00000 … x49999, which do not exist):
+//! 100,000 distinct server watches without creating a node. The process keeps every handle the
+//! client gives for them, as a program that means to wait on them would.
+
+use crate::pipeline::windowed;
+use crate::spec::*;
+use crate::{fail, BenchResult};
+
+/// Watches of each kind; twice this many in all.
+pub const WATCHES_PER_KIND: usize = 50_000;
+
+/// VmRSS of this process in KiB, from /proc/self/status.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The three readings, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Mem {
+    /// Before connecting (the program and its runtime).
+    pub baseline: u64,
+    /// With a connected, idle session.
+    pub idle: u64,
+    /// Holding the watches.
+    pub watches: u64,
+}
+
+impl Mem {
+    /// The `MEM` line: `MEM <column> <baseline_kib> <idle_kib> <watches_kib> <watch_count>`.
+    pub fn line(&self, column: &str) -> String {
+        format!(
+            "MEM {column} {} {} {} {}",
+            self.baseline,
+            self.idle,
+            self.watches,
+            2 * WATCHES_PER_KIND
+        )
+    }
+}
+
+fn child(i: usize) -> String {
+    format!("{WIDE}/{}", wide_child(i))
+}
+
+fn missing(i: usize) -> String {
+    format!("{WIDE}/x{i:05}")
+}
+
+fn expect_absent<T>(stat: Option<T>) -> BenchResult<()> {
+    match stat {
+        None => Ok(()),
+        Some(_) => Err(fail("a node that should not exist does")),
+    }
+}
+
+/// This client's async API on runtime `rt`.
+///
+/// Errors on any failed operation.
+pub async fn ours<R: zk_client::Runtime>(rt: R, addr: &str) -> BenchResult<Mem> {
+    let baseline = rss_kib();
+    let client = crate::ours::connect(rt, addr).await?;
+    let idle = rss_kib();
+    let mut held = Vec::with_capacity(2 * WATCHES_PER_KIND);
+    windowed(
+        WATCHES_PER_KIND,
+        WINDOW,
+        |i| client.get_data(&child(i)).watch(),
+        |_, (_, _, w)| {
+            held.push(w);
+            Ok(())
+        },
+    )
+    .await?;
+    windowed(
+        WATCHES_PER_KIND,
+        WINDOW,
+        |i| client.exists(&missing(i)).watch(),
+        |_, (stat, w)| {
+            held.push(w);
+            expect_absent(stat)
+        },
+    )
+    .await?;
+    let watches = rss_kib();
+    drop(held);
+    client.close().await;
+    Ok(Mem {
+        baseline,
+        idle,
+        watches,
+    })
+}
+
+/// zk-blocking (one call at a time: it has no pipelining API).
+///
+/// Errors on any failed operation.
+pub fn blocking(addr: &str) -> BenchResult<Mem> {
+    let baseline = rss_kib();
+    let client = crate::blocking::connect(addr)?;
+    let idle = rss_kib();
+    let mut held = Vec::with_capacity(2 * WATCHES_PER_KIND);
+    for i in 0..WATCHES_PER_KIND {
+        held.push(client.get_data_watch(&child(i))?.2);
+    }
+    for i in 0..WATCHES_PER_KIND {
+        let (stat, w) = client.exists_watch(&missing(i))?;
+        held.push(w);
+        expect_absent(stat)?;
+    }
+    let watches = rss_kib();
+    drop(held);
+    client.close();
+    Ok(Mem {
+        baseline,
+        idle,
+        watches,
+    })
+}
+
+/// The peer crate; call inside a tokio runtime.
+///
+/// Errors on any failed operation.
+pub async fn peer(addr: &str) -> BenchResult<Mem> {
+    let baseline = rss_kib();
+    let client = crate::peer::connect(addr).await?;
+    let idle = rss_kib();
+    let mut held = Vec::with_capacity(2 * WATCHES_PER_KIND);
+    windowed(
+        WATCHES_PER_KIND,
+        WINDOW,
+        |i| Box::pin(client.get_and_watch_data(&child(i))),
+        |_, (_, _, w)| {
+            held.push(w);
+            Ok(())
+        },
+    )
+    .await?;
+    windowed(
+        WATCHES_PER_KIND,
+        WINDOW,
+        |i| Box::pin(client.check_and_watch_stat(&missing(i))),
+        |_, (stat, w)| {
+            held.push(w);
+            expect_absent(stat)
+        },
+    )
+    .await?;
+    let watches = rss_kib();
+    drop(held);
+    crate::peer::close(client).await?;
+    Ok(Mem {
+        baseline,
+        idle,
+        watches,
+    })
+}

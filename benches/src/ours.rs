@@ -1,0 +1,177 @@
+//! The columns `tokio`, `async-std` and `smol`: this client's async API (zk-client) on each
+//! runtime. The workloads are written once, generic over zk-client's `Runtime`; `zk-bench`
+//! picks the runtime and blocks on [`run`].
+
+use std::future::IntoFuture;
+use std::time::Instant;
+
+use bytes::Bytes;
+use zk_client::{Client, ClientBuilder, Runtime};
+
+use crate::measure::{Latencies, Meter};
+use crate::pipeline::windowed;
+use crate::spec::*;
+use crate::{fail, BenchResult};
+
+/// Runs `workload` against `addr` on runtime `rt`; returns the lines to print.
+///
+/// Errors on any failed operation or a reply that is not what setup wrote.
+pub async fn run<R: Runtime>(rt: R, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
+    if workload == Workload::W6 {
+        return w6(rt, addr).await;
+    }
+    let client = connect(rt, addr).await?;
+    let lines = match workload {
+        Workload::W1 => w1(&client).await?,
+        Workload::W2 => w2(&client).await?,
+        Workload::W3 => w3(&client).await?,
+        Workload::W4 => w4(&client).await?,
+        Workload::W5 => w5(&client).await?,
+        Workload::W6 => unreachable!("handled above"),
+    };
+    client.close().await;
+    Ok(lines)
+}
+
+/// A session with the spec's settings, connected.
+pub async fn connect<R: Runtime>(rt: R, addr: &str) -> BenchResult<Client<R>> {
+    Ok(ClientBuilder::new(rt, addr)
+        .session_timeout(SESSION_TIMEOUT)
+        .connect()
+        .await?)
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> BenchResult<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(fail(format!("{what}: {got} bytes, expected {want}")))
+    }
+}
+
+async fn w1<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+    for _ in 0..W1_WARMUP {
+        let (data, _) = client.get_data(SMALL).await?;
+        check_len(SMALL, data.len(), SMALL_LEN)?;
+    }
+    let mut lat = Latencies::with_capacity(W1_OPS);
+    let meter = Meter::start();
+    for _ in 0..W1_OPS {
+        let t = Instant::now();
+        let (data, _) = client.get_data(SMALL).await?;
+        lat.push(t.elapsed());
+        check_len(SMALL, data.len(), SMALL_LEN)?;
+    }
+    let phase = meter.stop("w1", W1_OPS);
+    Ok(vec![phase.to_string(), lat.line("w1")])
+}
+
+async fn reads<R: Runtime>(client: &Client<R>, n: usize) -> BenchResult<()> {
+    windowed(
+        n,
+        WINDOW,
+        |_| client.get_data(SMALL).into_future(),
+        |_, (data, _)| check_len(SMALL, data.len(), SMALL_LEN),
+    )
+    .await
+}
+
+async fn w2<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+    reads(client, W2_WARMUP).await?;
+    let meter = Meter::start();
+    reads(client, W2_OPS).await?;
+    Ok(vec![meter.stop("w2", W2_OPS).to_string()])
+}
+
+async fn creates<R: Runtime>(
+    client: &Client<R>,
+    value: &Bytes,
+    names: &mut Vec<String>,
+    n: usize,
+) -> BenchResult<()> {
+    windowed(
+        n,
+        WINDOW,
+        |_| {
+            client
+                .create(W3_PREFIX, value.clone())
+                .sequential()
+                .into_future()
+        },
+        |_, path| {
+            names.push(path);
+            Ok(())
+        },
+    )
+    .await
+}
+
+async fn deletes<R: Runtime>(client: &Client<R>, names: &[String]) -> BenchResult<()> {
+    windowed(
+        names.len(),
+        WINDOW,
+        |i| client.delete(&names[i]).version(-1).into_future(),
+        |_, ()| Ok(()),
+    )
+    .await
+}
+
+async fn w3<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+    let value = Bytes::from(w3_value());
+    let mut names = Vec::with_capacity(W3_OPS);
+    creates(client, &value, &mut names, W3_WARMUP).await?;
+    deletes(client, &names).await?;
+    names.clear();
+    let meter = Meter::start();
+    creates(client, &value, &mut names, W3_OPS).await?;
+    let create = meter.stop("w3_create", W3_OPS);
+    let meter = Meter::start();
+    deletes(client, &names).await?;
+    let delete = meter.stop("w3_delete", W3_OPS);
+    Ok(vec![create.to_string(), delete.to_string()])
+}
+
+async fn w4<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+    for _ in 0..W4_WARMUP {
+        let (data, _) = client.get_data(BIG).await?;
+        check_len(BIG, data.len(), BIG_LEN)?;
+    }
+    let meter = Meter::start();
+    for _ in 0..W4_OPS {
+        let (data, _) = client.get_data(BIG).await?;
+        check_len(BIG, data.len(), BIG_LEN)?;
+    }
+    Ok(vec![meter.stop("w4", W4_OPS).to_string()])
+}
+
+async fn w5<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+    let list = || async {
+        let children = client.get_children(WIDE).await?;
+        if children.len() == WIDE_CHILDREN {
+            Ok(())
+        } else {
+            Err(fail(format!("{WIDE}: {} children", children.len())))
+        }
+    };
+    for _ in 0..W5_WARMUP {
+        list().await?;
+    }
+    let meter = Meter::start();
+    for _ in 0..W5_OPS {
+        list().await?;
+    }
+    Ok(vec![meter.stop("w5", W5_OPS).to_string()])
+}
+
+async fn w6<R: Runtime>(rt: R, addr: &str) -> BenchResult<Vec<String>> {
+    let mut meter = None;
+    for i in 0..W6_WARMUP + W6_OPS {
+        if i == W6_WARMUP {
+            meter = Some(Meter::start());
+        }
+        let client = connect(rt.clone(), addr).await?;
+        client.close().await;
+    }
+    let meter = meter.ok_or_else(|| fail("no timed sessions"))?;
+    Ok(vec![meter.stop("w6", W6_OPS).to_string()])
+}

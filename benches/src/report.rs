@@ -1,0 +1,351 @@
+//! `zk-bench-report DIR`: the table of a `scripts/bench` run. DIR holds one file per
+//! invocation, `<workload>.<column>.<run>.out` (zk-bench's stdout), `mem.<column>.out`
+//! (zk-bench-mem's), and `machine.txt`. For every workload's headline metric the table gives
+//! each column's median over the runs, and its ratio to `raw` and to `zookeeper-client`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The columns, in table order.
+pub const COLUMNS: [&str; 6] = [
+    "tokio",
+    "async-std",
+    "smol",
+    "blocking",
+    "zookeeper-client",
+    "raw",
+];
+
+/// One `PHASE` line.
+#[derive(Debug, Clone, Copy, Default)]
+struct PhaseLine {
+    ops: f64,
+    wall: f64,
+    cpu: f64,
+    server: f64,
+}
+
+/// What one invocation printed.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    phases: BTreeMap<String, PhaseLine>,
+    lat: Option<(f64, f64)>,
+    na: Option<String>,
+}
+
+fn parse_run(text: &str) -> Run {
+    let mut run = Run::default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        match f.first() {
+            Some(&"PHASE") => {
+                if let (Some(name), Some(ops), Some(wall), Some(cpu), Some(server)) =
+                    (f.get(1), num(2), num(3), num(4), num(5))
+                {
+                    run.phases.insert(
+                        (*name).to_owned(),
+                        PhaseLine {
+                            ops,
+                            wall,
+                            cpu,
+                            server,
+                        },
+                    );
+                }
+            }
+            Some(&"LAT") => {
+                if let (Some(p50), Some(p99)) = (num(2), num(3)) {
+                    run.lat = Some((p50, p99));
+                }
+            }
+            Some(&"NA") => run.na = Some(f.get(2..).unwrap_or_default().join(" ")),
+            _ => {}
+        }
+    }
+    run
+}
+
+/// A headline metric of one workload.
+struct Metric {
+    workload: &'static str,
+    label: &'static str,
+    /// The issue's target for the ratio to raw, as text.
+    target: &'static str,
+    value: fn(&Run) -> Option<f64>,
+}
+
+fn phase(run: &Run, name: &str) -> Option<PhaseLine> {
+    run.phases.get(name).copied().filter(|p| p.ops > 0.0)
+}
+
+fn cpu_us(run: &Run, name: &str) -> Option<f64> {
+    phase(run, name).map(|p| p.cpu / p.ops * 1e6)
+}
+
+const METRICS: [Metric; 9] = [
+    Metric {
+        workload: "w1",
+        label: "W1 p50 latency, µs",
+        target: "≤ 1.05",
+        value: |r| r.lat.map(|l| l.0),
+    },
+    Metric {
+        workload: "w1",
+        label: "W1 p99 latency, µs",
+        target: "≤ 1.2",
+        value: |r| r.lat.map(|l| l.1),
+    },
+    Metric {
+        workload: "w2",
+        label: "W2 throughput, ops/s",
+        target: "≥ 1.0",
+        value: |r| phase(r, "w2").map(|p| p.ops / p.wall),
+    },
+    Metric {
+        workload: "w2",
+        label: "W2 client CPU, µs/op",
+        target: "≤ 1.2",
+        value: |r| cpu_us(r, "w2"),
+    },
+    Metric {
+        workload: "w3",
+        label: "W3 create client CPU, µs/op",
+        target: "≤ 1.2",
+        value: |r| cpu_us(r, "w3_create"),
+    },
+    Metric {
+        workload: "w3",
+        label: "W3 delete client CPU, µs/op",
+        target: "≤ 1.2",
+        value: |r| cpu_us(r, "w3_delete"),
+    },
+    Metric {
+        workload: "w4",
+        label: "W4 MB/s",
+        target: "≥ 1.0",
+        value: |r| phase(r, "w4").map(|p| p.ops / p.wall),
+    },
+    Metric {
+        workload: "w5",
+        label: "W5 ms/call",
+        target: "≤ 1.1",
+        value: |r| phase(r, "w5").map(|p| p.wall / p.ops * 1e3),
+    },
+    Metric {
+        workload: "w6",
+        label: "W6 ms/session",
+        target: "≤ 1.053 (≥ 0.95× sessions/s)",
+        value: |r| phase(r, "w6").map(|p| p.wall / p.ops * 1e3),
+    },
+];
+
+/// Phases, for the supporting table.
+const PHASES: [&str; 7] = ["w1", "w2", "w3_create", "w3_delete", "w4", "w5", "w6"];
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn num(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Every run of every (workload, column).
+type Runs = BTreeMap<(String, String), Vec<Run>>;
+
+/// Every `MEM` reading (baseline, idle, watches, watch count, in KiB) of every column.
+type MemRuns = BTreeMap<String, Vec<[f64; 4]>>;
+
+/// A derived number of one phase, for the supporting table.
+type PhaseRow = (&'static str, fn(PhaseLine) -> f64);
+
+fn load(dir: &Path) -> std::io::Result<(Runs, MemRuns)> {
+    let mut runs: Runs = BTreeMap::new();
+    let mut mem: MemRuns = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".out") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)?;
+        if let Some(column) = stem.strip_prefix("mem.") {
+            for line in text.lines() {
+                let f: Vec<f64> = line
+                    .split_whitespace()
+                    .skip(2)
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if line.starts_with("MEM ") && f.len() == 4 {
+                    mem.entry(column.to_owned())
+                        .or_default()
+                        .push([f[0], f[1], f[2], f[3]]);
+                }
+            }
+            continue;
+        }
+        // <workload>.<column>.<run>; the column may not contain a dot.
+        let parts: Vec<&str> = stem.split('.').collect();
+        if let [workload, column, _run] = parts[..] {
+            runs.entry((workload.to_owned(), column.to_owned()))
+                .or_default()
+                .push(parse_run(&text));
+        }
+    }
+    Ok((runs, mem))
+}
+
+fn med_of(
+    runs: &Runs,
+    workload: &str,
+    column: &str,
+    f: impl Fn(&Run) -> Option<f64>,
+) -> Option<f64> {
+    let rs = runs.get(&(workload.to_owned(), column.to_owned()))?;
+    median(rs.iter().filter_map(f).collect())
+}
+
+fn na_of(runs: &Runs, workload: &str, column: &str) -> Option<String> {
+    runs.get(&(workload.to_owned(), column.to_owned()))?
+        .iter()
+        .find_map(|r| r.na.clone())
+}
+
+/// The report for the run in `dir`, as Markdown.
+///
+/// Errors if the directory cannot be read.
+pub fn report(dir: &Path) -> std::io::Result<String> {
+    let (runs, mem) = load(dir)?;
+    let mut out = String::new();
+    let n_runs = runs.values().map(Vec::len).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "Medians of {n_runs} runs per cell; \"÷ raw\" and \"÷ zookeeper-client\" divide a \
+         column's median by that column's median from the same run (the target applies to \
+         \"÷ raw\"). † blocking has no pipelining API: W2 and W3 run one request at a time.\n"
+    );
+    let _ = writeln!(out, "| metric | {} |", COLUMNS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
+    for m in &METRICS {
+        let vals: Vec<Option<f64>> = COLUMNS
+            .iter()
+            .map(|c| med_of(&runs, m.workload, c, m.value))
+            .collect();
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .zip(&vals)
+            .map(|(c, v)| {
+                let dagger = if *c == "blocking" && (m.workload == "w2" || m.workload == "w3") {
+                    " †"
+                } else {
+                    ""
+                };
+                match (v, na_of(&runs, m.workload, c)) {
+                    (Some(v), _) => format!("{}{dagger}", num(*v)),
+                    (None, Some(_)) => "NA".to_owned(),
+                    (None, None) => "–".to_owned(),
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "| **{}** | {} |", m.label, cells.join(" | "));
+        for (reference, target) in [("raw", m.target), ("zookeeper-client", "≤ 1 / ≥ 1")] {
+            let r = COLUMNS
+                .iter()
+                .position(|c| *c == reference)
+                .and_then(|i| vals[i]);
+            let cells: Vec<String> = vals
+                .iter()
+                .map(|v| match (v, r) {
+                    (Some(v), Some(r)) if r != 0.0 => format!("{:.2}", v / r),
+                    _ => "–".to_owned(),
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "| ÷ {reference} (target {target}) | {} |",
+                cells.join(" | ")
+            );
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\nSupporting numbers (medians): client and server CPU per operation, and throughput, \
+         for every phase.\n"
+    );
+    let _ = writeln!(out, "| phase | measure | {} |", COLUMNS.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---:|".repeat(COLUMNS.len()));
+    for p in PHASES {
+        let workload = p.split('_').next().unwrap_or(p);
+        let rows: [PhaseRow; 3] = [
+            ("ops/s", |l| l.ops / l.wall),
+            ("client CPU µs/op", |l| l.cpu / l.ops * 1e6),
+            ("server CPU µs/op", |l| {
+                if l.server < 0.0 {
+                    f64::NAN
+                } else {
+                    l.server / l.ops * 1e6
+                }
+            }),
+        ];
+        for (label, f) in rows {
+            let cells: Vec<String> = COLUMNS
+                .iter()
+                .map(|c| {
+                    med_of(&runs, workload, c, |r| {
+                        phase(r, p).map(f).filter(|v| v.is_finite())
+                    })
+                    .map(num)
+                    .unwrap_or_else(|| "–".to_owned())
+                })
+                .collect();
+            let _ = writeln!(out, "| {p} | {label} | {} |", cells.join(" | "));
+        }
+    }
+
+    if !mem.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nResident memory (VmRSS, MiB; median of runs): the process before connecting, with \
+             an idle session, and holding 100,000 watches (50,000 data + 50,000 exist).\n"
+        );
+        let _ = writeln!(
+            out,
+            "| column | before connect | idle session | 100,000 watches | per watch |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for c in COLUMNS {
+            let Some(rows) = mem.get(c) else { continue };
+            let col = |i: usize| median(rows.iter().map(|r| r[i]).collect()).unwrap_or(0.0);
+            let (base, idle, watches, count) = (col(0), col(1), col(2), col(3));
+            let _ = writeln!(
+                out,
+                "| {c} | {:.1} | {:.1} | {:.1} | {:.0} B |",
+                base / 1024.0,
+                idle / 1024.0,
+                watches / 1024.0,
+                (watches - idle) * 1024.0 / count.max(1.0)
+            );
+        }
+    }
+    Ok(out)
+}
