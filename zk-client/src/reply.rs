@@ -52,12 +52,24 @@ impl Future for ReplyFuture {
             ReplyState::Done => Poll::Ready((Err(Error::Closed), None)),
             ReplyState::Waiting(id) => {
                 let mut g = this.shared.lock();
-                match g.replies.remove(&id) {
-                    Some(ReplySlot::Done(result, watcher)) => Poll::Ready((result, watcher)),
-                    Some(ReplySlot::Waiting(_)) | None => {
-                        if g.driver_done {
-                            return Poll::Ready((Err(Error::Closed), None));
+                let done = g.driver_done;
+                match g.replies.get_mut(&id) {
+                    Some(ReplySlot::Done(..)) => match g.replies.remove(&id) {
+                        Some(ReplySlot::Done(result, watcher)) => Poll::Ready((result, watcher)),
+                        _ => Poll::Ready((Err(Error::Closed), None)),
+                    },
+                    _ if done => Poll::Ready((Err(Error::Closed), None)),
+                    Some(ReplySlot::Waiting(w)) => {
+                        // Update the waker in place: no second hash, and no clone when the same
+                        // task polls again.
+                        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            *w = Some(cx.waker().clone());
                         }
+                        drop(g);
+                        this.state = ReplyState::Waiting(id);
+                        Poll::Pending
+                    }
+                    None => {
                         g.replies
                             .insert(id, ReplySlot::Waiting(Some(cx.waker().clone())));
                         drop(g);

@@ -7,6 +7,7 @@
 //! one wake-up per batch. The lock is only ever held for in-memory work, never across I/O.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -14,6 +15,29 @@ use std::time::Instant;
 use zk_core::proto::{Request, Response};
 use zk_core::session::{SubmitOptions, WatchEnd};
 use zk_core::{Error, Event, RequestId, Session, SessionState, WatchedEvent, WatcherId};
+
+/// Hashes the session's sequential u64 ids (request and watcher numbers) with one
+/// multiplication: they are dense, never attacker-chosen, and SipHash cost more than the
+/// rest of a reply's bookkeeping.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by a session id.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A reply's mailbox.
 pub(crate) enum ReplySlot {
@@ -44,8 +68,8 @@ pub(crate) struct StateSub {
 
 pub(crate) struct Inner {
     pub(crate) session: Session,
-    pub(crate) replies: HashMap<RequestId, ReplySlot>,
-    pub(crate) watchers: HashMap<WatcherId, WatchSlot>,
+    pub(crate) replies: IdMap<RequestId, ReplySlot>,
+    pub(crate) watchers: IdMap<WatcherId, WatchSlot>,
     pub(crate) state_subs: HashMap<u64, StateSub>,
     next_sub: u64,
     pub(crate) driver_waker: Option<Waker>,
@@ -70,8 +94,8 @@ impl Shared {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
-                replies: HashMap::new(),
-                watchers: HashMap::new(),
+                replies: IdMap::default(),
+                watchers: IdMap::default(),
                 state_subs: HashMap::new(),
                 next_sub: 0,
                 driver_waker: None,

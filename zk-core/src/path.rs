@@ -30,6 +30,30 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), Error> {
     if path.ends_with('/') && !sequential {
         return bad("path must not end with /");
     }
+    // Fast path, one pass over the bytes, for ASCII paths (nearly all): the same rules as below.
+    if path.is_ascii() {
+        let bytes = path.as_bytes();
+        let mut start = 1;
+        for i in 1..=bytes.len() {
+            let end = i == bytes.len();
+            if !end {
+                let b = bytes[i];
+                if b < 0x20 || b == 0x7f {
+                    return bad("path contains a character ZooKeeper does not allow");
+                }
+                if b != b'/' {
+                    continue;
+                }
+            }
+            match &bytes[start..i] {
+                b"" if !(end && sequential) => return bad("empty node name (//)"),
+                b"." | b".." => return bad("relative paths (. and ..) are not allowed"),
+                _ => {}
+            }
+            start = i + 1;
+        }
+        return Ok(());
+    }
     // Components are checked one by one; a sequential prefix ending in `/` has an empty last
     // component, which the server fills in.
     let body = &path[1..];

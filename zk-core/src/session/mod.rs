@@ -487,7 +487,16 @@ impl Session {
                 });
             }
         }
-        let path = requests::request_path(&request).to_owned();
+        // Without a chroot the client path is the request's own: move it out after encoding
+        // instead of copying it now.
+        let take_path = (options.absolute_path
+            || self.config.connect_string.chroot.as_str().is_none())
+            && requests::request_path_mut(&mut request).is_some();
+        let mut path = if take_path {
+            String::new()
+        } else {
+            requests::request_path(&request).to_owned()
+        };
         let op = request.op_code();
         let auth = match &request {
             Request::Auth(a) => Some(Credentials {
@@ -508,6 +517,11 @@ impl Session {
             let xid = self.peek_xid();
             self.encode_into_out(xid, &request)?;
             self.advance_xid();
+            if take_path {
+                if let Some(p) = requests::request_path_mut(&mut request) {
+                    path = std::mem::take(p);
+                }
+            }
             self.push_in_flight(now, xid, op, origin, path, deadline);
         } else {
             let placeholder = if auth.is_some() { xid::AUTH } else { 0 };
@@ -519,6 +533,11 @@ impl Session {
                     }
                 },
             )?;
+            if take_path {
+                if let Some(p) = requests::request_path_mut(&mut request) {
+                    path = std::mem::take(p);
+                }
+            }
             self.queue.push_back(Pending {
                 origin,
                 op,

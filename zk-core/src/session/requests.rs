@@ -46,26 +46,41 @@ impl WatchIntent {
     }
 }
 
+/// The one path field of a request, borrowed with `&` or `&mut`; `None` for requests without one
+/// (multi, whoAmI, auth, ...).
+macro_rules! path_field {
+    ($req:expr, $($borrow:tt)+) => {
+        match $req {
+            Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => {
+                Some($($borrow)+ r.path)
+            }
+            Request::CreateTtl(r) => Some($($borrow)+ r.path),
+            Request::Delete(r) | Request::Check(r) => Some($($borrow)+ r.path),
+            Request::Exists(r)
+            | Request::GetData(r)
+            | Request::GetChildren(r)
+            | Request::GetChildren2(r) => Some($($borrow)+ r.path),
+            Request::SetData(r) => Some($($borrow)+ r.path),
+            Request::GetAcl(r)
+            | Request::Sync(r)
+            | Request::GetEphemerals(r)
+            | Request::GetAllChildrenNumber(r) => Some($($borrow)+ r.path),
+            Request::SetAcl(r) => Some($($borrow)+ r.path),
+            Request::CheckWatches(r) | Request::RemoveWatches(r) => Some($($borrow)+ r.path),
+            Request::AddWatch(r) => Some($($borrow)+ r.path),
+            _ => None,
+        }
+    };
+}
+
 /// The path a request concerns (used in errors), `""` when it has none.
 pub(crate) fn request_path(req: &Request) -> &str {
-    match req {
-        Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => &r.path,
-        Request::CreateTtl(r) => &r.path,
-        Request::Delete(r) | Request::Check(r) => &r.path,
-        Request::Exists(r)
-        | Request::GetData(r)
-        | Request::GetChildren(r)
-        | Request::GetChildren2(r) => &r.path,
-        Request::SetData(r) => &r.path,
-        Request::GetAcl(r)
-        | Request::Sync(r)
-        | Request::GetEphemerals(r)
-        | Request::GetAllChildrenNumber(r) => &r.path,
-        Request::SetAcl(r) => &r.path,
-        Request::CheckWatches(r) | Request::RemoveWatches(r) => &r.path,
-        Request::AddWatch(r) => &r.path,
-        _ => "",
-    }
+    path_field!(req, &).map_or("", String::as_str)
+}
+
+/// The path field of a request that has exactly one, to move it out once the request is encoded.
+pub(crate) fn request_path_mut(req: &mut Request) -> Option<&mut String> {
+    path_field!(req, &mut)
 }
 
 /// The watch a request will arm, if any.
