@@ -1,6 +1,12 @@
-//! The driver: one task per client that pumps bytes between a socket and the session machine,
-//! arms the timer the session asks for, dials the hosts it names and runs its four-letter-word
-//! probes. It is written once, as a plain `Future`, over the [`Runtime`] trait.
+//! The driver: one task per client that reads from the socket into the session machine, arms the
+//! timer the session asks for, dials the hosts it names and runs its four-letter-word probes. It
+//! is written once, as a plain `Future`, over the [`Runtime`] trait.
+//!
+//! Writing is shared: the socket lives in the shared state, and a caller that submits a request
+//! writes it out itself when the socket takes it at once (see `Inner::write_out`). The driver is
+//! woken only for what a caller cannot finish: a socket that would block, a new earlier deadline,
+//! a host to dial. That saves a task switch per request, and on multi-threaded runtimes a thread
+//! hand-off.
 //!
 //! Each poll runs to a fixed point: it feeds every input that is ready, drains every output the
 //! session produced, and stops only when nothing moved, so no wake-up is ever lost between the
@@ -12,14 +18,13 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use tracing::debug;
 use zk_core::session::{ConnId, ProbeId};
 
 use crate::four_letter::four_letter_word_on;
-use crate::runtime::{Runtime, Timer, Transport};
-use crate::shared::Shared;
+use crate::runtime::{Runtime, Timer};
+use crate::shared::{Inner, Shared, WriteState};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -29,12 +34,8 @@ const PROBE_MAX_BYTES: usize = 64 * 1024;
 pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     rt: R,
-    conn: Option<(ConnId, R::Tcp)>,
     connecting: Option<(ConnId, BoxFuture<io::Result<R::Tcp>>)>,
     timer: R::Timer,
-    timer_at: Option<Instant>,
-    write_buf: Vec<u8>,
-    write_pos: usize,
     read_buf: Vec<u8>,
     probes: Vec<(ProbeId, BoxFuture<Result<String, ()>>)>,
     /// The driver closed the session because every handle was dropped.
@@ -51,11 +52,7 @@ impl<R: Runtime> Driver<R> {
             timer: rt.timer(now),
             shared,
             rt,
-            conn: None,
             connecting: None,
-            timer_at: None,
-            write_buf: Vec::new(),
-            write_pos: 0,
             read_buf: vec![0; 64 * 1024],
             probes: Vec::new(),
             closing: false,
@@ -65,20 +62,18 @@ impl<R: Runtime> Driver<R> {
     /// Polls everything once; returns whether anything happened.
     fn step(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        let now = self.rt.now();
 
         if let Some((id, fut)) = &mut self.connecting {
             if let Poll::Ready(res) = fut.as_mut().poll(cx) {
                 let id = *id;
                 self.connecting = None;
                 progress = true;
-                let now = self.rt.now();
                 let mut g = self.shared.lock();
                 match res {
                     Ok(tcp) => {
                         debug!(conn = id.0, "connected");
-                        self.conn = Some((id, tcp));
-                        self.write_buf.clear();
-                        self.write_pos = 0;
+                        g.set_io(Some((id, Box::new(tcp))));
                         g.session.handle_connected(now, id);
                     }
                     Err(e) => {
@@ -89,21 +84,21 @@ impl<R: Runtime> Driver<R> {
             }
         }
 
+        let shared = self.shared.clone();
+        let mut g = shared.lock();
+
         // Read everything that is ready.
-        while let Some((id, tcp)) = &mut self.conn {
+        while let Some((id, tcp)) = &mut g.io {
             let id = *id;
             match tcp.poll_read(cx, &mut self.read_buf) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     debug!(conn = id.0, "connection closed by peer");
-                    self.conn = None;
-                    let now = self.rt.now();
-                    self.shared.lock().session.handle_closed(now, id);
+                    g.set_io(None);
+                    g.session.handle_closed(now, id);
                     progress = true;
                 }
                 Poll::Ready(Ok(n)) => {
-                    let now = self.rt.now();
-                    let mut g = self.shared.lock();
                     g.session.handle_bytes(now, id, &self.read_buf[..n]);
                     g.dispatch_events(now);
                     progress = true;
@@ -114,119 +109,97 @@ impl<R: Runtime> Driver<R> {
         for i in (0..self.probes.len()).rev() {
             if let Poll::Ready(res) = self.probes[i].1.as_mut().poll(cx) {
                 let (id, _) = self.probes.swap_remove(i);
-                let now = self.rt.now();
-                self.shared.lock().session.handle_probe_result(
-                    now,
-                    id,
-                    res.as_deref().map_err(|_| ()),
-                );
+                g.session
+                    .handle_probe_result(now, id, res.as_deref().map_err(|_| ()));
                 progress = true;
             }
         }
 
         // Timers, then every output of the session.
+        if g.session.poll_timeout().is_some_and(|t| t <= now) {
+            g.session.handle_timeout(now);
+            progress = true;
+        }
+        if g.handles == 0 && !self.closing {
+            // Every Client handle is gone: end the session as kazoo's stop() would.
+            self.closing = true;
+            g.session.close(now);
+            progress = true;
+        }
+        progress |= self.drain_transport_requests(&mut g);
+        match g.write_out(cx) {
+            WriteState::Done | WriteState::Blocked => {}
+            // The read side reports the broken connection.
+            WriteState::Failed => progress = true,
+        }
+        g.dispatch_events(now);
+        if !g
+            .driver_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
         {
-            let now = self.rt.now();
-            let mut g = self.shared.lock();
-            if g.session.poll_timeout().is_some_and(|t| t <= now) {
-                g.session.handle_timeout(now);
-                progress = true;
-            }
-            while let Some(c) = g.session.poll_connect() {
-                progress = true;
-                let fut = self.rt.connect(c.addr.host.clone(), c.addr.port);
-                self.connecting = Some((c.conn, Box::pin(fut)));
-            }
-            while let Some(conn) = g.session.poll_close() {
-                progress = true;
-                if self.conn.as_ref().is_some_and(|(id, _)| *id == conn) {
-                    debug!(conn = conn.0, "closing connection");
-                    self.conn = None;
-                    self.write_buf.clear();
-                    self.write_pos = 0;
-                }
-                if self.connecting.as_ref().is_some_and(|(id, _)| *id == conn) {
-                    self.connecting = None;
-                }
-            }
-            while let Some(p) = g.session.poll_probe() {
-                progress = true;
-                // Ask the very server we are connected to when the session says so.
-                let target = p
-                    .conn
-                    .and_then(|c| self.conn.as_ref().filter(|(id, _)| *id == c))
-                    .and_then(|(_, tcp)| tcp.peer_addr());
-                let (host, port) = match target {
-                    Some(addr) => (addr.ip().to_string(), addr.port()),
-                    None => (p.addr.host.clone(), p.addr.port),
-                };
-                let rt = self.rt.clone();
-                let command = p.command;
-                let fut = async move {
-                    four_letter_word_on(&rt, host, port, command, PROBE_MAX_BYTES)
-                        .await
-                        .map_err(|_| ())
-                };
-                self.probes.push((p.id, Box::pin(fut)));
-            }
-            if self.write_pos == self.write_buf.len() {
-                self.write_buf.clear();
-                self.write_pos = 0;
-            }
-            loop {
-                let before = self.write_buf.len();
-                let Some(conn) = g.session.poll_transmit(&mut self.write_buf) else {
-                    break;
-                };
-                if self.conn.as_ref().map(|(id, _)| *id) != Some(conn) {
-                    // Bytes for a connection we no longer hold: the session learns of its end
-                    // through handle_closed.
-                    self.write_buf.truncate(before);
-                }
-            }
-            g.dispatch_events(now);
-            if g.handles == 0 && !self.closing {
-                // Every Client handle is gone: end the session as kazoo's stop() would.
-                self.closing = true;
-                g.session.close(now);
-                progress = true;
-                g.dispatch_events(now);
-            }
             g.driver_waker = Some(cx.waker().clone());
         }
+        progress
+    }
 
-        // Write what is pending.
-        if let Some((_, tcp)) = &mut self.conn {
-            while self.write_pos < self.write_buf.len() {
-                match tcp.poll_write(cx, &self.write_buf[self.write_pos..]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        // The read side will report the failure; stop writing.
-                        self.write_pos = self.write_buf.len();
-                        break;
-                    }
-                    Poll::Ready(Ok(n)) => self.write_pos += n,
-                    Poll::Pending => break,
-                }
+    /// Dials, closes and probes as the session asks; true if it asked anything.
+    fn drain_transport_requests(&mut self, g: &mut Inner) -> bool {
+        let mut progress = false;
+        while let Some(c) = g.session.poll_connect() {
+            progress = true;
+            let fut = self.rt.connect(c.addr.host.clone(), c.addr.port);
+            self.connecting = Some((c.conn, Box::pin(fut)));
+        }
+        while let Some(conn) = g.session.poll_close() {
+            progress = true;
+            if g.io.as_ref().is_some_and(|(id, _)| *id == conn) {
+                debug!(conn = conn.0, "closing connection");
+                g.set_io(None);
             }
+            if self.connecting.as_ref().is_some_and(|(id, _)| *id == conn) {
+                self.connecting = None;
+            }
+        }
+        while let Some(p) = g.session.poll_probe() {
+            progress = true;
+            // Ask the very server we are connected to when the session says so.
+            let target = p
+                .conn
+                .and_then(|c| g.io.as_ref().filter(|(id, _)| *id == c))
+                .and_then(|(_, tcp)| tcp.peer_addr());
+            let (host, port) = match target {
+                Some(addr) => (addr.ip().to_string(), addr.port()),
+                None => (p.addr.host.clone(), p.addr.port),
+            };
+            let rt = self.rt.clone();
+            let command = p.command;
+            let fut = async move {
+                four_letter_word_on(&rt, host, port, command, PROBE_MAX_BYTES)
+                    .await
+                    .map_err(|_| ())
+            };
+            self.probes.push((p.id, Box::pin(fut)));
         }
         progress
     }
 
     /// Re-arms the timer for the session's next deadline; true if it already fired.
     fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = self.shared.lock().session.poll_timeout();
-        let Some(deadline) = deadline else {
-            self.timer_at = None;
+        let mut g = self.shared.lock();
+        let Some(deadline) = g.session.poll_timeout() else {
+            g.timer_at = None;
             return false;
         };
         // Move the timer only when the deadline comes earlier (or the timer is idle): a later
         // deadline is handled by letting the timer fire early and re-checking the clock.
-        if self.timer_at.is_none_or(|t| deadline < t) {
+        if g.timer_at.is_none_or(|t| deadline < t) {
             self.timer.reset(deadline);
-            self.timer_at = Some(deadline);
+            g.timer_at = Some(deadline);
         }
+        drop(g);
         if self.timer.poll_fire(cx).is_ready() {
-            self.timer_at = None;
+            self.shared.lock().timer_at = None;
             return true;
         }
         false
@@ -270,6 +243,7 @@ impl<R: Runtime> Future for Driver<R> {
                 let mut g = this.shared.lock();
                 if g.generation == this.generation {
                     g.dispatch_events(this.rt.now());
+                    g.set_io(None);
                     g.shut_down();
                 }
                 return Poll::Ready(());

@@ -2,19 +2,22 @@
 //! and the mailboxes that carry its events to whoever waits for them.
 //!
 //! Why the session sits behind the lock rather than behind a channel: a request is encoded on the
-//! caller's thread straight into the session's output buffer, and its reply is handed to the
-//! caller's future by the driver in the same critical section that decoded it. No message hops,
-//! one wake-up per batch. The lock is only ever held for in-memory work, never across I/O.
+//! caller's thread straight into the session's output buffer and, when the socket takes it, written
+//! out by the caller too; its reply is handed to the caller's future by the driver in the same
+//! critical section that decoded it. No message hops, and no wake-up of the driver per request.
+//! The lock is held for in-memory work and for non-blocking socket calls, never across a wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use zk_core::proto::{Request, Response};
 use zk_core::session::{SubmitOptions, WatchEnd};
-use zk_core::{Error, Event, RequestId, Session, SessionState, WatchedEvent, WatcherId};
+use zk_core::{ConnId, Error, Event, RequestId, Session, SessionState, WatchedEvent, WatcherId};
+
+use crate::runtime::Transport;
 
 /// Hashes the session's sequential u64 ids (request and watcher numbers) with one
 /// multiplication: they are dense, never attacker-chosen, and SipHash cost more than the
@@ -66,8 +69,27 @@ pub(crate) struct StateSub {
     pub(crate) waker: Option<Waker>,
 }
 
+/// How far writing out the session's bytes got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteState {
+    /// Everything is written (or there is nothing to write, or no connection).
+    Done,
+    /// The socket would block; the rest waits in the write buffer.
+    Blocked,
+    /// The socket failed; the bytes were dropped (the read side reports the closed connection).
+    Failed,
+}
+
 pub(crate) struct Inner {
     pub(crate) session: Session,
+    /// The connection the session is on, shared so that callers can write their requests out
+    /// themselves; the driver reads from it.
+    pub(crate) io: Option<(ConnId, Box<dyn Transport>)>,
+    write_buf: Vec<u8>,
+    write_pos: usize,
+    /// The deadline the driver's timer is armed for: a caller whose request brings an earlier
+    /// one wakes the driver to re-arm.
+    pub(crate) timer_at: Option<Instant>,
     pub(crate) replies: IdMap<RequestId, ReplySlot>,
     pub(crate) watchers: IdMap<WatcherId, WatchSlot>,
     pub(crate) state_subs: HashMap<u64, StateSub>,
@@ -94,6 +116,10 @@ impl Shared {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
+                io: None,
+                write_buf: Vec::new(),
+                write_pos: 0,
+                timer_at: None,
                 replies: IdMap::default(),
                 watchers: IdMap::default(),
                 state_subs: HashMap::new(),
@@ -117,7 +143,9 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Submits a request and returns its id, or the error that kept it from being sent.
+    /// Submits a request and returns its id, or the error that kept it from being sent. The
+    /// request is written out at once when the socket takes it; the driver is woken only for what
+    /// is left (a blocked socket, an earlier deadline, a host to dial).
     pub(crate) fn submit(
         &self,
         request: Request,
@@ -133,7 +161,18 @@ impl Shared {
             return Err(Error::Closed);
         }
         g.replies.insert(id, ReplySlot::Waiting(None));
-        g.wake_driver();
+        let mut cx = Context::from_waker(Waker::noop());
+        let written = g.write_out(&mut cx);
+        let earlier_deadline = match (g.session.poll_timeout(), g.timer_at) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if written != WriteState::Done || earlier_deadline || g.session.wants_transport() {
+            g.wake_driver();
+        }
+        // A request refused in order behind others (Unsupported) resolves now.
+        g.dispatch_events(now);
         Ok(id)
     }
 
@@ -156,6 +195,51 @@ impl Shared {
 }
 
 impl Inner {
+    /// Attaches the connection (or detaches it, dropping unsent bytes).
+    pub(crate) fn set_io(&mut self, io: Option<(ConnId, Box<dyn Transport>)>) {
+        self.io = io;
+        self.write_buf.clear();
+        self.write_pos = 0;
+    }
+
+    /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
+    /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
+    /// polling with its own waker, registers for writability.
+    pub(crate) fn write_out(&mut self, cx: &mut Context<'_>) -> WriteState {
+        if self.write_pos == self.write_buf.len() {
+            self.write_buf.clear();
+            self.write_pos = 0;
+        }
+        loop {
+            let before = self.write_buf.len();
+            let Some(conn) = self.session.poll_transmit(&mut self.write_buf) else {
+                break;
+            };
+            if self.io.as_ref().map(|(id, _)| *id) != Some(conn) {
+                // Bytes for a connection we no longer hold: the session learns of its end
+                // through handle_closed.
+                self.write_buf.truncate(before);
+            }
+        }
+        let Some((_, tcp)) = &mut self.io else {
+            self.write_buf.clear();
+            self.write_pos = 0;
+            return WriteState::Done;
+        };
+        while self.write_pos < self.write_buf.len() {
+            match tcp.poll_write(cx, &self.write_buf[self.write_pos..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    self.write_buf.clear();
+                    self.write_pos = 0;
+                    return WriteState::Failed;
+                }
+                Poll::Ready(Ok(n)) => self.write_pos += n,
+                Poll::Pending => return WriteState::Blocked,
+            }
+        }
+        WriteState::Done
+    }
+
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = &self.driver_waker {
             w.wake_by_ref();

@@ -908,6 +908,12 @@ impl Session {
 
     // ---- outputs ---------------------------------------------------------------------------
 
+    /// True when a connect, close or probe waits to be taken by `poll_connect`, `poll_close` or
+    /// `poll_probe` (a driver that lets callers write can tell whether it must wake up).
+    pub fn wants_transport(&self) -> bool {
+        self.connect_out.is_some() || !self.close_out.is_empty() || !self.probe_out.is_empty()
+    }
+
     /// The next host to dial, if the session wants one.
     #[must_use]
     pub fn poll_connect(&mut self) -> Option<Connect> {
