@@ -86,6 +86,7 @@ impl<R: Runtime> Driver<R> {
 
         let shared = self.shared.clone();
         let mut g = shared.lock();
+        g.driver_thread = Some(std::thread::current().id());
 
         // Read everything that is ready.
         while let Some((id, tcp)) = &mut g.io {

@@ -525,11 +525,32 @@ impl<'a, R: Runtime> Create<'a, R> {
     /// The request for this create: the opcode follows the Java client (createTTL, then
     /// createContainer, then create2 when a Stat is wanted, else create).
     fn request(&self, want_stat: bool) -> Result<Request, Error> {
-        let mode = self.mode()?;
         let acl = self
             .acl
             .clone()
             .unwrap_or_else(|| self.client.opts.default_acl.clone());
+        self.build(self.path.clone(), self.data.clone(), acl, want_stat)
+    }
+
+    /// The request, moving path, data and ACL out of the builder (it is not used again).
+    fn take_request(&mut self, want_stat: bool) -> Result<Request, Error> {
+        let acl = self
+            .acl
+            .take()
+            .unwrap_or_else(|| self.client.opts.default_acl.clone());
+        let path = std::mem::take(&mut self.path);
+        let data = self.data.take();
+        self.build(path, data, acl, want_stat)
+    }
+
+    fn build(
+        &self,
+        path: String,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+        want_stat: bool,
+    ) -> Result<Request, Error> {
+        let mode = self.mode()?;
         if let Some(ttl) = self.ttl {
             let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
             if !(1..=MAX_TTL_MS).contains(&ms) {
@@ -538,16 +559,16 @@ impl<'a, R: Runtime> Create<'a, R> {
                 )));
             }
             return Ok(Request::CreateTtl(CreateTtlRequest {
-                path: self.path.clone(),
-                data: self.data.clone(),
+                path,
+                data,
                 acl,
                 flags: mode.code(),
                 ttl: ms,
             }));
         }
         let req = CreateRequest {
-            path: self.path.clone(),
-            data: self.data.clone(),
+            path,
+            data,
             acl,
             flags: mode.code(),
         };
@@ -608,10 +629,10 @@ impl<'a, R: Runtime> IntoFuture for Create<'a, R> {
     type Output = Result<String, Error>;
     type IntoFuture = CreateFuture<'a>;
 
-    fn into_future(self) -> CreateFuture<'a> {
-        // The common case (no parents to make) goes without boxing.
+    fn into_future(mut self) -> CreateFuture<'a> {
+        // The common case (no parents to make) goes without boxing or copying.
         if !self.make_parents {
-            let fut = match self.request(false) {
+            let fut = match self.take_request(false) {
                 Ok(req) => self.client.send(req),
                 Err(e) => ReplyFuture::submit(&self.client.shared, Err(e)),
             };
@@ -865,24 +886,45 @@ impl<R: Runtime> Delete<'_, R> {
     }
 }
 
+/// A `Delete` future.
+pub struct DeleteFuture<'a>(DeleteInner<'a>);
+
+enum DeleteInner<'a> {
+    /// One request, sent when the future is made.
+    Fast(OpFuture<()>),
+    /// Descendants first, then the node.
+    Recursive(BoxFuture<'a, ()>),
+}
+
+impl Future for DeleteFuture<'_> {
+    type Output = Result<(), Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            DeleteInner::Fast(f) => Pin::new(f).poll(cx),
+            DeleteInner::Recursive(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
 impl<'a, R: Runtime> IntoFuture for Delete<'a, R> {
     type Output = Result<(), Error>;
-    type IntoFuture = BoxFuture<'a, ()>;
+    type IntoFuture = DeleteFuture<'a>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            if self.recursive {
-                self.client.delete_tree(&self.path).await?;
-            }
-            self.client
-                .send(Request::Delete(PathVersionRequest {
-                    path: self.path,
-                    version: self.version,
-                }))
-                .await
-                .0
-                .map(|_| ())
-        })
+    fn into_future(self) -> DeleteFuture<'a> {
+        let request = Request::Delete(PathVersionRequest {
+            path: self.path.clone(),
+            version: self.version,
+        });
+        if !self.recursive {
+            // Sent now, like every other operation, so a window of deletes pipelines.
+            return DeleteFuture(DeleteInner::Fast(
+                self.client.op(request, |_, (r, _)| r.map(|_| ())),
+            ));
+        }
+        DeleteFuture(DeleteInner::Recursive(Box::pin(async move {
+            self.client.delete_tree(&self.path).await?;
+            self.client.send(request).await.0.map(|_| ())
+        })))
     }
 }
 

@@ -429,6 +429,11 @@ impl Session {
             + self.auth_in_flight.iter().filter(|a| a.0.is_some()).count()
     }
 
+    /// Requests sent on this connection and not yet answered (cheap: no counting by kind).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// The connection the session is using or trying, if any.
     pub fn current_conn(&self) -> Option<ConnId> {
         match &self.link {
