@@ -10,6 +10,7 @@
 //! Paths here are client paths (chroot stripped). Ordered maps keep every output deterministic.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::path::ancestors_inclusive;
 use crate::proto::{EventType, WatcherType};
@@ -41,36 +42,48 @@ impl WatchKind {
     }
 }
 
+/// The local watchers of one path, in registration order. One small vector rather than one per
+/// kind: a path usually has one watcher, and 100,000 watched paths should not cost 100,000 times
+/// five vectors.
 #[derive(Debug, Default)]
 struct PathWatches {
-    data: Vec<WatcherId>,
-    exist: Vec<WatcherId>,
-    child: Vec<WatcherId>,
-    persistent: Vec<WatcherId>,
-    recursive: Vec<WatcherId>,
+    entries: Vec<(WatchKind, WatcherId)>,
 }
 
 impl PathWatches {
-    fn list(&mut self, kind: WatchKind) -> &mut Vec<WatcherId> {
-        match kind {
-            WatchKind::Data => &mut self.data,
-            WatchKind::Exist => &mut self.exist,
-            WatchKind::Child => &mut self.child,
-            WatchKind::Persistent => &mut self.persistent,
-            WatchKind::PersistentRecursive => &mut self.recursive,
-        }
+    fn push(&mut self, kind: WatchKind, id: WatcherId) {
+        self.entries.push((kind, id));
+    }
+
+    fn remove(&mut self, id: WatcherId) {
+        self.entries.retain(|(_, w)| *w != id);
+    }
+
+    /// True if a watcher of this kind is registered here.
+    fn any(&self, kind: WatchKind) -> bool {
+        self.entries.iter().any(|(k, _)| *k == kind)
+    }
+
+    /// The watchers of one kind, in registration order.
+    fn ids(&self, kind: WatchKind) -> impl Iterator<Item = WatcherId> + '_ {
+        self.entries
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, w)| *w)
+    }
+
+    /// Removes the watchers of one kind, appending them to `out` in registration order.
+    fn take(&mut self, kind: WatchKind, out: &mut Vec<WatcherId>) {
+        out.extend(self.ids(kind));
+        self.entries.retain(|(k, _)| *k != kind);
     }
 
     fn is_empty(&self) -> bool {
-        self.data.is_empty()
-            && self.exist.is_empty()
-            && self.child.is_empty()
-            && self.persistent.is_empty()
-            && self.recursive.is_empty()
+        self.entries.is_empty()
     }
 
     fn has_persistent(&self) -> bool {
-        !self.persistent.is_empty() || !self.recursive.is_empty()
+        self.entries.iter().any(|(k, _)| k.is_persistent())
     }
 }
 
@@ -114,8 +127,9 @@ pub enum Removal {
 /// works the same on 3.9, where modes could coexist.
 #[derive(Debug, Default)]
 pub struct WatchRegistry {
-    paths: BTreeMap<String, PathWatches>,
-    owners: BTreeMap<WatcherId, (String, WatchKind)>,
+    /// The path is shared with `owners` (one allocation per watched path).
+    paths: BTreeMap<Arc<str>, PathWatches>,
+    owners: BTreeMap<WatcherId, (Arc<str>, WatchKind)>,
     recursive: usize,
     server_modes: BTreeMap<String, WatchKind>,
 }
@@ -126,12 +140,12 @@ impl WatchRegistry {
         if self.owners.contains_key(&id) {
             return;
         }
-        self.paths
-            .entry(path.to_owned())
-            .or_default()
-            .list(kind)
-            .push(id);
-        self.owners.insert(id, (path.to_owned(), kind));
+        let key: Arc<str> = match self.paths.get_key_value(path) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(path),
+        };
+        self.paths.entry(key.clone()).or_default().push(kind, id);
+        self.owners.insert(id, (key, kind));
         if kind == WatchKind::PersistentRecursive {
             self.recursive += 1;
         }
@@ -154,7 +168,7 @@ impl WatchRegistry {
 
     /// The path and kind of a watcher.
     pub fn get(&self, id: WatcherId) -> Option<(&str, WatchKind)> {
-        self.owners.get(&id).map(|(p, k)| (p.as_str(), *k))
+        self.owners.get(&id).map(|(p, k)| (&**p, *k))
     }
 
     /// True if any persistent or recursive watch is registered (they need SetWatches2).
@@ -172,9 +186,9 @@ impl WatchRegistry {
     pub fn mode_for(&self, path: &str) -> Option<WatchKind> {
         self.server_mode(path).or_else(|| {
             let w = self.paths.get(path)?;
-            if !w.recursive.is_empty() {
+            if w.any(WatchKind::PersistentRecursive) {
                 Some(WatchKind::PersistentRecursive)
-            } else if !w.persistent.is_empty() {
+            } else if w.any(WatchKind::Persistent) {
                 Some(WatchKind::Persistent)
             } else {
                 None
@@ -220,10 +234,11 @@ impl WatchRegistry {
         if kind == WatchKind::PersistentRecursive {
             self.recursive -= 1;
         }
-        let Some(entry) = self.paths.get_mut(&path) else {
+        let Some(entry) = self.paths.get_mut(&*path) else {
             return Removal::Keep;
         };
-        entry.list(kind).retain(|w| *w != id);
+        entry.remove(id);
+        let path = path.to_string();
         let mode = self.server_modes.get(&path).copied();
         let action = if entry.is_empty() {
             self.server_modes.remove(&path);
@@ -240,8 +255,8 @@ impl WatchRegistry {
                 mode,
             )
         } else if kind == WatchKind::PersistentRecursive
-            && entry.recursive.is_empty()
-            && !entry.persistent.is_empty()
+            && !entry.any(WatchKind::PersistentRecursive)
+            && entry.any(WatchKind::Persistent)
             && mode == Some(WatchKind::PersistentRecursive)
         {
             Removal::Downgrade(path.clone())
@@ -250,18 +265,18 @@ impl WatchRegistry {
         } else {
             match kind {
                 WatchKind::Data | WatchKind::Exist
-                    if entry.data.is_empty() && entry.exist.is_empty() =>
+                    if !entry.any(WatchKind::Data) && !entry.any(WatchKind::Exist) =>
                 {
                     Removal::Remove(path.clone(), WatcherType::Data, None)
                 }
-                WatchKind::Child if entry.child.is_empty() => {
+                WatchKind::Child if !entry.any(WatchKind::Child) => {
                     Removal::Remove(path.clone(), WatcherType::Children, None)
                 }
                 _ => Removal::Keep,
             }
         };
         if entry.is_empty() {
-            self.paths.remove(&path);
+            self.paths.remove(path.as_str());
         }
         action
     }
@@ -273,20 +288,20 @@ impl WatchRegistry {
         if let Some(entry) = self.paths.get_mut(path) {
             match event {
                 EventType::NodeCreated | EventType::NodeDataChanged => {
-                    out.append(&mut entry.data);
-                    out.append(&mut entry.exist);
+                    entry.take(WatchKind::Data, out);
+                    entry.take(WatchKind::Exist, out);
                 }
-                EventType::NodeChildrenChanged => out.append(&mut entry.child),
+                EventType::NodeChildrenChanged => entry.take(WatchKind::Child, out),
                 // Deletion ends data and child watches, and any exist watch too (the Java client
                 // clears those as well, in case one was armed on a node that then existed).
                 EventType::NodeDeleted => {
-                    out.append(&mut entry.data);
-                    out.append(&mut entry.child);
-                    out.append(&mut entry.exist);
+                    entry.take(WatchKind::Data, out);
+                    entry.take(WatchKind::Child, out);
+                    entry.take(WatchKind::Exist, out);
                 }
                 _ => {}
             }
-            out.extend_from_slice(&entry.persistent);
+            out.extend(entry.ids(WatchKind::Persistent));
         }
         for id in &out[before..] {
             if let Some((_, kind)) = self.owners.get(id) {
@@ -306,7 +321,7 @@ impl WatchRegistry {
         {
             for p in ancestors_inclusive(path) {
                 if let Some(entry) = self.paths.get(p) {
-                    out.extend_from_slice(&entry.recursive);
+                    out.extend(entry.ids(WatchKind::PersistentRecursive));
                 }
             }
         }
@@ -339,7 +354,7 @@ impl WatchRegistry {
         let mut gone = Vec::new();
         if let Some(entry) = self.paths.get_mut(path) {
             for kind in kinds {
-                gone.append(entry.list(*kind));
+                entry.take(*kind, &mut gone);
             }
             if !entry.has_persistent() {
                 self.server_modes.remove(path);
@@ -379,22 +394,22 @@ impl WatchRegistry {
         let mut l = WatchLists::default();
         self.server_modes.clear();
         for (path, w) in &self.paths {
-            if !w.recursive.is_empty() {
+            if w.any(WatchKind::PersistentRecursive) {
                 l.recursive.push(to_server(path));
                 self.server_modes
-                    .insert(path.clone(), WatchKind::PersistentRecursive);
-            } else if !w.persistent.is_empty() {
+                    .insert(path.to_string(), WatchKind::PersistentRecursive);
+            } else if w.any(WatchKind::Persistent) {
                 l.persistent.push(to_server(path));
                 self.server_modes
-                    .insert(path.clone(), WatchKind::Persistent);
+                    .insert(path.to_string(), WatchKind::Persistent);
             } else {
-                if !w.data.is_empty() {
+                if w.any(WatchKind::Data) {
                     l.data.push(to_server(path));
                 }
-                if !w.exist.is_empty() {
+                if w.any(WatchKind::Exist) {
                     l.exist.push(to_server(path));
                 }
-                if !w.child.is_empty() {
+                if w.any(WatchKind::Child) {
                     l.child.push(to_server(path));
                 }
             }
