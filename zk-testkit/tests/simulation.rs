@@ -235,9 +235,11 @@ struct World {
     start: Instant,
     /// The id of the session this process last held, to check its ephemerals when it ends.
     last_session_id: Option<i64>,
-    /// After a client restart, reads may be stale until a sync succeeds (the new process does
-    /// not know the old one's last zxid, so it may land on a lagging server): the sync's id.
-    restart_sync: Option<RequestId>,
+    /// Reads may be stale until a sync succeeds: after a client restart (the new process does
+    /// not know the old one's last zxid, so it may land on a lagging server) and after a write
+    /// whose outcome is unknown (the client never saw its zxid, so a lagging server it moves to
+    /// may not have it yet). The id of the sync that will end it.
+    freshness_sync: Option<RequestId>,
 }
 
 type Fail = String;
@@ -297,7 +299,7 @@ impl World {
             hosts,
             start: now,
             last_session_id: None,
-            restart_sync: None,
+            freshness_sync: None,
         }
     }
 
@@ -763,12 +765,14 @@ impl World {
         // that lags behind its own writes (ZooKeeper's guarantee is per client history). As a
         // careful program would, it syncs first, again until a sync succeeds; reads before that
         // may be stale and are not held to the model.
-        self.submit_restart_sync();
+        self.submit_freshness_sync();
     }
 
-    fn submit_restart_sync(&mut self) {
+    /// Syncs so that later reads see everything committed so far; until it succeeds, reads are
+    /// neither checked against the model nor learnt from.
+    fn submit_freshness_sync(&mut self) {
         let sync = Request::Sync(PathRequest { path: "/t".into() });
-        self.restart_sync = None;
+        self.freshness_sync = None;
         if let Ok(id) = self.session.submit(self.now, sync.clone()) {
             self.checker.requests.insert(
                 (self.incarnation, id),
@@ -778,7 +782,7 @@ impl World {
                     resolved: false,
                 },
             );
-            self.restart_sync = Some(id);
+            self.freshness_sync = Some(id);
         }
     }
 
@@ -960,17 +964,22 @@ impl World {
                         | Request::GetChildren(_)
                         | Request::GetEphemerals(_)
                 );
-                if self.restart_sync.is_some() && is_read {
+                if self.freshness_sync.is_some() && is_read {
                     // Possibly stale: neither checked against the model nor learnt from.
                 } else {
                     self.checker.check_reply(&sub, &result)?;
                 }
-                if self.restart_sync == Some(id) {
+                let unknown_write = !is_read && matches!(result, Err(Error::ConnectionLoss));
+                if self.freshness_sync == Some(id) {
                     if result.is_ok() {
-                        self.restart_sync = None;
+                        self.freshness_sync = None;
                     } else {
-                        self.submit_restart_sync();
+                        self.submit_freshness_sync();
                     }
+                } else if unknown_write && !matches!(sub.request, Request::Sync(_)) {
+                    // A sync already on its way may have been sent before this write's fate was
+                    // decided on the server; only one sent from now on proves freshness.
+                    self.submit_freshness_sync();
                 }
                 if let Some(w) = watcher {
                     let (path, kind) = self
