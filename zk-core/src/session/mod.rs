@@ -656,9 +656,12 @@ impl Session {
     fn fit_to_server_mode(&self, request: &mut Request, intent: &mut WatchIntent) -> bool {
         let path = requests::request_path(request);
         let mut mode = self.watches.mode_for(path);
+        // An addWatch that failed locally (Unsupported, waiting for its turn to be reported)
+        // will arm nothing.
         for (origin, p) in self
             .in_flight
             .iter()
+            .filter(|f| f.local.is_none())
             .map(|f| (&f.origin, &f.path))
             .chain(self.queue.iter().map(|q| (&q.origin, &q.path)))
         {
