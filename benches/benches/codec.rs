@@ -12,8 +12,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zk_core::proto::{
     decode_notification, decode_reply, decode_reply_header, encode_notification, encode_reply,
-    encode_request, xid, ErrorCode, EventType, FrameDecoder, KeeperState, OpCode, PathWatchRequest,
-    ReplyHeader, Request, Response, Stat, WatcherEvent, DEFAULT_MAX_FRAME,
+    encode_request, xid, ChildNames, ErrorCode, EventType, FrameDecoder, KeeperState, OpCode,
+    PathWatchRequest, ReplyHeader, Request, Response, Stat, WatcherEvent, DEFAULT_MAX_FRAME,
 };
 
 fn stat(data_length: i32, num_children: i32) -> Stat {
@@ -94,7 +94,7 @@ fn get_data(c: &mut Criterion) {
 }
 
 fn get_children(c: &mut Criterion) {
-    let children: Vec<String> = (0..10_000).map(|i| format!("child-{i:06}")).collect();
+    let children: ChildNames = (0..10_000).map(|i| format!("child-{i:06}")).collect();
     let body = Response::Children { children };
     reply_group(c, "getChildren_reply/10000", OpCode::GetChildren, &body);
 }

@@ -254,7 +254,7 @@ fn success(xid: i32, req: &Request) -> Option<Response> {
         },
         Request::Exists(_) | Request::SetData(_) => Response::Stat(stat),
         Request::GetChildren(_) => Response::Children {
-            children: vec!["c".into()],
+            children: ["c"].into_iter().collect(),
         },
         Request::Create(r) => Response::Create {
             path: if r.path.ends_with('/') {

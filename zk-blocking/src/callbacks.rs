@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use futures_lite::future::or;
 use futures_lite::{Stream, StreamExt};
-use zk_client::{Error, SessionState, Stat, WatchedEvent};
+use zk_client::{ChildNames, Error, SessionState, Stat, WatchedEvent};
 
 use crate::client::Client;
 use crate::runtime::{block_on, Signal, Wake};
@@ -58,7 +58,7 @@ impl Client {
     /// If the first call panics, the panic is passed on to the caller.
     pub fn children_watch<F>(&self, path: &str, mut callback: F) -> Result<WatchHandle, Error>
     where
-        F: FnMut(Option<Vec<String>>, Option<WatchedEvent>) -> bool + Send + 'static,
+        F: FnMut(Option<ChildNames>, Option<WatchedEvent>) -> bool + Send + 'static,
     {
         let stream = self.inner.children_watch(path);
         spawn_watch(

@@ -72,7 +72,7 @@ pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;
 pub use zk_client::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, Error, EventType, HostAddr, Id, LostReason,
-    OpResult, Perms, ReadOp, ReadResult, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId,
-    SessionState, Stat, WatchEnd, WatchedEvent,
+    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, Error, EventType, HostAddr, Id,
+    LostReason, OpResult, Perms, ReadOp, ReadResult, ReconnectPolicy, RetryPolicy, ServerVersion,
+    SessionId, SessionState, Stat, WatchEnd, WatchedEvent,
 };

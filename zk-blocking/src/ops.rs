@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zk_client::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, Error, OpResult, ReadOp, ReadResult, Stat,
+    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, Error, OpResult, ReadOp, ReadResult,
+    Stat,
 };
 
 use crate::client::Client;
@@ -94,10 +95,11 @@ impl Client {
         block_on(self.inner.exists(path).watch()).map(|(stat, w)| (stat, Watch::new(w)))
     }
 
-    /// The names of a node's children, in no defined order (kazoo's `get_children`).
+    /// The names of a node's children, in no defined order (kazoo's `get_children`), as
+    /// [`ChildNames`] (`.to_vec()` gives `Vec<String>`).
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children(&self, path: &str) -> Result<Vec<String>, Error> {
+    pub fn get_children(&self, path: &str) -> Result<ChildNames, Error> {
         block_on(self.inner.get_children(path).into_future())
     }
 
@@ -105,7 +107,7 @@ impl Client {
     /// `include_data=True`).
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat), Error> {
+    pub fn get_children_with_stat(&self, path: &str) -> Result<(ChildNames, Stat), Error> {
         block_on(self.inner.get_children(path).with_stat())
     }
 
@@ -113,7 +115,7 @@ impl Client {
     /// added or removed, or the node is deleted.
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Watch), Error> {
+    pub fn get_children_watch(&self, path: &str) -> Result<(ChildNames, Watch), Error> {
         block_on(self.inner.get_children(path).watch()).map(|(c, w)| (c, Watch::new(w)))
     }
 
@@ -123,7 +125,7 @@ impl Client {
     pub fn get_children_with_stat_watch(
         &self,
         path: &str,
-    ) -> Result<(Vec<String>, Stat, Watch), Error> {
+    ) -> Result<(ChildNames, Stat, Watch), Error> {
         block_on(self.inner.get_children(path).with_stat_and_watch())
             .map(|(c, s, w)| (c, s, Watch::new(w)))
     }

@@ -209,7 +209,7 @@ impl Ctx {
                         .emit(&paths.join("\n"), json!({"path": path, "paths": paths}));
                     return Ok(Flow::Continue);
                 }
-                let (mut children, stat, w) = match (stat, watch) {
+                let (children, stat, w) = match (stat, watch) {
                     (false, false) => (client.get_children(&path).await.map_err(zk)?, None, None),
                     (true, false) => {
                         let (c, s) = client.get_children(&path).with_stat().await.map_err(zk)?;
@@ -228,6 +228,7 @@ impl Ctx {
                         (c, Some(s), Some(w))
                     }
                 };
+                let mut children = children.to_vec();
                 children.sort();
                 let mut text = output::java_list(&children);
                 let mut j = obj(json!({"path": path, "children": children}));

@@ -326,6 +326,7 @@ impl ZkHelper {
             })
             .ok()
             .and_then(Result::ok)
+            .map(|children| children.to_vec())
             .unwrap_or_default()
     }
 }

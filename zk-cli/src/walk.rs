@@ -8,7 +8,7 @@ use std::future::IntoFuture;
 use zk_core::path::join;
 use zk_core::proto::Acl;
 use zk_core::Error;
-use zk_tokio::{Client, OpFuture};
+use zk_tokio::{ChildNames, Client, OpFuture};
 
 use crate::progress::Progress;
 
@@ -57,7 +57,7 @@ impl Subtree {
 pub async fn list(client: &Client, root: &str, progress: &mut Progress) -> Result<Subtree, Error> {
     let mut tree = Subtree::default();
     let mut queue: VecDeque<String> = VecDeque::from([root.to_owned()]);
-    let mut inflight: VecDeque<(String, OpFuture<Vec<String>>)> = VecDeque::new();
+    let mut inflight: VecDeque<(String, OpFuture<ChildNames>)> = VecDeque::new();
     loop {
         while inflight.len() < LIST_WINDOW {
             let Some(p) = queue.pop_front() else { break };
@@ -68,7 +68,8 @@ pub async fn list(client: &Client, root: &str, progress: &mut Progress) -> Resul
             break;
         };
         match fut.await {
-            Ok(mut kids) => {
+            Ok(kids) => {
+                let mut kids = kids.to_vec();
                 kids.sort();
                 queue.extend(kids.iter().map(|k| join(&path, k)));
                 tree.order.push(path.clone());

@@ -41,7 +41,7 @@ pub use watch::{ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentWatc
 
 pub use zk_core::hosts::ReconnectPolicy;
 pub use zk_core::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, Perms, Stat, WatcherType,
+    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, EventType, Id, Perms, Stat, WatcherType,
 };
 pub use zk_core::retry::RetryPolicy;
 pub use zk_core::session::{LostReason, WatchEnd};

@@ -14,9 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use zk_core::path::{parent, validate_path};
 use zk_core::proto::{
-    Acl, AuthPacket, ClientInfo, CreateMode, CreateRequest, CreateTtlRequest, MultiOp, MultiResult,
-    PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, Request, Response,
-    SetAclRequest, SetDataRequest, Stat, WatcherType, WatchesRequest, MAX_TTL_MS,
+    Acl, AuthPacket, ChildNames, ClientInfo, CreateMode, CreateRequest, CreateTtlRequest, MultiOp,
+    MultiResult, PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, Request,
+    Response, SetAclRequest, SetDataRequest, Stat, WatcherType, WatchesRequest, MAX_TTL_MS,
 };
 use zk_core::session::SubmitOptions;
 use zk_core::Error;
@@ -119,8 +119,10 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The names of a node's children, in no defined order (kazoo's `get_children`).
-    /// `.with_stat()` adds the node's Stat; `.watch()` arms a one-shot child watch.
+    /// The names of a node's children, in no defined order (kazoo's `get_children`), as
+    /// [`ChildNames`]: one string for all of them, so a node with 50,000 children costs two
+    /// allocations, not 50,000 (`.to_vec()` gives `Vec<String>`). `.with_stat()` adds the node's
+    /// Stat; `.watch()` arms a one-shot child watch.
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
     pub fn get_children(&self, path: &str) -> GetChildren<'_, R> {
@@ -406,7 +408,7 @@ pub enum ReadResult {
     /// Data and Stat.
     Data(Bytes, Stat),
     /// Child names.
-    Children(Vec<String>),
+    Children(ChildNames),
     /// This read failed (NoNode, NoAuth, ...).
     Error(Error),
 }
@@ -764,7 +766,7 @@ pub struct GetChildren<'a, R: Runtime> {
 
 impl<'a, R: Runtime> GetChildren<'a, R> {
     /// Also return the node's Stat (getChildren2).
-    pub fn with_stat(self) -> OpFuture<(Vec<String>, Stat)> {
+    pub fn with_stat(self) -> OpFuture<(ChildNames, Stat)> {
         self.client.op(
             Request::GetChildren2(PathWatchRequest {
                 path: self.path,
@@ -779,7 +781,7 @@ impl<'a, R: Runtime> GetChildren<'a, R> {
 
     /// Also arm a one-shot child watch: it fires once when a child is added or removed, or the
     /// node is deleted.
-    pub fn watch(self) -> OpFuture<(Vec<String>, Watch)> {
+    pub fn watch(self) -> OpFuture<(ChildNames, Watch)> {
         self.client.op(
             Request::GetChildren(PathWatchRequest {
                 path: self.path,
@@ -793,7 +795,7 @@ impl<'a, R: Runtime> GetChildren<'a, R> {
     }
 
     /// Both: children, the node's Stat, and a one-shot child watch.
-    pub fn with_stat_and_watch(self) -> OpFuture<(Vec<String>, Stat, Watch)> {
+    pub fn with_stat_and_watch(self) -> OpFuture<(ChildNames, Stat, Watch)> {
         self.client.op(
             Request::GetChildren2(PathWatchRequest {
                 path: self.path,
@@ -810,10 +812,10 @@ impl<'a, R: Runtime> GetChildren<'a, R> {
 }
 
 impl<R: Runtime> IntoFuture for GetChildren<'_, R> {
-    type Output = Result<Vec<String>, Error>;
-    type IntoFuture = OpFuture<Vec<String>>;
+    type Output = Result<ChildNames, Error>;
+    type IntoFuture = OpFuture<ChildNames>;
 
-    fn into_future(self) -> OpFuture<Vec<String>> {
+    fn into_future(self) -> OpFuture<ChildNames> {
         self.client.op(
             Request::GetChildren(PathWatchRequest {
                 path: self.path,

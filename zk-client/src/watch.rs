@@ -19,7 +19,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use zk_core::proto::{AddWatchMode, AddWatchRequest, PathWatchRequest, Request, Response, Stat};
+use zk_core::proto::{
+    AddWatchMode, AddWatchRequest, ChildNames, PathWatchRequest, Request, Response, Stat,
+};
 use zk_core::session::{LostReason, WatchEnd};
 use zk_core::{Error, WatchedEvent, WatcherId};
 
@@ -237,7 +239,7 @@ impl<R: Runtime> Stream for DataWatch<R> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildrenItem {
     /// The child names (in no defined order), or `None` when the node does not exist.
-    pub children: Option<Vec<String>>,
+    pub children: Option<ChildNames>,
     /// The event that led to this item; `None` for the first item and after a session renewal.
     pub event: Option<WatchedEvent>,
 }
@@ -247,7 +249,7 @@ pub struct ChildrenItem {
 /// re-creation; same lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
 /// flight fold into one item, so a node deleted right after its last child goes may come as a
 /// single `None` item whose event is the NodeChildrenChanged that started the re-read.
-pub struct ChildrenWatch<R: Runtime>(NodeWatch<R, Vec<String>>);
+pub struct ChildrenWatch<R: Runtime>(NodeWatch<R, ChildNames>);
 
 impl<R: Runtime> Stream for ChildrenWatch<R> {
     type Item = Result<ChildrenItem, Error>;

@@ -305,7 +305,7 @@ fn multi_result(r: &MultiResult) -> String {
             format!("getData(data={} {})", data(d), stat(st))
         }
         MultiResult::GetChildren { children } => {
-            format!("getChildren(children={})", list(children))
+            format!("getChildren(children={})", list(&children.to_vec()))
         }
         MultiResult::Error(code) => format!("error({code:?})"),
     }
@@ -319,9 +319,9 @@ fn render_response(resp: &Response) -> String {
         Response::Stat(st) => stat(st),
         Response::Data { data: d, stat: st } => format!("data={} {}", data(d), stat(st)),
         Response::Acl { acl: a, stat: st } => format!("acl={} {}", acl(a), stat(st)),
-        Response::Children { children } => format!("children={}", list(children)),
+        Response::Children { children } => format!("children={}", list(&children.to_vec())),
         Response::Children2 { children, stat: st } => {
-            format!("children={} {}", list(children), stat(st))
+            format!("children={} {}", list(&children.to_vec()), stat(st))
         }
         Response::Multi(results) => {
             let items: Vec<String> = results.iter().map(multi_result).collect();

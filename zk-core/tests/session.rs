@@ -788,7 +788,9 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
         2,
         2,
         ErrorCode::Ok,
-        Some(Response::Children { children: vec![] }),
+        Some(Response::Children {
+            children: ChildNames::new(),
+        }),
     );
     assert_eq!(h.s.watches().len(), 2);
     h.s.submit(

@@ -769,7 +769,8 @@ async fn kazoo_writes_feed_our_children_watch<R: Runtime>(ctx: &Ctx<R>, kz: &mut
     let p = format!("{base}/n");
     let mut cw = c.children_watch(&p);
     let sorted = |item: &zk_client::ChildrenItem| {
-        item.children.clone().map(|mut k| {
+        item.children.as_ref().map(|k| {
+            let mut k = k.to_vec();
             k.sort();
             k
         })
@@ -954,7 +955,7 @@ async fn kazoo_ephemerals_appear_to_us_and_vanish_when_it_stops<R: Runtime>(
     }
     let (d, _) = ok!(c.get_data(&e).await);
     check!(&d[..] == b"k", "kazoo's ephemeral reads {d:?}");
-    let mut kids = ok!(c.get_children(&base).await);
+    let mut kids = ok!(c.get_children(&base).await).to_vec();
     kids.sort();
     check!(kids.len() == 2 && kids[0] == "ke", "children {kids:?}");
 
@@ -1282,7 +1283,7 @@ async fn chroot_names_the_same_nodes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -
         "our chrooted transaction {ours:?}"
     );
 
-    let mut mine = ok!(c.get_children("/").await);
+    let mut mine = ok!(c.get_children("/").await).to_vec();
     mine.sort();
     let theirs = kz.children(ctx, "/").await?;
     check!(mine == theirs, "we list {mine:?}, kazoo lists {theirs:?}");

@@ -125,16 +125,16 @@ fn canonical(kind: &str, frame: &[u8]) -> String {
             | Response::Acl { stat: s, .. } => mask(s),
             Response::Children2 { stat, children } => {
                 mask(stat);
-                children.sort();
+                sort(children);
             }
-            Response::Children { children } => children.sort(),
+            Response::Children { children } => sort(children),
             Response::Multi(results) => {
                 for r in results {
                     match r {
                         MultiResult::Create2 { stat, .. }
                         | MultiResult::SetData(stat)
                         | MultiResult::GetData { stat, .. } => mask(stat),
-                        MultiResult::GetChildren { children } => children.sort(),
+                        MultiResult::GetChildren { children } => sort(children),
                         _ => {}
                     }
                 }
@@ -161,6 +161,13 @@ enum Step {
 }
 
 use Step::*;
+
+/// Sorts child names: the model and the real server list children in different orders.
+fn sort(children: &mut ChildNames) {
+    let mut names = children.to_vec();
+    names.sort();
+    *children = names.into();
+}
 
 #[rustfmt::skip]
 const SCRIPT: &[Step] = &[

@@ -383,7 +383,7 @@ fn reads_of_odd_paths_are_no_node_and_exists_refuses_nul() {
     assert_eq!(
         a.children(&mut net, "", false).ok(),
         &Response::Children {
-            children: vec!["zookeeper".into()]
+            children: ["zookeeper"].into_iter().collect()
         }
     );
     assert_eq!(

@@ -1413,7 +1413,7 @@ impl Checker {
                 self.model.nodes.insert(r.path.clone(), Node::Absent);
             }
             (Request::GetChildren(r), Ok(Response::Children { children })) => {
-                let got: BTreeSet<String> = children.iter().cloned().collect();
+                let got: BTreeSet<String> = children.iter().map(str::to_owned).collect();
                 if let Some(known) = self.model.children(&r.path) {
                     ensure!(
                         known == got,

@@ -148,14 +148,63 @@ impl Reader {
         min_element_size: usize,
         mut element: impl FnMut(&mut Reader) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        let n = self
-            .read_len(min_element_size.max(1))?
-            .ok_or(DecodeError::UnexpectedNull(field))?;
+        let n = self.read_vec_len(field, min_element_size)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(element(self)?);
         }
         Ok(out)
+    }
+
+    /// Reads the count of a non-null vector whose elements take at least `min_element_size` bytes
+    /// each, for callers that read the elements themselves.
+    ///
+    /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) on -1 and as
+    /// [`Self::read_buffer`] does, before anything is allocated for the elements.
+    pub fn read_vec_len(
+        &mut self,
+        field: &'static str,
+        min_element_size: usize,
+    ) -> Result<usize, DecodeError> {
+        self.read_len(min_element_size.max(1))?
+            .ok_or(DecodeError::UnexpectedNull(field))
+    }
+
+    /// Reads a non-null `ustring` and appends it to `out`, without a `String` of its own.
+    ///
+    /// Errors as [`Self::read_string`] does.
+    pub fn read_string_into(
+        &mut self,
+        field: &'static str,
+        out: &mut String,
+    ) -> Result<(), DecodeError> {
+        let n = self
+            .read_len(1)?
+            .ok_or(DecodeError::UnexpectedNull(field))?;
+        let raw = &self.buf[..n];
+        match std::str::from_utf8(raw) {
+            Ok(s) => out.push_str(s),
+            Err(_) => out.push_str(&decode_cesu8(raw).ok_or(DecodeError::InvalidUtf8)?),
+        }
+        self.buf.advance(n);
+        Ok(())
+    }
+
+    /// Reads a non-null `buffer` (or `ustring`, unchecked) and appends its bytes to `out`.
+    ///
+    /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) on -1, and as
+    /// [`Self::read_buffer`] does.
+    pub fn read_bytes_into(
+        &mut self,
+        field: &'static str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DecodeError> {
+        let n = self
+            .read_len(1)?
+            .ok_or(DecodeError::UnexpectedNull(field))?;
+        out.extend_from_slice(&self.buf[..n]);
+        self.buf.advance(n);
+        Ok(())
     }
 
     /// Reads a non-null `vector<ustring>`.

@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes};
 use super::frame::encode_frame;
 use super::jute::{put_buffer, put_string, put_string_vec, Reader};
 use super::multi::{MultiOp, MultiResult};
+use super::names::ChildNames;
 use super::records::{
     AddWatchRequest, AuthPacket, ConnectRequest, ConnectResponse, CreateRequest, CreateTtlRequest,
     PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, ReplyHeader, RequestHeader,
@@ -243,12 +244,12 @@ pub enum Response {
     /// getChildren: child names in no defined order.
     Children {
         /// Child names (not full paths).
-        children: Vec<String>,
+        children: ChildNames,
     },
     /// getChildren2: child names and the parent's Stat.
     Children2 {
         /// Child names (not full paths).
-        children: Vec<String>,
+        children: ChildNames,
         /// The parent's Stat.
         stat: Stat,
     },
@@ -318,10 +319,10 @@ impl Response {
                 stat: Stat::decode(&mut r)?,
             },
             OpCode::GetChildren => Response::Children {
-                children: r.read_string_vec("children")?,
+                children: ChildNames::decode(&mut r, "children")?,
             },
             OpCode::GetChildren2 => Response::Children2 {
-                children: r.read_string_vec("children")?,
+                children: ChildNames::decode(&mut r, "children")?,
                 stat: Stat::decode(&mut r)?,
             },
             OpCode::Sync => Response::Sync {
@@ -369,9 +370,9 @@ impl Response {
                 Acl::encode_vec(acl, out);
                 stat.encode(out);
             }
-            Response::Children { children } => put_string_vec(out, children),
+            Response::Children { children } => children.encode(out),
             Response::Children2 { children, stat } => {
-                put_string_vec(out, children);
+                children.encode(out);
                 stat.encode(out);
             }
             Response::Multi(results) => MultiResult::encode_all(results, out),

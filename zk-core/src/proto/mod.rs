@@ -7,12 +7,14 @@
 //!
 //! Layout: [`jute`] holds the primitives, [`frame`] the length-prefix framing, [`types`] the
 //! numbered vocabularies and shared records, [`records`] the request records and headers,
-//! [`multi`] transactions, [`message`] whole requests and replies.
+//! [`multi`] transactions, [`names`] the child names of getChildren, [`message`] whole requests
+//! and replies.
 
 pub mod frame;
 pub mod jute;
 pub mod message;
 pub mod multi;
+pub mod names;
 pub mod records;
 pub mod types;
 
@@ -24,6 +26,7 @@ pub use message::{
     encode_notification, encode_reply, encode_request, xid, Request, Response,
 };
 pub use multi::{MultiHeader, MultiOp, MultiResult};
+pub use names::ChildNames;
 pub use records::{
     AddWatchRequest, AuthPacket, ConnectRequest, ConnectResponse, CreateRequest, CreateTtlRequest,
     PathRequest, PathVersionRequest, PathWatchRequest, ReconfigRequest, ReplyHeader, RequestHeader,

@@ -6,7 +6,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::jute::{put_bool, put_buffer, put_string, put_string_vec, Reader};
+use super::jute::{put_bool, put_buffer, put_string, Reader};
+use super::names::ChildNames;
 use super::records::{
     CreateRequest, CreateTtlRequest, PathVersionRequest, PathWatchRequest, SetDataRequest,
 };
@@ -212,7 +213,7 @@ pub enum MultiResult {
     /// Result type 8 (multiRead).
     GetChildren {
         /// Child names.
-        children: Vec<String>,
+        children: ChildNames,
     },
     /// Result type -1: this op's error. In a failed multi, ops before the failing one carry
     /// [`ErrorCode::Ok`] and ops after it [`ErrorCode::RuntimeInconsistency`].
@@ -252,7 +253,7 @@ impl MultiResult {
                 put_buffer(out, data.as_deref());
                 stat.encode(out);
             }
-            MultiResult::GetChildren { children } => put_string_vec(out, children),
+            MultiResult::GetChildren { children } => children.encode(out),
             MultiResult::Error(code) => out.put_i32(code.code()),
         }
     }
@@ -279,7 +280,7 @@ impl MultiResult {
                 stat: Stat::decode(r)?,
             },
             OpCode::GetChildren => MultiResult::GetChildren {
-                children: r.read_string_vec("children")?,
+                children: ChildNames::decode(r, "children")?,
             },
             // The body repeats the header's code; Java reads the body's, and so do we.
             OpCode::Error => MultiResult::Error(ErrorCode::from_code(r.read_i32()?)),

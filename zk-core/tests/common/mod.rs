@@ -491,7 +491,9 @@ pub fn multi_result() -> BoxedStrategy<MultiResult> {
         stat().prop_map(MultiResult::SetData),
         Just(MultiResult::Check),
         (data(), stat()).prop_map(|(data, stat)| MultiResult::GetData { data, stat }),
-        strings().prop_map(|children| MultiResult::GetChildren { children }),
+        strings().prop_map(|children| MultiResult::GetChildren {
+            children: children.into(),
+        }),
         multi_error_code().prop_map(MultiResult::Error),
     ]
     .boxed()
@@ -589,10 +591,15 @@ pub fn response_for(op: OpCode) -> Option<BoxedStrategy<Response>> {
             .prop_map(|(acl, stat)| Response::Acl { acl, stat })
             .boxed(),
         OpCode::GetChildren => strings()
-            .prop_map(|children| Response::Children { children })
+            .prop_map(|children| Response::Children {
+                children: children.into(),
+            })
             .boxed(),
         OpCode::GetChildren2 => (strings(), stat())
-            .prop_map(|(children, stat)| Response::Children2 { children, stat })
+            .prop_map(|(children, stat)| Response::Children2 {
+                children: children.into(),
+                stat,
+            })
             .boxed(),
         OpCode::Sync => string().prop_map(|path| Response::Sync { path }).boxed(),
         OpCode::Multi | OpCode::MultiRead => multi_results().prop_map(Response::Multi).boxed(),

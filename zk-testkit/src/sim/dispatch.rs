@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use zk_core::proto::{
-    decode_request, AddWatchMode, AuthPacket, DecodeError, ErrorCode, EventType, Id, MultiOp,
-    MultiResult, OpCode, Perms, Request, RequestHeader, Response, WatcherType,
+    decode_request, AddWatchMode, AuthPacket, ChildNames, DecodeError, ErrorCode, EventType, Id,
+    MultiOp, MultiResult, OpCode, Perms, Request, RequestHeader, Response, WatcherType,
 };
 
 use super::acl;
@@ -446,7 +446,7 @@ impl SimServer {
         who: &Who,
         auth: &[Id],
         path: &str,
-    ) -> Result<(Vec<String>, zk_core::proto::Stat), ErrorCode> {
+    ) -> Result<(ChildNames, zk_core::proto::Stat), ErrorCode> {
         let n = self.servers[who.server]
             .tree
             .get(path)
@@ -454,7 +454,7 @@ impl SimServer {
         if !acl::allows(&n.acl, auth, Perms::READ.0) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((n.children.iter().cloned().collect(), n.stat()))
+        Ok((n.children.iter().collect(), n.stat()))
     }
 
     fn get_acl(&self, who: &Who, auth: &[Id], path: &str) -> Result<Response, ErrorCode> {
