@@ -1,14 +1,13 @@
 //! The column `blocking`: zk-blocking, this client without a runtime.
 //!
-//! zk-blocking has no pipelining API: every method blocks its thread until the reply arrives,
-//! and the handle to the async client underneath is private. BENCH-SPEC.md asks for its
-//! pipelining API "if it has one"; it has none, so W2 and W3 run its ordinary calls one after
-//! another (a window of one). The table marks those cells, and BENCHMARKS.md says what API would
-//! let it pipeline.
+//! W2 and W3 use its pipelining API, kazoo's: `get_data_async`, `create(..).run_async()`,
+//! `delete(..).run_async()` send at once and return an `AsyncResult`; the window keeps up to
+//! 1,000 of them and waits on the oldest, which is the order ZooKeeper answers in.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use zk_blocking::Client;
+use zk_blocking::{AsyncResult, Client};
 
 use crate::measure::{Latencies, Meter};
 use crate::spec::*;
@@ -72,35 +71,76 @@ fn w1(client: &Client) -> BenchResult<Vec<String>> {
     Ok(vec![phase.to_string(), lat.line("w1")])
 }
 
+/// Runs `n` requests made by `issue`, at most [`WINDOW`] in flight, checking each result in the
+/// order sent.
+fn window<'a, T>(
+    n: usize,
+    mut issue: impl FnMut(usize) -> AsyncResult<'a, T>,
+    mut check: impl FnMut(T) -> BenchResult<()>,
+) -> BenchResult<()> {
+    let mut inflight = VecDeque::with_capacity(WINDOW);
+    for i in 0..n {
+        if inflight.len() == WINDOW {
+            if let Some(oldest) = inflight.pop_front() {
+                check(AsyncResult::get(oldest)?)?;
+            }
+        }
+        inflight.push_back(issue(i));
+    }
+    for r in inflight {
+        check(r.get()?)?;
+    }
+    Ok(())
+}
+
+fn reads(client: &Client, n: usize) -> BenchResult<()> {
+    window(
+        n,
+        |_| client.get_data_async(SMALL),
+        |(data, _)| {
+            if data.len() == SMALL_LEN {
+                Ok(())
+            } else {
+                Err(fail(format!("{SMALL}: {} bytes", data.len())))
+            }
+        },
+    )
+}
+
 fn w2(client: &Client) -> BenchResult<Vec<String>> {
-    eprintln!("zk-bench: blocking has no pipelining API; w2 runs one request at a time");
-    for _ in 0..W2_WARMUP {
-        get(client, SMALL, SMALL_LEN)?;
-    }
+    reads(client, W2_WARMUP)?;
     let meter = Meter::start();
-    for _ in 0..W2_OPS {
-        get(client, SMALL, SMALL_LEN)?;
-    }
+    reads(client, W2_OPS)?;
     Ok(vec![meter.stop("w2", W2_OPS).to_string()])
 }
 
 fn creates(client: &Client, value: &bytes::Bytes, n: usize) -> BenchResult<Vec<String>> {
     let mut names = Vec::with_capacity(n);
-    for _ in 0..n {
-        names.push(client.create(W3_PREFIX, value.clone()).sequential().run()?);
-    }
+    window(
+        n,
+        |_| {
+            client
+                .create(W3_PREFIX, value.clone())
+                .sequential()
+                .run_async()
+        },
+        |name| {
+            names.push(name);
+            Ok(())
+        },
+    )?;
     Ok(names)
 }
 
 fn deletes(client: &Client, names: &[String]) -> BenchResult<()> {
-    for name in names {
-        client.delete(name).version(-1).run()?;
-    }
-    Ok(())
+    window(
+        names.len(),
+        |i| client.delete(&names[i]).version(-1).run_async(),
+        |()| Ok(()),
+    )
 }
 
 fn w3(client: &Client) -> BenchResult<Vec<String>> {
-    eprintln!("zk-bench: blocking has no pipelining API; w3 runs one request at a time");
     let value = bytes::Bytes::from(w3_value());
     let names = creates(client, &value, W3_WARMUP)?;
     deletes(client, &names)?;

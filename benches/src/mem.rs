@@ -102,7 +102,7 @@ pub async fn ours<R: zk_client::Runtime>(rt: R, addr: &str) -> BenchResult<Mem> 
     })
 }
 
-/// zk-blocking (one call at a time: it has no pipelining API).
+/// zk-blocking.
 ///
 /// Errors on any failed operation.
 pub fn blocking(addr: &str) -> BenchResult<Mem> {

@@ -241,7 +241,7 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
         out,
         "Medians of {n_runs} runs per cell; \"÷ raw\" and \"÷ zookeeper-client\" divide a \
          column's median by that column's median from the same run (the target applies to \
-         \"÷ raw\"). † blocking has no pipelining API: W2 and W3 run one request at a time.\n"
+         \"÷ raw\").\n"
     );
     let _ = writeln!(out, "| metric | {} |", COLUMNS.join(" | "));
     let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
@@ -253,17 +253,10 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
         let cells: Vec<String> = COLUMNS
             .iter()
             .zip(&vals)
-            .map(|(c, v)| {
-                let dagger = if *c == "blocking" && (m.workload == "w2" || m.workload == "w3") {
-                    " †"
-                } else {
-                    ""
-                };
-                match (v, na_of(&runs, m.workload, c)) {
-                    (Some(v), _) => format!("{}{dagger}", num(*v)),
-                    (None, Some(_)) => "NA".to_owned(),
-                    (None, None) => "–".to_owned(),
-                }
+            .map(|(c, v)| match (v, na_of(&runs, m.workload, c)) {
+                (Some(v), _) => num(*v),
+                (None, Some(_)) => "NA".to_owned(),
+                (None, None) => "–".to_owned(),
             })
             .collect();
         let _ = writeln!(out, "| **{}** | {} |", m.label, cells.join(" | "));

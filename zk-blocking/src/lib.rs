@@ -17,6 +17,12 @@
 //!     let (data, stat) = client.get_data(&me)?;
 //!     client.set_data(&me, "10.0.0.7:8081", stat.version)?;
 //!
+//!     // kazoo's get_async: many requests in flight from one thread, results in order.
+//!     let pending: Vec<_> = ["/a", "/b", "/c"].iter().map(|p| client.get_data_async(p)).collect();
+//!     for result in pending {
+//!         println!("{:?}", result.get().map(|(data, _)| data));
+//!     }
+//!
 //!     // kazoo's DataWatch: called now with the current data, then after every change.
 //!     let config = client.data_watch("/config", |data, event| {
 //!         println!("config is now {data:?} (after {event:?})");
@@ -62,12 +68,14 @@
 mod callbacks;
 mod client;
 mod ops;
+mod pending;
 mod runtime;
 mod watch;
 
 pub use callbacks::{ListenerHandle, WatchHandle};
 pub use client::{Client, ClientBuilder};
 pub use ops::{Create, CreateWithStat, Delete, Transaction};
+pub use pending::AsyncResult;
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;

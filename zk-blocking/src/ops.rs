@@ -245,7 +245,7 @@ impl Client {
 
 /// Builder for [`Client::create`]; nothing is sent before [`run`](Create::run).
 #[must_use = "nothing is created until .run()"]
-pub struct Create<'a>(zk_client::ops::Create<'a, DriverThread>);
+pub struct Create<'a>(pub(crate) zk_client::ops::Create<'a, DriverThread>);
 
 impl<'a> Create<'a> {
     /// The node's ACL (default: the client's default ACL).
@@ -312,7 +312,7 @@ impl CreateWithStat<'_> {
 
 /// Builder for [`Client::delete`]; nothing is sent before [`run`](Delete::run).
 #[must_use = "nothing is deleted until .run()"]
-pub struct Delete<'a>(zk_client::ops::Delete<'a, DriverThread>);
+pub struct Delete<'a>(pub(crate) zk_client::ops::Delete<'a, DriverThread>);
 
 impl Delete<'_> {
     /// Only if the node's data version is `v` (BadVersion otherwise).

@@ -128,6 +128,7 @@ macro_rules! blocking_tests {
             send::<zk_blocking::ListenerHandle>();
             send::<zk_blocking::Watch>();
             send::<zk_blocking::PersistentWatch>();
+            send::<zk_blocking::AsyncResult<'static, ()>>();
         }
 
         #[test]
@@ -358,6 +359,71 @@ macro_rules! blocking_tests {
             client.delete("/ops/t1").version(0).run().expect("delete");
             client.delete("/ops").recursive().run().expect("recursive");
             assert!(client.exists("/ops").expect("exists").is_none());
+            client.close();
+        }
+
+        #[test]
+        fn async_results_keep_many_requests_in_flight() {
+            let sim = server();
+            let client = connect(&sim);
+            client.ensure_path("/pipe").expect("ensure_path");
+            // The request goes out when it is made, not when its result is taken.
+            let early = client.create("/pipe/early", "").run_async();
+            let other = connect(&sim);
+            eventually("an async create reaches the server before get()", || {
+                other.exists("/pipe/early").expect("exists").is_some()
+            });
+            assert_eq!(early.get().expect("create"), "/pipe/early");
+            other.close();
+            client.delete("/pipe/early").run().expect("delete");
+            // 300 creates sent before the first result is taken; the results come in order.
+            let pending: Vec<_> = (0..300)
+                .map(|i| {
+                    client
+                        .create("/pipe/n-", format!("{i}"))
+                        .sequential()
+                        .run_async()
+                })
+                .collect();
+            let names: Vec<String> = pending
+                .into_iter()
+                .map(|p| p.get().expect("create"))
+                .collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "sequence numbers follow the order sent");
+            let reads: Vec<_> = names.iter().map(|n| client.get_data_async(n)).collect();
+            for (i, r) in reads.into_iter().enumerate() {
+                assert_eq!(r.get().expect("get_data").0, format!("{i}").as_bytes());
+            }
+            // Results carry their own errors, and a failure does not disturb its neighbours.
+            let set_ok = client.set_data_async(&names[0], "x", 0);
+            let set_bad = client.set_data_async(&names[1], "x", 7);
+            let missing = client.exists_async("/pipe/none");
+            let children = client.get_children_async("/pipe");
+            assert_eq!(set_ok.get().expect("set_data").version, 1);
+            assert!(matches!(set_bad.get(), Err(Error::BadVersion { .. })));
+            assert_eq!(missing.get().expect("exists"), None);
+            assert_eq!(children.get().expect("children").len(), 300);
+            // get_timeout gives the request back until its result is there.
+            let mut pending = client.get_children_async("/pipe/none");
+            let result = loop {
+                match pending.get_timeout(Duration::from_millis(1)) {
+                    Ok(result) => break result,
+                    Err(again) => pending = again,
+                }
+            };
+            assert!(matches!(result, Err(Error::NoNode { .. })));
+            let deletes: Vec<_> = names
+                .iter()
+                .map(|n| client.delete(n).run_async())
+                .collect();
+            for d in deletes {
+                d.get().expect("delete");
+            }
+            let gone = client.delete("/pipe").recursive().run_async();
+            gone.get().expect("recursive delete");
+            assert!(client.exists("/pipe").expect("exists").is_none());
             client.close();
         }
 

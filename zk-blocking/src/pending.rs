@@ -1,0 +1,114 @@
+//! Requests sent now and waited for later: kazoo's `get_async`, `create_async` and friends, and
+//! their `IAsyncResult`. They let one thread keep many requests in flight (a window of reads or
+//! creates) without an async runtime.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zk_client::{ChildNames, Error, Stat};
+
+use crate::client::Client;
+use crate::ops::{Create, Delete};
+use crate::runtime::{block_on, block_on_timeout};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// A request that has been sent; [`get`](Self::get) waits for its result. ZooKeeper answers a
+/// session's requests in the order they were sent, so waiting on the oldest first loses nothing.
+///
+/// Dropping it abandons the result, not the request: a write still applies.
+#[must_use = "the request is sent; get() its result or drop it to ignore the result"]
+pub struct AsyncResult<'a, T>(BoxFuture<'a, T>);
+
+impl<'a, T> AsyncResult<'a, T> {
+    fn new(fut: impl Future<Output = Result<T, Error>> + Send + 'a) -> Self {
+        AsyncResult(Box::pin(fut))
+    }
+
+    /// Waits for the result.
+    ///
+    /// Errors as the operation that made it says.
+    pub fn get(self) -> Result<T, Error> {
+        block_on(self.0)
+    }
+
+    /// Waits at most `timeout` for the result; gives `self` back if it has not come yet, to wait
+    /// again or drop.
+    ///
+    /// The inner result errors as the operation that made it says.
+    pub fn get_timeout(mut self, timeout: Duration) -> Result<Result<T, Error>, Self> {
+        match block_on_timeout(&mut self.0, timeout) {
+            Some(result) => Ok(result),
+            None => Err(self),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for AsyncResult<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsyncResult")
+    }
+}
+
+impl Client {
+    /// Sends a read of a node's data and Stat and returns at once (kazoo's `get_async`).
+    ///
+    /// `get()` errors as [`get_data`](Self::get_data) does.
+    pub fn get_data_async(&self, path: &str) -> AsyncResult<'_, (Bytes, Stat)> {
+        AsyncResult::new(self.inner.get_data(path).into_future())
+    }
+
+    /// Sends an exists and returns at once (kazoo's `exists_async`).
+    ///
+    /// `get()` errors as [`exists`](Self::exists) does.
+    pub fn exists_async(&self, path: &str) -> AsyncResult<'_, Option<Stat>> {
+        AsyncResult::new(self.inner.exists(path).into_future())
+    }
+
+    /// Sends a getChildren and returns at once (kazoo's `get_children_async`).
+    ///
+    /// `get()` errors as [`get_children`](Self::get_children) does.
+    pub fn get_children_async(&self, path: &str) -> AsyncResult<'_, ChildNames> {
+        AsyncResult::new(self.inner.get_children(path).into_future())
+    }
+
+    /// Sends a setData and returns at once (kazoo's `set_async`).
+    ///
+    /// `get()` errors as [`set_data`](Self::set_data) does.
+    pub fn set_data_async(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: i32,
+    ) -> AsyncResult<'_, Stat> {
+        AsyncResult::new(
+            self.inner
+                .set_data(path, data)
+                .version(version)
+                .into_future(),
+        )
+    }
+}
+
+impl<'a> Create<'a> {
+    /// Sends the create and returns at once (kazoo's `create_async`); `get()` gives the path
+    /// created. With `make_parents` the work is a sequence of requests, each depending on the
+    /// last: it all happens inside `get()`, and nothing is sent before.
+    ///
+    /// `get()` errors as [`Client::create`] says.
+    pub fn run_async(self) -> AsyncResult<'a, String> {
+        AsyncResult::new(self.0.into_future())
+    }
+}
+
+impl<'a> Delete<'a> {
+    /// Sends the delete and returns at once (kazoo's `delete_async`). A recursive delete is a
+    /// sequence of requests: it all happens inside `get()`, and nothing is sent before.
+    ///
+    /// `get()` errors as [`Client::delete`] says.
+    pub fn run_async(self) -> AsyncResult<'a, ()> {
+        AsyncResult::new(self.0.into_future())
+    }
+}
