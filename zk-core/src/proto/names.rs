@@ -15,8 +15,9 @@ use super::DecodeError;
 /// Child names (not full paths) in the order the server sent them, which is no defined order.
 ///
 /// Read them with [`iter`](Self::iter), [`get`](Self::get), [`contains`](Self::contains), or a
-/// `for` loop over `&names`; [`to_vec`](Self::to_vec) or `Vec::from` gives owned `String`s. It
-/// compares equal to a slice or `Vec` of the same names in the same order.
+/// `for` loop over `&names`; [`to_vec`](Self::to_vec) or `Vec::from` gives owned `String`s.
+/// `names == ["a", "b"]` (an array, slice or `Vec` of `&str` or `String` on the right) holds when
+/// it has the same names in the same order.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ChildNames {
     /// Every name, one after another.
@@ -78,36 +79,44 @@ impl ChildNames {
     /// Decodes a non-null `vector<ustring>`, accepting Java's CESU-8 as [`Reader::read_string`]
     /// does.
     ///
-    /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) for a null vector or name, and
-    /// as [`Reader::read_string`] does.
+    /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) for a null vector or name,
+    /// [`DecodeError::InvalidUtf8`] for a name that is not UTF-8 (or CESU-8) on its own, and as
+    /// [`Reader::read_string`] does for lengths.
     pub fn decode(r: &mut Reader, field: &'static str) -> Result<Self, DecodeError> {
-        let start = r.clone();
         // Every name costs at least its 4-byte length prefix, so `n` is bounded by the input.
         let n = r.read_vec_len(field, 4)?;
-        let capacity = r.remaining().saturating_sub(4 * n);
-        // Fast path: copy every name's bytes, then check UTF-8 once for all of them, which is
-        // several times cheaper than a check per short name. The whole being UTF-8 does not
-        // make each name UTF-8 (a character could straddle two names), hence the boundaries.
-        let mut bytes = Vec::with_capacity(capacity);
+        let names_start = r.clone();
+        // First the lengths alone, so the text is allocated at its exact size: the frame may go
+        // on long after this list (a multiRead holds many), and a guess from what remains of it
+        // would be kept for as long as the names live.
         let mut ends = Vec::with_capacity(n);
+        let mut total = 0;
         for _ in 0..n {
-            r.read_bytes_into(field, &mut bytes)?;
-            ends.push(bytes.len());
+            total += r.skip_buffer(field)?;
+            ends.push(total);
+        }
+        // Then copy every name's bytes and check UTF-8 once for all of them, several times
+        // cheaper than a check per short name. The whole being UTF-8 does not make each name
+        // UTF-8 (a character could straddle two names), hence the boundaries.
+        let mut copy = names_start.clone();
+        let mut bytes = Vec::with_capacity(total);
+        for _ in 0..n {
+            copy.read_bytes_into(field, &mut bytes)?;
         }
         if let Ok(text) = String::from_utf8(bytes) {
             if ends.iter().all(|&end| text.is_char_boundary(end)) {
                 return Ok(ChildNames { text, ends });
             }
         }
-        // Slow path, for Java's CESU-8 (or to name the bad string): name by name.
-        *r = start;
-        let n = r.read_vec_len(field, 4)?;
+        // Java's CESU-8 (or a bad name, to refuse): name by name. CESU-8 only gets shorter as
+        // UTF-8, so `total` is enough.
+        let mut slow = names_start;
         let mut names = ChildNames {
-            text: String::with_capacity(capacity),
+            text: String::with_capacity(total),
             ends: Vec::with_capacity(n),
         };
         for _ in 0..n {
-            r.read_string_into(field, &mut names.text)?;
+            slow.read_string_into(field, &mut names.text)?;
             names.ends.push(names.text.len());
         }
         Ok(names)
@@ -337,6 +346,19 @@ mod tests {
         let mut frame = vec![0, 0, 0, 2, 0, 0, 0, 1, b'x', 0, 0, 0, 6];
         frame.extend_from_slice(&cesu);
         assert_eq!(decode(&frame).expect("decodes"), ["x", "\u{1F600}"]);
+    }
+
+    #[test]
+    fn names_hold_their_own_size_not_the_rest_of_the_frame() {
+        // Two names, then 100 KB of whatever follows in the frame (a multiRead's other results).
+        let mut frame = vec![0, 0, 0, 2, 0, 0, 0, 1, b'a', 0, 0, 0, 2, b'b', b'c'];
+        frame.resize(frame.len() + 100_000, 0);
+        let mut r = Reader::new(Bytes::from(frame));
+        let names = ChildNames::decode(&mut r, "children").expect("decodes");
+        assert_eq!(names, ["a", "bc"]);
+        assert_eq!(r.remaining(), 100_000);
+        assert!(names.text.capacity() <= 3, "{}", names.text.capacity());
+        assert!(names.ends.capacity() <= 2, "{}", names.ends.capacity());
     }
 
     #[test]
