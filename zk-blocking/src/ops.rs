@@ -243,8 +243,9 @@ impl Client {
     }
 }
 
-/// Builder for [`Client::create`]; nothing is sent before [`run`](Create::run).
-#[must_use = "nothing is created until .run()"]
+/// Builder for [`Client::create`]; nothing is sent before [`run`](Create::run) or
+/// [`run_async`](Create::run_async).
+#[must_use = "nothing is created until .run() or .run_async()"]
 pub struct Create<'a>(pub(crate) zk_client::ops::Create<'a, DriverThread>);
 
 impl<'a> Create<'a> {
@@ -310,8 +311,9 @@ impl CreateWithStat<'_> {
     }
 }
 
-/// Builder for [`Client::delete`]; nothing is sent before [`run`](Delete::run).
-#[must_use = "nothing is deleted until .run()"]
+/// Builder for [`Client::delete`]; nothing is sent before [`run`](Delete::run) or
+/// [`run_async`](Delete::run_async).
+#[must_use = "nothing is deleted until .run() or .run_async()"]
 pub struct Delete<'a>(pub(crate) zk_client::ops::Delete<'a, DriverThread>);
 
 impl Delete<'_> {

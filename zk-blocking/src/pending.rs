@@ -18,8 +18,12 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + '
 /// A request that has been sent; [`get`](Self::get) waits for its result. ZooKeeper answers a
 /// session's requests in the order they were sent, so waiting on the oldest first loses nothing.
 ///
-/// Dropping it abandons the result, not the request: a write still applies.
-#[must_use = "the request is sent; get() its result or drop it to ignore the result"]
+/// Dropping it abandons the result, not the request: a write still applies. The exceptions are
+/// the two operations that are a sequence of requests, a create with `make_parents` and a
+/// recursive delete: they run only inside `get()` and `get_timeout()`, so dropping one before
+/// that sends nothing, and dropping it after a `get_timeout()` that gave it back stops it
+/// part-way (some parents made, some descendants deleted).
+#[must_use = "get() its result, or drop it to ignore the result"]
 pub struct AsyncResult<'a, T>(BoxFuture<'a, T>);
 
 impl<'a, T> AsyncResult<'a, T> {
@@ -35,7 +39,7 @@ impl<'a, T> AsyncResult<'a, T> {
     }
 
     /// Waits at most `timeout` for the result; gives `self` back if it has not come yet, to wait
-    /// again or drop.
+    /// again or drop (see the type's note on `make_parents` and recursive deletes).
     ///
     /// The inner result errors as the operation that made it says.
     pub fn get_timeout(mut self, timeout: Duration) -> Result<Result<T, Error>, Self> {

@@ -116,6 +116,22 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// A request that cannot complete (nothing listens where the client connects) comes back from
+/// `get_timeout`, still pending, and fails with Closed once the client is closed.
+#[test]
+fn async_result_waits_only_as_long_as_asked() {
+    let client = Client::builder("127.0.0.1:1")
+        .start()
+        .expect("start without waiting");
+    let pending = client.get_data_async("/x");
+    let pending = match pending.get_timeout(Duration::from_millis(20)) {
+        Err(pending) => pending,
+        Ok(result) => panic!("a request with no server completed: {result:?}"),
+    };
+    client.close();
+    assert!(matches!(pending.get(), Err(Error::Closed)));
+}
+
 /// Every test of the blocking surface, for the `server()` of the module it is expanded in.
 macro_rules! blocking_tests {
     () => {
@@ -374,9 +390,9 @@ macro_rules! blocking_tests {
                 other.exists("/pipe/early").expect("exists").is_some()
             });
             assert_eq!(early.get().expect("create"), "/pipe/early");
-            other.close();
             client.delete("/pipe/early").run().expect("delete");
-            // 300 creates sent before the first result is taken; the results come in order.
+            // 300 creates all reach the server before the first result is taken, and the
+            // results come in order.
             let pending: Vec<_> = (0..300)
                 .map(|i| {
                     client
@@ -385,6 +401,10 @@ macro_rules! blocking_tests {
                         .run_async()
                 })
                 .collect();
+            eventually("300 async creates reach the server before get()", || {
+                other.get_children("/pipe").expect("children").len() == 300
+            });
+            other.close();
             let names: Vec<String> = pending
                 .into_iter()
                 .map(|p| p.get().expect("create"))
@@ -407,11 +427,13 @@ macro_rules! blocking_tests {
             assert_eq!(children.get().expect("children").len(), 300);
             // get_timeout gives the request back until its result is there.
             let mut pending = client.get_children_async("/pipe/none");
+            let start = std::time::Instant::now();
             let result = loop {
                 match pending.get_timeout(Duration::from_millis(1)) {
                     Ok(result) => break result,
                     Err(again) => pending = again,
                 }
+                assert!(start.elapsed() < PATIENCE, "get_timeout never gave the result");
             };
             assert!(matches!(result, Err(Error::NoNode { .. })));
             let deletes: Vec<_> = names
