@@ -190,18 +190,6 @@ impl Reader {
         Ok(())
     }
 
-    /// Skips a non-null `buffer` (or `ustring`), returning its length.
-    ///
-    /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) on -1, and as
-    /// [`Self::read_buffer`] does.
-    pub fn skip_buffer(&mut self, field: &'static str) -> Result<usize, DecodeError> {
-        let n = self
-            .read_len(1)?
-            .ok_or(DecodeError::UnexpectedNull(field))?;
-        self.buf.advance(n);
-        Ok(n)
-    }
-
     /// Reads a non-null `buffer` (or `ustring`, unchecked) and appends its bytes to `out`.
     ///
     /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) on -1, and as

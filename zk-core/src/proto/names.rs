@@ -86,23 +86,20 @@ impl ChildNames {
         // Every name costs at least its 4-byte length prefix, so `n` is bounded by the input.
         let n = r.read_vec_len(field, 4)?;
         let names_start = r.clone();
-        // First the lengths alone, so the text is allocated at its exact size: the frame may go
-        // on long after this list (a multiRead holds many), and a guess from what remains of it
-        // would be kept for as long as the names live.
+        // Copy every name's bytes, then check UTF-8 once for all of them, several times cheaper
+        // than a check per short name. The whole being UTF-8 does not make each name UTF-8 (a
+        // character could straddle two names), hence the boundaries below.
+        let mut bytes = Vec::with_capacity(r.remaining().saturating_sub(4 * n));
         let mut ends = Vec::with_capacity(n);
-        let mut total = 0;
         for _ in 0..n {
-            total += r.skip_buffer(field)?;
-            ends.push(total);
+            r.read_bytes_into(field, &mut bytes)?;
+            ends.push(bytes.len());
         }
-        // Then copy every name's bytes and check UTF-8 once for all of them, several times
-        // cheaper than a check per short name. The whole being UTF-8 does not make each name
-        // UTF-8 (a character could straddle two names), hence the boundaries.
-        let mut copy = names_start.clone();
-        let mut bytes = Vec::with_capacity(total);
-        for _ in 0..n {
-            copy.read_bytes_into(field, &mut bytes)?;
-        }
+        // The guess above was all that remains of the frame, which may go on long after this
+        // list (a multiRead holds many): give back what the names did not use, or every list
+        // would keep its guess for as long as it lives.
+        bytes.shrink_to_fit();
+        let total = bytes.len();
         if let Ok(text) = String::from_utf8(bytes) {
             if ends.iter().all(|&end| text.is_char_boundary(end)) {
                 return Ok(ChildNames { text, ends });
@@ -359,6 +356,22 @@ mod tests {
         assert_eq!(r.remaining(), 100_000);
         assert!(names.text.capacity() <= 3, "{}", names.text.capacity());
         assert!(names.ends.capacity() <= 2, "{}", names.ends.capacity());
+    }
+
+    #[test]
+    fn many_lists_in_one_frame_keep_only_their_own_size() {
+        // A multiRead of 20,000 getChildren results, one name each, read one after another.
+        let mut frame = Vec::new();
+        for _ in 0..20_000 {
+            frame.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, b'x']);
+        }
+        let mut r = Reader::new(Bytes::from(frame));
+        let lists: Vec<ChildNames> = (0..20_000)
+            .map(|_| ChildNames::decode(&mut r, "children").expect("decodes"))
+            .collect();
+        assert_eq!(r.remaining(), 0);
+        let held: usize = lists.iter().map(|l| l.text.capacity()).sum();
+        assert_eq!(held, 20_000);
     }
 
     #[test]
