@@ -258,8 +258,10 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Removes this session's watches of `watcher_type` on `path` from the server (ZooKeeper's
-    /// `removeWatches`, zkCli's `removewatches`); the local watchers it removed end with
-    /// [`zk_core::session::WatchEnd::Removed`]. Types Persistent and PersistentRecursive need
+    /// `removeWatches`, zkCli's `removewatches`); the local watchers it removed end: a [`Watch`]
+    /// resolves with `Err(Error::WatchRemoved)`, a `DataWatch` or `ChildrenWatch` yields that
+    /// error and ends, a `PersistentWatch` stream ends with
+    /// [`zk_core::session::WatchEnd::Removed`] as its `end_reason()`. Types Persistent and PersistentRecursive need
     /// 3.9; on 3.6 to 3.8, `Any` removes persistent watches too.
     ///
     /// Errors with NoWatcher when there was nothing to remove, Unsupported, InvalidPath and the

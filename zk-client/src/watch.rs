@@ -51,12 +51,15 @@ fn poll_watcher(shared: &Shared, id: WatcherId, cx: &mut Context<'_>) -> Poll<Op
 fn end_error(reason: WatchEnd) -> Error {
     match reason {
         WatchEnd::SessionLost(r) => r.error(),
+        WatchEnd::Removed => Error::WatchRemoved,
+        // Only persistent watches end for want of server support; they are not `Watch`es.
         _ => Error::Closed,
     }
 }
 
 /// A one-shot watch: resolves with the event that fired it, or with the error that ended it
-/// (SessionExpired, Closed). Dropping it before it fires removes the watcher.
+/// (SessionExpired, Closed, WatchRemoved after [`Client::remove_watches`]). Dropping it before it
+/// fires removes the watcher.
 #[must_use = "dropping a watch removes it"]
 pub struct Watch {
     shared: Arc<Shared>,

@@ -145,6 +145,9 @@ pub enum Error {
     /// The session was closed by this client.
     #[error("Session closed")]
     Closed,
+    /// The watch was removed by this client's removeWatches before it fired.
+    #[error("Watch removed by removeWatches")]
+    WatchRemoved,
     /// The path is not a valid ZooKeeper path; nothing was sent.
     #[error("Invalid path {path:?}: {reason}")]
     InvalidPath {
@@ -257,6 +260,7 @@ impl Error {
             Error::Timeout => ErrorCode::RequestTimeout,
             Error::TransactionFailed { error, .. } => return error.code(),
             Error::Closed
+            | Error::WatchRemoved
             | Error::InvalidPath { .. }
             | Error::InvalidArgument(_)
             | Error::RequestTooLarge { .. }

@@ -776,9 +776,10 @@ async fn remove_and_check_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
         other => return Err(format!("child watch after removal: {other:?}")),
     }
     // The local watcher of the removed watch ends; the data watch is untouched.
+    let removed = ctx.within(WAIT, child).await?;
     check!(
-        ctx.within(WAIT, child).await?.is_err(),
-        "removed watch resolves with an error"
+        matches!(removed, Err(Error::WatchRemoved)),
+        "removed watch resolves with WatchRemoved: {removed:?}"
     );
     ok!(c.check_watches(&p, WatcherType::Data).await);
     ok!(c.set_data(&p, "x").await);
@@ -791,6 +792,22 @@ async fn remove_and_check_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
         Err(Error::NoWatcher { .. }) => {}
         other => return Err(format!("removing a watch that fired: {other:?}")),
     }
+    // A DataWatch whose server watch is removed says so and ends, rather than re-arming.
+    let mut dw = c.data_watch(&p);
+    ok!(ctx.next(&mut dw, WAIT).await?);
+    ok!(c.remove_watches(&p, WatcherType::Data).await);
+    let item = ctx.next(&mut dw, WAIT).await?;
+    check!(
+        matches!(item, Err(Error::WatchRemoved)),
+        "DataWatch after removeWatches: {item:?}"
+    );
+    let end = ctx
+        .within(
+            WAIT,
+            std::future::poll_fn(|cx| Pin::new(&mut dw).poll_next(cx)),
+        )
+        .await?;
+    check!(end.is_none(), "DataWatch goes on after removal: {end:?}");
     c.close().await;
     Ok(())
 }
