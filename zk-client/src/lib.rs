@@ -14,8 +14,8 @@
 //! operations in [`ops`] (create, get_data, set_data, delete, exists, get_children, ensure_path,
 //! sync, ACLs, auth, getEphemerals, getAllChildrenNumber, whoAmI, config, multiRead); watches in
 //! [`watch`] (one-shot, persistent, kazoo's DataWatch and ChildrenWatch as streams);
-//! [`txn`] transactions; [`retry`]; [`four_letter_word`]. The protocol, the session rules and the
-//! error type come from zk-core.
+//! [`txn`] transactions; [`Client::retry`] with a [`RetryPolicy`]; [`four_letter_word`]. The
+//! protocol, the session rules and the error type come from zk-core.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,4 +1,4 @@
-//! The ZooKeeper client on tokio: a [`Runtime`](zk_client::Runtime) for zk-client plus
+//! The ZooKeeper client on tokio: a [`Runtime`] for zk-client plus
 //! re-exports, so a tokio program needs only this crate.
 //!
 //! ```no_run
