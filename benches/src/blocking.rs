@@ -11,7 +11,7 @@ use zk_blocking::{AsyncResult, Client};
 
 use crate::measure::{Latencies, Meter};
 use crate::spec::*;
-use crate::{fail, BenchResult};
+use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr`; returns the lines to print.
 ///
@@ -42,14 +42,7 @@ pub fn connect(addr: &str) -> BenchResult<Client> {
 
 fn get(client: &Client, path: &str, len: usize) -> BenchResult<()> {
     let (data, _) = client.get_data(path)?;
-    if data.len() == len {
-        Ok(())
-    } else {
-        Err(fail(format!(
-            "{path}: {} bytes, expected {len}",
-            data.len()
-        )))
-    }
+    check_len(path, data.len(), len)
 }
 
 fn w1(client: &Client) -> BenchResult<Vec<String>> {
@@ -63,9 +56,7 @@ fn w1(client: &Client) -> BenchResult<Vec<String>> {
         let r = client.get_data(SMALL);
         lat.push(t.elapsed());
         let (data, _) = r?;
-        if data.len() != SMALL_LEN {
-            return Err(fail(format!("{SMALL}: {} bytes", data.len())));
-        }
+        check_len(SMALL, data.len(), SMALL_LEN)?;
     }
     let phase = meter.stop("w1", W1_OPS);
     Ok(vec![phase.to_string(), lat.line("w1")])
@@ -97,13 +88,7 @@ fn reads(client: &Client, n: usize) -> BenchResult<()> {
     window(
         n,
         |_| client.get_data_async(SMALL),
-        |(data, _)| {
-            if data.len() == SMALL_LEN {
-                Ok(())
-            } else {
-                Err(fail(format!("{SMALL}: {} bytes", data.len())))
-            }
-        },
+        |(data, _)| check_len(SMALL, data.len(), SMALL_LEN),
     )
 }
 

@@ -34,3 +34,14 @@ pub type BenchResult<T> = Result<T, BenchError>;
 pub fn fail(msg: impl Into<String>) -> BenchError {
     msg.into().into()
 }
+
+/// Checks that a value read from `what` has the length setup gave it.
+///
+/// Errors with a message naming both lengths when they differ.
+pub fn check_len(what: &str, got: usize, want: usize) -> BenchResult<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(fail(format!("{what}: {got} bytes, expected {want}")))
+    }
+}

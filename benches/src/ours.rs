@@ -11,7 +11,7 @@ use zk_client::{Client, ClientBuilder, Runtime};
 use crate::measure::{Latencies, Meter};
 use crate::pipeline::windowed;
 use crate::spec::*;
-use crate::{fail, BenchResult};
+use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr` on runtime `rt`; returns the lines to print.
 ///
@@ -39,14 +39,6 @@ pub async fn connect<R: Runtime>(rt: R, addr: &str) -> BenchResult<Client<R>> {
         .session_timeout(SESSION_TIMEOUT)
         .connect()
         .await?)
-}
-
-fn check_len(what: &str, got: usize, want: usize) -> BenchResult<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(fail(format!("{what}: {got} bytes, expected {want}")))
-    }
 }
 
 async fn w1<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {

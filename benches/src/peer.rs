@@ -14,7 +14,7 @@ use zookeeper_client as zkc;
 use crate::measure::{Latencies, Meter};
 use crate::pipeline::windowed;
 use crate::spec::*;
-use crate::{fail, BenchResult};
+use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr` (call inside a tokio runtime); returns the lines to print.
 ///
@@ -55,14 +55,6 @@ pub async fn close(client: zkc::Client) -> BenchResult<()> {
             s if s.is_terminated() => return Err(fail(format!("session ended as {s}"))),
             _ => {}
         }
-    }
-}
-
-fn check_len(what: &str, got: usize, want: usize) -> BenchResult<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(fail(format!("{what}: {got} bytes, expected {want}")))
     }
 }
 
