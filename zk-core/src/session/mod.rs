@@ -497,10 +497,12 @@ impl Session {
         let take_path = (options.absolute_path
             || self.config.connect_string.chroot.as_str().is_none())
             && requests::request_path_mut(&mut request).is_some();
-        let mut path = if take_path {
-            String::new()
-        } else {
-            requests::request_path(&request).to_owned()
+        let copied_path = (!take_path).then(|| requests::request_path(&request).to_owned());
+        let client_path = move |request: &mut Request| match copied_path {
+            Some(path) => path,
+            None => requests::request_path_mut(request)
+                .map(std::mem::take)
+                .unwrap_or_default(),
         };
         let op = request.op_code();
         let auth = match &request {
@@ -522,12 +524,7 @@ impl Session {
             let xid = self.peek_xid();
             self.encode_into_out(xid, &request)?;
             self.advance_xid();
-            if take_path {
-                if let Some(p) = requests::request_path_mut(&mut request) {
-                    path = std::mem::take(p);
-                }
-            }
-            self.push_in_flight(now, xid, op, origin, path, deadline);
+            self.push_in_flight(now, xid, op, origin, client_path(&mut request), deadline);
         } else {
             let placeholder = if auth.is_some() { xid::AUTH } else { 0 };
             let mut frame = Vec::new();
@@ -538,16 +535,11 @@ impl Session {
                     }
                 },
             )?;
-            if take_path {
-                if let Some(p) = requests::request_path_mut(&mut request) {
-                    path = std::mem::take(p);
-                }
-            }
             self.queue.push_back(Pending {
                 origin,
                 op,
                 frame,
-                path,
+                path: client_path(&mut request),
                 deadline,
                 needs,
                 auth,
