@@ -238,12 +238,11 @@ impl WatchRegistry {
             return Removal::Keep;
         };
         entry.remove(id);
-        let path = path.to_string();
-        let mode = self.server_modes.get(&path).copied();
+        let mode = self.server_modes.get(&*path).copied();
         let action = if entry.is_empty() {
-            self.server_modes.remove(&path);
+            self.server_modes.remove(&*path);
             Removal::Remove(
-                path.clone(),
+                path.to_string(),
                 match (kind, mode) {
                     (_, Some(_)) => WatcherType::Any,
                     (WatchKind::Data | WatchKind::Exist, None) => WatcherType::Data,
@@ -259,7 +258,7 @@ impl WatchRegistry {
             && entry.any(WatchKind::Persistent)
             && mode == Some(WatchKind::PersistentRecursive)
         {
-            Removal::Downgrade(path.clone())
+            Removal::Downgrade(path.to_string())
         } else if mode.is_some() || entry.has_persistent() {
             Removal::Keep
         } else {
@@ -267,16 +266,16 @@ impl WatchRegistry {
                 WatchKind::Data | WatchKind::Exist
                     if !entry.any(WatchKind::Data) && !entry.any(WatchKind::Exist) =>
                 {
-                    Removal::Remove(path.clone(), WatcherType::Data, None)
+                    Removal::Remove(path.to_string(), WatcherType::Data, None)
                 }
                 WatchKind::Child if !entry.any(WatchKind::Child) => {
-                    Removal::Remove(path.clone(), WatcherType::Children, None)
+                    Removal::Remove(path.to_string(), WatcherType::Children, None)
                 }
                 _ => Removal::Keep,
             }
         };
         if entry.is_empty() {
-            self.paths.remove(path.as_str());
+            self.paths.remove(&*path);
         }
         action
     }
