@@ -211,6 +211,10 @@ impl Inner {
     /// Attaches the connection (or detaches it, dropping unsent bytes).
     pub(crate) fn set_io(&mut self, io: Option<(ConnId, Box<dyn Transport>)>) {
         self.io = io;
+        self.clear_write_buf();
+    }
+
+    fn clear_write_buf(&mut self) {
         self.write_buf.clear();
         self.write_pos = 0;
     }
@@ -220,8 +224,7 @@ impl Inner {
     /// polling with its own waker, registers for writability.
     pub(crate) fn write_out(&mut self, cx: &mut Context<'_>) -> WriteState {
         if self.write_pos == self.write_buf.len() {
-            self.write_buf.clear();
-            self.write_pos = 0;
+            self.clear_write_buf();
         }
         loop {
             let before = self.write_buf.len();
@@ -235,15 +238,13 @@ impl Inner {
             }
         }
         let Some((_, tcp)) = &mut self.io else {
-            self.write_buf.clear();
-            self.write_pos = 0;
+            self.clear_write_buf();
             return WriteState::Done;
         };
         while self.write_pos < self.write_buf.len() {
             match tcp.poll_write(cx, &self.write_buf[self.write_pos..]) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                    self.write_buf.clear();
-                    self.write_pos = 0;
+                    self.clear_write_buf();
                     return WriteState::Failed;
                 }
                 Poll::Ready(Ok(n)) => self.write_pos += n,
