@@ -261,8 +261,8 @@ impl<R: Runtime> Client<R> {
     /// `removeWatches`, zkCli's `removewatches`); the local watchers it removed end: a [`Watch`]
     /// resolves with `Err(Error::WatchRemoved)`, a `DataWatch` or `ChildrenWatch` yields that
     /// error and ends, a `PersistentWatch` stream ends with
-    /// [`zk_core::session::WatchEnd::Removed`] as its `end_reason()`. Types Persistent and PersistentRecursive need
-    /// 3.9; on 3.6 to 3.8, `Any` removes persistent watches too.
+    /// [`zk_core::session::WatchEnd::Removed`] as its `end_reason()`. Types Persistent and
+    /// PersistentRecursive need 3.9; on 3.6 to 3.8, `Any` removes persistent watches too.
     ///
     /// Errors with NoWatcher when there was nothing to remove, Unsupported, InvalidPath and the
     /// session's errors.
@@ -529,11 +529,19 @@ impl<'a, R: Runtime> Create<'a, R> {
     /// The request for this create: the opcode follows the Java client (createTTL, then
     /// createContainer, then create2 when a Stat is wanted, else create).
     fn request(&self, want_stat: bool) -> Result<Request, Error> {
-        let acl = self
-            .acl
+        self.build(
+            self.path.clone(),
+            self.data.clone(),
+            self.node_acl(),
+            want_stat,
+        )
+    }
+
+    /// The node's ACL: the one given, else the client's default.
+    fn node_acl(&self) -> Vec<Acl> {
+        self.acl
             .clone()
-            .unwrap_or_else(|| self.client.opts.default_acl.clone());
-        self.build(self.path.clone(), self.data.clone(), acl, want_stat)
+            .unwrap_or_else(|| self.client.opts.default_acl.clone())
     }
 
     /// The request, moving path, data and ACL out of the builder (it is not used again).
@@ -598,11 +606,7 @@ impl<'a, R: Runtime> Create<'a, R> {
                             return Err(Error::NoNode { path });
                         };
                         // Parents get the node's ACL, as kazoo's makepath does.
-                        let acl = self
-                            .acl
-                            .clone()
-                            .unwrap_or_else(|| self.client.opts.default_acl.clone());
-                        self.client.make_path(par, acl).await?;
+                        self.client.make_path(par, self.node_acl()).await?;
                     }
                     Err(e) => return Err(e),
                 }
@@ -915,19 +919,23 @@ impl<'a, R: Runtime> IntoFuture for Delete<'a, R> {
     type IntoFuture = DeleteFuture<'a>;
 
     fn into_future(self) -> DeleteFuture<'a> {
-        let request = Request::Delete(PathVersionRequest {
-            path: self.path.clone(),
-            version: self.version,
-        });
-        if !self.recursive {
+        let Delete {
+            client,
+            path,
+            version,
+            recursive,
+        } = self;
+        if !recursive {
             // Sent now, like every other operation, so a window of deletes pipelines.
+            let request = Request::Delete(PathVersionRequest { path, version });
             return DeleteFuture(DeleteInner::Fast(
-                self.client.op(request, |_, (r, _)| r.map(|_| ())),
+                client.op(request, |_, (r, _)| r.map(|_| ())),
             ));
         }
         DeleteFuture(DeleteInner::Recursive(Box::pin(async move {
-            self.client.delete_tree(&self.path).await?;
-            self.client.send(request).await.0.map(|_| ())
+            client.delete_tree(&path).await?;
+            let request = Request::Delete(PathVersionRequest { path, version });
+            client.send(request).await.0.map(|_| ())
         })))
     }
 }
