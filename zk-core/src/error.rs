@@ -4,7 +4,7 @@
 //! Server codes map one to one from [`ErrorCode`]; codes a future server might add arrive as
 //! [`Error::Server`] with the raw code, never as a panic.
 
-use crate::proto::{ErrorCode, MultiResult, OpCode};
+use crate::proto::{ErrorCode, OpCode};
 use crate::version::ServerVersion;
 
 /// Why a request failed.
@@ -131,16 +131,25 @@ pub enum Error {
     },
 
     // ---- the client's own
-    /// A transaction failed and applied nothing. `results` holds one result per op as the
-    /// server sent them: OK before the failing op, its error, RuntimeInconsistency after it.
+    /// A transaction failed and applied nothing. `results` holds one error per op, as kazoo
+    /// reports them: [`Error::RolledBack`] for the ops before the failing one (they would have
+    /// succeeded), the failing op's own error, and [`Error::RuntimeInconsistency`] for the ops
+    /// after it (the server did not try them).
     #[error("Transaction failed at op {index}: {error}")]
     TransactionFailed {
         /// Index of the first failing op.
         index: usize,
         /// Its error (with its path).
         error: Box<Error>,
-        /// Every op's result.
-        results: Vec<MultiResult>,
+        /// Every op's outcome, in order.
+        results: Vec<Error>,
+    },
+    /// An op of a failed transaction that would have succeeded, rolled back with the rest
+    /// (kazoo's `RolledBackError`).
+    #[error("Rolled back: {path}")]
+    RolledBack {
+        /// The op's path.
+        path: String,
     },
     /// The session was closed by this client.
     #[error("Session closed")]
@@ -260,6 +269,7 @@ impl Error {
             Error::Timeout => ErrorCode::RequestTimeout,
             Error::TransactionFailed { error, .. } => return error.code(),
             Error::Closed
+            | Error::RolledBack { .. }
             | Error::WatchRemoved
             | Error::InvalidPath { .. }
             | Error::InvalidArgument(_)
@@ -281,6 +291,7 @@ impl Error {
             | Error::InvalidAcl { path }
             | Error::BadArguments { path }
             | Error::NoWatcher { path }
+            | Error::RolledBack { path }
             | Error::InvalidPath { path, .. } => Some(path),
             Error::TransactionFailed { error, .. } => error.path(),
             _ => None,
