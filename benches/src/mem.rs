@@ -9,6 +9,7 @@
 use crate::pipeline::windowed;
 use crate::spec::*;
 use crate::{fail, BenchResult};
+use std::sync::Arc;
 
 /// Watches of each kind; twice this many in all.
 pub const WATCHES_PER_KIND: usize = 50_000;
@@ -67,7 +68,7 @@ fn expect_absent<T>(stat: Option<T>) -> BenchResult<()> {
 /// This client's async API on runtime `rt`.
 ///
 /// Errors on any failed operation.
-pub async fn ours<R: zk_client::Runtime>(rt: R, addr: &str) -> BenchResult<Mem> {
+pub async fn ours(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<Mem> {
     let baseline = rss_kib();
     let client = crate::ours::connect(rt, addr).await?;
     let idle = rss_kib();

@@ -3,10 +3,11 @@
 //! picks the runtime and blocks on [`run`].
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use zk_client::{Client, ClientBuilder, Runtime};
+use zk_client::{Client, ClientBuilder};
 
 use crate::measure::{Latencies, Meter};
 use crate::pipeline::windowed;
@@ -16,7 +17,11 @@ use crate::{check_len, fail, BenchResult};
 /// Runs `workload` against `addr` on runtime `rt`; returns the lines to print.
 ///
 /// Errors on any failed operation or a reply that is not what setup wrote.
-pub async fn run<R: Runtime>(rt: R, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
+pub async fn run(
+    rt: Arc<dyn zk_client::Runtime>,
+    workload: Workload,
+    addr: &str,
+) -> BenchResult<Vec<String>> {
     if workload == Workload::W6 {
         return w6(rt, addr).await;
     }
@@ -34,14 +39,14 @@ pub async fn run<R: Runtime>(rt: R, workload: Workload, addr: &str) -> BenchResu
 }
 
 /// A session with the spec's settings, connected.
-pub async fn connect<R: Runtime>(rt: R, addr: &str) -> BenchResult<Client<R>> {
+pub async fn connect(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<Client> {
     Ok(ClientBuilder::new(rt, addr)
         .session_timeout(SESSION_TIMEOUT)
         .connect()
         .await?)
 }
 
-async fn w1<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+async fn w1(client: &Client) -> BenchResult<Vec<String>> {
     for _ in 0..W1_WARMUP {
         let (data, _) = client.get_data(SMALL).await?;
         check_len(SMALL, data.len(), SMALL_LEN)?;
@@ -58,7 +63,7 @@ async fn w1<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
     Ok(vec![phase.to_string(), lat.line("w1")])
 }
 
-async fn reads<R: Runtime>(client: &Client<R>, n: usize) -> BenchResult<()> {
+async fn reads(client: &Client, n: usize) -> BenchResult<()> {
     windowed(
         n,
         WINDOW,
@@ -68,15 +73,15 @@ async fn reads<R: Runtime>(client: &Client<R>, n: usize) -> BenchResult<()> {
     .await
 }
 
-async fn w2<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+async fn w2(client: &Client) -> BenchResult<Vec<String>> {
     reads(client, W2_WARMUP).await?;
     let meter = Meter::start();
     reads(client, W2_OPS).await?;
     Ok(vec![meter.stop("w2", W2_OPS).to_string()])
 }
 
-async fn creates<R: Runtime>(
-    client: &Client<R>,
+async fn creates(
+    client: &Client,
     value: &Bytes,
     names: &mut Vec<String>,
     n: usize,
@@ -98,7 +103,7 @@ async fn creates<R: Runtime>(
     .await
 }
 
-async fn deletes<R: Runtime>(client: &Client<R>, names: &[String]) -> BenchResult<()> {
+async fn deletes(client: &Client, names: &[String]) -> BenchResult<()> {
     windowed(
         names.len(),
         WINDOW,
@@ -108,7 +113,7 @@ async fn deletes<R: Runtime>(client: &Client<R>, names: &[String]) -> BenchResul
     .await
 }
 
-async fn w3<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+async fn w3(client: &Client) -> BenchResult<Vec<String>> {
     let value = Bytes::from(w3_value());
     let mut names = Vec::with_capacity(W3_OPS);
     creates(client, &value, &mut names, W3_WARMUP).await?;
@@ -123,7 +128,7 @@ async fn w3<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
     Ok(vec![create.to_string(), delete.to_string()])
 }
 
-async fn w4<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+async fn w4(client: &Client) -> BenchResult<Vec<String>> {
     for _ in 0..W4_WARMUP {
         let (data, _) = client.get_data(BIG).await?;
         check_len(BIG, data.len(), BIG_LEN)?;
@@ -136,7 +141,7 @@ async fn w4<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
     Ok(vec![meter.stop("w4", W4_OPS).to_string()])
 }
 
-async fn w5<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
+async fn w5(client: &Client) -> BenchResult<Vec<String>> {
     let list = || async {
         let children = client.get_children(WIDE).await?;
         if children.len() == WIDE_CHILDREN {
@@ -155,7 +160,7 @@ async fn w5<R: Runtime>(client: &Client<R>) -> BenchResult<Vec<String>> {
     Ok(vec![meter.stop("w5", W5_OPS).to_string()])
 }
 
-async fn w6<R: Runtime>(rt: R, addr: &str) -> BenchResult<Vec<String>> {
+async fn w6(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<Vec<String>> {
     let mut meter = None;
     for i in 0..W6_WARMUP + W6_OPS {
         if i == W6_WARMUP {

@@ -4,9 +4,10 @@
 
 use std::collections::HashSet;
 use std::future::IntoFuture;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use zk_client::{Client, Error, Runtime};
+use zk_client::{Client, Error};
 
 use crate::ours::connect;
 use crate::pipeline::windowed;
@@ -16,7 +17,7 @@ use crate::BenchResult;
 /// Makes the shared data on the server at `addr`; call inside a tokio runtime.
 ///
 /// Errors on any failed operation.
-pub async fn run<R: Runtime>(rt: R, addr: &str) -> BenchResult<()> {
+pub async fn run(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<()> {
     let client = connect(rt, addr).await?;
     client.ensure_path("/zkb").await?;
     put(&client, SMALL, vec![b's'; SMALL_LEN]).await?;
@@ -67,7 +68,7 @@ pub async fn run<R: Runtime>(rt: R, addr: &str) -> BenchResult<()> {
 }
 
 /// Creates `path` with `data`, or sets its data if it exists.
-async fn put<R: Runtime>(client: &Client<R>, path: &str, data: Vec<u8>) -> BenchResult<()> {
+async fn put(client: &Client, path: &str, data: Vec<u8>) -> BenchResult<()> {
     let data = Bytes::from(data);
     match client.create(path, data.clone()).await {
         Ok(_) => Ok(()),
@@ -79,7 +80,7 @@ async fn put<R: Runtime>(client: &Client<R>, path: &str, data: Vec<u8>) -> Bench
     }
 }
 
-async fn delete_all<R: Runtime>(client: &Client<R>, paths: &[String]) -> BenchResult<()> {
+async fn delete_all(client: &Client, paths: &[String]) -> BenchResult<()> {
     windowed(
         paths.len(),
         WINDOW,

@@ -5,11 +5,11 @@
 //! [`AsyncIoTimer`]); they differ only in where the client's driver task is spawned. async-std is
 //! discontinued upstream in favour of smol; both are supported.
 //!
-//! On async-std, the crate-root [`Client`]:
+//! [`Client`] is zk-client's one client type, the same on every runtime. On async-std:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zk_async_std::Error> {
-//! let client = zk_async_std::Client::connect("127.0.0.1:2181/app").await?;
+//! let client = zk_async_std::connect("127.0.0.1:2181/app").await?;
 //! let path = client.create("/jobs/job-", "payload").sequential().make_parents().await?;
 //! let (data, _stat) = client.get_data(&path).await?;
 //! assert_eq!(&data[..], b"payload");
@@ -17,12 +17,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! On smol, the same API under [`smol`]:
+//! On smol, the same functions under [`smol`]:
 //!
 //! ```no_run
 //! # fn main() -> Result<(), zk_async_std::Error> {
 //! smol::block_on(async {
-//!     let client = zk_async_std::smol::Client::connect("127.0.0.1:2181").await?;
+//!     let client = zk_async_std::smol::connect("127.0.0.1:2181").await?;
 //!     let stat = client.exists("/zookeeper").await?;
 //!     assert!(stat.is_some());
 //!     client.close().await;
@@ -42,6 +42,8 @@ use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+#[cfg(any(feature = "async-std", feature = "smol"))]
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -124,32 +126,42 @@ impl Timer for AsyncIoTimer {
     }
 }
 
-/// Implements [`Runtime`] for a unit struct with the shared I/O and the given spawn.
+/// Implements [`Runtime`] for a unit struct with the shared I/O and the given spawn, and the
+/// shortcuts `builder` and `connect` for it in module `$module`.
 #[cfg(any(feature = "async-std", feature = "smol"))]
 macro_rules! async_io_runtime {
-    ($name:ident, |$task:ident| $spawn:expr) => {
+    ($name:ident, $label:literal, |$task:ident| $spawn:expr) => {
         impl Runtime for $name {
-            type Tcp = AsyncIoTcp;
-            type Timer = AsyncIoTimer;
-
             fn connect(
                 &self,
                 host: String,
                 port: u16,
-            ) -> impl std::future::Future<Output = io::Result<AsyncIoTcp>> + Send + 'static {
-                connect_tcp(host, port)
+            ) -> BoxFuture<io::Result<Box<dyn Transport>>> {
+                Box::pin(async move {
+                    connect_tcp(host, port)
+                        .await
+                        .map(|t| Box::new(t) as Box<dyn Transport>)
+                })
             }
 
-            fn timer(&self, deadline: Instant) -> AsyncIoTimer {
-                AsyncIoTimer::at(deadline)
+            fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
+                Box::new(AsyncIoTimer::at(deadline))
             }
 
-            fn spawn(&self, $task: impl std::future::Future<Output = ()> + Send + 'static) {
-                $spawn
+            fn spawn(&self, $task: BoxFuture<()>) -> io::Result<()> {
+                $spawn;
+                Ok(())
             }
 
             fn now(&self) -> Instant {
                 Instant::now()
+            }
+        }
+
+        impl $name {
+            /// The runtime as zk-client holds it.
+            pub fn shared(self) -> Arc<dyn Runtime> {
+                Arc::new(self)
             }
         }
     };
@@ -161,14 +173,27 @@ macro_rules! async_io_runtime {
 pub struct AsyncStdRuntime;
 
 #[cfg(feature = "async-std")]
-async_io_runtime!(AsyncStdRuntime, |task| drop(async_std::task::spawn(task)));
+async_io_runtime!(AsyncStdRuntime, "async-std", |task| drop(
+    async_std::task::spawn(task)
+));
 
-/// A client on async-std.
+/// A builder for a client of `connect_string` on async-std.
 #[cfg(feature = "async-std")]
-pub type Client = zk_client::Client<AsyncStdRuntime>;
-/// A client builder on async-std.
+pub fn builder(connect_string: &str) -> ClientBuilder {
+    ClientBuilder::new(AsyncStdRuntime.shared(), connect_string)
+}
+
+/// Connects on async-std with default settings and waits until the session is established (at
+/// most 15 s, like kazoo's `start()`).
+///
+/// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
+/// string, [`Error::ConnectFailed`] (naming each server's last failure) if no session was
+/// established in time, and [`Error::AuthFailed`] or [`Error::SessionExpired`] if the session
+/// could not be established.
 #[cfg(feature = "async-std")]
-pub type ClientBuilder = zk_client::ClientBuilder<AsyncStdRuntime>;
+pub async fn connect(connect_string: &str) -> Result<Client, Error> {
+    builder(connect_string).connect().await
+}
 
 /// The smol runtime, as zk-client sees it: the driver runs on smol's global executor.
 #[cfg(feature = "smol")]
@@ -176,15 +201,25 @@ pub type ClientBuilder = zk_client::ClientBuilder<AsyncStdRuntime>;
 pub struct SmolRuntime;
 
 #[cfg(feature = "smol")]
-async_io_runtime!(SmolRuntime, |task| ::smol::spawn(task).detach());
+async_io_runtime!(SmolRuntime, "smol", |task| ::smol::spawn(task).detach());
 
-/// The client on smol: `zk_async_std::smol::Client::connect("h:2181").await`.
+/// The client on smol: `zk_async_std::smol::connect("h:2181").await`.
 #[cfg(feature = "smol")]
 pub mod smol {
     pub use crate::SmolRuntime;
+    use zk_client::Error;
+    pub use zk_client::{Client, ClientBuilder};
 
-    /// A client on smol.
-    pub type Client = zk_client::Client<SmolRuntime>;
-    /// A client builder on smol.
-    pub type ClientBuilder = zk_client::ClientBuilder<SmolRuntime>;
+    /// A builder for a client of `connect_string` on smol.
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder::new(SmolRuntime.shared(), connect_string)
+    }
+
+    /// Connects on smol with default settings and waits until the session is established (at
+    /// most 15 s).
+    ///
+    /// Errors as [`crate::connect`] does.
+    pub async fn connect(connect_string: &str) -> Result<Client, Error> {
+        builder(connect_string).connect().await
+    }
 }

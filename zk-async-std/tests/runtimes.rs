@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zk_async_std::{AddWatchMode, Client, Error, EventType, Runtime, SessionState};
+use zk_async_std::{AddWatchMode, Error, EventType, SessionState};
 use zk_testkit::sim::{SimConfig, SimTcpServer};
 
 fn server() -> SimTcpServer {
@@ -11,7 +11,7 @@ fn server() -> SimTcpServer {
 }
 
 /// Creates, reads, writes, watches and deletes under `root` on any runtime of this crate.
-async fn exercise<R: Runtime>(client: &zk_client::Client<R>, root: &str) {
+async fn exercise(client: &zk_client::Client, root: &str) {
     assert!(client.is_connected());
     assert!(client.client_id().is_some());
 
@@ -61,13 +61,16 @@ async fn exercise<R: Runtime>(client: &zk_client::Client<R>, root: &str) {
     let event = futures_lite::StreamExt::next(&mut events)
         .await
         .expect("an event");
-    assert_eq!(event.event_type, EventType::NodeDeleted);
+    assert_eq!(
+        event.event().map(|e| e.event_type),
+        Some(EventType::NodeDeleted)
+    );
     assert!(client.exists(&path).await.expect("exists").is_none());
 
     assert_eq!(client.command("ruok").await.expect("ruok"), "imok");
 }
 
-async fn watch_state_until_lost(client: &zk_client::Client<impl Runtime>) {
+async fn watch_state_until_lost(client: &zk_client::Client) {
     let mut changes = client.state_changes();
     client.close().await;
     assert!(matches!(client.state(), SessionState::Lost(_)));
@@ -82,7 +85,7 @@ async fn watch_state_until_lost(client: &zk_client::Client<impl Runtime>) {
 #[async_std::test]
 async fn async_std_test_attribute() {
     let sim = server();
-    let client = Client::connect(&sim.connect_string())
+    let client = zk_async_std::connect(&sim.connect_string())
         .await
         .expect("connect");
     exercise(&client, "/async-std").await;
@@ -93,13 +96,13 @@ async fn async_std_test_attribute() {
 fn async_std_block_on() {
     let sim = server();
     async_std::task::block_on(async {
-        let plain = Client::connect(&sim.connect_string())
+        let plain = zk_async_std::connect(&sim.connect_string())
             .await
             .expect("connect");
         plain.ensure_path("/chroot").await.expect("ensure_path");
         plain.close().await;
         let client = zk_async_std::ClientBuilder::new(
-            zk_async_std::AsyncStdRuntime,
+            zk_async_std::AsyncStdRuntime.shared(),
             &format!("{}/chroot", sim.connect_string()),
         )
         .session_timeout(Duration::from_secs(4))
@@ -118,7 +121,7 @@ fn async_std_block_on() {
 fn smol_block_on() {
     let sim = server();
     smol::block_on(async {
-        let client = zk_async_std::smol::Client::connect(&sim.connect_string())
+        let client = zk_async_std::smol::connect(&sim.connect_string())
             .await
             .expect("connect");
         exercise(&client, "/smol").await;
@@ -131,7 +134,7 @@ fn smol_builder_and_restart() {
     let sim = server();
     smol::block_on(async {
         let client = zk_async_std::smol::ClientBuilder::new(
-            zk_async_std::SmolRuntime,
+            zk_async_std::SmolRuntime.shared(),
             &sim.connect_string(),
         )
         .connect_timeout(Duration::from_secs(10))
@@ -160,7 +163,7 @@ fn host_names_are_resolved_and_every_address_tried() {
     let sim = server();
     let port = sim.ports()[0];
     smol::block_on(async {
-        let client = zk_async_std::smol::Client::connect(&format!("localhost:{port}"))
+        let client = zk_async_std::smol::connect(&format!("localhost:{port}"))
             .await
             .expect("connect via localhost");
         assert!(client.exists("/zookeeper").await.expect("exists").is_some());
@@ -168,18 +171,49 @@ fn host_names_are_resolved_and_every_address_tried() {
     });
 }
 
-/// Nothing listens: the connect times out instead of hanging or panicking.
+/// Nothing listens: the connect fails in time, naming the host and why, instead of hanging or
+/// panicking.
 #[test]
-fn connect_to_nothing_times_out() {
+fn connect_to_nothing_names_the_refusal() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
     async_std::task::block_on(async {
-        let r = Client::builder(&format!("127.0.0.1:{port}"))
+        let r = zk_async_std::builder(&format!("127.0.0.1:{port}"))
             .connect_timeout(Duration::from_millis(500))
             .connect()
             .await;
-        assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+        match &r {
+            Err(Error::ConnectFailed { causes }) => {
+                assert!(
+                    causes
+                        .iter()
+                        .any(|c| c.host.port == port && c.cause.to_lowercase().contains("refused")),
+                    "{r:?}"
+                );
+                let text = r.as_ref().map(|_| ()).unwrap_err().to_string();
+                assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+            }
+            other => panic!("expected ConnectFailed, got {other:?}"),
+        }
+    });
+}
+
+/// A host name that does not resolve is named as such, not as a timeout.
+#[test]
+fn connect_to_an_unknown_host_names_the_lookup() {
+    smol::block_on(async {
+        let r = zk_async_std::smol::builder("no-such-host.invalid:2181")
+            .connect_timeout(Duration::from_millis(1500))
+            .connect()
+            .await;
+        match &r {
+            Err(Error::ConnectFailed { causes }) => assert!(
+                causes.iter().any(|c| c.host.host == "no-such-host.invalid"),
+                "{r:?}"
+            ),
+            other => panic!("expected ConnectFailed, got {other:?}"),
+        }
     });
 }

@@ -27,12 +27,13 @@ impl Client {
     /// Returns once the first call has returned, so the current data has been seen (while no
     /// server is reachable, that waits as any request does). The calls run in order on a thread
     /// of their own (`zk-data-watch`), never under the client's lock: the callback may use the
-    /// client. The watch keeps going across reconnects and session renewals
-    /// (changes during a disconnection are folded into one call), and ends when the callback
-    /// returns `false`, the handle is stopped or dropped (see [`WatchHandle`]), the client is
-    /// closed or restarted, or a fetch fails for good ([`WatchHandle::error`]). While it runs it
-    /// holds the session open, as a clone of the client would. A panic in a later call ends the
-    /// watch.
+    /// client. The watch keeps going across reconnects and session renewals (changes during a
+    /// disconnection are folded into one call; a renewal that finds the node unchanged makes no
+    /// call), and, as in kazoo, lives until the callback returns `false` or the client is closed
+    /// (or restarted): the handle need not be kept. [`WatchHandle::stop`] ends it early, and
+    /// [`WatchHandle::error`] tells a fetch that failed for good. It does not hold the session
+    /// open: when the last client handle is dropped, the session closes and the watch ends. A
+    /// panic in a later call ends the watch.
     ///
     /// Errors with what the first fetch failed with: InvalidPath, NoAuth, Closed and the like. If
     /// the first call panics, the panic is passed on to the caller.
@@ -73,9 +74,12 @@ impl Client {
     /// expires or is closed. States come in order, on a thread of its own (`zk-listener`), never
     /// under the client's lock; the listener may use the client. It stays registered across
     /// [`restart`](Self::restart), until [`ListenerHandle::remove`], the handle is dropped, or
-    /// every clone of this client is dropped. It does not hold the session open.
+    /// every clone of this client is dropped. It does not hold the session open. Add listeners
+    /// to a client from [`ClientBuilder::build`](crate::ClientBuilder::build) before
+    /// [`start`](Self::start) to see every state from the first (`Connecting` when there is no
+    /// session yet, then `Connected`).
     ///
-    /// Errors with [`Error::Protocol`] if the thread cannot be started.
+    /// Errors with [`Error::Runtime`] if the thread cannot be started.
     pub fn add_listener<F>(&self, mut listener: F) -> Result<ListenerHandle, Error>
     where
         F: FnMut(SessionState) + Send + 'static,
@@ -105,8 +109,9 @@ impl Client {
                 }
             })
             .map_err(thread_error)?;
-        self.listeners.add(&signal);
+        let id = self.shared.listeners.add(&signal);
         Ok(ListenerHandle {
+            id,
             stopper: Stopper {
                 signal,
                 thread: Some(thread),
@@ -115,8 +120,16 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The ids of the listeners registered on this client (kazoo's `state_listeners`), as
+    /// [`ListenerHandle::id`] gives them.
+    pub fn state_listeners(&self) -> Vec<u64> {
+        self.shared.listeners.ids()
+    }
+}
+
 fn thread_error(e: std::io::Error) -> Error {
-    Error::Protocol(format!("cannot start a callback thread: {e}"))
+    Error::Runtime(format!("cannot start a callback thread: {e}"))
 }
 
 /// Runs `deliver` on a new thread for every item of `stream`, until it returns false, the stream
@@ -169,11 +182,7 @@ where
         thread: Some(thread),
     };
     match first_rx.recv() {
-        Ok(Ok(())) => Ok(WatchHandle {
-            stopper,
-            error,
-            detached: false,
-        }),
+        Ok(Ok(())) => Ok(WatchHandle { stopper, error }),
         Ok(Err(e)) => {
             stopper.stop();
             Err(e)
@@ -212,17 +221,14 @@ impl Stopper {
 }
 
 /// The handle of a [`data_watch`](Client::data_watch) or
-/// [`children_watch`](Client::children_watch).
-///
-/// Dropping it stops the watch, without waiting: a call under way finishes, and no other
-/// starts. (kazoo's watches live until their function returns False; to get that here, call
-/// [`detach`](Self::detach).) [`stop`](Self::stop) stops it and waits for a call under way.
-#[must_use = "dropping the handle stops the watch; call .detach() to keep it running"]
+/// [`children_watch`](Client::children_watch). The watch does not depend on it: as in kazoo,
+/// it runs until its callback returns `false` or the client is closed, whether the handle is
+/// kept or dropped. Keep it to [`stop`](Self::stop) the watch early or to read its
+/// [`error`](Self::error).
 #[derive(Debug)]
 pub struct WatchHandle {
     stopper: Stopper,
     error: Arc<Mutex<Option<Error>>>,
-    detached: bool,
 }
 
 impl WatchHandle {
@@ -231,12 +237,6 @@ impl WatchHandle {
     /// called again after it returns.
     pub fn stop(mut self) {
         self.stopper.stop();
-    }
-
-    /// Lets the watch run without a handle, until the callback returns `false` or the client is
-    /// closed (kazoo's lifetime rule). Its thread keeps the session open meanwhile.
-    pub fn detach(mut self) {
-        self.detached = true;
     }
 
     /// True until the watch has ended (stopped, the callback returned `false`, the client
@@ -252,23 +252,21 @@ impl WatchHandle {
     }
 }
 
-impl Drop for WatchHandle {
-    fn drop(&mut self) {
-        if !self.detached {
-            self.stopper.signal.stop();
-        }
-    }
-}
-
 /// The handle of an [`add_listener`](Client::add_listener) listener. Dropping it unregisters the
 /// listener without waiting; [`remove`](Self::remove) waits for a call under way.
 #[must_use = "dropping the handle removes the listener"]
 #[derive(Debug)]
 pub struct ListenerHandle {
+    id: u64,
     stopper: Stopper,
 }
 
 impl ListenerHandle {
+    /// The listener's id, as [`Client::state_listeners`] lists it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Unregisters the listener (kazoo's `remove_listener`): once this returns, it is not running
     /// and will not be called again (from inside the listener: not called again after it
     /// returns).

@@ -3,23 +3,23 @@
 //! `callbacks.rs`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use futures_lite::future::or;
-use futures_lite::StreamExt;
 use zk_client::{
-    Acl, Error, HostAddr, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId, SessionState,
+    Acl, Data, Error, HostAddr, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId,
+    SessionState,
 };
 
-use crate::runtime::{block_on, DriverThread, Listeners};
+use crate::runtime::{block_on, block_on_timeout, DriverThread, Listeners};
 
-/// How long `restart()` waits for the old session's driver to stop.
-const OLD_DRIVER_PATIENCE: Duration = Duration::from_secs(5);
+/// How long dropping the last handle waits for the server to confirm the session's close.
+const CLOSE_ON_DROP_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A handle to one ZooKeeper session, with blocking methods (kazoo's `KazooClient`). Cheap to
-/// clone, `Send + Sync`; every clone drives the same session, and the session is closed when the
-/// last clone (and the last callback watch) is gone.
+/// clone, `Send + Sync`; every clone drives the same session. When the last clone is dropped
+/// the session is closed, waiting at most about a second for the server's answer, so a program
+/// that ends right after dropping its client leaves no session behind to time out (its
+/// ephemeral nodes go at once).
 ///
 /// Every method blocks the calling thread until the server answers. The session itself is kept
 /// alive (pings, reconnects) by a background thread named `zk-driver`, so a client that is not
@@ -27,9 +27,24 @@ const OLD_DRIVER_PATIENCE: Duration = Duration::from_secs(5);
 /// block its executor.
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) inner: zk_client::Client<DriverThread>,
+    pub(crate) inner: zk_client::Client,
+    /// What every clone shares: the listeners, and the close when the last clone goes.
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Shared by the clones of one blocking client.
+pub(crate) struct Shared {
     /// Listener threads, told to look again after `restart()`.
-    pub(crate) listeners: Arc<Listeners>,
+    pub(crate) listeners: Listeners,
+    session: zk_client::Client,
+}
+
+impl Drop for Shared {
+    /// The last clone is gone: end the session (bounded), then the listener threads.
+    fn drop(&mut self) {
+        let mut close = std::pin::pin!(self.session.close());
+        let _ = block_on_timeout(&mut close, CLOSE_ON_DROP_PATIENCE);
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -43,8 +58,9 @@ impl Client {
     /// like kazoo's `start()`). `connect_string` is `host:port,host:port/optional/chroot`.
     ///
     /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
-    /// string, [`Error::Timeout`] if no server answered in time, [`Error::AuthFailed`] or
-    /// [`Error::SessionExpired`] if the session could not be established.
+    /// string, [`Error::ConnectFailed`] naming each server's last failure if no session was
+    /// established in time, [`Error::AuthFailed`] or [`Error::SessionExpired`] if the session
+    /// could not be established.
     pub fn connect(connect_string: &str) -> Result<Client, Error> {
         Client::builder(connect_string).connect()
     }
@@ -54,11 +70,19 @@ impl Client {
         ClientBuilder::new(connect_string)
     }
 
-    fn wrap(inner: zk_client::Client<DriverThread>) -> Client {
+    pub(crate) fn wrap(inner: zk_client::Client) -> Client {
         Client {
+            shared: Arc::new(Shared {
+                listeners: Listeners::default(),
+                session: inner.clone(),
+            }),
             inner,
-            listeners: Arc::default(),
         }
+    }
+
+    /// The async client under this one, for code that mixes both (e.g. recipes).
+    pub fn as_async(&self) -> &zk_client::Client {
+        &self.inner
     }
 
     // ---- session facts -------------------------------------------------------------------
@@ -94,9 +118,18 @@ impl Client {
         self.inner.chroot()
     }
 
-    /// The servers of the connect string.
+    /// The servers the session may use.
     pub fn hosts(&self) -> Vec<HostAddr> {
         self.inner.hosts()
+    }
+
+    /// Replaces the servers the session may use (kazoo's `set_hosts`); see
+    /// [`zk_client::Client::set_hosts`].
+    ///
+    /// Errors with [`Error::InvalidArgument`] for a malformed or empty list or one with a
+    /// chroot.
+    pub fn set_hosts(&self, hosts: &str) -> Result<(), Error> {
+        self.inner.set_hosts(hosts)
     }
 
     /// The server the session is attached to, if connected.
@@ -106,8 +139,8 @@ impl Client {
 
     /// The connected server's version, asking it with `srvr` if it is not known yet.
     ///
-    /// Errors with [`Error::ConnectionLoss`] when not connected, and with [`Error::Protocol`] if
-    /// the four-letter word fails or its answer has no version.
+    /// Errors with [`Error::ConnectionLoss`] when not connected, [`Error::Io`] if the
+    /// four-letter word fails, and [`Error::Protocol`] if its answer has no version.
     pub fn server_version(&self) -> Result<ServerVersion, Error> {
         block_on(self.inner.server_version())
     }
@@ -115,8 +148,8 @@ impl Client {
     /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, ...) to the server the session is on and
     /// returns its answer (kazoo's `command`).
     ///
-    /// Errors with [`Error::ConnectionLoss`] when not connected, and with [`Error::Protocol`]
-    /// carrying the I/O error if the exchange fails or `word` is not four lowercase letters.
+    /// Errors with [`Error::InvalidArgument`] if `word` is not four lowercase letters,
+    /// [`Error::ConnectionLoss`] when not connected, and [`Error::Io`] if the exchange fails.
     pub fn command(&self, word: &str) -> Result<String, Error> {
         block_on(self.inner.command(word))
     }
@@ -137,54 +170,60 @@ impl Client {
     ///
     /// Errors as [`ClientBuilder::connect`] does for the new session.
     pub fn restart(&self) -> Result<(), Error> {
-        // zk-client's restart() swaps the session as soon as the close is seen, while the old
-        // driver may still be finishing a step on the shared state; it can then take the new
-        // session's first connect and leave it waiting a whole host-connect timeout. Close here
-        // and wait (bounded) until the old driver has stopped, which ends a state stream.
-        let mut changes = self.inner.state_changes();
-        block_on(self.inner.close());
-        let drained = async { while changes.next().await.is_some() {} };
-        block_on(or(drained, async {
-            async_io::Timer::after(OLD_DRIVER_PATIENCE).await;
-        }));
         let result = block_on(self.inner.restart());
-        // Listener streams may have ended with the old driver; have them look again.
-        self.listeners.kick_all();
+        // Listener streams ended with the old driver; have them look again.
+        self.shared.listeners.kick_all();
         result
     }
 
-    /// Runs `op` with this client until it succeeds, fails with an error `policy` does not retry
-    /// (see [`RetryPolicy::retries`]), or the policy gives up; sleeps on this thread between
-    /// tries (kazoo's `client.retry(func)`).
+    /// Starts a client from [`ClientBuilder::build`] and waits until the session is established
+    /// (kazoo's `start(timeout)`, the builder's connect timeout); listeners added before see
+    /// every state from the first. Does nothing more than wait on a started client.
+    ///
+    /// Errors with [`Error::ConnectFailed`] naming each server's last failure if no session was
+    /// established in time, [`Error::AuthFailed`] or [`Error::SessionExpired`] if it could not
+    /// be, and [`Error::Runtime`] if the driver thread cannot be started.
+    pub fn start(&self) -> Result<(), Error> {
+        block_on(self.inner.start())
+    }
+
+    /// Starts a client from [`ClientBuilder::build`] without waiting (kazoo's `start_async`).
+    ///
+    /// Errors with [`Error::Runtime`] if the driver thread cannot be started.
+    pub fn start_async(&self) -> Result<(), Error> {
+        self.inner.start_async()
+    }
+
+    /// Runs `op` with this client until it succeeds, fails with an error the client's retry
+    /// policy ([`ClientBuilder::command_retry`], kazoo's `command_retry`) does not retry, or the
+    /// policy gives up; sleeps on this thread between tries (kazoo's `client.retry(func)`).
     ///
     /// Errors with the last error `op` returned.
-    pub fn retry<T>(
+    pub fn retry<T>(&self, op: impl FnMut(&Client) -> Result<T, Error>) -> Result<T, Error> {
+        let policy = self.inner.command_retry().clone();
+        self.retry_with(&policy, op)
+    }
+
+    /// [`retry`](Self::retry) with its own policy.
+    ///
+    /// Errors with the last error `op` returned.
+    pub fn retry_with<T>(
         &self,
         policy: &RetryPolicy,
         mut op: impl FnMut(&Client) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        use std::hash::{BuildHasher, Hasher};
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let start = Instant::now();
-        let mut state = policy.start(seed);
-        loop {
-            match op(self) {
-                Ok(v) => return Ok(v),
-                Err(e) => match state.next(&e, start.elapsed()) {
-                    Some(pause) => std::thread::sleep(pause),
-                    None => return Err(e),
-                },
-            }
-        }
+        // zk-client's loop, with the blocking call run inside it on this thread.
+        block_on(self.inner.retry_with(policy, |_| {
+            let result = op(self);
+            async move { result }
+        }))
     }
 }
 
 /// Configures and starts a [`Client`]; the same options as kazoo's `KazooClient(...)` arguments.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    inner: zk_client::ClientBuilder<DriverThread>,
+    inner: zk_client::ClientBuilder,
 }
 
 impl ClientBuilder {
@@ -192,14 +231,11 @@ impl ClientBuilder {
     /// by [`connect`](Self::connect) or [`start`](Self::start).
     pub fn new(connect_string: &str) -> Self {
         ClientBuilder {
-            inner: zk_client::ClientBuilder::new(DriverThread, connect_string),
+            inner: zk_client::ClientBuilder::new(Arc::new(DriverThread), connect_string),
         }
     }
 
-    fn map(
-        self,
-        f: impl FnOnce(zk_client::ClientBuilder<DriverThread>) -> zk_client::ClientBuilder<DriverThread>,
-    ) -> Self {
+    fn map(self, f: impl FnOnce(zk_client::ClientBuilder) -> zk_client::ClientBuilder) -> Self {
         ClientBuilder {
             inner: f(self.inner),
         }
@@ -235,6 +271,11 @@ impl ClientBuilder {
         self.map(|b| b.host_connect_timeout(t))
     }
 
+    /// The retry policy of [`Client::retry`] and of the recipes (kazoo's `command_retry`).
+    pub fn command_retry(self, policy: RetryPolicy) -> Self {
+        self.map(|b| b.command_retry(policy))
+    }
+
     /// How long [`connect`](Self::connect) waits for the session (default 15 s).
     pub fn connect_timeout(self, t: Duration) -> Self {
         self.map(|b| b.connect_timeout(t))
@@ -246,7 +287,7 @@ impl ClientBuilder {
     }
 
     /// Credentials sent on every connection (kazoo's `auth_data`).
-    pub fn auth(self, scheme: &str, credential: impl Into<Bytes>) -> Self {
+    pub fn auth(self, scheme: &str, credential: impl Data) -> Self {
         self.map(|b| b.auth(scheme, credential))
     }
 
@@ -295,6 +336,15 @@ impl ClientBuilder {
     /// The server version, if known in advance (skips the `srvr` probe that gates 3.6+ ops).
     pub fn server_version(self, v: ServerVersion) -> Self {
         self.map(|b| b.server_version(v))
+    }
+
+    /// Builds the client without starting it (kazoo's `KazooClient(...)`): add listeners, then
+    /// [`Client::start`], so that they see every state from the first.
+    ///
+    /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
+    /// string.
+    pub fn build(self) -> Result<Client, Error> {
+        self.inner.build().map(Client::wrap)
     }
 
     /// Starts the client without waiting for a connection (kazoo's `start_async`); requests made

@@ -74,13 +74,15 @@ mod watch;
 
 pub use callbacks::{ListenerHandle, WatchHandle};
 pub use client::{Client, ClientBuilder};
-pub use ops::{Create, CreateWithStat, Delete, Transaction};
+pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;
 pub use zk_client::{
-    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, Error, EventType, HostAddr, Id,
-    LostReason, OpResult, Perms, ReadOp, ReadResult, ReconnectPolicy, RetryPolicy, ServerVersion,
-    SessionId, SessionState, Stat, WatchEnd, WatchedEvent,
+    make_acl, make_digest_acl, make_digest_acl_credential, Acl, AddWatchMode, ChildNames,
+    ClientInfo, ConnectString, CreateMode, Data, Error, ErrorCode, EventType, HostAddr,
+    HostFailure, Id, LostReason, MultiResult, OpCode, OpResult, Perms, PersistentItem, ReadOp,
+    ReadResult, ReconnectPolicy, RetryPolicy, RetryState, ServerVersion, SessionId, SessionState,
+    Stat, WatchEnd, WatchedEvent, WatcherType,
 };

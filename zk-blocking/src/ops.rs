@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zk_client::{
-    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, Error, OpResult, ReadOp, ReadResult,
-    Stat,
+    Acl, AddWatchMode, ChildNames, ClientInfo, Data, Error, OpResult, ReadOp, ReadResult, Stat,
 };
 
 use crate::client::Client;
-use crate::runtime::{block_on, DriverThread};
+use crate::runtime::block_on;
 use crate::watch::{PersistentWatch, Watch};
 
 impl Client {
@@ -30,7 +29,7 @@ impl Client {
     /// NoChildrenForEphemerals, InvalidAcl, InvalidArgument (conflicting modes, a TTL out of
     /// range), NoAuth, Unimplemented (TTL disabled on the server), InvalidPath, and the session's
     /// errors.
-    pub fn create(&self, path: &str, data: impl Into<Bytes>) -> Create<'_> {
+    pub fn create(&self, path: &str, data: impl Data) -> Create<'_> {
         Create(self.inner.create(path, data))
     }
 
@@ -57,12 +56,7 @@ impl Client {
     ///
     /// Errors with NoNode, BadVersion, NoAuth, RequestTooLarge, InvalidPath and the session's
     /// errors.
-    pub fn set_data(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        version: i32,
-    ) -> Result<Stat, Error> {
+    pub fn set_data(&self, path: &str, data: impl Data, version: i32) -> Result<Stat, Error> {
         block_on(
             self.inner
                 .set_data(path, data)
@@ -164,7 +158,7 @@ impl Client {
     /// Adds credentials to this connection and every later one (kazoo's `add_auth`).
     ///
     /// Errors with AuthFailed (which ends the session) and the session's errors.
-    pub fn add_auth(&self, scheme: &str, credential: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn add_auth(&self, scheme: &str, credential: impl Data) -> Result<(), Error> {
         block_on(self.inner.add_auth(scheme, credential))
     }
 
@@ -246,7 +240,7 @@ impl Client {
 /// Builder for [`Client::create`]; nothing is sent before [`run`](Create::run) or
 /// [`run_async`](Create::run_async).
 #[must_use = "nothing is created until .run() or .run_async()"]
-pub struct Create<'a>(pub(crate) zk_client::ops::Create<'a, DriverThread>);
+pub struct Create<'a>(pub(crate) zk_client::ops::Create<'a>);
 
 impl<'a> Create<'a> {
     /// The node's ACL (default: the client's default ACL).
@@ -300,7 +294,7 @@ impl<'a> Create<'a> {
 
 /// Builder for a create that also returns the new node's Stat ([`Create::with_stat`]).
 #[must_use = "nothing is created until .run()"]
-pub struct CreateWithStat<'a>(zk_client::ops::CreateWithStat<'a, DriverThread>);
+pub struct CreateWithStat<'a>(zk_client::ops::CreateWithStat<'a>);
 
 impl CreateWithStat<'_> {
     /// Sends the create and returns the path created and the node's Stat.
@@ -314,7 +308,7 @@ impl CreateWithStat<'_> {
 /// Builder for [`Client::delete`]; nothing is sent before [`run`](Delete::run) or
 /// [`run_async`](Delete::run_async).
 #[must_use = "nothing is deleted until .run() or .run_async()"]
-pub struct Delete<'a>(pub(crate) zk_client::ops::Delete<'a, DriverThread>);
+pub struct Delete<'a>(pub(crate) zk_client::ops::Delete<'a>);
 
 impl Delete<'_> {
     /// Only if the node's data version is `v` (BadVersion otherwise).
@@ -339,29 +333,19 @@ impl Delete<'_> {
 /// A transaction being built (kazoo's `transaction()`): check, create, delete and set_data
 /// applied all together or not at all. Nothing is sent before [`commit`](Transaction::commit).
 #[must_use = "a transaction does nothing until committed"]
-pub struct Transaction<'a>(zk_client::Transaction<'a, DriverThread>);
+pub struct Transaction<'a>(zk_client::Transaction<'a>);
 
-impl Transaction<'_> {
+impl<'a> Transaction<'a> {
     /// Fails the transaction unless `path` has data version `version`.
     pub fn check(self, path: &str, version: i32) -> Self {
         Transaction(self.0.check(path, version))
     }
 
-    /// Creates a persistent node with the client's default ACL.
-    pub fn create(self, path: &str, data: impl Into<Bytes>) -> Self {
-        Transaction(self.0.create(path, data))
-    }
-
-    /// Creates a node with a mode (ephemeral, sequential, container) and optionally an ACL. TTL
-    /// nodes are not available inside a transaction.
-    pub fn create_with(
-        self,
-        path: &str,
-        data: impl Into<Bytes>,
-        mode: CreateMode,
-        acl: Option<Vec<Acl>>,
-    ) -> Self {
-        Transaction(self.0.create_with(path, data, mode, acl))
+    /// Creates a node with `data`, persistent with the client's default ACL unless the returned
+    /// builder says otherwise (`.acl()`, `.ephemeral()`, `.sequential()`, `.container()`,
+    /// `.ttl()`, as [`Client::create`] takes them); it goes on with the transaction's methods.
+    pub fn create(self, path: &str, data: impl Data) -> TxnCreate<'a> {
+        TxnCreate(self.0.create(path, data))
     }
 
     /// Deletes a node (`version` -1 for any).
@@ -370,7 +354,7 @@ impl Transaction<'_> {
     }
 
     /// Replaces a node's data (`version` -1 for any).
-    pub fn set_data(self, path: &str, data: impl Into<Bytes>, version: i32) -> Self {
+    pub fn set_data(self, path: &str, data: impl Data, version: i32) -> Self {
         Transaction(self.0.set_data(path, data, version))
     }
 
@@ -389,6 +373,70 @@ impl Transaction<'_> {
     /// Errors with [`Error::TransactionFailed`] when an op failed (nothing applied; it names the
     /// op and carries every result), and with the session's errors (ConnectionLoss: it may or may
     /// not have applied).
+    pub fn commit(self) -> Result<Vec<OpResult>, Error> {
+        block_on(self.0.commit())
+    }
+}
+
+/// A create inside a [`Transaction`], with the options of [`Client::create`]; the transaction's
+/// own methods add the next op (or commit).
+#[must_use = "a transaction does nothing until committed"]
+pub struct TxnCreate<'a>(zk_client::txn::TxnCreate<'a>);
+
+impl<'a> TxnCreate<'a> {
+    /// The node's ACL (default: the client's default ACL).
+    pub fn acl(self, acl: Vec<Acl>) -> Self {
+        TxnCreate(self.0.acl(acl))
+    }
+
+    /// Delete the node when this session ends.
+    pub fn ephemeral(self) -> Self {
+        TxnCreate(self.0.ephemeral())
+    }
+
+    /// Append a 10-digit sequence number to the name.
+    pub fn sequential(self) -> Self {
+        TxnCreate(self.0.sequential())
+    }
+
+    /// A container node.
+    pub fn container(self) -> Self {
+        TxnCreate(self.0.container())
+    }
+
+    /// A TTL node (needs `extendedTypesEnabled` on the server).
+    pub fn ttl(self, ttl: Duration) -> Self {
+        TxnCreate(self.0.ttl(ttl))
+    }
+
+    /// Adds a check (see [`Transaction::check`]).
+    pub fn check(self, path: &str, version: i32) -> Transaction<'a> {
+        Transaction(self.0.check(path, version))
+    }
+
+    /// Adds a create (see [`Transaction::create`]).
+    pub fn create(self, path: &str, data: impl Data) -> TxnCreate<'a> {
+        TxnCreate(self.0.create(path, data))
+    }
+
+    /// Adds a delete (see [`Transaction::delete`]).
+    pub fn delete(self, path: &str, version: i32) -> Transaction<'a> {
+        Transaction(self.0.delete(path, version))
+    }
+
+    /// Adds a set_data (see [`Transaction::set_data`]).
+    pub fn set_data(self, path: &str, data: impl Data, version: i32) -> Transaction<'a> {
+        Transaction(self.0.set_data(path, data, version))
+    }
+
+    /// Ends the create and gives the transaction back.
+    pub fn end(self) -> Transaction<'a> {
+        Transaction(self.0.end())
+    }
+
+    /// Sends the transaction (see [`Transaction::commit`]).
+    ///
+    /// Errors as [`Transaction::commit`] does.
     pub fn commit(self) -> Result<Vec<OpResult>, Error> {
         block_on(self.0.commit())
     }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use zk_client::{ChildNames, Error, Stat};
+use zk_client::{ChildNames, Data, Error, Stat};
 
 use crate::client::Client;
 use crate::ops::{Create, Delete};
@@ -84,7 +84,7 @@ impl Client {
     pub fn set_data_async(
         &self,
         path: &str,
-        data: impl Into<Bytes>,
+        data: impl Data,
         version: i32,
     ) -> AsyncResult<'_, Stat> {
         AsyncResult::new(

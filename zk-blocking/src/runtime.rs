@@ -8,38 +8,31 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use zk_async_std::{AsyncIoTcp, AsyncIoTimer};
-use zk_client::Runtime;
+use zk_async_std::AsyncIoTimer;
+use zk_client::{BoxFuture, Runtime, Timer, Transport};
 
 /// The client's runtime: one `zk-driver` thread per session.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct DriverThread;
 
 impl Runtime for DriverThread {
-    type Tcp = AsyncIoTcp;
-    type Timer = AsyncIoTimer;
-
-    fn connect(
-        &self,
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<AsyncIoTcp>> + Send + 'static {
-        zk_async_std::connect_tcp(host, port)
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>> {
+        Box::pin(async move {
+            zk_async_std::connect_tcp(host, port)
+                .await
+                .map(|t| Box::new(t) as Box<dyn Transport>)
+        })
     }
 
-    fn timer(&self, deadline: Instant) -> AsyncIoTimer {
-        AsyncIoTimer::at(deadline)
+    fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
+        Box::new(AsyncIoTimer::at(deadline))
     }
 
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let spawned = std::thread::Builder::new()
+    fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
+        std::thread::Builder::new()
             .name("zk-driver".into())
-            .spawn(move || async_io::block_on(task));
-        if let Err(e) = spawned {
-            // The trait gives no way to report this; the session never connects and `connect()`
-            // ends with Timeout.
-            tracing::error!(error = %e, "cannot start the zk-driver thread");
-        }
+            .spawn(move || async_io::block_on(task))
+            .map(drop)
     }
 
     fn now(&self) -> Instant {
@@ -131,24 +124,39 @@ impl Signal {
 /// stopped when the last clone goes, so no listener thread outlives every handle to its client.
 #[derive(Debug, Default)]
 pub(crate) struct Listeners {
-    signals: Mutex<Vec<Weak<Signal>>>,
+    signals: Mutex<Registry>,
 }
 
+/// The last id given, and each listener's id and signal.
+#[derive(Debug, Default)]
+struct Registry(u64, Vec<(u64, Weak<Signal>)>);
+
 impl Listeners {
-    fn live(&self) -> Vec<Arc<Signal>> {
+    fn live(&self) -> Vec<(u64, Arc<Signal>)> {
         let mut g = self.signals.lock().unwrap_or_else(|e| e.into_inner());
-        g.retain(|w| w.strong_count() > 0);
-        g.iter().filter_map(Weak::upgrade).collect()
+        g.1.retain(|(_, w)| w.upgrade().is_some_and(|s| !s.is_stopped()));
+        g.1.iter()
+            .filter_map(|(id, w)| w.upgrade().map(|s| (*id, s)))
+            .collect()
     }
 
-    pub(crate) fn add(&self, signal: &Arc<Signal>) {
+    /// Registers a listener's signal; returns its id.
+    pub(crate) fn add(&self, signal: &Arc<Signal>) -> u64 {
         let mut g = self.signals.lock().unwrap_or_else(|e| e.into_inner());
-        g.retain(|w| w.strong_count() > 0);
-        g.push(Arc::downgrade(signal));
+        g.1.retain(|(_, w)| w.strong_count() > 0);
+        g.0 += 1;
+        let id = g.0;
+        g.1.push((id, Arc::downgrade(signal)));
+        id
+    }
+
+    /// The ids of the listeners still registered.
+    pub(crate) fn ids(&self) -> Vec<u64> {
+        self.live().into_iter().map(|(id, _)| id).collect()
     }
 
     pub(crate) fn kick_all(&self) {
-        for s in self.live() {
+        for (_, s) in self.live() {
             s.kick();
         }
     }
@@ -156,7 +164,7 @@ impl Listeners {
 
 impl Drop for Listeners {
     fn drop(&mut self) {
-        for s in self.live() {
+        for (_, s) in self.live() {
             s.stop();
         }
     }

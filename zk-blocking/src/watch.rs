@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use zk_client::{Error, WatchEnd, WatchedEvent};
+use zk_client::{Error, PersistentItem, WatchEnd, WatchedEvent};
 
 use crate::runtime::{block_on, block_on_timeout};
 
@@ -39,7 +39,9 @@ impl Watch {
 }
 
 /// A persistent (or persistent-recursive) watch from [`add_watch`](crate::Client::add_watch): an
-/// [`Iterator`] of events whose `next()` blocks until the next one. It ends (`None`) when the
+/// [`Iterator`] of items whose `next()` blocks until the next one: events, and a
+/// [`PersistentItem::Resync`] after every reconnect (changes made while disconnected were not
+/// reported: re-read what you cache). It ends (`None`) when the
 /// session ends; [`end_reason`](Self::end_reason) says why. Dropping it removes the watch.
 #[must_use = "dropping a watch removes it"]
 pub struct PersistentWatch {
@@ -59,9 +61,9 @@ impl PersistentWatch {
         PersistentWatch { inner }
     }
 
-    /// The next event, waiting at most `timeout`: `None` if none arrived in time or the watch
+    /// The next item, waiting at most `timeout`: `None` if none arrived in time or the watch
     /// has ended ([`end_reason`](Self::end_reason) tells which).
-    pub fn next_timeout(&mut self, timeout: Duration) -> Option<WatchedEvent> {
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<PersistentItem> {
         block_on_timeout(&mut self.inner.next(), timeout).flatten()
     }
 
@@ -73,10 +75,10 @@ impl PersistentWatch {
 }
 
 impl Iterator for PersistentWatch {
-    type Item = WatchedEvent;
+    type Item = PersistentItem;
 
-    /// Blocks until the next event; `None` once the watch has ended.
-    fn next(&mut self) -> Option<WatchedEvent> {
+    /// Blocks until the next item; `None` once the watch has ended.
+    fn next(&mut self) -> Option<PersistentItem> {
         block_on(self.inner.next())
     }
 }

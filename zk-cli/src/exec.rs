@@ -13,7 +13,14 @@ use serde_json::{json, Map, Value};
 use zk_core::proto::{AddWatchMode, Stat};
 use zk_core::{Error, SessionState};
 use zk_tokio::WatchEnd;
-use zk_tokio::{Client, OpResult, PersistentWatch, TokioRuntime, Watch, WatcherType};
+use zk_tokio::{
+    Client, OpResult, PersistentItem, PersistentWatch, TokioRuntime, Watch, WatcherType,
+};
+
+/// What a persistent watch's resync item prints (to stderr): the server re-armed the watch after
+/// a reconnect but reports nothing that changed meanwhile.
+const RESYNC_NOTE: &str =
+    "reconnected: the watch is armed again; changes made while disconnected were not reported";
 
 use crate::args::{GlobalOpts, MAIN_USAGE};
 use crate::commands::{self, Command, Reconfig, TxnOp, WatchKind};
@@ -148,7 +155,7 @@ pub async fn connect(opts: &GlobalOpts, server: &str) -> Result<Client, CliError
             MAIN_USAGE,
         ));
     }
-    let builder = zk_tokio::ClientBuilder::new(TokioRuntime::default(), server)
+    let builder = zk_tokio::ClientBuilder::new(TokioRuntime::default().shared(), server)
         .session_timeout(opts.session_timeout)
         .read_only(opts.read_only)
         .connect_timeout(opts.connect_timeout)
@@ -611,8 +618,13 @@ impl Ctx {
     fn spawn_persistent(&self, mut w: PersistentWatch, path: &str) {
         let out = self.out.clone();
         let task = tokio::spawn(async move {
-            while let Some(ev) = next(&mut w).await {
-                out.async_emit(&output::event_text_zkcli(&ev), output::event_json(&ev));
+            while let Some(item) = next(&mut w).await {
+                match item {
+                    PersistentItem::Event(ev) => {
+                        out.async_emit(&output::event_text_zkcli(&ev), output::event_json(&ev))
+                    }
+                    PersistentItem::Resync => eprintln!("{RESYNC_NOTE}"),
+                }
             }
         });
         self.watches
@@ -645,7 +657,8 @@ impl Ctx {
         loop {
             tokio::select! {
                 ev = next(&mut watch) => match ev {
-                    Some(ev) => {
+                    Some(PersistentItem::Resync) => eprintln!("{RESYNC_NOTE}"),
+                    Some(PersistentItem::Event(ev)) => {
                         let text = if zkcli_format {
                             output::event_text_zkcli(&ev)
                         } else {
@@ -759,7 +772,7 @@ impl Ctx {
         for op in &ops {
             t = match op {
                 TxnOp::Create { path, data, mode } => {
-                    t.create_with(path, data.clone().into_bytes(), *mode, None)
+                    t.create(path, data.clone().into_bytes()).mode(*mode).end()
                 }
                 TxnOp::Set {
                     path,

@@ -1,8 +1,9 @@
 //! The [`Client`] handle and its [`ClientBuilder`]: session facts (state, client id, zxid,
-//! chroot, hosts, server version), connecting, closing and restarting.
+//! chroot, hosts, server version), starting, closing and restarting.
 //!
-//! A `Client` is cheap to clone and `Send + Sync`; every clone drives the same session. When the
-//! last clone is dropped the session is closed, as kazoo's `stop()` would.
+//! A `Client` is one concrete type whatever the runtime (it holds the runtime as
+//! `Arc<dyn Runtime>`), cheap to clone and `Send + Sync`; every clone drives the same session.
+//! When the last clone is dropped the session is closed, as kazoo's `stop()` would.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,19 +11,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_core::Stream;
 use zk_core::hosts::ReconnectPolicy;
 use zk_core::proto::Acl;
+use zk_core::retry::RetryPolicy;
 use zk_core::session::Credentials;
 use zk_core::{
     ConnectString, Error, HostAddr, ServerVersion, Session, SessionConfig, SessionId, SessionState,
 };
 
+use crate::data::Data;
 use crate::driver::Driver;
+use crate::engine::Engine;
 use crate::four_letter::four_letter_word_on;
-use crate::runtime::Runtime;
-use crate::shared::Shared;
+use crate::runtime::{sleep_until, Runtime};
 
 /// Largest four-letter-word answer `command` reads (mntr and dump can be long).
 const COMMAND_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -31,12 +33,17 @@ const COMMAND_MAX_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct ClientOptions {
     pub(crate) default_acl: Vec<Acl>,
+    /// How long `start()`/`connect()` wait for the session.
+    pub(crate) connect_timeout: Duration,
+    /// The policy of [`Client::retry`] (kazoo's `command_retry`).
+    pub(crate) command_retry: RetryPolicy,
 }
 
-/// A handle to one ZooKeeper session. Cheap to clone, `Send + Sync`.
-pub struct Client<R: Runtime> {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) rt: R,
+/// A handle to one ZooKeeper session. Cheap to clone, `Send + Sync`, and the same type on every
+/// runtime: a library can take `&zk_client::Client` without knowing which runtime its caller
+/// uses.
+pub struct Client {
+    pub(crate) engine: Arc<Engine>,
     pub(crate) opts: Arc<ClientOptions>,
     config: Arc<SessionConfig>,
     /// Whether this handle keeps the session open. Recipes (DataWatch, ChildrenWatch) hold
@@ -44,12 +51,11 @@ pub struct Client<R: Runtime> {
     counted: bool,
 }
 
-impl<R: Runtime> Clone for Client<R> {
+impl Clone for Client {
     fn clone(&self) -> Self {
-        self.shared.lock().handles += 1;
+        self.engine.add_handle();
         Client {
-            shared: self.shared.clone(),
-            rt: self.rt.clone(),
+            engine: self.engine.clone(),
             opts: self.opts.clone(),
             config: self.config.clone(),
             counted: true,
@@ -57,54 +63,36 @@ impl<R: Runtime> Clone for Client<R> {
     }
 }
 
-impl<R: Runtime> Drop for Client<R> {
+impl Drop for Client {
     fn drop(&mut self) {
-        if !self.counted {
-            return;
-        }
-        let mut g = self.shared.lock();
-        g.handles = g.handles.saturating_sub(1);
-        if g.handles == 0 {
-            g.wake_driver();
+        if self.counted {
+            self.engine.drop_handle();
         }
     }
 }
 
-impl<R: Runtime> std::fmt::Debug for Client<R> {
+impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let g = self.shared.lock();
         f.debug_struct("Client")
             .field("hosts", &self.config.connect_string.to_string())
-            .field("state", &g.session.state())
-            .field("session_id", &g.session.session_id().map(|s| s.id))
+            .field("state", &self.engine.state())
+            .field("session_id", &self.engine.session_id().map(|s| s.id))
             .finish()
     }
 }
 
-impl<R: Runtime + Default> Client<R> {
-    /// Connects with default settings and waits until the session is established (at most 15 s,
-    /// like kazoo's `start()`).
-    ///
-    /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
-    /// string, [`Error::Timeout`] if no server answered in time, [`Error::AuthFailed`] or
-    /// [`Error::SessionExpired`] if the session could not be established.
-    pub async fn connect(connect_string: &str) -> Result<Self, Error> {
-        Self::builder(connect_string).connect().await
+impl Client {
+    /// A builder for a client of `connect_string` (`h1:2181,h2:2181/chroot`) on `runtime`. The
+    /// runtime crates have shortcuts: `zk_tokio::connect(..)`, `zk_tokio::builder(..)`.
+    pub fn builder(runtime: Arc<dyn Runtime>, connect_string: &str) -> ClientBuilder {
+        ClientBuilder::new(runtime, connect_string)
     }
 
-    /// A builder for a client on this runtime.
-    pub fn builder(connect_string: &str) -> ClientBuilder<R> {
-        ClientBuilder::new(R::default(), connect_string)
-    }
-}
-
-impl<R: Runtime> Client<R> {
     /// A handle that does not keep the session open (for recipes that live beside the user's
     /// handles).
     pub(crate) fn uncounted(&self) -> Self {
         Client {
-            shared: self.shared.clone(),
-            rt: self.rt.clone(),
+            engine: self.engine.clone(),
             opts: self.opts.clone(),
             config: self.config.clone(),
             counted: false,
@@ -115,7 +103,7 @@ impl<R: Runtime> Client<R> {
 
     /// The session's state now.
     pub fn state(&self) -> SessionState {
-        self.shared.lock().session.state()
+        self.engine.state()
     }
 
     /// True while connected to a server (read-write or read-only).
@@ -123,29 +111,34 @@ impl<R: Runtime> Client<R> {
         self.state().is_connected()
     }
 
-    /// Every state change from now on, as a stream (kazoo's `add_listener`). The stream ends when
-    /// the client's driver stops.
+    /// Every state change from now on, as a stream (kazoo's `add_listener`). Subscribe on a
+    /// client from [`ClientBuilder::build`] before [`start`](Self::start) to see every state of
+    /// the session, the first `Connected` included. The states are `Connecting` (no session yet:
+    /// the first handshake, or the first after an expiry), `Connected`, `ConnectedReadOnly`,
+    /// `Suspended` and `Lost(reason)`. The stream ends when the client's driver stops.
     pub fn state_changes(&self) -> StateChanges {
         StateChanges {
-            id: self.shared.subscribe_state(),
-            shared: self.shared.clone(),
+            id: self.engine.subscribe_state(),
+            engine: self.engine.clone(),
         }
     }
 
-    /// The session id and password (kazoo's `client_id`), once a server assigned them. Give them
-    /// to [`ClientBuilder::resume`] to take the session over from another process.
+    /// The session id and password (kazoo's `client_id`) while there is a live session
+    /// (connected or suspended); `None` before the first one, after `close()`, and once a session
+    /// is lost. Give it to [`ClientBuilder::resume`] to take the session over from another
+    /// process; it is saved and loaded as text with `to_string()` and `parse()`.
     pub fn client_id(&self) -> Option<SessionId> {
-        self.shared.lock().session.session_id()
+        self.engine.session_id()
     }
 
     /// The session timeout the server granted, once connected.
     pub fn session_timeout(&self) -> Option<Duration> {
-        self.shared.lock().session.negotiated_timeout()
+        self.engine.negotiated_timeout()
     }
 
     /// The highest zxid this client has seen.
     pub fn last_zxid(&self) -> i64 {
-        self.shared.lock().session.last_zxid()
+        self.engine.last_zxid()
     }
 
     /// The chroot of the connect string, if any.
@@ -157,22 +150,41 @@ impl<R: Runtime> Client<R> {
             .map(str::to_owned)
     }
 
-    /// The servers of the connect string.
+    /// The servers the session may use: those of the connect string, or of the last
+    /// [`set_hosts`](Self::set_hosts).
     pub fn hosts(&self) -> Vec<HostAddr> {
-        self.config.connect_string.hosts.clone()
+        self.engine.hosts()
+    }
+
+    /// Replaces the servers the session may use (kazoo's `set_hosts`), e.g. after the ensemble
+    /// moved: `hosts` is a connect string without a chroot (`h1:2181,h2:2181`). The session
+    /// stays; if its server is not in the new list, the connection is dropped (state
+    /// `Suspended`; in-flight requests fail with ConnectionLoss) and the session resumes on one
+    /// of the new servers.
+    ///
+    /// Errors with [`Error::InvalidArgument`] for a malformed or empty list or one with a chroot
+    /// (the chroot cannot change), and with the session's state errors when no session is live.
+    pub fn set_hosts(&self, hosts: &str) -> Result<(), Error> {
+        let parsed = ConnectString::parse(hosts)?;
+        if parsed.chroot.as_str().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "set_hosts({hosts:?}): a host list cannot change the chroot"
+            )));
+        }
+        self.engine.set_hosts(parsed.hosts)
     }
 
     /// The server the session is attached to, if connected.
     pub fn current_host(&self) -> Option<HostAddr> {
-        self.shared.lock().session.current_host().cloned()
+        self.engine.current_host()
     }
 
     /// The connected server's version, asking it with `srvr` if it is not known yet.
     ///
-    /// Errors with [`Error::ConnectionLoss`] when not connected, or with the I/O error of the
-    /// four-letter word as [`Error::Protocol`].
+    /// Errors with [`Error::ConnectionLoss`] when not connected, [`Error::Io`] when the
+    /// four-letter word fails, and [`Error::Protocol`] when its answer has no version.
     pub async fn server_version(&self) -> Result<ServerVersion, Error> {
-        if let Some(v) = self.shared.lock().session.server_version() {
+        if let Some(v) = self.engine.server_version() {
             return Ok(v);
         }
         let text = self.command("srvr").await?;
@@ -181,15 +193,51 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, ...) to the server the session is on
-    /// and returns its answer.
+    /// and returns its answer (kazoo's `command`).
     ///
-    /// Errors with [`Error::ConnectionLoss`] when not connected, and with [`Error::Protocol`]
-    /// carrying the I/O error if the exchange fails.
+    /// Errors with [`Error::InvalidArgument`] when `word` is not four lowercase ASCII letters,
+    /// [`Error::ConnectionLoss`] when not connected, and [`Error::Io`] carrying the I/O error if
+    /// the exchange fails.
     pub async fn command(&self, word: &str) -> Result<String, Error> {
+        crate::four_letter::check_word(word)?;
         let host = self.current_host().ok_or(Error::ConnectionLoss)?;
-        four_letter_word_on(&self.rt, host.host, host.port, word, COMMAND_MAX_BYTES)
-            .await
-            .map_err(|e| Error::Protocol(format!("{word}: {e}")))
+        four_letter_word_on(
+            &**self.engine.rt(),
+            host.host,
+            host.port,
+            word,
+            COMMAND_MAX_BYTES,
+        )
+        .await
+        .map_err(|e| Error::Io(format!("{word}: {e}")))
+    }
+
+    // ---- starting ---------------------------------------------------------------------------
+
+    /// Starts the session without waiting for it (kazoo's `start_async`); requests made before
+    /// the session is up wait for it. Does nothing if the client was started already.
+    ///
+    /// Errors with [`Error::Runtime`] if the runtime cannot start the driver task (zk-tokio
+    /// outside a tokio runtime, a thread that cannot be created); the session is closed then.
+    pub fn start_async(&self) -> Result<(), Error> {
+        if !self.engine.mark_started() {
+            return Ok(());
+        }
+        Driver::spawn(&self.engine, self.engine.generation())
+            .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))
+    }
+
+    /// Starts the session (if it is not started) and waits until it is established, at most the
+    /// builder's connect timeout (kazoo's `start(timeout)`).
+    ///
+    /// Errors with [`Error::ConnectFailed`] naming the last failure of each server tried when no
+    /// session was established in time, [`Error::AuthFailed`] or [`Error::SessionExpired`] if the
+    /// session could not be established (a resumed session that expired, without renewal), and
+    /// [`Error::Runtime`] as [`start_async`](Self::start_async). The session is left running
+    /// after an error; `close()` it if it is not wanted.
+    pub async fn start(&self) -> Result<(), Error> {
+        self.start_async()?;
+        wait_connected(&self.engine, self.opts.connect_timeout).await
     }
 
     // ---- ending ---------------------------------------------------------------------------
@@ -198,16 +246,9 @@ impl<R: Runtime> Client<R> {
     /// (bounded by the close timeout), and stops the driver. Pending requests fail with
     /// [`Error::Closed`]; ephemeral nodes go away. Returns once the session is over.
     pub async fn close(&self) {
-        let now = self.shared.now();
         let mut changes = self.state_changes();
-        {
-            let mut g = self.shared.lock();
-            g.session.close(now);
-            g.dispatch_events(now);
-            g.wake_driver();
-            if matches!(g.session.state(), SessionState::Lost(_)) {
-                return;
-            }
+        if matches!(self.engine.close(), SessionState::Lost(_)) {
+            return;
         }
         while let Some(state) = StreamNext(&mut changes).await {
             if matches!(state, SessionState::Lost(_)) {
@@ -217,79 +258,66 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Closes the session and starts a new one on this same handle (kazoo's `restart()`). Every
-    /// clone of this client follows; watchers of the old session end.
+    /// clone of this client follows; watchers of the old session end; state streams carry on
+    /// into the new session.
     ///
-    /// Errors as [`ClientBuilder::connect`] does for the new session.
+    /// Errors as [`start`](Self::start) does for the new session.
     pub async fn restart(&self) -> Result<(), Error> {
-        let mut changes = self.state_changes();
         self.close().await;
-        // The old driver must be gone before the new session moves in: the stream ends when it
-        // has shut down.
-        while StreamNext(&mut changes).await.is_some() {}
-        drop(changes);
-        let now = self.rt.now();
+        let now = self.engine.now();
         let mut config = (*self.config).clone();
         config.resume = None;
-        config.rng_seed = config.rng_seed.wrapping_add(1);
-        {
-            let mut g = self.shared.lock();
-            g.session = Session::new(config, now);
-            g.driver_done = false;
-            g.generation += 1;
-            g.replies.clear();
-            g.watchers.clear();
-        }
-        self.rt
-            .spawn(Driver::new(self.shared.clone(), self.rt.clone()));
-        wait_connected(&self.shared, &self.rt, Duration::from_secs(15)).await
+        config.rng_seed = config.rng_seed.wrapping_add(self.engine.generation() + 1);
+        // Whatever the old driver is doing, it is stale once the session is replaced: every
+        // driver-side call checks the generation under the lock.
+        let generation = self.engine.replace_session(Session::new(config, now));
+        Driver::spawn(&self.engine, generation)
+            .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))?;
+        wait_connected(&self.engine, self.opts.connect_timeout).await
     }
 
     /// The runtime this client runs on.
-    pub fn runtime(&self) -> &R {
-        &self.rt
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        self.engine.rt()
     }
 
     /// Sleeps until `d` has passed, on this client's runtime.
     pub async fn sleep(&self, d: Duration) {
-        let deadline = self.rt.now() + d;
-        let mut timer = self.rt.timer(deadline);
-        std::future::poll_fn(|cx| crate::runtime::Timer::poll_fire(&mut timer, cx)).await
+        let rt = self.engine.rt();
+        sleep_until(&**rt, rt.now() + d).await
     }
 }
 
 /// Waits until connected, failing if the session ends or `timeout` passes.
-async fn wait_connected<R: Runtime>(
-    shared: &Arc<Shared>,
-    rt: &R,
-    timeout: Duration,
-) -> Result<(), Error> {
+async fn wait_connected(engine: &Arc<Engine>, timeout: Duration) -> Result<(), Error> {
     let mut changes = StateChanges {
-        id: shared.subscribe_state(),
-        shared: shared.clone(),
+        id: engine.subscribe_state(),
+        engine: engine.clone(),
     };
-    let state = shared.lock().session.state();
-    if state.is_connected() {
+    if engine.state().is_connected() {
         return Ok(());
     }
+    let rt = engine.rt();
     let mut timer = rt.timer(rt.now() + timeout);
     loop {
         let next = std::future::poll_fn(|cx| {
-            if crate::runtime::Timer::poll_fire(&mut timer, cx).is_ready() {
+            if timer.poll_fire(cx).is_ready() {
                 return Poll::Ready(None);
             }
             Pin::new(&mut changes).poll_next(cx).map(Some)
         })
         .await;
         match next {
-            None => return Err(Error::Timeout),
+            None => {
+                return Err(Error::ConnectFailed {
+                    causes: engine.connect_failures(),
+                })
+            }
             Some(None) => return Err(Error::Closed),
             Some(Some(s)) if s.is_connected() => return Ok(()),
             Some(Some(SessionState::Lost(reason))) => {
-                let renews = {
-                    let g = shared.lock();
-                    !matches!(g.session.state(), SessionState::Lost(_))
-                };
-                if !renews {
+                // With renewal on, the core is already connecting a new session.
+                if matches!(engine.state(), SessionState::Lost(_)) {
                     return Err(reason.error());
                 }
             }
@@ -308,53 +336,60 @@ impl<S: Stream + Unpin> Future for StreamNext<'_, S> {
     }
 }
 
-/// Session state changes, from the moment of subscription.
+/// Session state changes, from the moment of subscription (see [`Client::state_changes`]).
 pub struct StateChanges {
     id: u64,
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for StateChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateChanges")
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 impl Stream for StateChanges {
     type Item = SessionState;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionState>> {
-        let mut g = self.shared.lock();
-        let done = g.driver_done;
-        let Some(sub) = g.state_subs.get_mut(&self.id) else {
-            return Poll::Ready(None);
-        };
-        if let Some(s) = sub.queue.pop_front() {
-            return Poll::Ready(Some(s));
-        }
-        if done {
-            return Poll::Ready(None);
-        }
-        sub.waker = Some(cx.waker().clone());
-        Poll::Pending
+        self.engine.poll_state(self.id, cx)
     }
 }
 
 impl Drop for StateChanges {
     fn drop(&mut self) {
-        self.shared.lock().state_subs.remove(&self.id);
+        self.engine.unsubscribe_state(self.id);
     }
 }
 
 /// Configures and starts a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder<R: Runtime> {
-    rt: R,
+#[derive(Clone)]
+pub struct ClientBuilder {
+    rt: Arc<dyn Runtime>,
     connect_string: String,
     config: Option<SessionConfig>,
     error: Option<Error>,
-    default_acl: Vec<Acl>,
-    connect_timeout: Duration,
+    opts: ClientOptions,
 }
 
-impl<R: Runtime> ClientBuilder<R> {
-    /// A builder for `connect_string` (`h1:2181,h2:2181/chroot`) on runtime `rt`. Malformed
-    /// strings are reported by `connect`/`start`.
-    pub fn new(rt: R, connect_string: &str) -> Self {
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("runtime", &self.rt)
+            .field("connect_string", &self.connect_string)
+            .field("config", &self.config)
+            .field("error", &self.error)
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder for `connect_string` (`h1:2181,h2:2181/chroot`) on `runtime`. A malformed string
+    /// is reported by `build`/`start`/`connect`.
+    pub fn new(runtime: Arc<dyn Runtime>, connect_string: &str) -> Self {
         let (config, error) = match ConnectString::parse(connect_string) {
             Ok(cs) => {
                 let mut c = SessionConfig::from_connect_string(cs);
@@ -364,12 +399,15 @@ impl<R: Runtime> ClientBuilder<R> {
             Err(e) => (None, Some(e)),
         };
         ClientBuilder {
-            rt,
+            rt: runtime,
             connect_string: connect_string.to_owned(),
             config,
             error,
-            default_acl: Acl::open_unsafe(),
-            connect_timeout: Duration::from_secs(15),
+            opts: ClientOptions {
+                default_acl: Acl::open_unsafe(),
+                connect_timeout: Duration::from_secs(15),
+                command_retry: RetryPolicy::default(),
+            },
         }
     }
 
@@ -417,23 +455,31 @@ impl<R: Runtime> ClientBuilder<R> {
         self.edit(|c| c.connect_timeout = Some(t))
     }
 
-    /// How long `connect()` waits for the session (default 15 s, as kazoo's `start()`).
+    /// How long `connect()` and [`Client::start`] wait for the session (default 15 s, as
+    /// kazoo's `start()`).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
+        self.opts.connect_timeout = t;
         self
     }
 
     /// The ACL for nodes created without one (default: world:anyone, all permissions).
     pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.default_acl = acl;
+        self.opts.default_acl = acl;
+        self
+    }
+
+    /// The retry policy of [`Client::retry`] and of the recipes (kazoo's `command_retry`;
+    /// default [`RetryPolicy::default`], kazoo's defaults).
+    pub fn command_retry(mut self, policy: RetryPolicy) -> Self {
+        self.opts.command_retry = policy;
         self
     }
 
     /// Credentials sent on every connection (kazoo's `auth_data`).
-    pub fn auth(self, scheme: &str, credential: impl Into<Bytes>) -> Self {
+    pub fn auth(self, scheme: &str, credential: impl Data) -> Self {
         let cred = Credentials {
             scheme: scheme.to_owned(),
-            auth: credential.into(),
+            auth: credential.into_bytes(),
         };
         self.edit(|c| c.auth.push(cred))
     }
@@ -484,40 +530,44 @@ impl<R: Runtime> ClientBuilder<R> {
         self.edit(|c| c.server_version = Some(v))
     }
 
-    /// Starts the client without waiting for a connection (kazoo's `start_async`).
+    /// Builds the client without starting it (kazoo's `KazooClient(...)`): subscribe to
+    /// [`Client::state_changes`] (or add listeners), then [`Client::start`]. Requests made before
+    /// the start wait for the session.
     ///
     /// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
     /// string.
-    pub fn start(self) -> Result<Client<R>, Error> {
+    pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
         let config = self.config.ok_or_else(|| {
             Error::InvalidArgument(format!("bad connect string {:?}", self.connect_string))
         })?;
-        let now = self.rt.now();
-        let session = Session::new(config.clone(), now);
-        let clock_rt = self.rt.clone();
-        let shared = Shared::new(session, Box::new(move || clock_rt.now()));
-        self.rt.spawn(Driver::new(shared.clone(), self.rt.clone()));
+        let session = Session::new(config.clone(), self.rt.now());
         Ok(Client {
-            shared,
-            rt: self.rt,
-            opts: Arc::new(ClientOptions {
-                default_acl: self.default_acl,
-            }),
+            engine: Engine::new(session, self.rt),
+            opts: Arc::new(self.opts),
             config: Arc::new(config),
             counted: true,
         })
     }
 
-    /// Starts the client and waits until the session is established (kazoo's `start(timeout)`).
+    /// Builds and starts the client without waiting for a connection (kazoo's `start_async`).
     ///
-    /// Errors as [`Client::connect`] does; on error the session is closed.
-    pub async fn connect(self) -> Result<Client<R>, Error> {
-        let timeout = self.connect_timeout;
-        let client = self.start()?;
-        match wait_connected(&client.shared, &client.rt, timeout).await {
+    /// Errors as [`build`](Self::build) and [`Client::start_async`] do.
+    pub fn start(self) -> Result<Client, Error> {
+        let client = self.build()?;
+        client.start_async()?;
+        Ok(client)
+    }
+
+    /// Builds and starts the client and waits until the session is established (kazoo's
+    /// `start(timeout)`).
+    ///
+    /// Errors as [`build`](Self::build) and [`Client::start`] do; on error the session is closed.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let client = self.build()?;
+        match client.start().await {
             Ok(()) => Ok(client),
             Err(e) => {
                 client.close().await;

@@ -4,7 +4,22 @@
 use std::future::poll_fn;
 use std::io;
 
-use crate::runtime::{Runtime, Transport};
+use zk_core::Error;
+
+use crate::runtime::Runtime;
+
+/// Checks that `word` is a four-letter word (four lowercase ASCII letters).
+///
+/// Errors with [`Error::InvalidArgument`] naming the word otherwise.
+pub(crate) fn check_word(word: &str) -> Result<(), Error> {
+    if word.len() == 4 && word.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{word:?} is not a four-letter word (four lowercase letters, e.g. \"ruok\")"
+        )))
+    }
+}
 
 /// Sends `command` (e.g. `ruok`, `srvr`, `mntr`) to `host:port` and returns the answer, reading
 /// at most `max_bytes`.
@@ -13,18 +28,15 @@ use crate::runtime::{Runtime, Transport};
 /// [`io::ErrorKind::InvalidData`] if the answer exceeds `max_bytes` or is not UTF-8, and with the
 /// socket's error otherwise. A command the server's whitelist refuses is not an error: its answer
 /// says so.
-pub async fn four_letter_word_on<R: Runtime>(
-    rt: &R,
+pub async fn four_letter_word_on(
+    rt: &dyn Runtime,
     host: String,
     port: u16,
     command: &str,
     max_bytes: usize,
 ) -> io::Result<String> {
-    if command.len() != 4 || !command.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{command:?} is not a four-letter word"),
-        ));
+    if let Err(e) = check_word(command) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
     }
     let mut tcp = rt.connect(host, port).await?;
     let mut sent = 0;

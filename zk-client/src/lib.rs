@@ -20,29 +20,40 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod acl;
 mod client;
+mod data;
 mod driver;
+mod engine;
 mod four_letter;
 pub mod ops;
 mod reply;
 mod retry;
 pub mod runtime;
-mod shared;
 pub mod txn;
 pub mod watch;
 
+pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
 pub use client::{Client, ClientBuilder, StateChanges};
+pub use data::Data;
 pub use four_letter::four_letter_word_on as four_letter_word;
 pub use ops::{ReadOp, ReadResult};
 pub use reply::OpFuture;
-pub use runtime::{Runtime, Timer, Transport};
+pub use runtime::{BoxFuture, Runtime, Timer, Transport};
 pub use txn::{OpResult, Transaction};
-pub use watch::{ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentWatch, Watch};
-
-pub use zk_core::hosts::ReconnectPolicy;
-pub use zk_core::proto::{
-    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, EventType, Id, Perms, Stat, WatcherType,
+pub use watch::{
+    ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentItem, PersistentWatch, Watch,
 };
-pub use zk_core::retry::RetryPolicy;
-pub use zk_core::session::{LostReason, WatchEnd};
+
+/// The byte buffer node data comes in.
+pub use bytes::Bytes;
+/// The sans-IO core, for what the re-exports below do not name (codec, session machine).
+pub use zk_core;
+pub use zk_core::hosts::{ConnectString, ReconnectPolicy};
+pub use zk_core::proto::{
+    Acl, AddWatchMode, ChildNames, ClientInfo, CreateMode, ErrorCode, EventType, Id, MultiResult,
+    OpCode, Perms, Stat, WatcherType,
+};
+pub use zk_core::retry::{RetryPolicy, RetryState};
+pub use zk_core::session::{HostFailure, LostReason, WatchEnd};
 pub use zk_core::{Error, HostAddr, ServerVersion, SessionId, SessionState, WatchedEvent};

@@ -22,29 +22,29 @@ use zk_core::session::SubmitOptions;
 use zk_core::Error;
 
 use crate::client::Client;
+use crate::data::Data;
+use crate::engine::Engine;
 use crate::reply::{unexpected, OpFuture, Reply, ReplyFuture};
-use crate::runtime::Runtime;
-use crate::shared::Shared;
 use crate::watch::Watch;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
-impl<R: Runtime> Client<R> {
+impl Client {
     pub(crate) fn send(&self, request: Request) -> ReplyFuture {
         ReplyFuture::submit(
-            &self.shared,
-            self.shared.submit(request, SubmitOptions::default()),
+            &self.engine,
+            self.engine.submit(request, SubmitOptions::default()),
         )
     }
 
     pub(crate) fn send_with(&self, request: Request, options: SubmitOptions) -> ReplyFuture {
-        ReplyFuture::submit(&self.shared, self.shared.submit(request, options))
+        ReplyFuture::submit(&self.engine, self.engine.submit(request, options))
     }
 
     pub(crate) fn op<T>(
         &self,
         request: Request,
-        map: fn(&Arc<Shared>, Reply) -> Result<T, Error>,
+        map: fn(&Arc<Engine>, Reply) -> Result<T, Error>,
     ) -> OpFuture<T> {
         OpFuture::new(self.send(request), map)
     }
@@ -56,16 +56,12 @@ impl<R: Runtime> Client<R> {
     /// Errors with NodeExists, NoNode (parent missing, without `make_parents`),
     /// NoChildrenForEphemerals, InvalidAcl, BadArguments, NoAuth, Unimplemented (TTL disabled on
     /// the server), InvalidPath, and the session's errors.
-    pub fn create(&self, path: &str, data: impl Into<Bytes>) -> Create<'_, R> {
+    pub fn create(&self, path: &str, data: impl Data) -> Create<'_> {
         Create {
             client: self,
             path: path.to_owned(),
-            data: Some(data.into()),
-            acl: None,
-            ephemeral: false,
-            sequential: false,
-            container: false,
-            ttl: None,
+            data: Some(data.into_bytes()),
+            opts: CreateOptions::default(),
             make_parents: false,
         }
     }
@@ -73,7 +69,7 @@ impl<R: Runtime> Client<R> {
     /// Reads a node's data and Stat (kazoo's `get`). `.watch()` also arms a one-shot data watch.
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_data(&self, path: &str) -> GetData<'_, R> {
+    pub fn get_data(&self, path: &str) -> GetData<'_> {
         GetData {
             client: self,
             path: path.to_owned(),
@@ -85,11 +81,11 @@ impl<R: Runtime> Client<R> {
     ///
     /// Errors with NoNode, BadVersion, NoAuth, RequestTooLarge, InvalidPath and the session's
     /// errors.
-    pub fn set_data(&self, path: &str, data: impl Into<Bytes>) -> SetData<'_, R> {
+    pub fn set_data(&self, path: &str, data: impl Data) -> SetData<'_> {
         SetData {
             client: self,
             path: path.to_owned(),
-            data: data.into(),
+            data: data.into_bytes(),
             version: -1,
         }
     }
@@ -97,9 +93,9 @@ impl<R: Runtime> Client<R> {
     /// Deletes a node (kazoo's `delete`); `.version(v)` makes it conditional, `.recursive()`
     /// deletes its descendants first.
     ///
-    /// Errors with NoNode, BadVersion, NotEmpty (without `recursive`), NoAuth, InvalidPath and the
+    /// Errors with NoNode (without `recursive`), BadVersion, NotEmpty (without `recursive`), NoAuth, InvalidPath and the
     /// session's errors.
-    pub fn delete(&self, path: &str) -> Delete<'_, R> {
+    pub fn delete(&self, path: &str) -> Delete<'_> {
         Delete {
             client: self,
             path: path.to_owned(),
@@ -112,7 +108,7 @@ impl<R: Runtime> Client<R> {
     /// that fires on creation, change or deletion.
     ///
     /// Errors with InvalidPath and the session's errors.
-    pub fn exists(&self, path: &str) -> Exists<'_, R> {
+    pub fn exists(&self, path: &str) -> Exists<'_> {
         Exists {
             client: self,
             path: path.to_owned(),
@@ -125,7 +121,7 @@ impl<R: Runtime> Client<R> {
     /// Stat; `.watch()` arms a one-shot child watch.
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children(&self, path: &str) -> GetChildren<'_, R> {
+    pub fn get_children(&self, path: &str) -> GetChildren<'_> {
         GetChildren {
             client: self,
             path: path.to_owned(),
@@ -141,12 +137,14 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Creates `path` and its missing ancestors with `acl`; nodes that exist are fine. Tries the
-    /// node first and walks up only while a parent is missing.
-    async fn make_path(&self, path: &str, acl: Vec<Acl>) -> Result<(), Error> {
+    /// node first and walks up only while a parent is missing; under a chroot that does not exist
+    /// yet, creates the chroot's missing levels first (as kazoo does), with the same ACL.
+    pub(crate) async fn make_path(&self, path: &str, acl: Vec<Acl>) -> Result<(), Error> {
         validate_path(path, false)?;
         if path == "/" {
-            return Ok(());
+            return self.make_chroot(&acl).await;
         }
+        let mut made_chroot = false;
         let mut missing = vec![path.to_owned()];
         while let Some(p) = missing.last().cloned() {
             let req = Request::Create(CreateRequest {
@@ -159,10 +157,42 @@ impl<R: Runtime> Client<R> {
                 Ok(_) | Err(Error::NodeExists { .. }) => {
                     missing.pop();
                 }
-                Err(Error::NoNode { .. }) => match parent(&p) {
+                Err(Error::NoNode { path: nopath }) => match parent(&p) {
                     Some(par) if par != "/" => missing.push(par.to_owned()),
-                    _ => return Err(Error::NoNode { path: p }),
+                    // A top-level node is missing its parent: only the chroot can be missing.
+                    _ if !made_chroot && self.chroot().is_some() => {
+                        self.make_chroot(&acl).await?;
+                        made_chroot = true;
+                    }
+                    _ => return Err(Error::NoNode { path: nopath }),
                 },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the missing levels of the chroot (absolute paths), top down; Ok without a chroot.
+    async fn make_chroot(&self, acl: &[Acl]) -> Result<(), Error> {
+        let Some(chroot) = self.chroot() else {
+            return Ok(());
+        };
+        let absolute = SubmitOptions {
+            absolute_path: true,
+            ..SubmitOptions::default()
+        };
+        let mut level = String::with_capacity(chroot.len());
+        for part in chroot.split('/').filter(|p| !p.is_empty()) {
+            level.push('/');
+            level.push_str(part);
+            let req = Request::Create(CreateRequest {
+                path: level.clone(),
+                data: None,
+                acl: acl.to_vec(),
+                flags: CreateMode::Persistent.code(),
+            });
+            match self.send_with(req, absolute).await.0 {
+                Ok(_) | Err(Error::NodeExists { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -215,12 +245,12 @@ impl<R: Runtime> Client<R> {
     /// Adds credentials to this connection and every later one (kazoo's `add_auth`).
     ///
     /// Errors with AuthFailed (which ends the session) and the session's errors.
-    pub fn add_auth(&self, scheme: &str, credential: impl Into<Bytes>) -> OpFuture<()> {
+    pub fn add_auth(&self, scheme: &str, credential: impl Data) -> OpFuture<()> {
         self.op(
             Request::Auth(AuthPacket {
                 auth_type: 0,
                 scheme: scheme.to_owned(),
-                auth: credential.into(),
+                auth: credential.into_bytes(),
             }),
             |_, (r, _)| r.map(|_| ()),
         )
@@ -415,14 +445,14 @@ pub enum ReadResult {
     Error(Error),
 }
 
-fn map_stat(_: &Arc<Shared>, (r, _): Reply) -> Result<Stat, Error> {
+fn map_stat(_: &Arc<Engine>, (r, _): Reply) -> Result<Stat, Error> {
     match r? {
         Response::Stat(s) => Ok(s),
         other => Err(unexpected(&other)),
     }
 }
 
-fn map_data(_: &Arc<Shared>, (r, _): Reply) -> Result<(Bytes, Stat), Error> {
+fn map_data(_: &Arc<Engine>, (r, _): Reply) -> Result<(Bytes, Stat), Error> {
     match r? {
         Response::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
         other => Err(unexpected(&other)),
@@ -430,7 +460,7 @@ fn map_data(_: &Arc<Shared>, (r, _): Reply) -> Result<(Bytes, Stat), Error> {
 }
 
 pub(crate) fn watch_of(
-    shared: &Arc<Shared>,
+    shared: &Arc<Engine>,
     watcher: Option<zk_core::WatcherId>,
 ) -> Result<Watch, Error> {
     watcher
@@ -440,70 +470,28 @@ pub(crate) fn watch_of(
 
 // ---- create ---------------------------------------------------------------------------------
 
-/// Builder for [`Client::create`].
-#[must_use = "a builder does nothing until awaited"]
-pub struct Create<'a, R: Runtime> {
-    client: &'a Client<R>,
-    path: String,
-    data: Option<Bytes>,
-    acl: Option<Vec<Acl>>,
-    ephemeral: bool,
-    sequential: bool,
-    container: bool,
-    ttl: Option<Duration>,
-    make_parents: bool,
+/// The options of a create, shared by [`Client::create`] and a transaction's create.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CreateOptions {
+    pub(crate) acl: Option<Vec<Acl>>,
+    pub(crate) ephemeral: bool,
+    pub(crate) sequential: bool,
+    pub(crate) container: bool,
+    pub(crate) ttl: Option<Duration>,
+    /// A TTL mode was asked for by name; without a TTL that is an error, not a plain create.
+    pub(crate) needs_ttl: bool,
 }
 
-impl<'a, R: Runtime> Create<'a, R> {
-    /// The node's ACL (default: the client's default ACL).
-    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
-        self.acl = Some(acl);
-        self
-    }
-
-    /// Delete the node when this session ends.
-    pub fn ephemeral(mut self) -> Self {
-        self.ephemeral = true;
-        self
-    }
-
-    /// Append a 10-digit sequence number to the name.
-    pub fn sequential(mut self) -> Self {
-        self.sequential = true;
-        self
-    }
-
-    /// A container node: the server deletes it after its last child goes (3.5.1+).
-    pub fn container(mut self) -> Self {
-        self.container = true;
-        self
-    }
-
-    /// A TTL node: the server deletes it once childless and unchanged for `ttl` (needs
-    /// `extendedTypesEnabled` on the server).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// Create missing parents first, as persistent nodes with the same ACL (kazoo's `makepath`).
-    pub fn make_parents(mut self) -> Self {
-        self.make_parents = true;
-        self
-    }
-
-    /// Null data instead of bytes (a reader gets empty bytes and `data_length` 0).
-    pub fn null_data(mut self) -> Self {
-        self.data = None;
-        self
-    }
-
-    /// Also return the new node's Stat.
-    pub fn with_stat(self) -> CreateWithStat<'a, R> {
-        CreateWithStat(self)
-    }
-
-    fn mode(&self) -> Result<CreateMode, Error> {
+impl CreateOptions {
+    /// The create mode the flags make.
+    ///
+    /// Errors with InvalidArgument for flags that do not combine.
+    pub(crate) fn mode(&self) -> Result<CreateMode, Error> {
+        if self.needs_ttl && self.ttl.is_none() {
+            return Err(Error::InvalidArgument(
+                "a TTL create mode needs a TTL: add .ttl(..)".into(),
+            ));
+        }
         let mode = match (
             self.ephemeral,
             self.sequential,
@@ -526,36 +514,27 @@ impl<'a, R: Runtime> Create<'a, R> {
         Ok(mode)
     }
 
-    /// The request for this create: the opcode follows the Java client (createTTL, then
+    /// The TTL in milliseconds, if one is set.
+    ///
+    /// Errors with InvalidArgument for a TTL out of the server's range.
+    fn ttl_ms(&self) -> Result<Option<i64>, Error> {
+        let Some(ttl) = self.ttl else {
+            return Ok(None);
+        };
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        if !(1..=MAX_TTL_MS).contains(&ms) {
+            return Err(Error::InvalidArgument(format!(
+                "TTL must be 1 ms to {MAX_TTL_MS} ms"
+            )));
+        }
+        Ok(Some(ms))
+    }
+
+    /// The create as a request: the opcode follows the Java client (createTTL, then
     /// createContainer, then create2 when a Stat is wanted, else create).
-    fn request(&self, want_stat: bool) -> Result<Request, Error> {
-        self.build(
-            self.path.clone(),
-            self.data.clone(),
-            self.node_acl(),
-            want_stat,
-        )
-    }
-
-    /// The node's ACL: the one given, else the client's default.
-    fn node_acl(&self) -> Vec<Acl> {
-        self.acl
-            .clone()
-            .unwrap_or_else(|| self.client.opts.default_acl.clone())
-    }
-
-    /// The request, moving path, data and ACL out of the builder (it is not used again).
-    fn take_request(&mut self, want_stat: bool) -> Result<Request, Error> {
-        let acl = self
-            .acl
-            .take()
-            .unwrap_or_else(|| self.client.opts.default_acl.clone());
-        let path = std::mem::take(&mut self.path);
-        let data = self.data.take();
-        self.build(path, data, acl, want_stat)
-    }
-
-    fn build(
+    ///
+    /// Errors as [`mode`](Self::mode) and the TTL check do.
+    fn request(
         &self,
         path: String,
         data: Option<Bytes>,
@@ -563,19 +542,13 @@ impl<'a, R: Runtime> Create<'a, R> {
         want_stat: bool,
     ) -> Result<Request, Error> {
         let mode = self.mode()?;
-        if let Some(ttl) = self.ttl {
-            let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-            if !(1..=MAX_TTL_MS).contains(&ms) {
-                return Err(Error::InvalidArgument(format!(
-                    "TTL must be 1 ms to {MAX_TTL_MS} ms"
-                )));
-            }
+        if let Some(ttl) = self.ttl_ms()? {
             return Ok(Request::CreateTtl(CreateTtlRequest {
                 path,
                 data,
                 acl,
                 flags: mode.code(),
-                ttl: ms,
+                ttl,
             }));
         }
         let req = CreateRequest {
@@ -593,9 +566,117 @@ impl<'a, R: Runtime> Create<'a, R> {
         })
     }
 
+    /// The create as an op of a transaction (createTTL, createContainer or create).
+    ///
+    /// Errors as [`mode`](Self::mode) and the TTL check do.
+    pub(crate) fn multi_op(
+        &self,
+        path: String,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+    ) -> Result<MultiOp, Error> {
+        Ok(match self.request(path, data, acl, false)? {
+            Request::CreateTtl(r) => MultiOp::CreateTtl(r),
+            Request::CreateContainer(r) => MultiOp::CreateContainer(r),
+            Request::Create(r) | Request::Create2(r) => MultiOp::Create(r),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "not a create: {:?}",
+                    other.op_code()
+                )))
+            }
+        })
+    }
+}
+
+/// Builder for [`Client::create`].
+#[must_use = "a builder does nothing until awaited"]
+pub struct Create<'a> {
+    client: &'a Client,
+    path: String,
+    data: Option<Bytes>,
+    opts: CreateOptions,
+    make_parents: bool,
+}
+
+impl<'a> Create<'a> {
+    /// The node's ACL (default: the client's default ACL).
+    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
+        self.opts.acl = Some(acl);
+        self
+    }
+
+    /// Delete the node when this session ends.
+    pub fn ephemeral(mut self) -> Self {
+        self.opts.ephemeral = true;
+        self
+    }
+
+    /// Append a 10-digit sequence number to the name.
+    pub fn sequential(mut self) -> Self {
+        self.opts.sequential = true;
+        self
+    }
+
+    /// A container node: the server deletes it after its last child goes (3.5.1+).
+    pub fn container(mut self) -> Self {
+        self.opts.container = true;
+        self
+    }
+
+    /// A TTL node: the server deletes it once childless and unchanged for `ttl` (needs
+    /// `extendedTypesEnabled` on the server).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.opts.ttl = Some(ttl);
+        self
+    }
+
+    /// Create missing parents first, as persistent nodes with the same ACL (kazoo's `makepath`).
+    /// Under a chroot, missing levels of the chroot itself are created too.
+    pub fn make_parents(mut self) -> Self {
+        self.make_parents = true;
+        self
+    }
+
+    /// Null data instead of bytes (a reader gets empty bytes and `data_length` 0).
+    pub fn null_data(mut self) -> Self {
+        self.data = None;
+        self
+    }
+
+    /// Also return the new node's Stat.
+    pub fn with_stat(self) -> CreateWithStat<'a> {
+        CreateWithStat(self)
+    }
+
+    /// The node's ACL: the one given, else the client's default.
+    fn node_acl(&self) -> Vec<Acl> {
+        self.opts
+            .acl
+            .clone()
+            .unwrap_or_else(|| self.client.opts.default_acl.clone())
+    }
+
+    /// The request, moving path, data and ACL out of the builder (it is not used again).
+    fn take_request(&mut self, want_stat: bool) -> Result<Request, Error> {
+        let acl = self
+            .opts
+            .acl
+            .take()
+            .unwrap_or_else(|| self.client.opts.default_acl.clone());
+        let path = std::mem::take(&mut self.path);
+        let data = self.data.take();
+        self.opts.request(path, data, acl, want_stat)
+    }
+
     fn run(self, want_stat: bool) -> BoxFuture<'a, (String, Option<Stat>)> {
         Box::pin(async move {
-            let request = self.request(want_stat)?;
+            let request = self.opts.request(
+                self.path.clone(),
+                self.data.clone(),
+                self.node_acl(),
+                want_stat,
+            )?;
             loop {
                 match self.client.send(request.clone()).await.0 {
                     Ok(Response::Create { path }) => return Ok((path, None)),
@@ -633,7 +714,7 @@ impl Future for CreateFuture<'_> {
     }
 }
 
-impl<'a, R: Runtime> IntoFuture for Create<'a, R> {
+impl<'a> IntoFuture for Create<'a> {
     type Output = Result<String, Error>;
     type IntoFuture = CreateFuture<'a>;
 
@@ -642,7 +723,7 @@ impl<'a, R: Runtime> IntoFuture for Create<'a, R> {
         if !self.make_parents {
             let fut = match self.take_request(false) {
                 Ok(req) => self.client.send(req),
-                Err(e) => ReplyFuture::submit(&self.client.shared, Err(e)),
+                Err(e) => ReplyFuture::submit(&self.client.engine, Err(e)),
             };
             return CreateFuture(CreateInner::Fast(OpFuture::new(
                 fut,
@@ -658,9 +739,9 @@ impl<'a, R: Runtime> IntoFuture for Create<'a, R> {
 
 /// Builder for a create that also returns the new node's Stat.
 #[must_use = "a builder does nothing until awaited"]
-pub struct CreateWithStat<'a, R: Runtime>(Create<'a, R>);
+pub struct CreateWithStat<'a>(Create<'a>);
 
-impl<'a, R: Runtime> IntoFuture for CreateWithStat<'a, R> {
+impl<'a> IntoFuture for CreateWithStat<'a> {
     type Output = Result<(String, Stat), Error>;
     type IntoFuture = BoxFuture<'a, (String, Stat)>;
 
@@ -679,12 +760,12 @@ impl<'a, R: Runtime> IntoFuture for CreateWithStat<'a, R> {
 
 /// Builder for [`Client::get_data`].
 #[must_use = "a builder does nothing until awaited"]
-pub struct GetData<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct GetData<'a> {
+    client: &'a Client,
     path: String,
 }
 
-impl<'a, R: Runtime> GetData<'a, R> {
+impl<'a> GetData<'a> {
     /// Also arm a one-shot data watch: it fires once when the node changes or is deleted.
     pub fn watch(self) -> OpFuture<(Bytes, Stat, Watch)> {
         self.client.op(
@@ -702,7 +783,7 @@ impl<'a, R: Runtime> GetData<'a, R> {
     }
 }
 
-impl<R: Runtime> IntoFuture for GetData<'_, R> {
+impl IntoFuture for GetData<'_> {
     type Output = Result<(Bytes, Stat), Error>;
     type IntoFuture = OpFuture<(Bytes, Stat)>;
 
@@ -719,12 +800,12 @@ impl<R: Runtime> IntoFuture for GetData<'_, R> {
 
 /// Builder for [`Client::exists`].
 #[must_use = "a builder does nothing until awaited"]
-pub struct Exists<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct Exists<'a> {
+    client: &'a Client,
     path: String,
 }
 
-impl<R: Runtime> Exists<'_, R> {
+impl Exists<'_> {
     /// Also arm a one-shot watch: on a missing node it fires on creation, on an existing one on
     /// change or deletion.
     pub fn watch(self) -> OpFuture<(Option<Stat>, Watch)> {
@@ -743,7 +824,7 @@ impl<R: Runtime> Exists<'_, R> {
     }
 }
 
-impl<R: Runtime> IntoFuture for Exists<'_, R> {
+impl IntoFuture for Exists<'_> {
     type Output = Result<Option<Stat>, Error>;
     type IntoFuture = OpFuture<Option<Stat>>;
 
@@ -765,12 +846,12 @@ impl<R: Runtime> IntoFuture for Exists<'_, R> {
 
 /// Builder for [`Client::get_children`].
 #[must_use = "a builder does nothing until awaited"]
-pub struct GetChildren<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct GetChildren<'a> {
+    client: &'a Client,
     path: String,
 }
 
-impl<'a, R: Runtime> GetChildren<'a, R> {
+impl<'a> GetChildren<'a> {
     /// Also return the node's Stat (getChildren2).
     pub fn with_stat(self) -> OpFuture<(ChildNames, Stat)> {
         self.client.op(
@@ -817,7 +898,7 @@ impl<'a, R: Runtime> GetChildren<'a, R> {
     }
 }
 
-impl<R: Runtime> IntoFuture for GetChildren<'_, R> {
+impl IntoFuture for GetChildren<'_> {
     type Output = Result<ChildNames, Error>;
     type IntoFuture = OpFuture<ChildNames>;
 
@@ -839,14 +920,14 @@ impl<R: Runtime> IntoFuture for GetChildren<'_, R> {
 
 /// Builder for [`Client::set_data`].
 #[must_use = "a builder does nothing until awaited"]
-pub struct SetData<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct SetData<'a> {
+    client: &'a Client,
     path: String,
     data: Bytes,
     version: i32,
 }
 
-impl<R: Runtime> SetData<'_, R> {
+impl SetData<'_> {
     /// Only if the node's data version is `v` (BadVersion otherwise).
     pub fn version(mut self, v: i32) -> Self {
         self.version = v;
@@ -854,7 +935,7 @@ impl<R: Runtime> SetData<'_, R> {
     }
 }
 
-impl<R: Runtime> IntoFuture for SetData<'_, R> {
+impl IntoFuture for SetData<'_> {
     type Output = Result<Stat, Error>;
     type IntoFuture = OpFuture<Stat>;
 
@@ -872,14 +953,14 @@ impl<R: Runtime> IntoFuture for SetData<'_, R> {
 
 /// Builder for [`Client::delete`].
 #[must_use = "a builder does nothing until awaited"]
-pub struct Delete<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct Delete<'a> {
+    client: &'a Client,
     path: String,
     version: i32,
     recursive: bool,
 }
 
-impl<R: Runtime> Delete<'_, R> {
+impl Delete<'_> {
     /// Only if the node's data version is `v` (BadVersion otherwise).
     pub fn version(mut self, v: i32) -> Self {
         self.version = v;
@@ -887,7 +968,8 @@ impl<R: Runtime> Delete<'_, R> {
     }
 
     /// Delete the node's descendants first (kazoo's `recursive=True`). Not atomic: nodes created
-    /// meanwhile can make it fail with NotEmpty.
+    /// meanwhile can make it fail with NotEmpty. A node that does not exist (any more) is not an
+    /// error: the state asked for holds.
     pub fn recursive(mut self) -> Self {
         self.recursive = true;
         self
@@ -914,7 +996,7 @@ impl Future for DeleteFuture<'_> {
     }
 }
 
-impl<'a, R: Runtime> IntoFuture for Delete<'a, R> {
+impl<'a> IntoFuture for Delete<'a> {
     type Output = Result<(), Error>;
     type IntoFuture = DeleteFuture<'a>;
 
@@ -935,12 +1017,17 @@ impl<'a, R: Runtime> IntoFuture for Delete<'a, R> {
         DeleteFuture(DeleteInner::Recursive(Box::pin(async move {
             client.delete_tree(&path).await?;
             let request = Request::Delete(PathVersionRequest { path, version });
-            client.send(request).await.0.map(|_| ())
+            match client.send(request).await.0 {
+                // Gone already (or meanwhile): the state the caller asked for holds, as in
+                // kazoo's recursive delete.
+                Ok(_) | Err(Error::NoNode { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
         })))
     }
 }
 
-impl<R: Runtime> Client<R> {
+impl Client {
     /// Deletes every descendant of `path`, deepest first, leaving `path` itself.
     async fn delete_tree(&self, path: &str) -> Result<(), Error> {
         // Depth-first without recursion: list, then delete leaves on the way back.

@@ -11,16 +11,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use zk_core::proto::Response;
-use zk_core::{Error, RequestId, WatcherId};
+use zk_core::{Error, RequestId};
 
-use crate::shared::{ReplySlot, Shared};
-
-/// A raw reply: the response and the watcher it armed.
-pub(crate) type Reply = (Result<Response, Error>, Option<WatcherId>);
+use crate::engine::Engine;
+pub(crate) use crate::engine::Reply;
 
 /// Resolves with the reply to one submitted request.
 pub(crate) struct ReplyFuture {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     state: ReplyState,
 }
 
@@ -31,9 +29,9 @@ enum ReplyState {
 }
 
 impl ReplyFuture {
-    pub(crate) fn submit(shared: &Arc<Shared>, result: Result<RequestId, Error>) -> Self {
+    pub(crate) fn submit(engine: &Arc<Engine>, result: Result<RequestId, Error>) -> Self {
         ReplyFuture {
-            shared: shared.clone(),
+            engine: engine.clone(),
             state: match result {
                 Ok(id) => ReplyState::Waiting(id),
                 Err(e) => ReplyState::Failed(e),
@@ -47,36 +45,18 @@ impl Future for ReplyFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
         let this = self.get_mut();
-        match std::mem::replace(&mut this.state, ReplyState::Done) {
-            ReplyState::Failed(e) => Poll::Ready((Err(e), None)),
+        match &this.state {
+            ReplyState::Failed(_) => match std::mem::replace(&mut this.state, ReplyState::Done) {
+                ReplyState::Failed(e) => Poll::Ready((Err(e), None)),
+                _ => Poll::Ready((Err(Error::Closed), None)),
+            },
             ReplyState::Done => Poll::Ready((Err(Error::Closed), None)),
             ReplyState::Waiting(id) => {
-                let mut g = this.shared.lock();
-                let done = g.driver_done;
-                match g.replies.get_mut(&id) {
-                    Some(ReplySlot::Done(..)) => match g.replies.remove(&id) {
-                        Some(ReplySlot::Done(result, watcher)) => Poll::Ready((result, watcher)),
-                        _ => Poll::Ready((Err(Error::Closed), None)),
-                    },
-                    _ if done => Poll::Ready((Err(Error::Closed), None)),
-                    Some(ReplySlot::Waiting(w)) => {
-                        // Update the waker in place: no second hash, and no clone when the same
-                        // task polls again.
-                        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                            *w = Some(cx.waker().clone());
-                        }
-                        drop(g);
-                        this.state = ReplyState::Waiting(id);
-                        Poll::Pending
-                    }
-                    None => {
-                        g.replies
-                            .insert(id, ReplySlot::Waiting(Some(cx.waker().clone())));
-                        drop(g);
-                        this.state = ReplyState::Waiting(id);
-                        Poll::Pending
-                    }
+                let reply = this.engine.poll_reply(*id, cx);
+                if reply.is_ready() {
+                    this.state = ReplyState::Done;
                 }
+                reply
             }
         }
     }
@@ -85,19 +65,13 @@ impl Future for ReplyFuture {
 impl Drop for ReplyFuture {
     fn drop(&mut self) {
         if let ReplyState::Waiting(id) = self.state {
-            let now = self.shared.now();
-            let mut g = self.shared.lock();
-            if let Some(ReplySlot::Done(_, Some(w))) = g.replies.remove(&id) {
-                g.watchers.remove(&w);
-                g.session.remove_watcher(now, w);
-                g.wake_driver();
-            }
+            self.engine.abandon_reply(id);
         }
     }
 }
 
 /// Maps a raw reply to an operation's result.
-pub(crate) type MapReply<T> = fn(&Arc<Shared>, Reply) -> Result<T, Error>;
+pub(crate) type MapReply<T> = fn(&Arc<Engine>, Reply) -> Result<T, Error>;
 
 /// The future of one operation: a reply and the mapping to its typed result.
 #[must_use = "futures do nothing unless awaited; the request is already sent, though"]
@@ -145,9 +119,9 @@ impl<T> Future for OpFuture<T> {
             Poll::Ready(reply) => reply,
             Poll::Pending => return Poll::Pending,
         };
-        let shared = self.reply.shared.clone();
+        let engine = self.reply.engine.clone();
         Poll::Ready(match &mut self.map {
-            Mapper::Plain(map) => map(&shared, reply),
+            Mapper::Plain(map) => map(&engine, reply),
             Mapper::Context(f) => match f.take() {
                 Some(f) => f(reply),
                 None => Err(Error::Closed),

@@ -1,35 +1,41 @@
 //! The small interface the client needs from an async runtime: open a TCP stream, a timer that
 //! can be re-armed, spawn a task, read the clock. The runtime crates (zk-tokio, zk-async-std,
 //! zk-blocking) each implement it in a file; everything else is shared.
+//!
+//! The trait is object-safe so that a [`Client`](crate::Client) holds it as `Arc<dyn Runtime>`
+//! (quinn's shape): one concrete client type whatever the runtime, which a library can take as
+//! `&zk_client::Client` without knowing which runtime its caller picked. What that costs is one
+//! boxed future per connection attempt and one boxed timer per waiter, never anything per
+//! request.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// An async runtime, as far as the client is concerned.
-pub trait Runtime: Clone + Send + Sync + 'static {
-    /// A connected TCP stream.
-    type Tcp: Transport;
-    /// A re-armable timer.
-    type Timer: Timer;
+/// A boxed, sendable future, as the runtime trait passes them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// An async runtime, as far as the client is concerned.
+pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// Resolves `host` afresh and connects to `port` (trying each resolved address), with
     /// TCP_NODELAY set: ZooKeeper requests are small and latency-bound.
     ///
-    /// Errors with the last connection or resolution error.
-    fn connect(
-        &self,
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Self::Tcp>> + Send + 'static;
+    /// The future errors with the last connection or resolution error.
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>>;
 
-    /// A timer that fires at `deadline`.
-    fn timer(&self, deadline: Instant) -> Self::Timer;
+    /// A timer that fires at `deadline`. Creating it must not need the runtime's context (the
+    /// client may be built on a thread outside the runtime); the first poll may.
+    fn timer(&self, deadline: Instant) -> Box<dyn Timer>;
 
     /// Runs `task` to completion in the background.
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+    ///
+    /// Errors when the task cannot be started (no runtime to run it on, a thread that cannot be
+    /// created); the client reports that as [`Error::Runtime`](crate::Error::Runtime).
+    fn spawn(&self, task: BoxFuture<()>) -> io::Result<()>;
 
     /// The current time.
     fn now(&self) -> Instant;
@@ -58,4 +64,10 @@ pub trait Timer: Send + Unpin + 'static {
 
     /// Ready once the deadline has passed.
     fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// Sleeps until `deadline` on `rt`.
+pub(crate) async fn sleep_until(rt: &dyn Runtime, deadline: Instant) {
+    let mut timer = rt.timer(deadline);
+    std::future::poll_fn(|cx| timer.poll_fire(cx)).await
 }

@@ -3,18 +3,23 @@
 //!
 //! A committed transaction gives one [`OpResult`] per op. A failed one applies nothing and fails
 //! with [`Error::TransactionFailed`], which names the first failing op, its error (with its path)
-//! and every op's result: kazoo's list of results and Java's exception in one value.
+//! and every op's outcome as kazoo reports them: [`Error::RolledBack`] before the failing op, its
+//! own error, [`Error::RuntimeInconsistency`] after it.
+
+use std::future::IntoFuture;
+use std::time::Duration;
 
 use bytes::Bytes;
 use zk_core::proto::{
-    Acl, CreateMode, CreateRequest, MultiOp, MultiResult, PathVersionRequest, Request, Response,
+    Acl, CreateMode, ErrorCode, MultiOp, MultiResult, PathVersionRequest, Request, Response,
     SetDataRequest, Stat,
 };
 use zk_core::Error;
 
 use crate::client::Client;
-use crate::reply::{unexpected, OpFuture};
-use crate::runtime::Runtime;
+use crate::data::Data;
+use crate::ops::CreateOptions;
+use crate::reply::{unexpected, OpFuture, ReplyFuture};
 
 /// The result of one op of a committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,25 +43,31 @@ pub enum OpResult {
     Checked,
 }
 
-/// A transaction being built; nothing is sent before [`commit`](Transaction::commit).
+/// A transaction being built; nothing is sent before [`commit`](Transaction::commit). An op
+/// that cannot be built (a TTL out of range, modes that do not combine) makes `commit` fail with
+/// that error before anything is sent.
 #[must_use = "a transaction does nothing until committed"]
-pub struct Transaction<'a, R: Runtime> {
-    client: &'a Client<R>,
+pub struct Transaction<'a> {
+    client: &'a Client,
     ops: Vec<MultiOp>,
+    /// The first op that could not be built.
+    error: Option<Error>,
 }
 
-impl<R: Runtime> Client<R> {
+impl Client {
     /// Starts a transaction (kazoo's `transaction()`).
-    pub fn transaction(&self) -> Transaction<'_, R> {
+    pub fn transaction(&self) -> Transaction<'_> {
         Transaction {
             client: self,
             ops: Vec::new(),
+            error: None,
         }
     }
 }
 
-impl<R: Runtime> Transaction<'_, R> {
-    /// Fails the transaction unless `path` has data version `version`.
+impl<'a> Transaction<'a> {
+    /// Fails the transaction unless `path` has data version `version` (-1 for any: the node
+    /// must exist).
     pub fn check(mut self, path: &str, version: i32) -> Self {
         self.ops.push(MultiOp::Check(PathVersionRequest {
             path: path.to_owned(),
@@ -65,32 +76,17 @@ impl<R: Runtime> Transaction<'_, R> {
         self
     }
 
-    /// Creates a persistent node with the client's default ACL.
-    pub fn create(self, path: &str, data: impl Into<Bytes>) -> Self {
-        self.create_with(path, data, CreateMode::Persistent, None)
-    }
-
-    /// Creates a node with a mode (ephemeral, sequential, container) and optionally an ACL.
-    /// TTL nodes are not available inside a transaction here.
-    pub fn create_with(
-        mut self,
-        path: &str,
-        data: impl Into<Bytes>,
-        mode: CreateMode,
-        acl: Option<Vec<Acl>>,
-    ) -> Self {
-        let req = CreateRequest {
+    /// Creates a node with `data`, persistent with the client's default ACL unless the returned
+    /// builder says otherwise: `.acl()`, `.ephemeral()`, `.sequential()`, `.container()`,
+    /// `.ttl()`, as [`Client::create`] takes them. The builder goes on with the transaction's
+    /// own methods.
+    pub fn create(self, path: &str, data: impl Data) -> TxnCreate<'a> {
+        TxnCreate {
+            txn: self,
             path: path.to_owned(),
-            data: Some(data.into()),
-            acl: acl.unwrap_or_else(|| self.client.opts.default_acl.clone()),
-            flags: mode.code(),
-        };
-        self.ops.push(if mode == CreateMode::Container {
-            MultiOp::CreateContainer(req)
-        } else {
-            MultiOp::Create(req)
-        });
-        self
+            data: data.into_bytes(),
+            opts: CreateOptions::default(),
+        }
     }
 
     /// Deletes a node (`version` -1 for any).
@@ -102,11 +98,11 @@ impl<R: Runtime> Transaction<'_, R> {
         self
     }
 
-    /// Replaces a node's data (`version` -1 for any).
-    pub fn set_data(mut self, path: &str, data: impl Into<Bytes>, version: i32) -> Self {
+    /// Replaces a node's data; `version` is the expected data version (-1 for any).
+    pub fn set_data(mut self, path: &str, data: impl Data, version: i32) -> Self {
         self.ops.push(MultiOp::SetData(SetDataRequest {
             path: path.to_owned(),
-            data: Some(data.into()),
+            data: Some(data.into_bytes()),
             version,
         }));
         self
@@ -124,32 +120,184 @@ impl<R: Runtime> Transaction<'_, R> {
 
     /// Sends the transaction.
     ///
-    /// Errors with [`Error::TransactionFailed`] when an op failed (nothing applied), and with the
+    /// Errors with [`Error::TransactionFailed`] when an op failed (nothing applied), with the
+    /// error of an op that could not be built (InvalidArgument, nothing sent), and with the
     /// session's errors (ConnectionLoss: it may or may not have applied).
     pub fn commit(self) -> OpFuture<Vec<OpResult>> {
+        if let Some(e) = self.error {
+            return OpFuture::new(ReplyFuture::submit(&self.client.engine, Err(e)), |_, r| {
+                r.0.map(|_| Vec::new())
+            });
+        }
         // The paths, for naming the failing op in the error.
         let paths: Vec<String> = self.ops.iter().map(|o| o.path().to_owned()).collect();
         let reply = self.client.send(Request::Multi(self.ops));
-        // OpFuture maps with a plain fn; carry the paths through the shared state instead of a
-        // closure by resolving them after the reply.
         OpFuture::with_context(reply, paths, |paths, (r, _)| match r? {
-            Response::Multi(results) => map_results(paths, results),
+            Response::Multi(results) => map_results(&paths, results),
             other => Err(unexpected(&other)),
         })
     }
 }
 
-fn map_results(paths: Vec<String>, results: Vec<MultiResult>) -> Result<Vec<OpResult>, Error> {
+impl<'a> IntoFuture for Transaction<'a> {
+    type Output = Result<Vec<OpResult>, Error>;
+    type IntoFuture = OpFuture<Vec<OpResult>>;
+
+    /// Awaiting a transaction commits it.
+    fn into_future(self) -> Self::IntoFuture {
+        self.commit()
+    }
+}
+
+/// A create inside a [`Transaction`], with the options of [`Client::create`]; the transaction's
+/// own methods add the next op (or commit).
+#[must_use = "a transaction does nothing until committed"]
+pub struct TxnCreate<'a> {
+    txn: Transaction<'a>,
+    path: String,
+    data: Bytes,
+    opts: CreateOptions,
+}
+
+impl<'a> TxnCreate<'a> {
+    /// The node's ACL (default: the client's default ACL).
+    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
+        self.opts.acl = Some(acl);
+        self
+    }
+
+    /// Delete the node when this session ends.
+    pub fn ephemeral(mut self) -> Self {
+        self.opts.ephemeral = true;
+        self
+    }
+
+    /// Append a 10-digit sequence number to the name.
+    pub fn sequential(mut self) -> Self {
+        self.opts.sequential = true;
+        self
+    }
+
+    /// A container node.
+    pub fn container(mut self) -> Self {
+        self.opts.container = true;
+        self
+    }
+
+    /// A TTL node (needs `extendedTypesEnabled` on the server; else the transaction fails with
+    /// Unimplemented at this op).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.opts.ttl = Some(ttl);
+        self
+    }
+
+    /// The transaction with this create added.
+    fn done(self) -> Transaction<'a> {
+        let TxnCreate {
+            mut txn,
+            path,
+            data,
+            mut opts,
+        } = self;
+        let acl = opts
+            .acl
+            .take()
+            .unwrap_or_else(|| txn.client.opts.default_acl.clone());
+        match opts.multi_op(path, Some(data), acl) {
+            Ok(op) => txn.ops.push(op),
+            Err(e) => {
+                txn.error.get_or_insert(e);
+            }
+        }
+        txn
+    }
+
+    /// The flags of a [`CreateMode`] at once (zkCli's `-e`/`-s`/`-c` style): ephemeral,
+    /// sequential, container. The TTL modes set only `sequential` where they have it; their TTL
+    /// comes from [`ttl`](Self::ttl), without which they fail as a TTL mode without a TTL.
+    pub fn mode(mut self, mode: CreateMode) -> Self {
+        self.opts.ephemeral = mode.is_ephemeral();
+        self.opts.sequential = mode.is_sequential();
+        self.opts.container = mode == CreateMode::Container;
+        self.opts.needs_ttl = matches!(
+            mode,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
+        );
+        self
+    }
+
+    /// Adds a check (see [`Transaction::check`]).
+    pub fn check(self, path: &str, version: i32) -> Transaction<'a> {
+        self.done().check(path, version)
+    }
+
+    /// Adds a create (see [`Transaction::create`]).
+    pub fn create(self, path: &str, data: impl Data) -> TxnCreate<'a> {
+        self.done().create(path, data)
+    }
+
+    /// Adds a delete (see [`Transaction::delete`]).
+    pub fn delete(self, path: &str, version: i32) -> Transaction<'a> {
+        self.done().delete(path, version)
+    }
+
+    /// Adds a set_data (see [`Transaction::set_data`]).
+    pub fn set_data(self, path: &str, data: impl Data, version: i32) -> Transaction<'a> {
+        self.done().set_data(path, data, version)
+    }
+
+    /// Ends the create and gives the transaction back.
+    pub fn end(self) -> Transaction<'a> {
+        self.done()
+    }
+
+    /// Sends the transaction (see [`Transaction::commit`]).
+    ///
+    /// Errors as [`Transaction::commit`] does.
+    pub fn commit(self) -> OpFuture<Vec<OpResult>> {
+        self.done().commit()
+    }
+}
+
+impl<'a> IntoFuture for TxnCreate<'a> {
+    type Output = Result<Vec<OpResult>, Error>;
+    type IntoFuture = OpFuture<Vec<OpResult>>;
+
+    /// Awaiting the transaction commits it.
+    fn into_future(self) -> Self::IntoFuture {
+        self.commit()
+    }
+}
+
+/// Maps the server's results: all successes, or kazoo's per-op errors for a failed transaction.
+fn map_results(paths: &[String], results: Vec<MultiResult>) -> Result<Vec<OpResult>, Error> {
+    let path_of = |i: usize| paths.get(i).map(String::as_str).unwrap_or("");
     if let Some((index, code)) = results
         .iter()
         .enumerate()
         .find_map(|(i, r)| r.error().map(|c| (i, c)))
     {
-        let path = paths.get(index).map(String::as_str).unwrap_or("");
+        // The server marks the ops before the failing one Ok (they would have applied) and
+        // those after it RuntimeInconsistency; kazoo reports the first as RolledBackError.
+        let outcomes = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                MultiResult::Error(ErrorCode::Ok) => Error::RolledBack {
+                    path: path_of(i).to_owned(),
+                },
+                MultiResult::Error(code) => Error::from_code(*code, path_of(i)),
+                // A success entry in a failed multi would be a server bug; report the op as
+                // rolled back, which is what happened to it.
+                _ => Error::RolledBack {
+                    path: path_of(i).to_owned(),
+                },
+            })
+            .collect();
         return Err(Error::TransactionFailed {
             index,
-            error: Box::new(Error::from_code(code, path)),
-            results,
+            error: Box::new(Error::from_code(code, path_of(index))),
+            results: outcomes,
         });
     }
     results
@@ -169,4 +317,38 @@ fn map_results(paths: Vec<String>, results: Vec<MultiResult>) -> Result<Vec<OpRe
             ))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_transaction_reports_each_op_as_kazoo_does() {
+        let paths = vec!["/a".to_owned(), "/b".to_owned(), "/c".to_owned()];
+        let results = vec![
+            MultiResult::Error(ErrorCode::Ok),
+            MultiResult::Error(ErrorCode::NodeExists),
+            MultiResult::Error(ErrorCode::RuntimeInconsistency),
+        ];
+        match map_results(&paths, results) {
+            Err(Error::TransactionFailed {
+                index,
+                error,
+                results,
+            }) => {
+                assert_eq!(index, 1);
+                assert_eq!(*error, Error::NodeExists { path: "/b".into() });
+                assert_eq!(
+                    results,
+                    vec![
+                        Error::RolledBack { path: "/a".into() },
+                        Error::NodeExists { path: "/b".into() },
+                        Error::RuntimeInconsistency,
+                    ]
+                );
+            }
+            other => panic!("expected TransactionFailed, got {other:?}"),
+        }
+    }
 }

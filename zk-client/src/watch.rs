@@ -26,27 +26,9 @@ use zk_core::session::{LostReason, WatchEnd};
 use zk_core::{Error, WatchedEvent, WatcherId};
 
 use crate::client::Client;
+use crate::engine::{Engine, WatchItem};
 use crate::ops::watch_of;
 use crate::reply::{unexpected, OpFuture};
-use crate::runtime::Runtime;
-use crate::shared::{Shared, WatchItem};
-
-/// Takes the next item for a watcher, parking the task if there is none.
-fn poll_watcher(shared: &Shared, id: WatcherId, cx: &mut Context<'_>) -> Poll<Option<WatchItem>> {
-    let mut g = shared.lock();
-    let done = g.driver_done;
-    let Some(slot) = g.watchers.get_mut(&id) else {
-        return Poll::Ready(None);
-    };
-    if let Some(item) = slot.queue.pop_front() {
-        return Poll::Ready(Some(item));
-    }
-    if done {
-        return Poll::Ready(None);
-    }
-    slot.waker = Some(cx.waker().clone());
-    Poll::Pending
-}
 
 fn end_error(reason: WatchEnd) -> Error {
     match reason {
@@ -62,15 +44,15 @@ fn end_error(reason: WatchEnd) -> Error {
 /// fires removes the watcher.
 #[must_use = "dropping a watch removes it"]
 pub struct Watch {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     id: WatcherId,
     done: bool,
 }
 
 impl Watch {
-    pub(crate) fn new(shared: Arc<Shared>, id: WatcherId) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, id: WatcherId) -> Self {
         Watch {
-            shared,
+            engine,
             id,
             done: false,
         }
@@ -90,16 +72,21 @@ impl Future for Watch {
         if self.done {
             return Poll::Ready(Err(Error::Closed));
         }
-        match poll_watcher(&self.shared, self.id, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(item) => {
-                self.done = true;
-                self.shared.lock().watchers.remove(&self.id);
-                Poll::Ready(match item {
-                    Some(WatchItem::Event(ev)) => Ok(ev),
-                    Some(WatchItem::Ended(reason)) => Err(end_error(reason)),
-                    None => Err(Error::Closed),
-                })
+        loop {
+            match self.engine.poll_watch(self.id, cx) {
+                Poll::Pending => return Poll::Pending,
+                // Only persistent watchers are resynced; a one-shot one is re-armed with its
+                // catch-up event by the server itself.
+                Poll::Ready(Some(WatchItem::Resync)) => continue,
+                Poll::Ready(item) => {
+                    self.done = true;
+                    self.engine.forget_watcher(self.id);
+                    return Poll::Ready(match item {
+                        Some(WatchItem::Event(ev)) => Ok(ev),
+                        Some(WatchItem::Ended(reason)) => Err(end_error(reason)),
+                        Some(WatchItem::Resync) | None => Err(Error::Closed),
+                    });
+                }
             }
         }
     }
@@ -108,16 +95,47 @@ impl Future for Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if !self.done {
-            self.shared.drop_watcher(self.id);
+            self.engine.drop_watcher(self.id);
         }
     }
 }
 
-/// A persistent (or persistent-recursive) watch: every event until dropped. The stream ends when
-/// the session does (or, after a failover, when the new server cannot keep the watch).
+/// One item of a [`PersistentWatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersistentItem {
+    /// A change the server reported.
+    Event(WatchedEvent),
+    /// The connection was lost and the session resumed on a server: the watch is armed again,
+    /// but changes made while it was disconnected were not reported (ZooKeeper sends no
+    /// catch-up events for persistent watches, ZOOKEEPER-4698). Re-read whatever you cache from
+    /// the watched nodes; events after this item are reported as usual.
+    Resync,
+}
+
+impl PersistentItem {
+    /// The event, if this item is one.
+    pub fn event(&self) -> Option<&WatchedEvent> {
+        match self {
+            PersistentItem::Event(ev) => Some(ev),
+            PersistentItem::Resync => None,
+        }
+    }
+
+    /// The event, if this item is one.
+    pub fn into_event(self) -> Option<WatchedEvent> {
+        match self {
+            PersistentItem::Event(ev) => Some(ev),
+            PersistentItem::Resync => None,
+        }
+    }
+}
+
+/// A persistent (or persistent-recursive) watch: every event until dropped, and a
+/// [`PersistentItem::Resync`] after every reconnect. The stream ends when the session does (or,
+/// after a failover, when the new server cannot keep the watch).
 #[must_use = "dropping a watch removes it"]
 pub struct PersistentWatch {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     id: WatcherId,
     ended: Option<WatchEnd>,
 }
@@ -129,16 +147,26 @@ impl PersistentWatch {
     }
 }
 
-impl Stream for PersistentWatch {
-    type Item = WatchedEvent;
+impl std::fmt::Debug for PersistentWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentWatch")
+            .field("id", &self.id.0)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+impl Stream for PersistentWatch {
+    type Item = PersistentItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PersistentItem>> {
         if self.ended.is_some() {
             return Poll::Ready(None);
         }
-        match poll_watcher(&self.shared, self.id, cx) {
+        match self.engine.poll_watch(self.id, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(WatchItem::Event(ev))) => Poll::Ready(Some(ev)),
+            Poll::Ready(Some(WatchItem::Event(ev))) => Poll::Ready(Some(PersistentItem::Event(ev))),
+            Poll::Ready(Some(WatchItem::Resync)) => Poll::Ready(Some(PersistentItem::Resync)),
             Poll::Ready(Some(WatchItem::Ended(reason))) => {
                 self.ended = Some(reason);
                 Poll::Ready(None)
@@ -153,11 +181,11 @@ impl Stream for PersistentWatch {
 
 impl Drop for PersistentWatch {
     fn drop(&mut self) {
-        self.shared.drop_watcher(self.id);
+        self.engine.drop_watcher(self.id);
     }
 }
 
-impl<R: Runtime> Client<R> {
+impl Client {
     /// Adds a persistent watch on `path` (which need not exist): [`AddWatchMode::Persistent`]
     /// sees every event of the node itself, [`AddWatchMode::PersistentRecursive`] created,
     /// deleted and changed events of the node and all its descendants. ZooKeeper 3.6+.
@@ -169,11 +197,11 @@ impl<R: Runtime> Client<R> {
                 path: path.to_owned(),
                 mode: mode.code(),
             }),
-            |shared, (r, w)| {
+            |engine, (r, w)| {
                 r?;
                 let id = w.ok_or_else(|| Error::Protocol("addWatch armed nothing".into()))?;
                 Ok(PersistentWatch {
-                    shared: shared.clone(),
+                    engine: engine.clone(),
                     id,
                     ended: None,
                 })
@@ -181,31 +209,70 @@ impl<R: Runtime> Client<R> {
         )
     }
 
-    /// kazoo's DataWatch as a stream: the node's data now, then after every change. See
+    /// kazoo's DataWatch as a stream: the node's data now, then after every change. The first
+    /// read is sent here, not when the stream is first polled, so the first item is the node as
+    /// it was when the watch was made (kazoo's decorator calls its function at once). See
     /// [`DataWatch`].
-    pub fn data_watch(&self, path: &str) -> DataWatch<R> {
-        DataWatch(NodeWatch::new(self.uncounted(), path, |c, p| {
-            c.op(
-                Request::GetData(PathWatchRequest {
-                    path: p.to_owned(),
-                    watch: true,
-                }),
-                |shared, (r, w)| match r? {
-                    Response::Data { data, stat } => {
-                        Ok(((data.unwrap_or_default(), stat), watch_of(shared, w)?))
-                    }
-                    other => Err(unexpected(&other)),
-                },
-            )
-        }))
+    pub fn data_watch(&self, path: &str) -> DataWatch {
+        DataWatch(NodeWatch::new(
+            self.uncounted(),
+            path,
+            same_version,
+            |c, p| {
+                c.op(
+                    Request::GetData(PathWatchRequest {
+                        path: p.to_owned(),
+                        watch: true,
+                    }),
+                    |engine, (r, w)| match r? {
+                        Response::Data { data, stat } => {
+                            Ok(((data.unwrap_or_default(), stat), watch_of(engine, w)?))
+                        }
+                        other => Err(unexpected(&other)),
+                    },
+                )
+            },
+        ))
     }
 
-    /// kazoo's ChildrenWatch as a stream: the node's children now, then after every change. See
-    /// [`ChildrenWatch`].
-    pub fn children_watch(&self, path: &str) -> ChildrenWatch<R> {
-        ChildrenWatch(NodeWatch::new(self.uncounted(), path, |c, p| {
-            c.get_children(p).watch()
-        }))
+    /// kazoo's ChildrenWatch as a stream: the node's children now, then after every change. The
+    /// first read is sent here, as for [`data_watch`](Self::data_watch). See [`ChildrenWatch`].
+    pub fn children_watch(&self, path: &str) -> ChildrenWatch {
+        ChildrenWatch(NodeWatch::new(
+            self.uncounted(),
+            path,
+            same_children,
+            |c, p| c.get_children(p).watch(),
+        ))
+    }
+}
+
+/// A DataWatch item repeats the last one when the node is in the same version: the same mzxid,
+/// or missing both times.
+fn same_version(a: &Option<(Bytes, Stat)>, b: &Option<(Bytes, Stat)>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some((_, a)), Some((_, b))) => a.mzxid == b.mzxid,
+        _ => false,
+    }
+}
+
+/// A ChildrenWatch item repeats the last one when the set of children is the same (order does
+/// not count), or the node is missing both times.
+fn same_children(a: &Option<ChildNames>, b: &Option<ChildNames>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            if a.len() != b.len() {
+                return false;
+            }
+            let mut a: Vec<&str> = a.iter().collect();
+            let mut b: Vec<&str> = b.iter().collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        }
+        _ => false,
     }
 }
 
@@ -220,15 +287,17 @@ pub struct DataItem {
 
 /// The data of one node, now and after every change (kazoo's `DataWatch`). Items: the current
 /// data (or `None` while the node does not exist), then one per change, deletion or
-/// re-creation. It keeps going across reconnects and session renewals; it ends when the client
-/// closes (it does not keep the session open by itself), or with an error item for a failure it
-/// cannot get past (e.g. NoAuth).
+/// re-creation: only real changes, a node version (mzxid) or an existence different from the
+/// last item's, so a session renewal that finds the node as it was yields nothing. It keeps going
+/// across reconnects and session renewals; it ends when the client closes (it does not keep the
+/// session open by itself), or with an error item for a failure it cannot get past (e.g.
+/// NoAuth).
 ///
 /// Changes that happen while a re-read is in flight are folded into that read, as with kazoo:
 /// every item shows the latest data, not every intermediate version.
-pub struct DataWatch<R: Runtime>(NodeWatch<R, (Bytes, Stat)>);
+pub struct DataWatch(NodeWatch<(Bytes, Stat)>);
 
-impl<R: Runtime> Stream for DataWatch<R> {
+impl Stream for DataWatch {
     type Item = Result<DataItem, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -249,12 +318,13 @@ pub struct ChildrenItem {
 
 /// The children of one node, now and after every change (kazoo's `ChildrenWatch`). Items: the
 /// current list (or `None` while the node does not exist), then one per change, deletion or
-/// re-creation; same lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
+/// re-creation: only when the set of children (or existence) differs from the last item's. Same
+/// lifetime rules as [`DataWatch`]. Changes that happen while a re-read is in
 /// flight fold into one item, so a node deleted right after its last child goes may come as a
 /// single `None` item whose event is the NodeChildrenChanged that started the re-read.
-pub struct ChildrenWatch<R: Runtime>(NodeWatch<R, ChildNames>);
+pub struct ChildrenWatch(NodeWatch<ChildNames>);
 
-impl<R: Runtime> Stream for ChildrenWatch<R> {
+impl Stream for ChildrenWatch {
     type Item = Result<ChildrenItem, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -265,7 +335,10 @@ impl<R: Runtime> Stream for ChildrenWatch<R> {
 }
 
 /// Reads a node with a one-shot watch, returning what was read and the watch.
-type Fetch<R, T> = fn(&Client<R>, &str) -> OpFuture<(T, Watch)>;
+type Fetch<T> = fn(&Client, &str) -> OpFuture<(T, Watch)>;
+
+/// Whether two reads show the node in the same state (no item is due).
+type Same<T> = fn(&Option<T>, &Option<T>) -> bool;
 
 enum Step<T> {
     /// Fetch (watching); carries the event that led here.
@@ -279,23 +352,41 @@ enum Step<T> {
 
 /// The engine of DataWatch and ChildrenWatch: read the node with a one-shot watch (or, while it
 /// is missing, watch its creation), yield what was read, wait for the watch, read again.
-struct NodeWatch<R: Runtime, T> {
-    client: Client<R>,
+struct NodeWatch<T> {
+    client: Client,
     path: String,
-    fetch: Fetch<R, T>,
+    fetch: Fetch<T>,
+    same: Same<T>,
     step: Step<T>,
+    /// What the last item showed; `None` before the first item.
+    last: Option<Option<T>>,
 }
 
-impl<R: Runtime, T> Unpin for NodeWatch<R, T> {}
+impl<T> Unpin for NodeWatch<T> {}
 
-impl<R: Runtime, T> NodeWatch<R, T> {
-    fn new(client: Client<R>, path: &str, fetch: Fetch<R, T>) -> Self {
+impl<T: Clone> NodeWatch<T> {
+    /// Sends the first read at once.
+    fn new(client: Client, path: &str, same: Same<T>, fetch: Fetch<T>) -> Self {
+        let first = fetch(&client, path);
         NodeWatch {
             client,
             path: path.to_owned(),
             fetch,
-            step: Step::Start(None),
+            same,
+            step: Step::Fetch(first, None),
+            last: None,
         }
+    }
+
+    /// The item for what was just read, unless it shows the node as the last item did.
+    fn item(&mut self, value: Option<T>, event: Option<WatchedEvent>) -> Option<ItemResult<T>> {
+        if let Some(last) = &self.last {
+            if (self.same)(last, &value) {
+                return None;
+            }
+        }
+        self.last = Some(value.clone());
+        Some(Ok((value, event)))
     }
 
     /// Goes on after an error: fetch again if a new attempt can get past it, else end.
@@ -323,7 +414,9 @@ impl<R: Runtime, T> NodeWatch<R, T> {
                     Poll::Ready(Ok((value, watch))) => {
                         let event = ev.take();
                         self.step = Step::Wait(watch);
-                        return Poll::Ready(Some(Ok((Some(value), event))));
+                        if let Some(item) = self.item(Some(value), event) {
+                            return Poll::Ready(Some(item));
+                        }
                     }
                     Poll::Ready(Err(Error::NoNode { .. })) => {
                         let ev = ev.take();
@@ -344,7 +437,9 @@ impl<R: Runtime, T> NodeWatch<R, T> {
                     Poll::Ready(Ok((None, watch))) => {
                         let event = ev.take();
                         self.step = Step::Wait(watch);
-                        return Poll::Ready(Some(Ok((None, event))));
+                        if let Some(item) = self.item(None, event) {
+                            return Poll::Ready(Some(item));
+                        }
                     }
                     Poll::Ready(Err(e)) => {
                         let ev = ev.take();
@@ -374,7 +469,7 @@ type ItemResult<T> = Result<(Option<T>, Option<WatchedEvent>), Error>;
 /// Whether a recipe should fetch again after `e`: yes for failures a new attempt gets past (a
 /// lost connection, a timeout, an expired session that the client renews), no otherwise. A dead
 /// handle (expired, not renewing) refuses every request at once, so retrying it would spin.
-fn should_refetch<R: Runtime>(client: &Client<R>, e: &Error) -> bool {
+fn should_refetch(client: &Client, e: &Error) -> bool {
     match e {
         Error::ConnectionLoss | Error::Timeout => true,
         Error::SessionExpired => !matches!(client.state(), zk_core::SessionState::Lost(_)),

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use zk_client::{
-    AddWatchMode, Client, ClientBuilder, Error, EventType, OpResult, Runtime, Timer, WatchedEvent,
+    AddWatchMode, Client, ClientBuilder, Error, EventType, OpResult, Runtime, WatchedEvent,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -48,7 +48,7 @@ const NEAR_1MB: usize = 1024 * 1000;
 
 type Outcome = Result<(), String>;
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
-type Scenario<R> = for<'a> fn(&'a Ctx<R>, &'a mut Kazoo) -> BoxFut<'a>;
+type Scenario = for<'a> fn(&'a Ctx, &'a mut Kazoo) -> BoxFut<'a>;
 
 macro_rules! check {
     ($cond:expr, $($fmt:tt)*) => {
@@ -67,14 +67,14 @@ macro_rules! ok {
 // ---- the runtime side ----------------------------------------------------------------------
 
 /// What a scenario gets: the runtime and the server.
-struct Ctx<R: Runtime> {
-    rt: R,
+struct Ctx {
+    rt: Arc<dyn Runtime>,
     runtime_name: &'static str,
     connect: String,
     version: ZkVersion,
 }
 
-impl<R: Runtime> Ctx<R> {
+impl Ctx {
     /// The base path of one scenario on this runtime.
     fn base(&self, scenario: &str) -> String {
         format!("/kazoo-{}/{}", self.runtime_name, scenario)
@@ -82,14 +82,14 @@ impl<R: Runtime> Ctx<R> {
 
     /// Our client's builder. `close()` waits for the server's confirmation (up to 30 s, not the
     /// default 2 s), so "gone after close" cannot depend on the machine's load.
-    fn builder_for(&self, connect: &str) -> ClientBuilder<R> {
+    fn builder_for(&self, connect: &str) -> ClientBuilder {
         ClientBuilder::new(self.rt.clone(), connect)
             .session_timeout(Duration::from_secs(6))
             .connect_timeout(Duration::from_secs(30))
             .close_timeout(Duration::from_secs(30))
     }
 
-    async fn client_at(&self, chroot: &str) -> Result<Client<R>, String> {
+    async fn client_at(&self, chroot: &str) -> Result<Client, String> {
         let connect = format!("{}{}", self.connect, chroot);
         self.builder_for(&connect)
             .connect()
@@ -97,12 +97,12 @@ impl<R: Runtime> Ctx<R> {
             .map_err(|e| format!("connect to {connect}: {e}"))
     }
 
-    async fn client(&self) -> Result<Client<R>, String> {
+    async fn client(&self) -> Result<Client, String> {
         self.client_at("").await
     }
 
     /// Our client, with a fresh, empty base path for `scenario`.
-    async fn fresh(&self, scenario: &str) -> Result<(Client<R>, String), String> {
+    async fn fresh(&self, scenario: &str) -> Result<(Client, String), String> {
         let c = self.client().await?;
         let base = self.base(scenario);
         match c.delete(&base).recursive().await {
@@ -139,6 +139,14 @@ impl<R: Runtime> Ctx<R> {
         )
         .await?
         .ok_or_else(|| "stream ended".to_owned())
+    }
+
+    /// The next event of a persistent watch, within [`WAIT`]; a resync item is a failure here.
+    async fn next_event(&self, s: &mut zk_client::PersistentWatch) -> Result<WatchedEvent, String> {
+        match self.next(s).await? {
+            zk_client::PersistentItem::Event(ev) => Ok(ev),
+            zk_client::PersistentItem::Resync => Err("unexpected resync item".into()),
+        }
     }
 
     /// A one-shot watch's event, within [`WAIT`].
@@ -353,7 +361,7 @@ impl Kazoo {
 
     /// Sends one command and waits for its reply: `Ok(fields)` for `ok`, `Err` for kazoo's
     /// exception (or a dead driver).
-    async fn call<R: Runtime>(&mut self, ctx: &Ctx<R>, cmd: &str) -> Result<Vec<String>, String> {
+    async fn call(&mut self, ctx: &Ctx, cmd: &str) -> Result<Vec<String>, String> {
         self.seq += 1;
         let seq = self.seq.to_string();
         let written = match self.stdin.as_mut() {
@@ -388,20 +396,20 @@ impl Kazoo {
     }
 
     /// Starts a new kazoo session on `hosts` (stopping the current one); its session id.
-    async fn start<R: Runtime>(&mut self, ctx: &Ctx<R>, hosts: &str) -> Result<i64, String> {
+    async fn start(&mut self, ctx: &Ctx, hosts: &str) -> Result<i64, String> {
         let f = self.call(ctx, &format!("start {hosts}")).await?;
         field(&f, 0)
     }
 
     /// Stops kazoo's session (`stop()` + `close()`): its ephemerals go.
-    async fn stop<R: Runtime>(&mut self, ctx: &Ctx<R>) -> Outcome {
+    async fn stop(&mut self, ctx: &Ctx) -> Outcome {
         self.call(ctx, "stop").await.map(drop)
     }
 
     /// `how`: `p` persistent, `e` ephemeral, `s` sequential, `es` both. The path created.
-    async fn create<R: Runtime>(
+    async fn create(
         &mut self,
-        ctx: &Ctx<R>,
+        ctx: &Ctx,
         path: &str,
         data: &[u8],
         how: &str,
@@ -413,19 +421,14 @@ impl Kazoo {
     }
 
     /// kazoo's `set`: the new version and mzxid.
-    async fn set<R: Runtime>(
-        &mut self,
-        ctx: &Ctx<R>,
-        path: &str,
-        data: &[u8],
-    ) -> Result<(i32, i64), String> {
+    async fn set(&mut self, ctx: &Ctx, path: &str, data: &[u8]) -> Result<(i32, i64), String> {
         let f = self
             .call(ctx, &format!("set {path} {} -1", enc(data)))
             .await?;
         Ok((field(&f, 0)?, field(&f, 1)?))
     }
 
-    async fn get<R: Runtime>(&mut self, ctx: &Ctx<R>, path: &str) -> Result<Option<KNode>, String> {
+    async fn get(&mut self, ctx: &Ctx, path: &str) -> Result<Option<KNode>, String> {
         let f = self.call(ctx, &format!("get {path}")).await?;
         if f.first().map(String::as_str) == Some("none") {
             return Ok(None);
@@ -440,11 +443,7 @@ impl Kazoo {
     }
 
     /// kazoo's `exists`: `(version, ephemeralOwner)` or `None`.
-    async fn exists<R: Runtime>(
-        &mut self,
-        ctx: &Ctx<R>,
-        path: &str,
-    ) -> Result<Option<(i32, i64)>, String> {
+    async fn exists(&mut self, ctx: &Ctx, path: &str) -> Result<Option<(i32, i64)>, String> {
         let f = self.call(ctx, &format!("exists {path}")).await?;
         if f.first().map(String::as_str) == Some("none") {
             return Ok(None);
@@ -453,15 +452,11 @@ impl Kazoo {
     }
 
     /// Sorted child names.
-    async fn children<R: Runtime>(
-        &mut self,
-        ctx: &Ctx<R>,
-        path: &str,
-    ) -> Result<Vec<String>, String> {
+    async fn children(&mut self, ctx: &Ctx, path: &str) -> Result<Vec<String>, String> {
         self.call(ctx, &format!("children {path}")).await
     }
 
-    async fn delete<R: Runtime>(&mut self, ctx: &Ctx<R>, path: &str, recursive: bool) -> Outcome {
+    async fn delete(&mut self, ctx: &Ctx, path: &str, recursive: bool) -> Outcome {
         let r = if recursive { " r" } else { "" };
         self.call(ctx, &format!("delete {path} -1{r}"))
             .await
@@ -469,16 +464,12 @@ impl Kazoo {
     }
 
     /// Commits a kazoo transaction of `ops` (see driver.py); one result token per op.
-    async fn txn<R: Runtime>(
-        &mut self,
-        ctx: &Ctx<R>,
-        ops: &[String],
-    ) -> Result<Vec<String>, String> {
+    async fn txn(&mut self, ctx: &Ctx, ops: &[String]) -> Result<Vec<String>, String> {
         self.call(ctx, &format!("txn {}", ops.join(" "))).await
     }
 
     /// Registers a kazoo DataWatch on `path` whose items carry `tag`.
-    async fn data_watch<R: Runtime>(&mut self, ctx: &Ctx<R>, path: &str, tag: &str) -> Outcome {
+    async fn data_watch(&mut self, ctx: &Ctx, path: &str, tag: &str) -> Outcome {
         self.call(ctx, &format!("datawatch {path} {tag}"))
             .await
             .map(drop)
@@ -486,7 +477,7 @@ impl Kazoo {
 
     /// The next item of the DataWatch tagged `tag` (items of other tags, left over from a failed
     /// scenario, are skipped).
-    async fn item<R: Runtime>(&mut self, ctx: &Ctx<R>, tag: &str) -> Result<KItem, String> {
+    async fn item(&mut self, ctx: &Ctx, tag: &str) -> Result<KItem, String> {
         loop {
             let line = match ctx.within(WAIT, NextLine(&self.items)).await {
                 Ok(Some(line)) => line,
@@ -615,10 +606,10 @@ fn same(got: &[u8], want: &[u8]) -> Result<(), String> {
 
 // ---- scenarios -----------------------------------------------------------------------------
 
-fn scenarios<R: Runtime>() -> Vec<(&'static str, Scenario<R>)> {
+fn scenarios() -> Vec<(&'static str, Scenario)> {
     macro_rules! list {
         ($($name:ident),* $(,)?) => {
-            vec![$((stringify!($name), (|ctx, kz| Box::pin($name(ctx, kz))) as Scenario<R>)),*]
+            vec![$((stringify!($name), (|ctx, kz| Box::pin($name(ctx, kz))) as Scenario)),*]
         };
     }
     list![
@@ -636,10 +627,7 @@ fn scenarios<R: Runtime>() -> Vec<(&'static str, Scenario<R>)> {
     ]
 }
 
-async fn kazoo_writes_fire_our_one_shot_watches<R: Runtime>(
-    ctx: &Ctx<R>,
-    kz: &mut Kazoo,
-) -> Outcome {
+async fn kazoo_writes_fire_our_one_shot_watches(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("oneshot").await?;
     kz.start(ctx, &ctx.connect).await?;
     let [n1, n2, n3, n4] = ["n1", "n2", "n3", "n4"].map(|n| format!("{base}/{n}"));
@@ -702,7 +690,7 @@ async fn kazoo_writes_fire_our_one_shot_watches<R: Runtime>(
     Ok(())
 }
 
-async fn kazoo_writes_feed_our_data_watch<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn kazoo_writes_feed_our_data_watch(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("datawatch").await?;
     kz.start(ctx, &ctx.connect).await?;
     let p = format!("{base}/n");
@@ -763,7 +751,7 @@ async fn kazoo_writes_feed_our_data_watch<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kaz
     Ok(())
 }
 
-async fn kazoo_writes_feed_our_children_watch<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn kazoo_writes_feed_our_children_watch(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("childwatch").await?;
     kz.start(ctx, &ctx.connect).await?;
     let p = format!("{base}/n");
@@ -819,10 +807,7 @@ async fn kazoo_writes_feed_our_children_watch<R: Runtime>(ctx: &Ctx<R>, kz: &mut
     Ok(())
 }
 
-async fn kazoo_writes_fire_our_persistent_watches<R: Runtime>(
-    ctx: &Ctx<R>,
-    kz: &mut Kazoo,
-) -> Outcome {
+async fn kazoo_writes_fire_our_persistent_watches(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("persistent").await?;
     kz.start(ctx, &ctx.connect).await?;
     let p = format!("{base}/n");
@@ -847,7 +832,7 @@ async fn kazoo_writes_fire_our_persistent_watches<R: Runtime>(
         (NodeDeleted, &p),
     ];
     for (i, (t, path)) in persistent.into_iter().enumerate() {
-        let ev = ctx.next(&mut pw).await?;
+        let ev = ctx.next_event(&mut pw).await?;
         check!(event_is(&ev, t, path), "persistent event {i}: {ev:?}");
         match i {
             1 => ctx.check_zxid(&ev, z2)?,
@@ -864,7 +849,7 @@ async fn kazoo_writes_fire_our_persistent_watches<R: Runtime>(
         (NodeDeleted, &p),
     ];
     for (i, (t, path)) in recursive.into_iter().enumerate() {
-        let ev = ctx.next(&mut rw).await?;
+        let ev = ctx.next_event(&mut rw).await?;
         check!(event_is(&ev, t, path), "recursive event {i}: {ev:?}");
     }
     drop(pw);
@@ -873,10 +858,7 @@ async fn kazoo_writes_fire_our_persistent_watches<R: Runtime>(
     Ok(())
 }
 
-async fn our_ephemerals_appear_to_kazoo_and_vanish_on_close<R: Runtime>(
-    ctx: &Ctx<R>,
-    kz: &mut Kazoo,
-) -> Outcome {
+async fn our_ephemerals_appear_to_kazoo_and_vanish_on_close(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (plain, base) = ctx.fresh("our-eph").await?;
     let c = ctx.client().await?;
     let session = c.client_id().ok_or("no session id")?.id;
@@ -928,8 +910,8 @@ async fn our_ephemerals_appear_to_kazoo_and_vanish_on_close<R: Runtime>(
     Ok(())
 }
 
-async fn kazoo_ephemerals_appear_to_us_and_vanish_when_it_stops<R: Runtime>(
-    ctx: &Ctx<R>,
+async fn kazoo_ephemerals_appear_to_us_and_vanish_when_it_stops(
+    ctx: &Ctx,
     kz: &mut Kazoo,
 ) -> Outcome {
     let (c, base) = ctx.fresh("kazoo-eph").await?;
@@ -972,7 +954,7 @@ async fn kazoo_ephemerals_appear_to_us_and_vanish_when_it_stops<R: Runtime>(
     Ok(())
 }
 
-async fn our_transactions_as_kazoo_sees_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn our_transactions_as_kazoo_sees_them(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("our-txn").await?;
     kz.start(ctx, &ctx.connect).await?;
     let [a, x, gone, b] = ["a", "x", "gone", "b"].map(|n| format!("{base}/{n}"));
@@ -1038,7 +1020,7 @@ async fn our_transactions_as_kazoo_sees_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut 
     Ok(())
 }
 
-async fn kazoo_transactions_as_we_see_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn kazoo_transactions_as_we_see_them(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("kazoo-txn").await?;
     kz.start(ctx, &ctx.connect).await?;
     let [a, x, gone, f, marker] = ["a", "x", "gone", "f", "marker"].map(|n| format!("{base}/{n}"));
@@ -1077,7 +1059,7 @@ async fn kazoo_transactions_as_we_see_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut Ka
     .into_iter()
     .enumerate()
     {
-        let ev = ctx.next(&mut rw).await?;
+        let ev = ctx.next_event(&mut rw).await?;
         check!(
             event_is(&ev, t, path),
             "event {i} of kazoo's transaction: {ev:?}"
@@ -1120,7 +1102,7 @@ async fn kazoo_transactions_as_we_see_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut Ka
         "kazoo's failed results {results:?}"
     );
     kz.create(ctx, &marker, b"", "p").await?;
-    let ev = ctx.next(&mut rw).await?;
+    let ev = ctx.next_event(&mut rw).await?;
     check!(
         event_is(&ev, NodeCreated, &marker),
         "the failed transaction fired {ev:?}"
@@ -1136,7 +1118,7 @@ async fn kazoo_transactions_as_we_see_them<R: Runtime>(ctx: &Ctx<R>, kz: &mut Ka
     Ok(())
 }
 
-async fn data_round_trips_byte_for_byte<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn data_round_trips_byte_for_byte(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("bytes").await?;
     kz.start(ctx, &ctx.connect).await?;
     for (name, data) in payloads() {
@@ -1190,7 +1172,7 @@ async fn data_round_trips_byte_for_byte<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo
     Ok(())
 }
 
-async fn kazoo_data_watch_sees_our_writes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn kazoo_data_watch_sees_our_writes(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (c, base) = ctx.fresh("kazoo-datawatch").await?;
     kz.start(ctx, &ctx.connect).await?;
     let p = format!("{base}/n");
@@ -1236,7 +1218,7 @@ async fn kazoo_data_watch_sees_our_writes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kaz
     Ok(())
 }
 
-async fn chroot_names_the_same_nodes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -> Outcome {
+async fn chroot_names_the_same_nodes(ctx: &Ctx, kz: &mut Kazoo) -> Outcome {
     let (plain, base) = ctx.fresh("chroot").await?;
     let root = format!("{base}/app");
     ok!(plain.ensure_path(&root).await);
@@ -1307,13 +1289,13 @@ async fn chroot_names_the_same_nodes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -
         event_is(&ev, EventType::NodeDataChanged, "/theirs"),
         "chrooted event {ev:?}"
     );
-    let ev = ctx.next(&mut rw).await?;
+    let ev = ctx.next_event(&mut rw).await?;
     check!(
         event_is(&ev, EventType::NodeDataChanged, "/theirs"),
         "chrooted recursive event {ev:?}"
     );
     kz.create(ctx, "/deep", b"", "p").await?;
-    let ev = ctx.next(&mut rw).await?;
+    let ev = ctx.next_event(&mut rw).await?;
     check!(
         event_is(&ev, EventType::NodeCreated, "/deep"),
         "chrooted recursive event {ev:?}"
@@ -1341,10 +1323,10 @@ async fn chroot_names_the_same_nodes<R: Runtime>(ctx: &Ctx<R>, kz: &mut Kazoo) -
 
 // ---- runners -------------------------------------------------------------------------------
 
-async fn run<R: Runtime>(ctx: &Ctx<R>, failures: &mut Vec<String>) {
+async fn run(ctx: &Ctx, failures: &mut Vec<String>) {
     let filter = std::env::var("SUITE_FILTER").unwrap_or_default();
     let mut kz = Kazoo::spawn();
-    for (name, scenario) in scenarios::<R>() {
+    for (name, scenario) in scenarios() {
         if !name.contains(filter.as_str()) {
             continue;
         }
@@ -1376,12 +1358,12 @@ fn interop(version: ZkVersion) {
         .unwrap_or_else(|e| panic!("starting ZooKeeper {version:?}: {e}"));
     let connect = ens.connect_string();
     let mut failures = Vec::new();
-    fn make<R: Runtime>(
-        rt: R,
+    fn make(
+        rt: Arc<dyn Runtime>,
         runtime_name: &'static str,
         connect: &str,
         version: ZkVersion,
-    ) -> Ctx<R> {
+    ) -> Ctx {
         Ctx {
             rt,
             runtime_name,
@@ -1397,7 +1379,7 @@ fn interop(version: ZkVersion) {
         .expect("a tokio runtime");
     tokio_rt.block_on(run(
         &make(
-            zk_tokio::TokioRuntime::default(),
+            zk_tokio::TokioRuntime::default().shared(),
             "tokio",
             &connect,
             version,
@@ -1407,7 +1389,7 @@ fn interop(version: ZkVersion) {
     drop(tokio_rt);
     async_std::task::block_on(run(
         &make(
-            zk_async_std::AsyncStdRuntime,
+            zk_async_std::AsyncStdRuntime.shared(),
             "async-std",
             &connect,
             version,
@@ -1415,7 +1397,12 @@ fn interop(version: ZkVersion) {
         &mut failures,
     ));
     smol::block_on(run(
-        &make(zk_async_std::SmolRuntime, "smol", &connect, version),
+        &make(
+            zk_async_std::SmolRuntime.shared(),
+            "smol",
+            &connect,
+            version,
+        ),
         &mut failures,
     ));
 

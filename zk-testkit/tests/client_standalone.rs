@@ -7,6 +7,7 @@
 
 mod suite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use suite::{prepare_wide, scenarios, Ctx, ServerKind};
@@ -24,9 +25,9 @@ const NEEDS_3_6: &[&str] = &[
     "wide_children",
 ];
 
-async fn run<R: Runtime>(ctx: &Ctx<R>, failures: &mut Vec<String>) {
+async fn run(ctx: &Ctx, failures: &mut Vec<String>) {
     let filter = std::env::var("SUITE_FILTER").unwrap_or_default();
-    for (name, scenario) in scenarios::<R>() {
+    for (name, scenario) in scenarios() {
         if !name.contains(filter.as_str()) {
             continue;
         }
@@ -55,13 +56,13 @@ async fn run<R: Runtime>(ctx: &Ctx<R>, failures: &mut Vec<String>) {
 /// Runs the suite on every runtime against one server.
 fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
     let mut failures = Vec::new();
-    fn make<R: Runtime>(
-        rt: R,
+    fn make(
+        rt: Arc<dyn Runtime>,
         runtime_name: &'static str,
         connect: &str,
         kind: ServerKind,
         wide: &Option<String>,
-    ) -> Ctx<R> {
+    ) -> Ctx {
         Ctx {
             rt,
             runtime_name,
@@ -78,7 +79,7 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
         .expect("a tokio runtime");
     tokio_rt.block_on(async {
         let c = make(
-            zk_tokio::TokioRuntime::default(),
+            zk_tokio::TokioRuntime::default().shared(),
             "tokio",
             connect,
             kind,
@@ -95,7 +96,7 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
 
     async_std::task::block_on(run(
         &make(
-            zk_async_std::AsyncStdRuntime,
+            zk_async_std::AsyncStdRuntime.shared(),
             "async-std",
             connect,
             kind,
@@ -104,7 +105,13 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
         &mut failures,
     ));
     smol::block_on(run(
-        &make(zk_async_std::SmolRuntime, "smol", connect, kind, &wide),
+        &make(
+            zk_async_std::SmolRuntime.shared(),
+            "smol",
+            connect,
+            kind,
+            &wide,
+        ),
         &mut failures,
     ));
 

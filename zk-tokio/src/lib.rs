@@ -1,9 +1,9 @@
-//! The ZooKeeper client on tokio: a [`Runtime`] for zk-client plus
-//! re-exports, so a tokio program needs only this crate.
+//! The ZooKeeper client on tokio: a [`Runtime`] for zk-client plus re-exports, so a tokio
+//! program needs only this crate.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zk_tokio::Error> {
-//! let client = zk_tokio::Client::connect("127.0.0.1:2181/app").await?;
+//! let client = zk_tokio::connect("127.0.0.1:2181/app").await?;
 //! let path = client.create("/jobs/job-", "payload").sequential().make_parents().await?;
 //! let (data, _stat) = client.get_data(&path).await?;
 //! assert_eq!(&data[..], b"payload");
@@ -11,15 +11,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The client must be created inside a tokio runtime (its driver task is spawned there).
+//! [`Client`] is zk-client's one client type: the same on every runtime, so a library that takes
+//! `&zk_client::Client` works with a client made here. The client is built on the tokio runtime
+//! the caller runs in, or on one named with [`TokioRuntime::with_handle`] (then it may be built
+//! and used from threads outside the runtime). Built outside any tokio runtime without a
+//! handle, starting it fails with [`Error::Runtime`]; nothing panics.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -36,7 +40,8 @@ pub struct TokioRuntime {
 }
 
 impl Default for TokioRuntime {
-    /// Uses the tokio runtime the caller runs in (if any; otherwise spawning needs one later).
+    /// Uses the tokio runtime the caller runs in, if any; without one, starting a client fails
+    /// with [`Error::Runtime`].
     fn default() -> Self {
         TokioRuntime {
             handle: Handle::try_current().ok(),
@@ -45,54 +50,88 @@ impl Default for TokioRuntime {
 }
 
 impl TokioRuntime {
-    /// A runtime that spawns the driver on `handle`.
+    /// A runtime that runs the client on `handle`'s runtime, whichever thread builds it.
     pub fn with_handle(handle: Handle) -> Self {
         TokioRuntime {
             handle: Some(handle),
         }
     }
+
+    /// The runtime as zk-client holds it.
+    pub fn shared(self) -> Arc<dyn Runtime> {
+        Arc::new(self)
+    }
 }
 
-/// A client on tokio.
-pub type Client = zk_client::Client<TokioRuntime>;
-/// A client builder on tokio.
-pub type ClientBuilder = zk_client::ClientBuilder<TokioRuntime>;
+/// A builder for a client of `connect_string` on the caller's tokio runtime.
+pub fn builder(connect_string: &str) -> ClientBuilder {
+    ClientBuilder::new(TokioRuntime::default().shared(), connect_string)
+}
+
+/// Connects with default settings on the caller's tokio runtime and waits until the session is
+/// established (at most 15 s, like kazoo's `start()`).
+///
+/// Errors with [`Error::InvalidArgument`]/[`Error::InvalidPath`] for a malformed connect
+/// string, [`Error::ConnectFailed`] (naming each server's last failure) if no session was
+/// established in time, [`Error::AuthFailed`] or [`Error::SessionExpired`] if the session could
+/// not be established, and [`Error::Runtime`] outside a tokio runtime.
+pub async fn connect(connect_string: &str) -> Result<Client, Error> {
+    builder(connect_string).connect().await
+}
 
 /// A tokio TCP stream.
 #[derive(Debug)]
 pub struct TokioTcp(TcpStream);
 
-/// A tokio timer.
+/// A tokio timer, made on its first poll (which runs inside the runtime), so that it can be
+/// created on any thread.
 #[derive(Debug)]
-pub struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+pub struct TokioTimer {
+    deadline: Instant,
+    handle: Option<Handle>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
 
 impl Runtime for TokioRuntime {
-    type Tcp = TokioTcp;
-    type Timer = TokioTimer;
-
-    // Not `async fn`: the future must not borrow `self` (it is 'static).
-    #[allow(clippy::manual_async_fn)]
-    fn connect(
-        &self,
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<TokioTcp>> + Send + 'static {
-        async move {
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>> {
+        let connect = async move {
             let stream = TcpStream::connect((host.as_str(), port)).await?;
             stream.set_nodelay(true)?;
-            Ok(TokioTcp(stream))
-        }
-    }
-
-    fn timer(&self, deadline: Instant) -> TokioTimer {
-        TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
-    }
-
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+            Ok(Box::new(TokioTcp(stream)) as Box<dyn Transport>)
+        };
         match &self.handle {
-            Some(h) => drop(h.spawn(task)),
-            None => drop(tokio::spawn(task)),
+            // Run the dial on the runtime, so the caller may be any thread.
+            Some(h) => {
+                let task = h.spawn(connect);
+                Box::pin(async move {
+                    task.await
+                        .map_err(|e| io::Error::other(format!("connect task failed: {e}")))?
+                })
+            }
+            None => Box::pin(connect),
         }
+    }
+
+    fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
+        Box::new(TokioTimer {
+            deadline,
+            handle: self.handle.clone(),
+            sleep: None,
+        })
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
+        let handle = match &self.handle {
+            Some(h) => h.clone(),
+            None => Handle::try_current().map_err(|_| {
+                io::Error::other(
+                    "no tokio runtime: build the client inside one, or give one with \
+                     TokioRuntime::with_handle",
+                )
+            })?,
+        };
+        drop(handle.spawn(task));
+        Ok(())
     }
 
     fn now(&self) -> Instant {
@@ -121,10 +160,31 @@ impl Transport for TokioTcp {
 
 impl Timer for TokioTimer {
     fn reset(&mut self, deadline: Instant) {
-        self.0.as_mut().reset(deadline.into());
+        self.deadline = deadline;
+        if let Some(s) = &mut self.sleep {
+            s.as_mut().reset(deadline.into());
+        }
     }
 
     fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.as_mut().poll(cx)
+        use std::future::Future;
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        if self.sleep.is_none() {
+            // tokio makes a timer only with a runtime in context: the handle's, or the caller's.
+            let _guard = self.handle.as_ref().map(Handle::enter);
+            if self.handle.is_none() && Handle::try_current().is_err() {
+                // No runtime anywhere: the clock alone decides, polled again by whoever wakes
+                // this task. The client never gets here (its driver runs on a runtime).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.sleep = Some(Box::pin(tokio::time::sleep_until(self.deadline.into())));
+        }
+        match &mut self.sleep {
+            Some(s) => s.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
     }
 }

@@ -14,11 +14,12 @@ fn measure(client: &str, addr: &str) -> BenchResult<Mem> {
             .build()
     };
     match client {
-        "tokio" => {
-            tokio_rt()?.block_on(async { mem::ours(zk_tokio::TokioRuntime::default(), addr).await })
+        "tokio" => tokio_rt()?
+            .block_on(async { mem::ours(zk_tokio::TokioRuntime::default().shared(), addr).await }),
+        "async-std" => {
+            async_std::task::block_on(mem::ours(zk_async_std::AsyncStdRuntime.shared(), addr))
         }
-        "async-std" => async_std::task::block_on(mem::ours(zk_async_std::AsyncStdRuntime, addr)),
-        "smol" => smol::block_on(mem::ours(zk_async_std::SmolRuntime, addr)),
+        "smol" => smol::block_on(mem::ours(zk_async_std::SmolRuntime.shared(), addr)),
         "blocking" => mem::blocking(addr),
         "zookeeper-client" => tokio_rt()?.block_on(mem::peer(addr)),
         other => Err(fail(format!("no memory measurement for client {other:?}"))),

@@ -25,12 +25,19 @@ fn tokio_rt() -> BenchResult<tokio::runtime::Runtime> {
 
 fn run(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
     match client {
-        "tokio" => tokio_rt()?
-            .block_on(async { ours::run(zk_tokio::TokioRuntime::default(), workload, addr).await }),
-        "async-std" => {
-            async_std::task::block_on(ours::run(zk_async_std::AsyncStdRuntime, workload, addr))
-        }
-        "smol" => smol::block_on(ours::run(zk_async_std::SmolRuntime, workload, addr)),
+        "tokio" => tokio_rt()?.block_on(async {
+            ours::run(zk_tokio::TokioRuntime::default().shared(), workload, addr).await
+        }),
+        "async-std" => async_std::task::block_on(ours::run(
+            zk_async_std::AsyncStdRuntime.shared(),
+            workload,
+            addr,
+        )),
+        "smol" => smol::block_on(ours::run(
+            zk_async_std::SmolRuntime.shared(),
+            workload,
+            addr,
+        )),
         "blocking" => blocking::run(workload, addr),
         "zookeeper-client" => tokio_rt()?.block_on(peer::run(workload, addr)),
         "raw" => raw::run(workload, addr),
@@ -42,8 +49,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.as_slice() {
         [cmd, addr] if cmd == "setup" => tokio_rt().and_then(|rt| {
-            rt.block_on(async { setup::run(zk_tokio::TokioRuntime::default(), addr).await })
-                .map(|()| Vec::new())
+            rt.block_on(async {
+                setup::run(zk_tokio::TokioRuntime::default().shared(), addr).await
+            })
+            .map(|()| Vec::new())
         }),
         [flag, client, w, addr] if flag == "--client" => match Workload::parse(w) {
             Some(w) => run(client, w, addr),

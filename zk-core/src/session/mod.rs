@@ -45,7 +45,10 @@ pub struct HostFailure {
 
 /// PLACEHOLDER.
 pub fn describe_failures(f: &[HostFailure]) -> String {
-    f.iter().map(|h| format!("{}:{}: {}", h.host.host, h.host.port, h.cause)).collect::<Vec<_>>().join("; ")
+    f.iter()
+        .map(|h| format!("{}:{}: {}", h.host.host, h.host.port, h.cause))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};

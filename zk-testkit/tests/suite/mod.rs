@@ -10,12 +10,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use zk_client::{
-    Acl, AddWatchMode, Client, ClientBuilder, CreateMode, Error, EventType, Id, OpResult, Perms,
-    ReadOp, ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, Timer, WatcherType,
+    Acl, AddWatchMode, Client, ClientBuilder, Error, EventType, Id, OpResult, Perms, ReadOp,
+    ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, WatcherType,
 };
 
 /// Which server a run talks to.
@@ -44,8 +45,8 @@ impl ServerKind {
 }
 
 /// What a scenario gets: the runtime, the servers, and where to work.
-pub struct Ctx<R: Runtime> {
-    pub rt: R,
+pub struct Ctx {
+    pub rt: Arc<dyn Runtime>,
     pub runtime_name: &'static str,
     pub connect: String,
     pub kind: ServerKind,
@@ -56,7 +57,7 @@ pub struct Ctx<R: Runtime> {
 pub type Outcome = Result<(), String>;
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
 /// A scenario: runs against a context, reports failure as a message.
-pub type Scenario<R> = for<'a> fn(&'a Ctx<R>) -> BoxFut<'a>;
+pub type Scenario = for<'a> fn(&'a Ctx) -> BoxFut<'a>;
 
 macro_rules! check {
     ($cond:expr, $($fmt:tt)*) => {
@@ -72,25 +73,25 @@ macro_rules! ok {
     };
 }
 
-impl<R: Runtime> Ctx<R> {
+impl Ctx {
     /// The base path of one scenario on this runtime.
     pub fn base(&self, scenario: &str) -> String {
         format!("/suite-{}/{}", self.runtime_name, scenario)
     }
 
-    pub fn builder(&self) -> ClientBuilder<R> {
+    pub fn builder(&self) -> ClientBuilder {
         ClientBuilder::new(self.rt.clone(), &self.connect)
             .session_timeout(Duration::from_secs(6))
             .connect_timeout(Duration::from_secs(30))
     }
 
-    pub fn builder_at(&self, chroot: &str) -> ClientBuilder<R> {
+    pub fn builder_at(&self, chroot: &str) -> ClientBuilder {
         ClientBuilder::new(self.rt.clone(), &format!("{}{}", self.connect, chroot))
             .session_timeout(Duration::from_secs(6))
             .connect_timeout(Duration::from_secs(30))
     }
 
-    pub async fn client(&self) -> Result<Client<R>, String> {
+    pub async fn client(&self) -> Result<Client, String> {
         self.builder()
             .connect()
             .await
@@ -98,7 +99,7 @@ impl<R: Runtime> Ctx<R> {
     }
 
     /// A client with a fresh, empty base path for `scenario`.
-    pub async fn fresh(&self, scenario: &str) -> Result<(Client<R>, String), String> {
+    pub async fn fresh(&self, scenario: &str) -> Result<(Client, String), String> {
         let c = self.client().await?;
         let base = self.base(scenario);
         match c.delete(&base).recursive().await {
@@ -142,6 +143,19 @@ impl<R: Runtime> Ctx<R> {
         .ok_or_else(|| "stream ended".to_owned())
     }
 
+    /// The next event of a persistent watch, within `d`; a resync item is a failure here (no
+    /// reconnect is expected).
+    pub async fn next_event(
+        &self,
+        s: &mut zk_client::PersistentWatch,
+        d: Duration,
+    ) -> Result<zk_client::WatchedEvent, String> {
+        match self.next(s, d).await? {
+            zk_client::PersistentItem::Event(ev) => Ok(ev),
+            zk_client::PersistentItem::Resync => Err("unexpected resync item".into()),
+        }
+    }
+
     /// Checks that a stream yields nothing for `d`.
     pub async fn quiet<S: Stream + Unpin>(&self, s: &mut S, d: Duration) -> Outcome
     where
@@ -163,10 +177,10 @@ impl<R: Runtime> Ctx<R> {
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Every scenario, by name.
-pub fn scenarios<R: Runtime>() -> Vec<(&'static str, Scenario<R>)> {
+pub fn scenarios() -> Vec<(&'static str, Scenario)> {
     macro_rules! list {
         ($($name:ident),* $(,)?) => {
-            vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as Scenario<R>)),*]
+            vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as Scenario)),*]
         };
     }
     list![
@@ -198,7 +212,7 @@ pub fn scenarios<R: Runtime>() -> Vec<(&'static str, Scenario<R>)> {
 
 // ---- scenarios ----------------------------------------------------------------------------
 
-async fn create_get_set_delete<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn create_get_set_delete(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("cgsd").await?;
     let p = format!("{base}/n");
     let created = ok!(c.create(&p, "v1").await);
@@ -247,7 +261,7 @@ async fn create_get_set_delete<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn create_modes<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn create_modes(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("modes").await?;
     let session = c.client_id().ok_or("no session id")?.id;
 
@@ -348,7 +362,7 @@ async fn create_modes<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn children_and_counts<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn children_and_counts(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("children").await?;
     for name in ["a", "b", "c"] {
         ok!(c.create(&format!("{base}/{name}"), "").await);
@@ -381,7 +395,7 @@ async fn children_and_counts<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn ensure_path_and_sync<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn ensure_path_and_sync(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("ensure").await?;
     let deep = format!("{base}/x/y/z");
     ok!(c.ensure_path(&deep).await);
@@ -399,7 +413,7 @@ async fn ensure_path_and_sync<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn acl_and_auth<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn acl_and_auth(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("acl").await?;
     let owner = ctx
         .builder()
@@ -455,7 +469,7 @@ async fn acl_and_auth<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn auth_failure_ends_the_session<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn auth_failure_ends_the_session(ctx: &Ctx) -> Outcome {
     let c = ctx.client().await?;
     match c.add_auth("nosuchscheme", "x").await {
         Err(Error::AuthFailed) => {}
@@ -473,7 +487,7 @@ async fn auth_failure_ends_the_session<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn ephemerals_live_and_die_with_their_session<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn ephemerals_live_and_die_with_their_session(ctx: &Ctx) -> Outcome {
     let (watcher, base) = ctx.fresh("eph").await?;
     let c = ctx.client().await?;
     let p = ok!(c
@@ -501,7 +515,7 @@ async fn ephemerals_live_and_die_with_their_session<R: Runtime>(ctx: &Ctx<R>) ->
     Ok(())
 }
 
-async fn chroot_is_invisible<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn chroot_is_invisible(ctx: &Ctx) -> Outcome {
     let (plain, base) = ctx.fresh("chroot").await?;
     let c = ctx
         .builder_at(&base)
@@ -548,7 +562,7 @@ async fn chroot_is_invisible<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn resume_a_session_by_id_and_password<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn resume_a_session_by_id_and_password(ctx: &Ctx) -> Outcome {
     let (plain, base) = ctx.fresh("resume").await?;
     // The first "process" holds the session over a raw connection it then drops without
     // closing, like a process that died.
@@ -659,7 +673,7 @@ fn raw_session_with_ephemeral(
     Ok((resp.session_id, resp.passwd.to_vec()))
 }
 
-async fn one_shot_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn one_shot_watches(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("oneshot").await?;
     let other = ctx.client().await?;
     let p = format!("{base}/n");
@@ -714,7 +728,7 @@ async fn one_shot_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
 }
 
 /// The server's count of watches, from the `wchs` four-letter word.
-async fn server_watch_count<R: Runtime>(c: &Client<R>) -> Result<u64, String> {
+async fn server_watch_count(c: &Client) -> Result<u64, String> {
     let text = ok!(c.command("wchs").await);
     text.lines()
         .find_map(|l| l.trim().strip_prefix("Total watches:"))
@@ -722,7 +736,7 @@ async fn server_watch_count<R: Runtime>(c: &Client<R>) -> Result<u64, String> {
         .ok_or_else(|| format!("no watch count in {text:?}"))
 }
 
-async fn dropping_a_watch_removes_it_on_the_server<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn dropping_a_watch_removes_it_on_the_server(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("dropwatch").await?;
     let p = format!("{base}/n");
     ok!(c.create(&p, "").await);
@@ -762,7 +776,7 @@ async fn dropping_a_watch_removes_it_on_the_server<R: Runtime>(ctx: &Ctx<R>) -> 
     Ok(())
 }
 
-async fn remove_and_check_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn remove_and_check_watches(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("removewatches").await?;
     let p = format!("{base}/n");
     ok!(c.create(&p, "").await);
@@ -812,7 +826,7 @@ async fn remove_and_check_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn data_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn data_watch_stream(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("datawatch").await?;
     let other = ctx.client().await?;
     let p = format!("{base}/n");
@@ -855,7 +869,7 @@ async fn data_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn children_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn children_watch_stream(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("childwatch").await?;
     let other = ctx.client().await?;
     let p = format!("{base}/n");
@@ -886,7 +900,7 @@ async fn children_watch_stream<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn persistent_watches(ctx: &Ctx) -> Outcome {
     if ctx.kind.version() < ServerVersion::new(3, 6, 0) {
         return Ok(());
     }
@@ -896,12 +910,12 @@ async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     let mut pw = ok!(c.add_watch(&p, AddWatchMode::Persistent).await);
     let mut rw = ok!(c.add_watch(&base, AddWatchMode::PersistentRecursive).await);
     ok!(other.create(&p, "1").await);
-    let ev = ctx.next(&mut pw, WAIT).await?;
+    let ev = ctx.next_event(&mut pw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeCreated && ev.path == p,
         "persistent {ev:?}"
     );
-    let ev = ctx.next(&mut rw, WAIT).await?;
+    let ev = ctx.next_event(&mut rw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeCreated && ev.path == p,
         "recursive {ev:?}"
@@ -909,24 +923,24 @@ async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     ok!(other.set_data(&p, "2").await);
     ok!(other.set_data(&p, "3").await);
     for _ in 0..2 {
-        let ev = ctx.next(&mut pw, WAIT).await?;
+        let ev = ctx.next_event(&mut pw, WAIT).await?;
         check!(
             ev.event_type == EventType::NodeDataChanged,
             "stays armed {ev:?}"
         );
-        let ev = ctx.next(&mut rw, WAIT).await?;
+        let ev = ctx.next_event(&mut rw, WAIT).await?;
         check!(
             ev.event_type == EventType::NodeDataChanged,
             "recursive stays armed {ev:?}"
         );
     }
     ok!(other.create(&format!("{p}/deep"), "").await);
-    let ev = ctx.next(&mut pw, WAIT).await?;
+    let ev = ctx.next_event(&mut pw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeChildrenChanged && ev.path == p,
         "child event {ev:?}"
     );
-    let ev = ctx.next(&mut rw, WAIT).await?;
+    let ev = ctx.next_event(&mut rw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeCreated && ev.path == format!("{p}/deep"),
         "recursive sees descendants, never NodeChildrenChanged: {ev:?}"
@@ -940,22 +954,22 @@ async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
         ev.event_type == EventType::NodeDataChanged,
         "one-shot {ev:?}"
     );
-    let ev = ctx.next(&mut pw, WAIT).await?;
+    let ev = ctx.next_event(&mut pw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeDataChanged,
         "persistent still fires {ev:?}"
     );
     ok!(other.set_data(&p, "5").await);
-    let ev = ctx.next(&mut pw, WAIT).await?;
+    let ev = ctx.next_event(&mut pw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeDataChanged,
         "and again {ev:?}"
     );
-    let _ = ctx.next(&mut rw, WAIT).await?;
-    let _ = ctx.next(&mut rw, WAIT).await?;
+    let _ = ctx.next_event(&mut rw, WAIT).await?;
+    let _ = ctx.next_event(&mut rw, WAIT).await?;
     drop(pw);
     ok!(other.set_data(&p, "6").await);
-    let ev = ctx.next(&mut rw, WAIT).await?;
+    let ev = ctx.next_event(&mut rw, WAIT).await?;
     check!(
         ev.event_type == EventType::NodeDataChanged,
         "recursive unaffected by drop {ev:?}"
@@ -965,7 +979,7 @@ async fn persistent_watches<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn transactions<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn transactions(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("txn").await?;
     ok!(c.create(&format!("{base}/x"), "0").await);
     let results = ok!(c
@@ -973,12 +987,8 @@ async fn transactions<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
         .create(&format!("{base}/a"), "1")
         .set_data(&format!("{base}/x"), "2", 0)
         .check(&format!("{base}/x"), 1)
-        .create_with(
-            &format!("{base}/s-"),
-            "",
-            CreateMode::PersistentSequential,
-            None
-        )
+        .create(&format!("{base}/s-"), "")
+        .sequential()
         .delete(&format!("{base}/a"), 0)
         .commit()
         .await);
@@ -1013,7 +1023,19 @@ async fn transactions<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
                 matches!(*error, Error::BadVersion { ref path } if *path == format!("{base}/x")),
                 "error {error:?}"
             );
-            check!(results.len() == 3, "every op's result: {results:?}");
+            check!(
+                results
+                    == vec![
+                        Error::RolledBack {
+                            path: format!("{base}/b")
+                        },
+                        Error::BadVersion {
+                            path: format!("{base}/x")
+                        },
+                        Error::RuntimeInconsistency,
+                    ],
+                "each op as kazoo reports it: {results:?}"
+            );
         }
         other => return Err(format!("failed transaction: {other:?}")),
     }
@@ -1025,7 +1047,7 @@ async fn transactions<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn multi_read<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn multi_read(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("multiread").await?;
     ok!(c.create(&format!("{base}/a"), "A").await);
     ok!(c.create(&format!("{base}/a/k"), "").await);
@@ -1060,7 +1082,7 @@ async fn multi_read<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn error_paths<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn error_paths(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("errors").await?;
     for bad in ["", "x", "/a/", "/a//b", "/a/./b", "/a\u{0}"] {
         match c.get_data(bad).await {
@@ -1101,7 +1123,7 @@ async fn error_paths<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn retry_policy(ctx: &Ctx) -> Outcome {
     let c = ctx.client().await?;
     let policy = RetryPolicy {
         max_retries: Some(3),
@@ -1110,7 +1132,7 @@ async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     };
     let tries = std::sync::atomic::AtomicU32::new(0);
     let r: Result<u32, Error> = c
-        .retry(&policy, |_| {
+        .retry_with(&policy, |_| {
             let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move {
                 if n < 2 {
@@ -1124,7 +1146,7 @@ async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     check!(r == Ok(2), "retried to success: {r:?}");
     tries.store(0, std::sync::atomic::Ordering::SeqCst);
     let r: Result<(), Error> = c
-        .retry(&policy, |c| {
+        .retry_with(&policy, |c| {
             tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move { c.get_data("/definitely/missing").await.map(|_| ()) }
         })
@@ -1139,7 +1161,7 @@ async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     );
     tries.store(0, std::sync::atomic::Ordering::SeqCst);
     let r: Result<(), Error> = c
-        .retry(&policy, |_| {
+        .retry_with(&policy, |_| {
             tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async { Err(Error::Throttled) }
         })
@@ -1153,7 +1175,7 @@ async fn retry_policy<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn four_letter_words_and_version<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn four_letter_words_and_version(ctx: &Ctx) -> Outcome {
     let c = ctx.client().await?;
     let ruok = ok!(c.command("ruok").await);
     check!(ruok == "imok", "ruok {ruok:?}");
@@ -1166,10 +1188,11 @@ async fn four_letter_words_and_version<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     let host = c.current_host().ok_or("not connected")?;
     let srvr =
         ok!(
-            zk_client::four_letter_word(&ctx.rt, host.host.clone(), host.port, "srvr", 65536).await
+            zk_client::four_letter_word(&*ctx.rt, host.host.clone(), host.port, "srvr", 65536)
+                .await
         );
     check!(srvr.starts_with("Zookeeper version:"), "srvr {srvr:?}");
-    match zk_client::four_letter_word(&ctx.rt, host.host, host.port, "toolong", 100).await {
+    match zk_client::four_letter_word(&*ctx.rt, host.host, host.port, "toolong", 100).await {
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
         other => return Err(format!("bad word: {other:?}")),
     }
@@ -1177,7 +1200,7 @@ async fn four_letter_words_and_version<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn state_changes_and_close<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn state_changes_and_close(ctx: &Ctx) -> Outcome {
     let c = ctx.builder().start().map_err(|e| format!("{e}"))?;
     let mut states = c.state_changes();
     let s = ctx.next(&mut states, WAIT).await?;
@@ -1207,7 +1230,7 @@ async fn state_changes_and_close<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn version_gating<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn version_gating(ctx: &Ctx) -> Outcome {
     let c = ctx.client().await?;
     let v = ctx.kind.version();
     let r = c.get_ephemerals("/").await;
@@ -1230,7 +1253,7 @@ async fn version_gating<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
     Ok(())
 }
 
-async fn wide_children<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
+async fn wide_children(ctx: &Ctx) -> Outcome {
     let Some(wide) = &ctx.wide else {
         return Ok(());
     };
@@ -1263,7 +1286,7 @@ async fn wide_children<R: Runtime>(ctx: &Ctx<R>) -> Outcome {
 }
 
 /// Creates `path` with 100,000 children c00000..c99999 (pipelined), unless it has them.
-pub async fn prepare_wide<R: Runtime>(c: &Client<R>, path: &str) -> Result<(), String> {
+pub async fn prepare_wide(c: &Client, path: &str) -> Result<(), String> {
     ok!(c.ensure_path(path).await);
     let (_, stat) = ok!(c.get_children(path).with_stat().await);
     if stat.num_children == 100_000 {
