@@ -1,0 +1,8 @@
+//! kazoo's and Curator's recipes over [`zk_client::Client`], so they work on every runtime
+//! (tokio, async-std, smol; zk-blocking wraps them for threads).
+//!
+//! Layouts on the server are the ones kazoo and Curator write, so a Python or Java service and
+//! a Rust one can share a lock, an election or a counter.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
