@@ -179,18 +179,6 @@ pub enum Error {
     /// The request did not complete within its timeout. If it had been sent, it may still apply.
     #[error("Request timed out")]
     Timeout,
-    /// No session could be established in time: the last failure of each server tried.
-    #[error("could not connect: {}", crate::session::describe_failures(causes))]
-    ConnectFailed {
-        /// One entry per server tried, with its most recent failure.
-        causes: Vec<crate::session::HostFailure>,
-    },
-    /// A local I/O failure (e.g. the socket of a four-letter word).
-    #[error("I/O error: {0}")]
-    Io(String),
-    /// The runtime could not start a task or thread.
-    #[error("runtime error: {0}")]
-    Runtime(String),
     /// The server broke the protocol; the connection was dropped.
     #[error("Protocol error: {0}")]
     Protocol(String),
@@ -282,9 +270,6 @@ impl Error {
             Error::TransactionFailed { error, .. } => return error.code(),
             Error::Closed
             | Error::RolledBack { .. }
-            | Error::ConnectFailed { .. }
-            | Error::Io(_)
-            | Error::Runtime(_)
             | Error::WatchRemoved
             | Error::InvalidPath { .. }
             | Error::InvalidArgument(_)

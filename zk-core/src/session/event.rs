@@ -152,11 +152,6 @@ pub enum Event {
     },
     /// The session changed state.
     State(SessionState),
-    /// PLACEHOLDER.
-    WatchResync {
-        /// The watcher.
-        watcher: WatcherId,
-    },
 }
 
 /// The session's identity: what kazoo calls `client_id`. With it, another client (or a restarted

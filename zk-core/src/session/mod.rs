@@ -34,23 +34,6 @@ pub use config::{Credentials, SessionConfig};
 pub use event::{
     ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
 };
-/// PLACEHOLDER (replaced by the core branch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostFailure {
-    /// The host.
-    pub host: HostAddr,
-    /// Why.
-    pub cause: String,
-}
-
-/// PLACEHOLDER.
-pub fn describe_failures(f: &[HostFailure]) -> String {
-    f.iter()
-        .map(|h| format!("{}:{}: {}", h.host.host, h.host.port, h.cause))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
 
 use std::cmp::Reverse;
@@ -929,21 +912,6 @@ impl Session {
     /// `poll_probe` (a driver that lets callers write can tell whether it must wake up).
     pub fn wants_transport(&self) -> bool {
         self.connect_out.is_some() || !self.close_out.is_empty() || !self.probe_out.is_empty()
-    }
-
-    /// PLACEHOLDER.
-    pub fn connect_failures(&self) -> Vec<HostFailure> {
-        Vec::new()
-    }
-
-    /// PLACEHOLDER.
-    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, _cause: &str) {
-        self.handle_closed(now, conn)
-    }
-
-    /// PLACEHOLDER.
-    pub fn set_hosts(&mut self, _now: Instant, _hosts: Vec<HostAddr>) -> Result<(), Error> {
-        Err(Error::Unimplemented)
     }
 
     /// The next host to dial, if the session wants one.
