@@ -811,3 +811,110 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
     assert!(h.s.watches().contains(data.watcher()));
     assert!(!h.s.watches().contains(child.watcher()));
 }
+
+#[test]
+fn session_id_is_none_before_the_handshake_and_kept_while_suspended() {
+    let mut h = Harness::with("h1:1,h2:2");
+    assert_eq!(h.s.session_id(), None);
+    let conn = h.connect_next();
+    assert_eq!(h.s.session_id(), None, "handshake under way");
+    h.accept(conn, 0x42, 6000);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x42));
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    assert_eq!(h.s.state(), SessionState::Suspended);
+    assert_eq!(
+        h.s.session_id().map(|s| s.id),
+        Some(0x42),
+        "a suspended session may still be alive"
+    );
+}
+
+#[test]
+fn session_id_is_none_once_close_is_called() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.close(h.now);
+    h.drain();
+    assert_eq!(
+        h.s.session_id(),
+        None,
+        "closing: the id must not be resumed"
+    );
+    let reqs = h.take_requests();
+    h.reply(conn, reqs[0].0.xid, 3, ErrorCode::Ok, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Closed));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn session_id_is_none_after_expiry_and_while_a_new_session_connects() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert!(h
+        .events
+        .contains(&Event::State(SessionState::Lost(LostReason::Expired))));
+    assert_eq!(h.s.state(), SessionState::Connecting);
+    assert_eq!(h.s.session_id(), None);
+    let conn3 = h.connect_next();
+    assert_eq!(
+        h.s.session_id(),
+        None,
+        "the renewal's handshake is under way"
+    );
+    h.accept(conn3, 0x43, 6000);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x43));
+
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.renew_after_expiry = false;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Expired));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn session_id_is_none_after_an_auth_failure() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(
+        h.now,
+        Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "nosuch".into(),
+            auth: Bytes::from_static(b"x"),
+        }),
+    )
+    .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, xid::AUTH, 0, ErrorCode::AuthFailed, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn a_resumed_session_reports_its_id_until_the_server_answers() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.resume = Some(SessionId {
+        id: 0x42,
+        password: Bytes::from_static(&[7; 16]),
+    });
+    let mut h = Harness::new(c);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x42));
+    let conn = h.connect_next();
+    h.accept(conn, 0, 0);
+    assert_eq!(h.s.session_id(), None, "the server says it expired");
+}

@@ -363,9 +363,17 @@ impl Session {
         self.state
     }
 
-    /// The session's id and password once a server has assigned them (kazoo's `client_id`).
+    /// The session's id and password while there is a session that may be alive (kazoo's
+    /// `client_id`): from the handshake that created it, through `Suspended` (the server may
+    /// still hold it), until it ends.
+    ///
+    /// `None` before the first handshake, once [`close`](Self::close) was called, after expiry
+    /// or an authentication failure (`Lost(_)`), and while a new session is being set up after
+    /// an expiry. A session configured to resume an id (`SessionConfig::resume`) reports that id
+    /// until a server answers, as kazoo does: it may still be alive.
     pub fn session_id(&self) -> Option<SessionId> {
-        (self.session_id != 0).then(|| SessionId {
+        // Closing counts as ended: the id must not be handed to another process to resume.
+        (self.session_id != 0 && self.phase == Phase::Running).then(|| SessionId {
             id: self.session_id,
             password: self.password.clone(),
         })
