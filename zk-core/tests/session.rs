@@ -918,3 +918,149 @@ fn a_resumed_session_reports_its_id_until_the_server_answers() {
     h.accept(conn, 0, 0);
     assert_eq!(h.s.session_id(), None, "the server says it expired");
 }
+
+fn add_watch(path: &str, mode: AddWatchMode) -> Request {
+    Request::AddWatch(AddWatchRequest {
+        path: path.into(),
+        mode: mode.code(),
+    })
+}
+
+fn add_watch_reply() -> Option<Response> {
+    Some(Response::AddWatch { err: ErrorCode::Ok })
+}
+
+/// A harness connected to a 3.8 server (so addWatch needs no version probe).
+fn connected_38(cs: &str) -> (Harness, ConnId) {
+    let mut c = SessionConfig::new(cs).unwrap();
+    c.randomize_hosts = false;
+    c.session_timeout = Duration::from_secs(6);
+    c.server_version = Some(ServerVersion::new(3, 8, 0));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.take_frames();
+    (h, conn)
+}
+
+fn resyncs(events: &[Event]) -> Vec<WatcherId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WatchResync { watcher } => Some(*watcher),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn reconnect_resyncs_persistent_watchers_after_rearming_them() {
+    let (mut h, conn) = connected_38("h1:1,h2:2");
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    let r =
+        h.s.submit(h.now, add_watch("/r", AddWatchMode::PersistentRecursive))
+            .unwrap();
+    h.s.submit(h.now, get_data("/d", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 2, 5, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 3, 5, ErrorCode::Ok, data_reply());
+    assert!(
+        resyncs(&h.events).is_empty(),
+        "nothing to resync on the first connection"
+    );
+    h.events.clear();
+
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    // Both persistent watchers, in id order; the one-shot data watch gets catch-up events from
+    // the server instead.
+    assert_eq!(resyncs(&h.events), [p.watcher(), r.watcher()]);
+    let connected = h
+        .events
+        .iter()
+        .position(|e| *e == Event::State(SessionState::Connected))
+        .unwrap();
+    let first_resync = h
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::WatchResync { .. }))
+        .unwrap();
+    assert!(connected < first_resync);
+    // The consumer re-reads on seeing it: the read goes out after the re-arming SetWatches2.
+    h.s.submit(h.now, get_data("/p", false)).unwrap();
+    h.drain();
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches2(_)), "{reqs:?}");
+    assert_eq!(reqs.last().unwrap().1, get_data("/p", false));
+}
+
+#[test]
+fn watch_resync_waits_for_the_version_probe_that_holds_the_rearming_back() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    let probe = h.probes.pop().unwrap();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.8.4-x, built on y\n"),
+    );
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    h.events.clear();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    // Connected, but the server's version is unknown again: re-arming waits for `srvr`, and so
+    // does the resync. A read submitted now is queued behind the re-arming all the same.
+    assert!(resyncs(&h.events).is_empty());
+    h.s.submit(h.now, get_data("/p", false)).unwrap();
+    h.drain();
+    assert!(h.take_frames().is_empty());
+    let probe = h.probes.pop().unwrap();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.8.4-x, built on y\n"),
+    );
+    h.drain();
+    assert_eq!(resyncs(&h.events), [p.watcher()]);
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches2(_)), "{reqs:?}");
+    assert_eq!(reqs[1].1, get_data("/p", false));
+}
+
+#[test]
+fn no_watch_resync_after_a_new_session() {
+    let (mut h, conn) = connected_38("h:1");
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: p.watcher(),
+        reason: WatchEnd::SessionLost(LostReason::Expired)
+    }));
+    let conn3 = h.connect_next();
+    h.accept(conn3, 0x43, 6000);
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert!(resyncs(&h.events).is_empty());
+}

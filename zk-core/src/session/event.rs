@@ -152,6 +152,18 @@ pub enum Event {
     },
     /// The session changed state.
     State(SessionState),
+    /// A persistent or persistent-recursive watcher may have missed events: the session
+    /// reconnected and the server re-armed the watch without reporting what changed meanwhile
+    /// (ZOOKEEPER-4698). Re-read whatever is cached from this watch; a read submitted on seeing
+    /// this is answered after the watch is armed again, so no change falls between the two.
+    ///
+    /// Emitted after every reconnect within a session, for every live persistent watcher; never
+    /// on a session's first connection, and never after a new session (its watchers end with
+    /// [`WatchEnd::SessionLost`] instead).
+    WatchResync {
+        /// The watcher.
+        watcher: WatcherId,
+    },
 }
 
 /// The session's identity: what kazoo calls `client_id`. With it, another client (or a restarted

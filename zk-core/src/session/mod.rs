@@ -21,9 +21,10 @@
 //! **The rules** (shared/DESIGN.md "Session rules", PROTOCOL.md §4, §5, §10, §12–§14): requests
 //! get xids in order and replies must match the head of the in-flight queue; requests submitted
 //! while disconnected wait and go out after the handshake, credentials and watch re-arming; a dead
-//! link fails what was in flight with ConnectionLoss; an expired session fails everything with
-//! SessionExpired and tells every watcher; a changed session id on resume is an expiry; anything
-//! malformed from a server drops that connection, never panics.
+//! link fails what was in flight with ConnectionLoss; after a reconnect each persistent watcher
+//! gets [`Event::WatchResync`] (the server re-arms it without catch-up events); an expired
+//! session fails everything with SessionExpired and tells every watcher; a changed session id on
+//! resume is an expiry; anything malformed from a server drops that connection, never panics.
 
 mod config;
 mod event;
@@ -1488,6 +1489,16 @@ impl Session {
         }
         if size > 0 {
             self.send_set_watches(use_v2, relative_zxid, &mut batch);
+        }
+        // ZOOKEEPER-4698: the server re-arms persistent watches without catch-up events, so
+        // their watchers may have missed changes while we were away. Tell each one now, after
+        // the SetWatches2 frames are in `out`: a re-read the consumer submits on seeing this goes
+        // out after them (fast path: appended to `out`; otherwise queued, and the queue is only
+        // flushed after re-arming), and the server handles a connection's requests in order, so
+        // the re-read is answered as of a moment when the watch is armed again. Every change
+        // after that read fires the watch; none is lost between the two.
+        for watcher in self.watches.persistent_watchers() {
+            self.events.push_back(Event::WatchResync { watcher });
         }
     }
 

@@ -370,15 +370,19 @@ impl WatchRegistry {
         gone
     }
 
-    /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
-    /// their ids.
-    pub fn drain_persistent(&mut self) -> Vec<WatcherId> {
-        let ids: Vec<WatcherId> = self
-            .owners
+    /// Every persistent and persistent-recursive watcher, in id order.
+    pub fn persistent_watchers(&self) -> Vec<WatcherId> {
+        self.owners
             .iter()
             .filter(|(_, (_, k))| k.is_persistent())
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
+    /// their ids.
+    pub fn drain_persistent(&mut self) -> Vec<WatcherId> {
+        let ids = self.persistent_watchers();
         for id in &ids {
             self.remove(*id);
         }
