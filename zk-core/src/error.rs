@@ -5,6 +5,7 @@
 //! [`Error::Server`] with the raw code, never as a panic.
 
 use crate::proto::{ErrorCode, MultiResult, OpCode};
+use crate::session::HostFailure;
 use crate::version::ServerVersion;
 
 /// Why a request failed.
@@ -170,6 +171,13 @@ pub enum Error {
     /// The request did not complete within its timeout. If it had been sent, it may still apply.
     #[error("Request timed out")]
     Timeout,
+    /// No session could be established in time: why the last attempt on each host failed
+    /// (`Session::connect_failures`), empty when no attempt finished at all.
+    #[error("could not connect: {}", causes_text(.causes))]
+    ConnectFailed {
+        /// The last cause per host.
+        causes: Vec<HostFailure>,
+    },
     /// The server broke the protocol; the connection was dropped.
     #[error("Protocol error: {0}")]
     Protocol(String),
@@ -265,6 +273,7 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::RequestTooLarge { .. }
             | Error::Protocol(_)
+            | Error::ConnectFailed { .. }
             | Error::Unsupported { .. } => return None,
         })
     }
@@ -294,6 +303,18 @@ impl Error {
     }
 }
 
+/// `h1:2181: cause; h2:2181: cause`, or a sentence when no attempt finished.
+fn causes_text(causes: &[HostFailure]) -> String {
+    if causes.is_empty() {
+        return "no attempt finished in time".to_owned();
+    }
+    causes
+        .iter()
+        .map(HostFailure::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +338,32 @@ mod tests {
         let err = Error::from_code(ErrorCode::NoNode, "/x");
         assert_eq!(err.to_string(), "Node does not exist: /x");
         assert_eq!(err.path(), Some("/x"));
+    }
+
+    #[test]
+    fn connect_failed_names_every_host_and_cause() {
+        let err = Error::ConnectFailed {
+            causes: vec![
+                HostFailure {
+                    host: crate::HostAddr::new("127.0.0.1", 1),
+                    cause: "connection refused".into(),
+                },
+                HostFailure {
+                    host: crate::HostAddr::new("::1", 2),
+                    cause: "connect timeout: the TCP connection did not open in time".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not connect: 127.0.0.1:1: connection refused; \
+             [::1]:2: connect timeout: the TCP connection did not open in time"
+        );
+        assert_eq!(err.code(), None);
+        assert_eq!(
+            Error::ConnectFailed { causes: vec![] }.to_string(),
+            "could not connect: no attempt finished in time"
+        );
     }
 
     #[test]

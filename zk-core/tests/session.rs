@@ -1064,3 +1064,100 @@ fn no_watch_resync_after_a_new_session() {
     assert_eq!(h.s.state(), SessionState::Connected);
     assert!(resyncs(&h.events).is_empty());
 }
+
+/// Runs timers until the session asks to dial, and returns that connection without opening it.
+fn dial_next(h: &mut Harness) -> ConnId {
+    for _ in 0..1000 {
+        if let Some(c) = h.connects.pop() {
+            return c.conn;
+        }
+        let at = h.s.poll_timeout().expect("a dial is scheduled");
+        h.now = h.now.max(at);
+        h.s.handle_timeout(h.now);
+        h.drain();
+    }
+    panic!("the session never dialed");
+}
+
+/// Runs the clock to the session's next deadline.
+fn to_next_deadline(h: &mut Harness) {
+    let at = h.s.poll_timeout().expect("a deadline");
+    h.now = h.now.max(at);
+    h.s.handle_timeout(h.now);
+    h.drain();
+}
+
+fn causes(h: &Harness) -> Vec<String> {
+    h.s.connect_failures()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn connect_failures_keep_the_last_cause_per_host_and_clear_once_connected() {
+    let mut h = Harness::with("h1:1,h2:2,h3:3");
+    assert!(h.s.connect_failures().is_empty());
+    // h1: the driver could not dial.
+    let c = dial_next(&mut h);
+    h.s.handle_connect_failed(h.now, c, "connection refused");
+    h.drain();
+    // h2: the server answers the handshake with garbage.
+    let c = h.connect_next();
+    h.take_frames();
+    h.feed(c, &[0, 0, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(h.closes, [c]);
+    // h3: the TCP connection never opens.
+    dial_next(&mut h);
+    to_next_deadline(&mut h);
+    assert_eq!(
+        causes(&h),
+        [
+            "h1:1: connection refused",
+            "h2:2: handshake failed: bad ConnectResponse: truncated record: needed 4 more bytes, 0 left",
+            "h3:3: connect timeout: the TCP connection did not open in time",
+        ]
+    );
+    // Second pass: h1 closes during the handshake, h2 never answers it; each entry is replaced.
+    let c = h.connect_next();
+    h.s.handle_closed(h.now, c);
+    h.drain();
+    h.connect_next();
+    to_next_deadline(&mut h);
+    assert_eq!(
+        causes(&h),
+        [
+            "h1:1: connection closed during the handshake",
+            "h2:2: connect timeout: the server did not answer the handshake in time",
+            "h3:3: connect timeout: the TCP connection did not open in time",
+        ]
+    );
+    let c = h.connect_next();
+    h.accept(c, 0x42, 6000);
+    assert!(h.s.connect_failures().is_empty());
+    // A lost link is not a failed attempt.
+    h.s.handle_closed(h.now, c);
+    h.drain();
+    assert!(h.s.connect_failures().is_empty());
+    assert_eq!(h.s.state(), SessionState::Suspended);
+}
+
+#[test]
+fn handle_connect_failed_moves_on_like_handle_closed_and_ignores_stale_connections() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let first = dial_next(&mut h);
+    h.s.handle_connect_failed(h.now, first, "no such host");
+    h.drain();
+    assert_eq!(h.s.current_conn(), None);
+    let second = dial_next(&mut h);
+    assert_ne!(first, second);
+    // A late report about the first attempt changes nothing.
+    h.s.handle_connect_failed(h.now, first, "connection refused");
+    h.drain();
+    assert_eq!(h.s.current_conn(), Some(second));
+    assert_eq!(causes(&h), ["h1:1: no such host"]);
+    h.s.handle_connected(h.now, second);
+    h.drain();
+    h.accept(second, 1, 6000);
+    assert_eq!(h.s.state(), SessionState::Connected);
+}

@@ -587,7 +587,11 @@ impl World {
                     if link.client_open {
                         link.client_open = false;
                         if key.0 == self.incarnation {
-                            self.session.handle_closed(self.now, key.1);
+                            self.session.handle_connect_failed(
+                                self.now,
+                                key.1,
+                                "connection refused",
+                            );
                         }
                     }
                 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::watches::WatcherId;
 use crate::error::Error;
+use crate::hosts::HostAddr;
 use crate::proto::{EventType, Response};
 
 /// Identifies a submitted request; its reply carries the same id.
@@ -174,4 +175,20 @@ pub struct SessionId {
     pub id: i64,
     /// The session password.
     pub password: Bytes,
+}
+
+/// Why the last attempt to connect to one host failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFailure {
+    /// The host, as written in the connect string.
+    pub host: HostAddr,
+    /// What went wrong, e.g. `connection refused` or `connect timeout: ...`.
+    pub cause: String,
+}
+
+impl fmt::Display for HostFailure {
+    /// `host:port: cause`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.host, self.cause)
+    }
 }

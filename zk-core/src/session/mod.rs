@@ -6,7 +6,8 @@
 //! [`submit`](Session::submit), [`close`](Session::close),
 //! [`remove_watcher`](Session::remove_watcher) from the user;
 //! [`handle_connected`](Session::handle_connected), [`handle_bytes`](Session::handle_bytes),
-//! [`handle_closed`](Session::handle_closed), [`handle_probe_result`](Session::handle_probe_result)
+//! [`handle_closed`](Session::handle_closed), [`handle_connect_failed`](Session::handle_connect_failed),
+//! [`handle_probe_result`](Session::handle_probe_result)
 //! and [`handle_timeout`](Session::handle_timeout) from the transport and the clock. After every
 //! input the driver drains every output until each returns `None`:
 //! [`poll_connect`](Session::poll_connect) (dial this host),
@@ -33,7 +34,8 @@ mod watches;
 
 pub use config::{Credentials, SessionConfig};
 pub use event::{
-    ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
+    ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
+    WatchedEvent,
 };
 pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
 
@@ -63,7 +65,8 @@ const SET_WATCHES_BATCH: usize = 128 * 1024;
 /// A host the driver should dial for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    /// The id of the new connection; report its fate with `handle_connected` or `handle_closed`.
+    /// The id of the new connection; report its fate with `handle_connected`,
+    /// `handle_connect_failed` (dialing failed, with the cause) or `handle_closed`.
     pub conn: ConnId,
     /// Where to connect; resolve the name afresh.
     pub addr: HostAddr,
@@ -294,6 +297,9 @@ pub struct Session {
     connect_out: Option<Connect>,
     close_out: VecDeque<ConnId>,
     scratch: Vec<WatcherId>,
+    /// Why the last connection attempt to each host failed, in the order hosts first failed;
+    /// cleared when a session is connected.
+    connect_failures: Vec<HostFailure>,
 }
 
 impl Session {
@@ -352,6 +358,7 @@ impl Session {
             connect_out: None,
             close_out: VecDeque::new(),
             scratch: Vec::new(),
+            connect_failures: Vec::new(),
         };
         s.schedule_dial(now);
         s
@@ -424,6 +431,15 @@ impl Session {
     /// The watch registry (read-only), e.g. to count live watchers.
     pub fn watches(&self) -> &WatchRegistry {
         &self.watches
+    }
+
+    /// Why connection attempts failed since the session was last connected: one entry per host
+    /// with its most recent cause (TCP connect error, connect or handshake timeout, a handshake
+    /// the server broke or closed), in the order the hosts first failed. Empty once a session is
+    /// connected. A driver whose `connect()` gives up reports these in
+    /// [`Error::ConnectFailed`].
+    pub fn connect_failures(&self) -> Vec<HostFailure> {
+        self.connect_failures.clone()
     }
 
     /// Requests submitted and not yet resolved (queued or in flight).
@@ -792,9 +808,28 @@ impl Session {
 
     /// The connection `conn` closed or could not be opened.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
-        if self.current_conn() == Some(conn) {
-            self.link_down(now, false, "connection closed");
+        if self.current_conn() != Some(conn) {
+            return;
         }
+        let why = match self.link {
+            Link::Dialing { .. } => "connection failed",
+            Link::Handshaking { .. } => "connection closed during the handshake",
+            _ => "connection closed",
+        };
+        self.attempt_failed(why);
+        self.link_down(now, false, why);
+    }
+
+    /// Dialing `conn` failed (refused, unreachable, name not resolved...): does what
+    /// [`handle_closed`](Self::handle_closed) does for it and records `cause`, e.g. the OS
+    /// error's text, as the host's entry in [`connect_failures`](Self::connect_failures). Input
+    /// for a connection the session has let go is ignored.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, cause: &str) {
+        if self.current_conn() != Some(conn) {
+            return;
+        }
+        self.attempt_failed(cause);
+        self.link_down(now, false, cause);
     }
 
     /// A probe finished: `Ok` with the text the server sent before closing, `Err(())` if the
@@ -882,10 +917,11 @@ impl Session {
         }
         let due = match &self.link {
             Link::Idle { at, .. } if now >= *at => Due::Dial,
-            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. }
-                if now >= *deadline =>
-            {
-                Due::Drop("connect timeout")
+            Link::Dialing { deadline, .. } if now >= *deadline => {
+                Due::Drop("connect timeout: the TCP connection did not open in time")
+            }
+            Link::Handshaking { deadline, .. } if now >= *deadline => {
+                Due::Drop("connect timeout: the server did not answer the handshake in time")
             }
             Link::Up {
                 last_recv,
@@ -905,7 +941,10 @@ impl Session {
         match due {
             Due::Nothing => {}
             Due::Dial => self.dial(now),
-            Due::Drop(why) => self.link_down(now, true, why),
+            Due::Drop(why) => {
+                self.attempt_failed(why);
+                self.link_down(now, true, why);
+            }
             Due::Ping => {
                 if let Link::Up { last_send, .. } = &mut self.link {
                     *last_send = now;
@@ -1096,8 +1135,30 @@ impl Session {
         self.schedule_dial(now);
     }
 
+    /// Records why the connection attempt in progress failed, against its host; does nothing
+    /// once the session is attached to the connection (that is a lost link, not a failed
+    /// attempt).
+    fn attempt_failed(&mut self, cause: &str) {
+        let (Link::Dialing { host, .. } | Link::Handshaking { host, .. }) = self.link else {
+            return;
+        };
+        let Some(addr) = self.config.connect_string.hosts.get(host) else {
+            return;
+        };
+        match self.connect_failures.iter_mut().find(|f| f.host == *addr) {
+            Some(f) => cause.clone_into(&mut f.cause),
+            None => self.connect_failures.push(HostFailure {
+                host: addr.clone(),
+                cause: cause.to_owned(),
+            }),
+        }
+    }
+
     fn protocol_error(&mut self, now: Instant, blame_head: bool, why: &str) {
         warn!(why, "protocol error; dropping the connection");
+        if matches!(self.link, Link::Handshaking { .. }) {
+            self.attempt_failed(&format!("handshake failed: {why}"));
+        }
         if blame_head {
             if let Some(head) = self.in_flight.front_mut() {
                 if let (Origin::User { id, .. }, false) = (head.origin, head.timed_out) {
@@ -1339,6 +1400,7 @@ impl Session {
             self.seen_rw = true;
         }
         self.rotation.connected();
+        self.connect_failures.clear();
         let link = std::mem::replace(&mut self.link, Link::Down);
         let Link::Handshaking {
             conn,
