@@ -178,9 +178,20 @@ pub enum Error {
         /// The last cause per host.
         causes: Vec<HostFailure>,
     },
-    /// The server broke the protocol; the connection was dropped.
+    /// The server broke the protocol (a frame that does not decode, a reply out of order, an
+    /// answer nobody asked for); the connection was dropped. Only for what a server sent: local
+    /// failures are [`Error::Io`] or [`Error::Runtime`], bad arguments
+    /// [`Error::InvalidArgument`].
     #[error("Protocol error: {0}")]
     Protocol(String),
+    /// A local I/O operation failed outside the session's own connection, e.g. the socket of a
+    /// four-letter word could not be opened, written or read. The text is the OS error's.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The runtime could not do what the client needed from it: start a task or a thread, or
+    /// keep one running. The text says what failed.
+    #[error("Runtime error: {0}")]
+    Runtime(String),
     /// The connected server is too old for this operation; nothing was sent.
     #[error("{op:?} needs ZooKeeper {needs} or newer; the server is {server}")]
     Unsupported {
@@ -274,6 +285,8 @@ impl Error {
             | Error::RequestTooLarge { .. }
             | Error::Protocol(_)
             | Error::ConnectFailed { .. }
+            | Error::Io(_)
+            | Error::Runtime(_)
             | Error::Unsupported { .. } => return None,
         })
     }
@@ -364,6 +377,19 @@ mod tests {
             Error::ConnectFailed { causes: vec![] }.to_string(),
             "could not connect: no attempt finished in time"
         );
+    }
+
+    #[test]
+    fn local_failures_have_their_own_variants_and_no_server_code() {
+        let io = Error::Io("connection refused".into());
+        assert_eq!(io.to_string(), "I/O error: connection refused");
+        let rt = Error::Runtime("cannot spawn a thread".into());
+        assert_eq!(rt.to_string(), "Runtime error: cannot spawn a thread");
+        for e in [io, rt] {
+            assert_eq!(e.code(), None);
+            assert!(!e.is_indeterminate());
+            assert_eq!(e.path(), None);
+        }
     }
 
     #[test]
