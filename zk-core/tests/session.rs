@@ -1161,3 +1161,52 @@ fn handle_connect_failed_moves_on_like_handle_closed_and_ignores_stale_connectio
     h.accept(second, 1, 6000);
     assert_eq!(h.s.state(), SessionState::Connected);
 }
+
+fn watch_states(events: &[Event]) -> Vec<SessionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Watch { event, .. } => Some(event.state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn watch_events_carry_the_session_state() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.notify(conn, EventType::NodeDataChanged, "/w");
+    assert_eq!(watch_states(&h.events), [SessionState::Connected]);
+
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.read_only = true;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.take_frames();
+    let mut out = Vec::new();
+    encode_connect_response(
+        &mut out,
+        usize::MAX,
+        &ConnectResponse {
+            protocol_version: 0,
+            timeout: 6000,
+            session_id: 5,
+            passwd: Bytes::from_static(&[1; 16]),
+            read_only: Some(true),
+        },
+    )
+    .unwrap();
+    h.feed(conn, &out);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.notify(conn, EventType::NodeDataChanged, "/w");
+    assert_eq!(watch_states(&h.events), [SessionState::ConnectedReadOnly]);
+}

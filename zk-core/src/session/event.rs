@@ -109,6 +109,9 @@ pub struct WatchedEvent {
     pub path: String,
     /// The zxid of the change when the server sends it (3.9+), otherwise -1.
     pub zxid: i64,
+    /// The session's state when the event was produced (kazoo's `WatchedEvent.state`):
+    /// `Connected`, or `ConnectedReadOnly` for an event from a read-only server.
+    pub state: SessionState,
 }
 
 /// Why a watcher stopped for good without firing.

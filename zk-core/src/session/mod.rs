@@ -1350,6 +1350,7 @@ impl Session {
                     event_type,
                     path: path.to_owned(),
                     zxid,
+                    state: self.state,
                 },
             });
         }
