@@ -1067,9 +1067,14 @@ fn no_watch_resync_after_a_new_session() {
 
 /// Runs timers until the session asks to dial, and returns that connection without opening it.
 fn dial_next(h: &mut Harness) -> ConnId {
+    dial_next_addr(h).0
+}
+
+/// [`dial_next`], also naming the host dialed.
+fn dial_next_addr(h: &mut Harness) -> (ConnId, HostAddr) {
     for _ in 0..1000 {
         if let Some(c) = h.connects.pop() {
-            return c.conn;
+            return (c.conn, c.addr);
         }
         let at = h.s.poll_timeout().expect("a dial is scheduled");
         h.now = h.now.max(at);
@@ -1209,4 +1214,159 @@ fn watch_events_carry_the_session_state() {
     h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
     h.notify(conn, EventType::NodeDataChanged, "/w");
     assert_eq!(watch_states(&h.events), [SessionState::ConnectedReadOnly]);
+}
+
+fn hosts(list: &[(&str, u16)]) -> Vec<HostAddr> {
+    list.iter().map(|(h, p)| HostAddr::new(*h, *p)).collect()
+}
+
+#[test]
+fn set_hosts_keeps_a_connection_to_a_server_still_listed() {
+    let mut h = Harness::with("h1:1,h2:2/app");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.set_hosts(h.now, hosts(&[("h3", 3), ("h1", 1)]))
+        .unwrap();
+    h.drain();
+    assert!(h.closes.is_empty());
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h1", 1)));
+    assert_eq!(h.s.hosts(), &hosts(&[("h3", 3), ("h1", 1)])[..]);
+    assert_eq!(h.s.chroot().as_str(), Some("/app"));
+    // When that link dies, the next attempt goes to the new list.
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let (next, addr) = dial_next_addr(&mut h);
+    assert_eq!(addr, HostAddr::new("h3", 3));
+    assert_eq!(h.s.current_conn(), Some(next));
+}
+
+#[test]
+fn set_hosts_moves_off_a_removed_server_and_resumes_the_session_there() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, data_reply());
+    h.events.clear();
+    let in_flight = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.s.set_hosts(h.now, hosts(&[("h3", 3)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [conn], "the session drops the link itself");
+    assert_eq!(h.s.state(), SessionState::Suspended);
+    assert_eq!(h.replies(), vec![(in_flight, Err(Error::ConnectionLoss))]);
+    // Input from the dropped connection is ignored.
+    h.reply(conn, 2, 6, ErrorCode::Ok, data_reply());
+    assert!(h.replies().is_empty());
+    let (conn2, addr) = dial_next_addr(&mut h);
+    assert_eq!(addr, HostAddr::new("h3", 3));
+    h.s.handle_connected(h.now, conn2);
+    h.drain();
+    let req = h.accept(conn2, 0x42, 6000);
+    assert_eq!(
+        req.session_id, 0x42,
+        "the same session resumes on the new server"
+    );
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h3", 3)));
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches(_)), "{reqs:?}");
+}
+
+#[test]
+fn set_hosts_abandons_an_attempt_to_a_removed_host() {
+    // Dialing.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = dial_next(&mut h);
+    h.s.set_hosts(h.now, hosts(&[("h3", 3)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [c]);
+    assert!(
+        h.s.connect_failures().is_empty(),
+        "our decision, not a failure"
+    );
+    h.s.handle_connected(h.now, c);
+    h.drain();
+    assert_eq!(
+        h.closes,
+        [c, c],
+        "a late open of the abandoned attempt is closed"
+    );
+    let c2 = dial_next(&mut h);
+    assert_ne!(c2, c);
+    assert_eq!(h.s.current_conn(), Some(c2));
+    // Handshaking.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = h.connect_next();
+    h.s.set_hosts(h.now, hosts(&[("h2", 2)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [c]);
+    h.sent.clear();
+    let c2 = h.connect_next();
+    h.accept(c2, 1, 6000);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h2", 2)));
+    // An attempt to a host that stays listed goes on.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = h.connect_next();
+    h.s.set_hosts(h.now, hosts(&[("h2", 2), ("h1", 1)]))
+        .unwrap();
+    h.drain();
+    assert!(h.closes.is_empty());
+    h.accept(c, 1, 6000);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h1", 1)));
+}
+
+#[test]
+fn set_hosts_refuses_an_empty_list_and_a_finished_session() {
+    let mut h = Harness::with("h1:1/app");
+    assert!(matches!(
+        h.s.set_hosts(h.now, Vec::new()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        h.s.set_hosts(h.now, hosts(&[("h2", 0)])),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(h.s.hosts(), &hosts(&[("h1", 1)])[..], "nothing changed");
+    h.s.close(h.now);
+    h.drain();
+    assert_eq!(
+        h.s.set_hosts(h.now, hosts(&[("h2", 2)])),
+        Err(Error::Closed)
+    );
+}
+
+#[test]
+fn set_hosts_shuffles_the_new_list_with_the_seeded_rng() {
+    let order = |seed: u64| {
+        let mut c = SessionConfig::new("h0:1").unwrap();
+        c.randomize_hosts = true;
+        c.rng_seed = seed;
+        c.reconnect.attempt_jitter = Duration::ZERO;
+        let mut h = Harness::new(c);
+        let new: Vec<HostAddr> = (1..=6).map(|i| HostAddr::new(format!("n{i}"), 1)).collect();
+        h.s.set_hosts(h.now, new).unwrap();
+        h.drain();
+        let mut ports = Vec::new();
+        for _ in 0..6 {
+            let (c, addr) = dial_next_addr(&mut h);
+            ports.push(addr.host);
+            h.s.handle_closed(h.now, c);
+            h.drain();
+        }
+        ports
+    };
+    let a = order(7);
+    assert_eq!(a, order(7), "the seed fixes the order");
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["n1", "n2", "n3", "n4", "n5", "n6"]);
+    assert!(
+        (0..20).any(|seed| order(seed) != a),
+        "different seeds shuffle differently"
+    );
 }

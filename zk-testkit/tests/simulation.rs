@@ -55,6 +55,7 @@ struct Params {
     p_partition: u64,
     p_restart_client: u64,
     p_lag: u64,
+    p_set_hosts: u64,
 }
 
 fn params(rng: &mut Rng) -> Params {
@@ -70,6 +71,7 @@ fn params(rng: &mut Rng) -> Params {
         p_partition: rng.below(6),
         p_restart_client: rng.below(6),
         p_lag: rng.below(10),
+        p_set_hosts: rng.below(6),
     }
 }
 
@@ -749,6 +751,28 @@ impl World {
             self.cut_all();
         } else if hit(p.p_restart_client) {
             self.restart_client();
+        } else if hit(p.p_set_hosts) {
+            // The ensemble's membership as the client sees it changes: a random non-empty subset
+            // of the servers, in random order.
+            let mut list: Vec<zk_core::HostAddr> = (0..self.p.servers)
+                .filter(|_| self.rng.below(3) != 0)
+                .map(|i| zk_core::HostAddr::new(format!("s{i}"), 2181))
+                .collect();
+            if list.is_empty() {
+                let i = self.rng.below(self.p.servers as u64) as usize;
+                list.push(zk_core::HostAddr::new(format!("s{i}"), 2181));
+            }
+            self.rng.shuffle(&mut list);
+            self.log(format!(
+                "set_hosts {}",
+                list.iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+            if let Err(e) = self.session.set_hosts(self.now, list) {
+                self.log(format!("set_hosts refused: {e}"));
+            }
         } else if hit(p.p_lag) && self.p.servers > 1 {
             if let Some(i) = self.lagging.take() {
                 self.server.set_lagging(i, false);

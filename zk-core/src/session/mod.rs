@@ -4,7 +4,7 @@
 //!
 //! **The contract.** Inputs are method calls that take `now`:
 //! [`submit`](Session::submit), [`close`](Session::close),
-//! [`remove_watcher`](Session::remove_watcher) from the user;
+//! [`remove_watcher`](Session::remove_watcher), [`set_hosts`](Session::set_hosts) from the user;
 //! [`handle_connected`](Session::handle_connected), [`handle_bytes`](Session::handle_bytes),
 //! [`handle_closed`](Session::handle_closed), [`handle_connect_failed`](Session::handle_connect_failed),
 //! [`handle_probe_result`](Session::handle_probe_result)
@@ -605,6 +605,81 @@ impl Session {
             }
         }
         self.finish_close();
+    }
+
+    /// Replaces the servers the session connects to (kazoo's `set_hosts`, the Java client's
+    /// `updateServerList`), e.g. after the ensemble was reconfigured. The chroot is unchanged; the
+    /// new list is shuffled (with the session's seeded RNG) when the config randomizes hosts.
+    ///
+    /// A connection to a server still listed is kept. A connection to a server no longer listed
+    /// is dropped as the session's own decision, as a dead link would be: state `Suspended`,
+    /// requests in flight fail with [`Error::ConnectionLoss`], and the session resumes on a
+    /// server of the new list. A connection attempt in progress to a removed server is
+    /// abandoned, and one waiting for its turn goes to the new list at once.
+    ///
+    /// Errors, changing nothing, with [`Error::InvalidArgument`] for an empty list or a host
+    /// with an empty name or port 0, and with the session's end ([`Error::Closed`],
+    /// [`Error::SessionExpired`], [`Error::AuthFailed`]) once it is over or closing.
+    pub fn set_hosts(&mut self, now: Instant, hosts: Vec<HostAddr>) -> Result<(), Error> {
+        self.check_accepting()?;
+        if hosts.is_empty() {
+            return Err(Error::InvalidArgument(
+                "set_hosts needs at least one host".into(),
+            ));
+        }
+        if let Some(h) = hosts.iter().find(|h| h.host.is_empty() || h.port == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "bad host {h}: empty name or port 0"
+            )));
+        }
+        // The link names its host by index into the old list; find it by address in the new.
+        let current = match &self.link {
+            Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. } => {
+                self.config.connect_string.hosts.get(*host).cloned()
+            }
+            Link::Idle { .. } | Link::Down => None,
+        };
+        let kept = current.and_then(|addr| hosts.iter().position(|h| *h == addr));
+        self.rotation = HostRotation::new(
+            hosts.len(),
+            self.config.randomize_hosts,
+            self.config.reconnect,
+            &mut self.rng,
+        );
+        self.connect_failures.retain(|f| hosts.contains(&f.host));
+        self.config.connect_string.hosts = hosts;
+        // Read-only probes in flight name hosts of the old list; their answers would steer the
+        // rotation wrong. The next probe round starts over.
+        let had_ro_probe = self
+            .probes
+            .iter()
+            .any(|p| matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.probes
+            .retain(|p| !matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.ro_probe_cursor = 0;
+        match (&mut self.link, kept) {
+            (
+                Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. },
+                Some(j),
+            ) => {
+                *host = j;
+                if had_ro_probe {
+                    self.schedule_ro_probe(now);
+                }
+            }
+            (Link::Dialing { .. } | Link::Handshaking { .. }, None) => {
+                debug!("abandoning a connection attempt to a host no longer listed");
+                self.link_down(now, true, "host removed by set_hosts");
+            }
+            (Link::Up { .. }, None) => {
+                debug!("the connected server is no longer listed; moving");
+                self.link_down(now, true, "server removed by set_hosts");
+            }
+            // Waiting to dial a host of the old list, perhaps for a backoff the old list earned.
+            (Link::Idle { .. }, _) => self.schedule_dial(now),
+            (Link::Down, _) => {}
+        }
+        Ok(())
     }
 
     /// Drops a local watcher. When it was the last local watcher of a server watch, and removing
