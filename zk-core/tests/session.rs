@@ -307,7 +307,7 @@ fn reconnect_resumes_the_session_and_rearms_watches_with_the_last_zxid() {
     h.take_frames();
     h.reply(conn, 1, 0x10, ErrorCode::Ok, data_reply());
     h.reply(conn, 2, 0x11, ErrorCode::NoNode, None);
-    assert_eq!(h.s.watches().len(), 2);
+    assert_eq!(h.s.watcher_count(), 2);
     h.s.handle_closed(h.now, conn);
     h.drain();
     let conn2 = h.connect_next();
@@ -690,7 +690,7 @@ fn dropping_the_last_watcher_removes_the_server_watch() {
     h.replies();
     h.reply(conn, reqs[0].0.xid, 2, ErrorCode::NoWatcher, None);
     assert!(h.replies().is_empty());
-    assert!(h.s.watches().is_empty());
+    assert!((h.s.watcher_count() == 0));
 }
 
 #[test]
@@ -792,7 +792,7 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
             children: ChildNames::new(),
         }),
     );
-    assert_eq!(h.s.watches().len(), 2);
+    assert_eq!(h.s.watcher_count(), 2);
     h.s.submit(
         h.now,
         Request::RemoveWatches(WatchesRequest {
@@ -808,8 +808,11 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
         watcher: child.watcher(),
         reason: WatchEnd::Removed
     }));
-    assert!(h.s.watches().contains(data.watcher()));
-    assert!(!h.s.watches().contains(child.watcher()));
+    assert!(h.s.has_watcher(data.watcher()));
+    assert!(!h.s.has_watcher(child.watcher()));
+    assert_eq!(h.s.watcher(data.watcher()), Some(("/w", WatchKind::Data)));
+    assert_eq!(h.s.watcher(child.watcher()), None);
+    assert_eq!(h.s.watcher_count(), 1);
 }
 
 #[test]

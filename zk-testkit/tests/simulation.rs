@@ -1057,8 +1057,7 @@ impl World {
                 if let Some(w) = watcher {
                     let (path, kind) = self
                         .session
-                        .watches()
-                        .get(w)
+                        .watcher(w)
                         .map(|(p, k)| (p.to_owned(), k))
                         .ok_or_else(|| format!("watcher {} reported but not registered", w.0))?;
                     self.checker.watchers.insert(
@@ -1108,7 +1107,7 @@ impl World {
                 w.live = false;
                 if let WatchEnd::SessionLost(_) = reason {
                     ensure!(
-                        !self.session.watches().contains(watcher),
+                        !self.session.has_watcher(watcher),
                         "ended watcher {} still registered",
                         watcher.0
                     );

@@ -37,7 +37,8 @@ pub use event::{
     ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
     WatchedEvent,
 };
-pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
+use watches::{Removal, WatchRegistry};
+pub use watches::{WatchKind, WatcherId};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -428,9 +429,20 @@ impl Session {
         &self.config
     }
 
-    /// The watch registry (read-only), e.g. to count live watchers.
-    pub fn watches(&self) -> &WatchRegistry {
-        &self.watches
+    /// The number of live local watchers (one-shot ones not yet fired, persistent ones not yet
+    /// removed).
+    pub fn watcher_count(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// True if `watcher` is live: armed and neither fired (one-shot), removed nor ended.
+    pub fn has_watcher(&self, watcher: WatcherId) -> bool {
+        self.watches.contains(watcher)
+    }
+
+    /// The path (a client path) and kind of a live watcher, `None` if it is not live.
+    pub fn watcher(&self, watcher: WatcherId) -> Option<(&str, WatchKind)> {
+        self.watches.get(watcher)
     }
 
     /// Why connection attempts failed since the session was last connected: one entry per host
@@ -742,7 +754,7 @@ impl Session {
     }
 
     /// Adjusts a watching request to the mode the server already holds for its path (see
-    /// [`WatchRegistry`]): a one-shot watch on a path with a persistent mode is not sent (the
+    /// `WatchRegistry`): a one-shot watch on a path with a persistent mode is not sent (the
     /// local watcher rides on the persistent one), and a persistent watch on a recursively
     /// watched path asks for recursive again. Returns true when the watch flag was left off.
     fn fit_to_server_mode(&self, request: &mut Request, intent: &mut WatchIntent) -> bool {
