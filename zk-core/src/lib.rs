@@ -26,7 +26,7 @@ pub mod version;
 pub use error::Error;
 pub use hosts::{ConnectString, HostAddr};
 pub use session::{
-    ConnId, Event, LostReason, RequestId, Session, SessionConfig, SessionId, SessionState,
-    WatchKind, WatchedEvent, WatcherId,
+    ConnId, Event, HostFailure, LostReason, RequestId, Session, SessionConfig, SessionId,
+    SessionState, WatchKind, WatchedEvent, WatcherId,
 };
 pub use version::ServerVersion;

@@ -4,9 +4,10 @@
 //!
 //! **The contract.** Inputs are method calls that take `now`:
 //! [`submit`](Session::submit), [`close`](Session::close),
-//! [`remove_watcher`](Session::remove_watcher) from the user;
+//! [`remove_watcher`](Session::remove_watcher), [`set_hosts`](Session::set_hosts) from the user;
 //! [`handle_connected`](Session::handle_connected), [`handle_bytes`](Session::handle_bytes),
-//! [`handle_closed`](Session::handle_closed), [`handle_probe_result`](Session::handle_probe_result)
+//! [`handle_closed`](Session::handle_closed), [`handle_connect_failed`](Session::handle_connect_failed),
+//! [`handle_probe_result`](Session::handle_probe_result)
 //! and [`handle_timeout`](Session::handle_timeout) from the transport and the clock. After every
 //! input the driver drains every output until each returns `None`:
 //! [`poll_connect`](Session::poll_connect) (dial this host),
@@ -21,9 +22,10 @@
 //! **The rules** (shared/DESIGN.md "Session rules", PROTOCOL.md §4, §5, §10, §12–§14): requests
 //! get xids in order and replies must match the head of the in-flight queue; requests submitted
 //! while disconnected wait and go out after the handshake, credentials and watch re-arming; a dead
-//! link fails what was in flight with ConnectionLoss; an expired session fails everything with
-//! SessionExpired and tells every watcher; a changed session id on resume is an expiry; anything
-//! malformed from a server drops that connection, never panics.
+//! link fails what was in flight with ConnectionLoss; after a reconnect each persistent watcher
+//! gets [`Event::WatchResync`] (the server re-arms it without catch-up events); an expired
+//! session fails everything with SessionExpired and tells every watcher; a changed session id on
+//! resume is an expiry; anything malformed from a server drops that connection, never panics.
 
 mod config;
 mod event;
@@ -32,9 +34,11 @@ mod watches;
 
 pub use config::{Credentials, SessionConfig};
 pub use event::{
-    ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
+    ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
+    WatchedEvent,
 };
-pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
+use watches::{Removal, WatchRegistry};
+pub use watches::{WatchKind, WatcherId};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -62,7 +66,8 @@ const SET_WATCHES_BATCH: usize = 128 * 1024;
 /// A host the driver should dial for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    /// The id of the new connection; report its fate with `handle_connected` or `handle_closed`.
+    /// The id of the new connection; report its fate with `handle_connected`,
+    /// `handle_connect_failed` (dialing failed, with the cause) or `handle_closed`.
     pub conn: ConnId,
     /// Where to connect; resolve the name afresh.
     pub addr: HostAddr,
@@ -293,6 +298,9 @@ pub struct Session {
     connect_out: Option<Connect>,
     close_out: VecDeque<ConnId>,
     scratch: Vec<WatcherId>,
+    /// Why the last connection attempt to each host failed, in the order hosts first failed;
+    /// cleared when a session is connected.
+    connect_failures: Vec<HostFailure>,
 }
 
 impl Session {
@@ -351,6 +359,7 @@ impl Session {
             connect_out: None,
             close_out: VecDeque::new(),
             scratch: Vec::new(),
+            connect_failures: Vec::new(),
         };
         s.schedule_dial(now);
         s
@@ -363,9 +372,17 @@ impl Session {
         self.state
     }
 
-    /// The session's id and password once a server has assigned them (kazoo's `client_id`).
+    /// The session's id and password while there is a session that may be alive (kazoo's
+    /// `client_id`): from the handshake that created it, through `Suspended` (the server may
+    /// still hold it), until it ends.
+    ///
+    /// `None` before the first handshake, once [`close`](Self::close) was called, after expiry
+    /// or an authentication failure (`Lost(_)`), and while a new session is being set up after
+    /// an expiry. A session configured to resume an id (`SessionConfig::resume`) reports that id
+    /// until a server answers, as kazoo does: it may still be alive.
     pub fn session_id(&self) -> Option<SessionId> {
-        (self.session_id != 0).then(|| SessionId {
+        // Closing counts as ended: the id must not be handed to another process to resume.
+        (self.session_id != 0 && self.phase == Phase::Running).then(|| SessionId {
             id: self.session_id,
             password: self.password.clone(),
         })
@@ -412,9 +429,29 @@ impl Session {
         &self.config
     }
 
-    /// The watch registry (read-only), e.g. to count live watchers.
-    pub fn watches(&self) -> &WatchRegistry {
-        &self.watches
+    /// The number of live local watchers (one-shot ones not yet fired, persistent ones not yet
+    /// removed).
+    pub fn watcher_count(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// True if `watcher` is live: armed and neither fired (one-shot), removed nor ended.
+    pub fn has_watcher(&self, watcher: WatcherId) -> bool {
+        self.watches.contains(watcher)
+    }
+
+    /// The path (a client path) and kind of a live watcher, `None` if it is not live.
+    pub fn watcher(&self, watcher: WatcherId) -> Option<(&str, WatchKind)> {
+        self.watches.get(watcher)
+    }
+
+    /// Why connection attempts failed since the session was last connected: one entry per host
+    /// with its most recent cause (TCP connect error, connect or handshake timeout, a handshake
+    /// the server broke or closed), in the order the hosts first failed. Empty once a session is
+    /// connected. A driver whose `connect()` gives up reports these in
+    /// [`Error::ConnectFailed`].
+    pub fn connect_failures(&self) -> Vec<HostFailure> {
+        self.connect_failures.clone()
     }
 
     /// Requests submitted and not yet resolved (queued or in flight).
@@ -582,6 +619,81 @@ impl Session {
         self.finish_close();
     }
 
+    /// Replaces the servers the session connects to (kazoo's `set_hosts`, the Java client's
+    /// `updateServerList`), e.g. after the ensemble was reconfigured. The chroot is unchanged; the
+    /// new list is shuffled (with the session's seeded RNG) when the config randomizes hosts.
+    ///
+    /// A connection to a server still listed is kept. A connection to a server no longer listed
+    /// is dropped as the session's own decision, as a dead link would be: state `Suspended`,
+    /// requests in flight fail with [`Error::ConnectionLoss`], and the session resumes on a
+    /// server of the new list. A connection attempt in progress to a removed server is
+    /// abandoned, and one waiting for its turn goes to the new list at once.
+    ///
+    /// Errors, changing nothing, with [`Error::InvalidArgument`] for an empty list or a host
+    /// with an empty name or port 0, and with the session's end ([`Error::Closed`],
+    /// [`Error::SessionExpired`], [`Error::AuthFailed`]) once it is over or closing.
+    pub fn set_hosts(&mut self, now: Instant, hosts: Vec<HostAddr>) -> Result<(), Error> {
+        self.check_accepting()?;
+        if hosts.is_empty() {
+            return Err(Error::InvalidArgument(
+                "set_hosts needs at least one host".into(),
+            ));
+        }
+        if let Some(h) = hosts.iter().find(|h| h.host.is_empty() || h.port == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "bad host {h}: empty name or port 0"
+            )));
+        }
+        // The link names its host by index into the old list; find it by address in the new.
+        let current = match &self.link {
+            Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. } => {
+                self.config.connect_string.hosts.get(*host).cloned()
+            }
+            Link::Idle { .. } | Link::Down => None,
+        };
+        let kept = current.and_then(|addr| hosts.iter().position(|h| *h == addr));
+        self.rotation = HostRotation::new(
+            hosts.len(),
+            self.config.randomize_hosts,
+            self.config.reconnect,
+            &mut self.rng,
+        );
+        self.connect_failures.retain(|f| hosts.contains(&f.host));
+        self.config.connect_string.hosts = hosts;
+        // Read-only probes in flight name hosts of the old list; their answers would steer the
+        // rotation wrong. The next probe round starts over.
+        let had_ro_probe = self
+            .probes
+            .iter()
+            .any(|p| matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.probes
+            .retain(|p| !matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.ro_probe_cursor = 0;
+        match (&mut self.link, kept) {
+            (
+                Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. },
+                Some(j),
+            ) => {
+                *host = j;
+                if had_ro_probe {
+                    self.schedule_ro_probe(now);
+                }
+            }
+            (Link::Dialing { .. } | Link::Handshaking { .. }, None) => {
+                debug!("abandoning a connection attempt to a host no longer listed");
+                self.link_down(now, true, "host removed by set_hosts");
+            }
+            (Link::Up { .. }, None) => {
+                debug!("the connected server is no longer listed; moving");
+                self.link_down(now, true, "server removed by set_hosts");
+            }
+            // Waiting to dial a host of the old list, perhaps for a backoff the old list earned.
+            (Link::Idle { .. }, _) => self.schedule_dial(now),
+            (Link::Down, _) => {}
+        }
+        Ok(())
+    }
+
     /// Drops a local watcher. When it was the last local watcher of a server watch, and removing
     /// that cannot disturb other watches on the path, the session sends removeWatches. Unknown ids
     /// (already fired, already removed) are ignored.
@@ -642,7 +754,7 @@ impl Session {
     }
 
     /// Adjusts a watching request to the mode the server already holds for its path (see
-    /// [`WatchRegistry`]): a one-shot watch on a path with a persistent mode is not sent (the
+    /// `WatchRegistry`): a one-shot watch on a path with a persistent mode is not sent (the
     /// local watcher rides on the persistent one), and a persistent watch on a recursively
     /// watched path asks for recursive again. Returns true when the watch flag was left off.
     fn fit_to_server_mode(&self, request: &mut Request, intent: &mut WatchIntent) -> bool {
@@ -783,9 +895,28 @@ impl Session {
 
     /// The connection `conn` closed or could not be opened.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
-        if self.current_conn() == Some(conn) {
-            self.link_down(now, false, "connection closed");
+        if self.current_conn() != Some(conn) {
+            return;
         }
+        let why = match self.link {
+            Link::Dialing { .. } => "connection failed",
+            Link::Handshaking { .. } => "connection closed during the handshake",
+            _ => "connection closed",
+        };
+        self.attempt_failed(why);
+        self.link_down(now, false, why);
+    }
+
+    /// Dialing `conn` failed (refused, unreachable, name not resolved...): does what
+    /// [`handle_closed`](Self::handle_closed) does for it and records `cause`, e.g. the OS
+    /// error's text, as the host's entry in [`connect_failures`](Self::connect_failures). Input
+    /// for a connection the session has let go is ignored.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, cause: &str) {
+        if self.current_conn() != Some(conn) {
+            return;
+        }
+        self.attempt_failed(cause);
+        self.link_down(now, false, cause);
     }
 
     /// A probe finished: `Ok` with the text the server sent before closing, `Err(())` if the
@@ -873,10 +1004,11 @@ impl Session {
         }
         let due = match &self.link {
             Link::Idle { at, .. } if now >= *at => Due::Dial,
-            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. }
-                if now >= *deadline =>
-            {
-                Due::Drop("connect timeout")
+            Link::Dialing { deadline, .. } if now >= *deadline => {
+                Due::Drop("connect timeout: the TCP connection did not open in time")
+            }
+            Link::Handshaking { deadline, .. } if now >= *deadline => {
+                Due::Drop("connect timeout: the server did not answer the handshake in time")
             }
             Link::Up {
                 last_recv,
@@ -896,7 +1028,10 @@ impl Session {
         match due {
             Due::Nothing => {}
             Due::Dial => self.dial(now),
-            Due::Drop(why) => self.link_down(now, true, why),
+            Due::Drop(why) => {
+                self.attempt_failed(why);
+                self.link_down(now, true, why);
+            }
             Due::Ping => {
                 if let Link::Up { last_send, .. } = &mut self.link {
                     *last_send = now;
@@ -1087,8 +1222,30 @@ impl Session {
         self.schedule_dial(now);
     }
 
+    /// Records why the connection attempt in progress failed, against its host; does nothing
+    /// once the session is attached to the connection (that is a lost link, not a failed
+    /// attempt).
+    fn attempt_failed(&mut self, cause: &str) {
+        let (Link::Dialing { host, .. } | Link::Handshaking { host, .. }) = self.link else {
+            return;
+        };
+        let Some(addr) = self.config.connect_string.hosts.get(host) else {
+            return;
+        };
+        match self.connect_failures.iter_mut().find(|f| f.host == *addr) {
+            Some(f) => cause.clone_into(&mut f.cause),
+            None => self.connect_failures.push(HostFailure {
+                host: addr.clone(),
+                cause: cause.to_owned(),
+            }),
+        }
+    }
+
     fn protocol_error(&mut self, now: Instant, blame_head: bool, why: &str) {
         warn!(why, "protocol error; dropping the connection");
+        if matches!(self.link, Link::Handshaking { .. }) {
+            self.attempt_failed(&format!("handshake failed: {why}"));
+        }
         if blame_head {
             if let Some(head) = self.in_flight.front_mut() {
                 if let (Origin::User { id, .. }, false) = (head.origin, head.timed_out) {
@@ -1280,6 +1437,7 @@ impl Session {
                     event_type,
                     path: path.to_owned(),
                     zxid,
+                    state: self.state,
                 },
             });
         }
@@ -1330,6 +1488,7 @@ impl Session {
             self.seen_rw = true;
         }
         self.rotation.connected();
+        self.connect_failures.clear();
         let link = std::mem::replace(&mut self.link, Link::Down);
         let Link::Handshaking {
             conn,
@@ -1480,6 +1639,16 @@ impl Session {
         }
         if size > 0 {
             self.send_set_watches(use_v2, relative_zxid, &mut batch);
+        }
+        // ZOOKEEPER-4698: the server re-arms persistent watches without catch-up events, so
+        // their watchers may have missed changes while we were away. Tell each one now, after
+        // the SetWatches2 frames are in `out`: a re-read the consumer submits on seeing this goes
+        // out after them (fast path: appended to `out`; otherwise queued, and the queue is only
+        // flushed after re-arming), and the server handles a connection's requests in order, so
+        // the re-read is answered as of a moment when the watch is armed again. Every change
+        // after that read fires the watch; none is lost between the two.
+        for watcher in self.watches.persistent_watchers() {
+            self.events.push_back(Event::WatchResync { watcher });
         }
     }
 

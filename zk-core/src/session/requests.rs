@@ -21,7 +21,7 @@ pub(crate) enum WatchIntent {
     Child,
     /// addWatch: a persistent or recursive watch locally, and the mode actually asked of the
     /// server (a persistent watch on a path the server already watches recursively asks for
-    /// recursive again, see [`super::watches::WatchRegistry`]).
+    /// recursive again, see `WatchRegistry`).
     Add {
         /// The local watcher's kind.
         local: WatchKind,
