@@ -419,9 +419,15 @@ impl<T: Clone> NodeWatch<T> {
                         }
                     }
                     Poll::Ready(Err(Error::NoNode { .. })) => {
+                        // The node was missing when read: that is the item, now. The exists
+                        // watch that follows is sent later, and a node created meanwhile is
+                        // the next item (read by Exists), not a replacement for this one.
                         let ev = ev.take();
                         let fut = self.client.exists(&self.path).watch();
-                        self.step = Step::Exists(fut, ev);
+                        self.step = Step::Exists(fut, None);
+                        if let Some(item) = self.item(None, ev) {
+                            return Poll::Ready(Some(item));
+                        }
                     }
                     Poll::Ready(Err(e)) => {
                         let ev = ev.take();
