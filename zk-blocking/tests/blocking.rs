@@ -781,6 +781,49 @@ macro_rules! blocking_tests {
         }
 
         #[test]
+        fn listeners_added_before_start_see_the_first_connected() {
+            let sim = server();
+            let client = Client::builder(&sim.connect_string())
+                .build()
+                .expect("build");
+            let (tx, rx) = mpsc::channel();
+            let listener = client
+                .add_listener(move |state| {
+                    let _ = tx.send(state);
+                })
+                .expect("add_listener");
+            assert_eq!(client.state_listeners(), vec![listener.id()]);
+            client.start().expect("start");
+            let mut state = recv(&rx);
+            while state == SessionState::Connecting {
+                state = recv(&rx);
+            }
+            assert_eq!(state, SessionState::Connected);
+            listener.remove();
+            assert!(client.state_listeners().is_empty());
+            client.close();
+        }
+
+        #[test]
+        fn dropping_the_last_handle_closes_the_session_at_once() {
+            let sim = server();
+            let watcher = connect(&sim);
+            let owner = connect(&sim);
+            owner.create("/mine", "").ephemeral().run().expect("create");
+            let clone = owner.clone();
+            drop(owner);
+            assert!(
+                watcher.exists("/mine").expect("exists").is_some(),
+                "a clone still holds the session"
+            );
+            drop(clone);
+            // Drop returned after the server confirmed the close: the ephemeral is gone now,
+            // not a session timeout later.
+            assert!(watcher.exists("/mine").expect("exists").is_none());
+            watcher.close();
+        }
+
+        #[test]
         fn removed_listener_is_not_called() {
             let sim = server();
             let client = connect(&sim);
