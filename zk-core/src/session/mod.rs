@@ -30,6 +30,7 @@
 mod config;
 mod event;
 mod requests;
+mod timers;
 mod watches;
 
 pub use config::{Credentials, SessionConfig};
@@ -37,6 +38,7 @@ pub use event::{
     ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
     WatchedEvent,
 };
+pub use timers::Wakeup;
 use watches::{Removal, WatchRegistry};
 pub use watches::{WatchKind, WatcherId};
 
@@ -106,29 +108,6 @@ pub struct SubmitOptions {
     pub timeout: RequestTimeout,
     /// Send paths as given, without the chroot (for `/zookeeper/config`).
     pub absolute_path: bool,
-}
-
-/// Why the session will next need `handle_timeout`; for debugging and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wakeup {
-    /// Time to dial the next host.
-    Dial,
-    /// The current connection attempt (TCP or handshake) times out.
-    ConnectTimeout,
-    /// Time to send a ping.
-    Ping,
-    /// Nothing was received for the read timeout: the link is dead.
-    ReadTimeout,
-    /// A request's own timeout.
-    RequestTimeout,
-    /// close() stops waiting for the server.
-    CloseTimeout,
-    /// Client-side expiry.
-    ClientExpiry,
-    /// A probe's answer is overdue.
-    ProbeTimeout,
-    /// Time for the next read-only probe for a writable server.
-    ReadOnlyProbe,
 }
 
 /// Who is waiting for a reply.
@@ -961,86 +940,6 @@ impl Session {
         }
     }
 
-    /// Time passed: fires whatever timers are due (connect attempts, pings, dead links, request
-    /// timeouts, close, probes, client-side expiry).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.expire_requests(now);
-        if let Phase::Closing { deadline } = self.phase {
-            if now >= deadline {
-                debug!("close timed out waiting for the server");
-                self.finish_close();
-                return;
-            }
-        }
-        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
-            if let Some(t) = self.negotiated {
-                if now >= self.last_heard + t {
-                    warn!("no server heard from for the session timeout: expiring locally");
-                    self.session_lost(now, LostReason::Expired);
-                }
-            }
-        }
-        let overdue: Vec<ProbeId> = self
-            .probes
-            .iter()
-            .filter(|p| now >= p.deadline)
-            .map(|p| p.id)
-            .collect();
-        for id in overdue {
-            self.handle_probe_result(now, id, Err(()));
-        }
-        if let Some(at) = self.ro_probe_at {
-            if now >= at {
-                self.ro_probe_at = None;
-                self.start_ro_probe(now);
-            }
-        }
-        let read_timeout = self.read_timeout();
-        enum Due {
-            Nothing,
-            Dial,
-            Drop(&'static str),
-            Ping,
-        }
-        let due = match &self.link {
-            Link::Idle { at, .. } if now >= *at => Due::Dial,
-            Link::Dialing { deadline, .. } if now >= *deadline => {
-                Due::Drop("connect timeout: the TCP connection did not open in time")
-            }
-            Link::Handshaking { deadline, .. } if now >= *deadline => {
-                Due::Drop("connect timeout: the server did not answer the handshake in time")
-            }
-            Link::Up {
-                last_recv,
-                last_send,
-                ..
-            } => {
-                if now >= *last_recv + read_timeout {
-                    Due::Drop("read timeout: nothing received")
-                } else if now >= *last_send + read_timeout / 2 {
-                    Due::Ping
-                } else {
-                    Due::Nothing
-                }
-            }
-            _ => Due::Nothing,
-        };
-        match due {
-            Due::Nothing => {}
-            Due::Dial => self.dial(now),
-            Due::Drop(why) => {
-                self.attempt_failed(why);
-                self.link_down(now, true, why);
-            }
-            Due::Ping => {
-                if let Link::Up { last_send, .. } = &mut self.link {
-                    *last_send = now;
-                }
-                let _ = encode_request(&mut self.out, usize::MAX, xid::PING, &Request::Ping);
-            }
-        }
-    }
-
     // ---- outputs ---------------------------------------------------------------------------
 
     /// True when a connect, close or probe waits to be taken by `poll_connect`, `poll_close` or
@@ -1094,56 +993,6 @@ impl Session {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// When the session next needs `handle_timeout`, if ever.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_wakeup().map(|(at, _)| at)
-    }
-
-    /// The next wakeup and its reason.
-    pub fn next_wakeup(&self) -> Option<(Instant, Wakeup)> {
-        let mut best: Option<(Instant, Wakeup)> = None;
-        let mut consider = |at: Instant, why: Wakeup| {
-            if best.is_none_or(|(b, _)| at < b) {
-                best = Some((at, why));
-            }
-        };
-        let read_timeout = self.read_timeout();
-        match &self.link {
-            Link::Idle { at, .. } => consider(*at, Wakeup::Dial),
-            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. } => {
-                consider(*deadline, Wakeup::ConnectTimeout)
-            }
-            Link::Up {
-                last_recv,
-                last_send,
-                ..
-            } => {
-                consider(*last_recv + read_timeout, Wakeup::ReadTimeout);
-                consider(*last_send + read_timeout / 2, Wakeup::Ping);
-            }
-            Link::Down => {}
-        }
-        if let Some(Reverse(at)) = self.deadlines.peek() {
-            consider(*at, Wakeup::RequestTimeout);
-        }
-        if let Phase::Closing { deadline } = self.phase {
-            consider(deadline, Wakeup::CloseTimeout);
-        }
-        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
-            if let Some(t) = self.negotiated {
-                consider(self.last_heard + t, Wakeup::ClientExpiry);
-            }
-        }
-        for p in &self.probes {
-            consider(p.deadline, Wakeup::ProbeTimeout);
-        }
-        if let Some(at) = self.ro_probe_at {
-            consider(at, Wakeup::ReadOnlyProbe);
-        }
-        best
     }
 
     // ---- internals: connections ------------------------------------------------------------
