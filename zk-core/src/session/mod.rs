@@ -1631,7 +1631,8 @@ impl Session {
                         }
                         continue;
                     }
-                    _ => {}
+                    // New enough, or unknowable (sent as if new enough).
+                    VersionState::Known(_) | VersionState::Unavailable => {}
                 }
             }
             let Some(mut p) = self.queue.pop_front() else {
