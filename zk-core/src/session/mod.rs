@@ -29,6 +29,7 @@
 
 mod config;
 mod event;
+mod pipeline;
 mod requests;
 mod timers;
 mod watches;
@@ -43,7 +44,7 @@ use watches::{Removal, WatchRegistry};
 pub use watches::{WatchKind, WatcherId};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -60,6 +61,7 @@ use crate::proto::{
 };
 use crate::rng::Rng;
 use crate::version::{required_version, ServerVersion};
+use pipeline::{InFlight, Internal, Origin, Pending, Pipeline};
 use requests::WatchIntent;
 
 /// SetWatches batches stay under this many bytes of paths (the Java client's 128 KiB).
@@ -108,62 +110,6 @@ pub struct SubmitOptions {
     pub timeout: RequestTimeout,
     /// Send paths as given, without the chroot (for `/zookeeper/config`).
     pub absolute_path: bool,
-}
-
-/// Who is waiting for a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// A user request, and the watch it arms if any.
-    User {
-        id: RequestId,
-        watch: Option<WatchIntent>,
-        /// The watch flag was left off on the wire because the server's persistent watch on
-        /// the path already covers it.
-        rides: bool,
-    },
-    /// A request the session sends on its own behalf; nobody waits.
-    Internal(Internal),
-    /// closeSession.
-    Close,
-}
-
-/// Requests the session sends for itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Internal {
-    /// removeWatches after the last local watcher of a server watch went.
-    RemoveWatch,
-    /// addWatch that steps a path's server mode down to persistent.
-    Downgrade,
-}
-
-/// A request not yet sent: encoded with a placeholder xid, patched when it goes out.
-#[derive(Debug)]
-struct Pending {
-    origin: Origin,
-    op: OpCode,
-    frame: Vec<u8>,
-    /// The client path, for errors and watch registration.
-    path: String,
-    deadline: Option<Instant>,
-    needs: Option<ServerVersion>,
-    /// For auth requests: the credentials to replay on later connections once sent.
-    auth: Option<Credentials>,
-}
-
-/// A request sent and not yet answered.
-#[derive(Debug)]
-struct InFlight {
-    xid: i32,
-    op: OpCode,
-    origin: Origin,
-    path: String,
-    deadline: Option<Instant>,
-    /// Its timeout fired and it was resolved; its reply is still expected (replies are FIFO)
-    /// and is discarded.
-    timed_out: bool,
-    /// Never sent: it failed locally (e.g. Unsupported once the server version was learnt) and
-    /// resolves with this error when it reaches the head, so replies keep submission order.
-    local: Option<Error>,
 }
 
 #[derive(Debug)]
@@ -250,16 +196,10 @@ pub struct Session {
     link: Link,
     next_conn: u64,
 
-    next_request: u64,
-    next_xid: i32,
-    queue: VecDeque<Pending>,
-    in_flight: VecDeque<InFlight>,
-    /// Auth packets sent on this connection, oldest first: the user request waiting for each
-    /// (none for replayed credentials, or once it timed out) and its deadline.
-    auth_in_flight: VecDeque<(Option<RequestId>, Option<Instant>)>,
+    /// Requests: xids, the queue of those not yet sent, those in flight, their deadlines.
+    pipe: Pipeline,
     set_watches_in_flight: usize,
     credentials: Vec<Credentials>,
-    deadlines: BinaryHeap<Reverse<Instant>>,
 
     watches: WatchRegistry,
     version: VersionState,
@@ -316,14 +256,9 @@ impl Session {
             phase: Phase::Running,
             link: Link::Down,
             next_conn: 1,
-            next_request: 1,
-            next_xid: 1,
-            queue: VecDeque::new(),
-            in_flight: VecDeque::new(),
-            auth_in_flight: VecDeque::new(),
+            pipe: Pipeline::default(),
             set_watches_in_flight: 0,
             credentials,
-            deadlines: BinaryHeap::new(),
             watches: WatchRegistry::default(),
             version,
             rearm_pending: false,
@@ -435,19 +370,12 @@ impl Session {
 
     /// Requests submitted and not yet resolved (queued or in flight).
     pub fn pending_requests(&self) -> usize {
-        let user = |o: &Origin| matches!(o, Origin::User { .. });
-        self.queue.iter().filter(|p| user(&p.origin)).count()
-            + self
-                .in_flight
-                .iter()
-                .filter(|f| user(&f.origin) && !f.timed_out)
-                .count()
-            + self.auth_in_flight.iter().filter(|a| a.0.is_some()).count()
+        self.pipe.pending_user_requests()
     }
 
     /// Requests sent on this connection and not yet answered (cheap: no counting by kind).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.pipe.in_flight.len()
     }
 
     /// The connection the session is using or trying, if any.
@@ -531,15 +459,15 @@ impl Session {
         if !options.absolute_path {
             requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
         }
-        let id = RequestId(self.next_request);
+        let id = RequestId(self.pipe.next_request);
         let origin = Origin::User { id, watch, rides };
         let deadline = timeout.map(|t| now + t);
 
         if auth.is_none() && self.can_send_now(needs) {
             // Fast path: straight into the output buffer, no intermediate frame.
-            let xid = self.peek_xid();
+            let xid = self.pipe.peek_xid();
             self.encode_into_out(xid, &request)?;
-            self.advance_xid();
+            self.pipe.advance_xid();
             self.push_in_flight(now, xid, op, origin, client_path(&mut request), deadline);
         } else {
             let placeholder = if auth.is_some() { xid::AUTH } else { 0 };
@@ -551,7 +479,7 @@ impl Session {
                     }
                 },
             )?;
-            self.queue.push_back(Pending {
+            self.pipe.queue.push_back(Pending {
                 origin,
                 op,
                 frame,
@@ -562,9 +490,9 @@ impl Session {
             });
             self.flush_queue(now);
         }
-        self.next_request += 1;
+        self.pipe.next_request += 1;
         if let Some(d) = deadline {
-            self.deadlines.push(Reverse(d));
+            self.pipe.deadlines.push(Reverse(d));
         }
         Ok(id)
     }
@@ -576,11 +504,11 @@ impl Session {
         if self.phase != Phase::Running {
             return;
         }
-        self.fail_queue(Error::Closed);
+        self.pipe.fail_queue(Error::Closed, &mut self.events);
         if matches!(self.link, Link::Up { .. }) {
-            let xid = self.peek_xid();
+            let xid = self.pipe.peek_xid();
             if self.encode_into_out(xid, &Request::CloseSession).is_ok() {
-                self.advance_xid();
+                self.pipe.advance_xid();
                 self.push_in_flight(
                     now,
                     xid,
@@ -703,10 +631,11 @@ impl Session {
         // then removed by this, or rides on the mode this would remove; keep the server watch
         // instead (a stray event is harmless).
         let racing = self
+            .pipe
             .in_flight
             .iter()
             .map(|f| (&f.origin, &f.path))
-            .chain(self.queue.iter().map(|p| (&p.origin, &p.path)))
+            .chain(self.pipe.queue.iter().map(|p| (&p.origin, &p.path)))
             .any(|(o, p)| matches!(o, Origin::User { watch: Some(_), .. }) && *p == path);
         if racing {
             if let Some(mode) = held_mode {
@@ -720,7 +649,7 @@ impl Session {
         if encode_request(&mut frame, self.config.max_request, 0, &request).is_err() {
             return;
         }
-        self.queue.push_back(Pending {
+        self.pipe.queue.push_back(Pending {
             origin: Origin::Internal(internal),
             op: request.op_code(),
             frame,
@@ -742,11 +671,12 @@ impl Session {
         // An addWatch that failed locally (Unsupported, waiting for its turn to be reported)
         // will arm nothing.
         for (origin, p) in self
+            .pipe
             .in_flight
             .iter()
             .filter(|f| f.local.is_none())
             .map(|f| (&f.origin, &f.path))
-            .chain(self.queue.iter().map(|q| (&q.origin, &q.path)))
+            .chain(self.pipe.queue.iter().map(|q| (&q.origin, &q.path)))
         {
             if let Origin::User {
                 watch: Some(WatchIntent::Add { server, .. }),
@@ -1055,7 +985,8 @@ impl Session {
             self.finish_close();
             return;
         }
-        self.fail_in_flight(Error::ConnectionLoss);
+        self.pipe
+            .fail_in_flight(Error::ConnectionLoss, &mut self.events);
         // Server watches belong to the connection; the next one starts with none.
         self.watches.forget_server_modes();
         self.set_watches_in_flight = 0;
@@ -1096,7 +1027,7 @@ impl Session {
             self.attempt_failed(&format!("handshake failed: {why}"));
         }
         if blame_head {
-            if let Some(head) = self.in_flight.front_mut() {
+            if let Some(head) = self.pipe.in_flight.front_mut() {
                 if let (Origin::User { id, .. }, false) = (head.origin, head.timed_out) {
                     head.timed_out = true;
                     self.events.push_back(Event::Reply {
@@ -1134,7 +1065,7 @@ impl Session {
             },
             xid::PING => {}
             xid::AUTH => {
-                let Some((waiter, _)) = self.auth_in_flight.pop_front() else {
+                let Some((waiter, _)) = self.pipe.auth_in_flight.pop_front() else {
                     return self.protocol_error(now, false, "auth reply with no auth request");
                 };
                 if header.err.is_ok() {
@@ -1168,7 +1099,7 @@ impl Session {
                 }
             }
             x => {
-                let Some((head_xid, head_op)) = self.in_flight.front().map(|h| (h.xid, h.op))
+                let Some((head_xid, head_op)) = self.pipe.in_flight.front().map(|h| (h.xid, h.op))
                 else {
                     let why = format!("reply xid {x} with nothing in flight");
                     return self.protocol_error(now, false, &why);
@@ -1181,10 +1112,10 @@ impl Session {
                 self.note_zxid(header.zxid);
                 match decode_reply(&header, head_op, body) {
                     Ok(result) => {
-                        if let Some(head) = self.in_flight.pop_front() {
+                        if let Some(head) = self.pipe.in_flight.pop_front() {
                             self.complete(header.zxid, head, result);
                         }
-                        self.drain_local_heads();
+                        self.pipe.drain_local_heads(&mut self.events);
                     }
                     Err(e) => self.protocol_error(now, true, &format!("bad reply body: {e}")),
                 }
@@ -1376,7 +1307,7 @@ impl Session {
         // then the watches, then whatever waited for the connection.
         for c in self.credentials.clone() {
             self.send_auth(&c);
-            self.auth_in_flight.push_back((None, None));
+            self.pipe.auth_in_flight.push_back((None, None));
         }
         if !self.watches.is_empty() {
             self.rearm_pending = true;
@@ -1421,7 +1352,7 @@ impl Session {
             _ => true,
         };
         let mut armed_ahead: Vec<&str> = Vec::new();
-        for p in self.queue.iter_mut() {
+        for p in self.pipe.queue.iter_mut() {
             match &mut p.origin {
                 Origin::User {
                     watch: Some(WatchIntent::Add { .. }),
@@ -1549,157 +1480,6 @@ impl Session {
         }
     }
 
-    fn can_send_now(&self, needs: Option<ServerVersion>) -> bool {
-        matches!(self.link, Link::Up { .. })
-            && self.queue.is_empty()
-            && !self.rearm_pending
-            && !matches!(self.version, VersionState::Probing(_))
-            && (needs.is_none() || self.version != VersionState::Unknown)
-    }
-
-    fn peek_xid(&self) -> i32 {
-        self.next_xid
-    }
-
-    fn advance_xid(&mut self) {
-        // Java wraps from 2^31-1 back to 1; 0 and negatives are never used.
-        self.next_xid = if self.next_xid == i32::MAX {
-            1
-        } else {
-            self.next_xid + 1
-        };
-    }
-
-    fn encode_into_out(&mut self, xid: i32, request: &Request) -> Result<(), Error> {
-        encode_request(&mut self.out, self.config.max_request, xid, request).map_err(
-            |e| match e {
-                crate::proto::EncodeError::FrameTooLarge { len, max } => {
-                    Error::RequestTooLarge { len, max }
-                }
-            },
-        )?;
-        Ok(())
-    }
-
-    fn push_in_flight(
-        &mut self,
-        now: Instant,
-        xid: i32,
-        op: OpCode,
-        origin: Origin,
-        path: String,
-        deadline: Option<Instant>,
-    ) {
-        if let Link::Up { last_send, .. } = &mut self.link {
-            *last_send = now;
-        }
-        self.in_flight.push_back(InFlight {
-            xid,
-            op,
-            origin,
-            path,
-            deadline,
-            timed_out: false,
-            local: None,
-        });
-    }
-
-    /// Sends queued requests in order while the connection is up and nothing holds the queue.
-    fn flush_queue(&mut self, now: Instant) {
-        if !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
-            return;
-        }
-        if self.rearm_pending || matches!(self.version, VersionState::Probing(_)) {
-            return;
-        }
-        while let Some(front) = self.queue.front() {
-            if let Some(needs) = front.needs {
-                match self.version {
-                    VersionState::Unknown => {
-                        self.start_version_probe(now);
-                        return;
-                    }
-                    VersionState::Probing(_) => return,
-                    VersionState::Known(server) if server < needs => {
-                        if let Some(p) = self.queue.pop_front() {
-                            let err = Error::Unsupported {
-                                op: p.op,
-                                needs,
-                                server,
-                            };
-                            self.fail_in_order(p, err);
-                        }
-                        continue;
-                    }
-                    // New enough, or unknowable (sent as if new enough).
-                    VersionState::Known(_) | VersionState::Unavailable => {}
-                }
-            }
-            let Some(mut p) = self.queue.pop_front() else {
-                return;
-            };
-            if let Some(c) = p.auth.take() {
-                self.out.extend_from_slice(&p.frame);
-                self.credentials.push(c);
-                let id = match p.origin {
-                    Origin::User { id, .. } => Some(id),
-                    _ => None,
-                };
-                self.auth_in_flight.push_back((id, p.deadline));
-                if let Link::Up { last_send, .. } = &mut self.link {
-                    *last_send = now;
-                }
-                continue;
-            }
-            let xid = self.peek_xid();
-            self.advance_xid();
-            if p.frame.len() >= 8 {
-                p.frame[4..8].copy_from_slice(&xid.to_be_bytes());
-            }
-            self.out.extend_from_slice(&p.frame);
-            self.push_in_flight(now, xid, p.op, p.origin, p.path, p.deadline);
-        }
-    }
-
-    /// Resolves a request that never went out with `err`, after every request sent before it.
-    fn fail_in_order(&mut self, p: Pending, err: Error) {
-        let Origin::User { id, .. } = p.origin else {
-            return;
-        };
-        if self.in_flight.is_empty() {
-            self.events.push_back(Event::Reply {
-                id,
-                result: Err(err),
-                watcher: None,
-            });
-        } else {
-            self.in_flight.push_back(InFlight {
-                xid: 0,
-                op: p.op,
-                origin: p.origin,
-                path: p.path,
-                deadline: None,
-                timed_out: false,
-                local: Some(err),
-            });
-        }
-    }
-
-    /// Resolves local failures that have reached the head of the in-flight queue.
-    fn drain_local_heads(&mut self) {
-        while self.in_flight.front().is_some_and(|f| f.local.is_some()) {
-            if let Some(f) = self.in_flight.pop_front() {
-                if let (Origin::User { id, .. }, Some(err)) = (f.origin, f.local) {
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(err),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-    }
-
     fn start_version_probe(&mut self, now: Instant) {
         if self.version != VersionState::Unknown {
             return;
@@ -1772,94 +1552,6 @@ impl Session {
         self.new_probe(now, ProbePurpose::ReadOnly { host, conn }, host, "isro");
     }
 
-    fn expire_requests(&mut self, now: Instant) {
-        let mut due = false;
-        while let Some(Reverse(at)) = self.deadlines.peek() {
-            if *at > now {
-                break;
-            }
-            self.deadlines.pop();
-            due = true;
-        }
-        if !due {
-            return;
-        }
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for p in self.queue.drain(..) {
-            match (p.deadline, p.origin) {
-                (Some(d), Origin::User { id, .. }) if d <= now => {
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    })
-                }
-                _ => kept.push_back(p),
-            }
-        }
-        self.queue = kept;
-        for (waiter, deadline) in self.auth_in_flight.iter_mut() {
-            if let (Some(id), Some(d)) = (*waiter, *deadline) {
-                if d <= now {
-                    // Its reply is still expected (auth replies keep their own order); it finds
-                    // nobody waiting.
-                    *waiter = None;
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-        for f in self.in_flight.iter_mut() {
-            if let (Some(d), Origin::User { id, .. }, false) = (f.deadline, f.origin, f.timed_out) {
-                if d <= now {
-                    f.timed_out = true;
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-    }
-
-    fn fail_queue(&mut self, err: Error) {
-        for p in std::mem::take(&mut self.queue) {
-            if let Origin::User { id, .. } = p.origin {
-                self.events.push_back(Event::Reply {
-                    id,
-                    result: Err(err.clone()),
-                    watcher: None,
-                });
-            }
-        }
-    }
-
-    fn fail_in_flight(&mut self, err: Error) {
-        for f in std::mem::take(&mut self.in_flight) {
-            if let (Origin::User { id, .. }, false) = (f.origin, f.timed_out) {
-                self.events.push_back(Event::Reply {
-                    id,
-                    result: Err(f.local.unwrap_or_else(|| err.clone())),
-                    watcher: None,
-                });
-            }
-        }
-        for id in std::mem::take(&mut self.auth_in_flight)
-            .into_iter()
-            .filter_map(|(id, _)| id)
-        {
-            self.events.push_back(Event::Reply {
-                id,
-                result: Err(err.clone()),
-                watcher: None,
-            });
-        }
-    }
-
     // ---- internals: the end of a session -----------------------------------------------------
 
     fn set_state(&mut self, state: SessionState) {
@@ -1893,9 +1585,9 @@ impl Session {
                 reason: WatchEnd::SessionLost(reason),
             });
         }
-        self.fail_in_flight(reason.error());
-        self.fail_queue(reason.error());
-        self.deadlines.clear();
+        self.pipe.fail_in_flight(reason.error(), &mut self.events);
+        self.pipe.fail_queue(reason.error(), &mut self.events);
+        self.pipe.deadlines.clear();
         self.session_id = 0;
         self.password = Bytes::from_static(&[0; PASSWORD_LEN]);
         self.negotiated = None;
@@ -1915,7 +1607,7 @@ impl Session {
     fn finish_close(&mut self) {
         self.drop_link();
         // Every request is resolved below; their deadlines no longer need wakeups.
-        self.deadlines.clear();
+        self.pipe.deadlines.clear();
         self.phase = Phase::Ended(LostReason::Closed);
         self.set_state(SessionState::Lost(LostReason::Closed));
         for watcher in self.watches.drain() {
@@ -1924,8 +1616,8 @@ impl Session {
                 reason: WatchEnd::SessionLost(LostReason::Closed),
             });
         }
-        self.fail_in_flight(Error::Closed);
-        self.fail_queue(Error::Closed);
+        self.pipe.fail_in_flight(Error::Closed, &mut self.events);
+        self.pipe.fail_queue(Error::Closed, &mut self.events);
     }
 }
 

@@ -136,7 +136,7 @@ impl Session {
             }
             Link::Down => {}
         }
-        if let Some(Reverse(at)) = self.deadlines.peek() {
+        if let Some(Reverse(at)) = self.pipe.deadlines.peek() {
             t.set(Wakeup::RequestTimeout, *at);
         }
         if let Phase::Closing { deadline } = self.phase {
@@ -165,7 +165,7 @@ impl Session {
                 continue;
             }
             match why {
-                Wakeup::RequestTimeout => self.expire_requests(now),
+                Wakeup::RequestTimeout => self.pipe.expire(now, &mut self.events),
                 Wakeup::CloseTimeout => {
                     debug!("close timed out waiting for the server");
                     self.finish_close();
