@@ -30,6 +30,7 @@
 mod config;
 mod event;
 mod pipeline;
+mod probes;
 mod rearm;
 mod requests;
 mod timers;
@@ -63,6 +64,8 @@ use crate::proto::{
 use crate::rng::Rng;
 use crate::version::{required_version, ServerVersion};
 use pipeline::{InFlight, Internal, Origin, Pending, Pipeline};
+pub use probes::Probe;
+use probes::{ProbePurpose, Probes};
 use requests::WatchIntent;
 
 /// A host the driver should dial for the session.
@@ -73,20 +76,6 @@ pub struct Connect {
     pub conn: ConnId,
     /// Where to connect; resolve the name afresh.
     pub addr: HostAddr,
-}
-
-/// A four-letter word the driver should send to a server on a fresh TCP connection, reading the
-/// answer to EOF; report the outcome with `handle_probe_result`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    /// The probe's id.
-    pub id: ProbeId,
-    /// The server to ask.
-    pub addr: HostAddr,
-    /// When set, ask the peer of this connection (same resolved address) if it is still open.
-    pub conn: Option<ConnId>,
-    /// The word, e.g. `srvr` or `isro`.
-    pub command: &'static str,
 }
 
 /// How long a request may wait for its reply.
@@ -158,19 +147,6 @@ enum VersionState {
     Unavailable,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProbePurpose {
-    Version { conn: ConnId },
-    ReadOnly { host: usize, conn: ConnId },
-}
-
-#[derive(Debug, Clone, Copy)]
-struct OpenProbe {
-    id: ProbeId,
-    purpose: ProbePurpose,
-    deadline: Instant,
-}
-
 /// One ZooKeeper session, sans-IO. See the module documentation for the driving contract.
 #[derive(Debug)]
 pub struct Session {
@@ -203,12 +179,9 @@ pub struct Session {
     version: VersionState,
     /// Watches must be re-armed once the server's version is known.
     rearm_pending: bool,
-    probes: Vec<OpenProbe>,
-    probe_out: VecDeque<Probe>,
-    next_probe: u64,
-    ro_probe_at: Option<Instant>,
-    ro_probe_backoff: Duration,
-    ro_probe_cursor: usize,
+    /// Four-letter-word probes: the server version, and read-only mode's search for a writable
+    /// server.
+    probing: Probes,
 
     events: VecDeque<Event>,
     out: Vec<u8>,
@@ -260,12 +233,7 @@ impl Session {
             watches: WatchRegistry::default(),
             version,
             rearm_pending: false,
-            probes: Vec::new(),
-            probe_out: VecDeque::new(),
-            next_probe: 1,
-            ro_probe_at: None,
-            ro_probe_backoff,
-            ro_probe_cursor: 0,
+            probing: Probes::new(ro_probe_backoff),
             events: VecDeque::new(),
             out: Vec::new(),
             connect_out: None,
@@ -568,12 +536,14 @@ impl Session {
         // Read-only probes in flight name hosts of the old list; their answers would steer the
         // rotation wrong. The next probe round starts over.
         let had_ro_probe = self
-            .probes
+            .probing
+            .open
             .iter()
             .any(|p| matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
-        self.probes
+        self.probing
+            .open
             .retain(|p| !matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
-        self.ro_probe_cursor = 0;
+        self.probing.ro_cursor = 0;
         match (&mut self.link, kept) {
             (
                 Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. },
@@ -770,54 +740,12 @@ impl Session {
         self.link_down(now, false, cause);
     }
 
-    /// A probe finished: `Ok` with the text the server sent before closing, `Err(())` if the
-    /// connection failed or the answer was cut short.
-    pub fn handle_probe_result(&mut self, now: Instant, probe: ProbeId, result: Result<&str, ()>) {
-        let Some(pos) = self.probes.iter().position(|p| p.id == probe) else {
-            return;
-        };
-        let open = self.probes.swap_remove(pos);
-        match open.purpose {
-            ProbePurpose::Version { conn } => {
-                if self.current_conn() != Some(conn) || self.version != VersionState::Probing(probe)
-                {
-                    return;
-                }
-                self.version = match result.ok().and_then(ServerVersion::from_srvr) {
-                    Some(v) => {
-                        debug!(%v, "server version");
-                        VersionState::Known(v)
-                    }
-                    None => {
-                        warn!(
-                            "could not learn the server version; sending as if it were new enough"
-                        );
-                        VersionState::Unavailable
-                    }
-                };
-                self.version_settled(now);
-            }
-            ProbePurpose::ReadOnly { host, conn } => {
-                if self.current_conn() != Some(conn) {
-                    return;
-                }
-                if result.map(str::trim) == Ok("rw") {
-                    debug!(host, "found a read-write server; moving there");
-                    self.rotation.prefer(host);
-                    self.link_down(now, true, "moving to a read-write server");
-                } else {
-                    self.schedule_ro_probe(now);
-                }
-            }
-        }
-    }
-
     // ---- outputs ---------------------------------------------------------------------------
 
     /// True when a connect, close or probe waits to be taken by `poll_connect`, `poll_close` or
     /// `poll_probe` (a driver that lets callers write can tell whether it must wake up).
     pub fn wants_transport(&self) -> bool {
-        self.connect_out.is_some() || !self.close_out.is_empty() || !self.probe_out.is_empty()
+        self.connect_out.is_some() || !self.close_out.is_empty() || !self.probing.out.is_empty()
     }
 
     /// The next host to dial, if the session wants one.
@@ -835,7 +763,7 @@ impl Session {
     /// A four-letter word to send to a server.
     #[must_use]
     pub fn poll_probe(&mut self) -> Option<Probe> {
-        self.probe_out.pop_front()
+        self.probing.out.pop_front()
     }
 
     /// Appends the bytes to write to the current connection to `buf` and names the connection,
@@ -933,8 +861,8 @@ impl Session {
         self.watches.forget_server_modes();
         self.set_watches_in_flight = 0;
         self.rearm_pending = false;
-        self.probes.clear();
-        self.ro_probe_at = None;
+        self.probing.open.clear();
+        self.probing.ro_at = None;
         if self.config.server_version.is_none() {
             self.version = VersionState::Unknown;
         }
@@ -1242,7 +1170,7 @@ impl Session {
             SessionState::Connected
         });
         if read_only {
-            self.ro_probe_backoff = self.config.read_only_probe_initial;
+            self.probing.ro_backoff = self.config.read_only_probe_initial;
             self.schedule_ro_probe(now);
         }
         // Order matters: credentials first (the server must know us before anything else),
@@ -1276,78 +1204,6 @@ impl Session {
         }
     }
 
-    fn start_version_probe(&mut self, now: Instant) {
-        if self.version != VersionState::Unknown {
-            return;
-        }
-        let Link::Up { conn, host, .. } = self.link else {
-            return;
-        };
-        let id = self.new_probe(now, ProbePurpose::Version { conn }, host, "srvr");
-        self.version = VersionState::Probing(id);
-    }
-
-    fn new_probe(
-        &mut self,
-        now: Instant,
-        purpose: ProbePurpose,
-        host: usize,
-        command: &'static str,
-    ) -> ProbeId {
-        let id = ProbeId(self.next_probe);
-        self.next_probe += 1;
-        let conn = match purpose {
-            ProbePurpose::Version { conn } => Some(conn),
-            ProbePurpose::ReadOnly { .. } => None,
-        };
-        self.probe_out.push_back(Probe {
-            id,
-            addr: self.config.connect_string.hosts[host].clone(),
-            conn,
-            command,
-        });
-        self.probes.push(OpenProbe {
-            id,
-            purpose,
-            deadline: now + self.connect_timeout(),
-        });
-        id
-    }
-
-    fn schedule_ro_probe(&mut self, now: Instant) {
-        if !matches!(
-            self.link,
-            Link::Up {
-                read_only: true,
-                ..
-            }
-        ) || self.hosts().len() < 2
-        {
-            return;
-        }
-        self.ro_probe_at = Some(now + self.ro_probe_backoff);
-        self.ro_probe_backoff = (self.ro_probe_backoff * 2).min(self.config.read_only_probe_max);
-    }
-
-    fn start_ro_probe(&mut self, now: Instant) {
-        let Link::Up {
-            conn,
-            host: current,
-            read_only: true,
-            ..
-        } = self.link
-        else {
-            return;
-        };
-        let n = self.hosts().len();
-        self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
-        if self.ro_probe_cursor == current {
-            self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
-        }
-        let host = self.ro_probe_cursor;
-        self.new_probe(now, ProbePurpose::ReadOnly { host, conn }, host, "isro");
-    }
-
     // ---- internals: the end of a session -----------------------------------------------------
 
     fn set_state(&mut self, state: SessionState) {
@@ -1364,8 +1220,8 @@ impl Session {
         self.connect_out = None;
         self.out.clear();
         self.link = Link::Down;
-        self.probes.clear();
-        self.ro_probe_at = None;
+        self.probing.open.clear();
+        self.probing.ro_at = None;
         self.rearm_pending = false;
         self.set_watches_in_flight = 0;
     }

@@ -147,10 +147,10 @@ impl Session {
                 t.set(Wakeup::ClientExpiry, self.last_heard + timeout);
             }
         }
-        for p in &self.probes {
+        for p in &self.probing.open {
             t.set(Wakeup::ProbeTimeout, p.deadline);
         }
-        if let Some(at) = self.ro_probe_at {
+        if let Some(at) = self.probing.ro_at {
             t.set(Wakeup::ReadOnlyProbe, at);
         }
         t
@@ -177,7 +177,8 @@ impl Session {
                 }
                 Wakeup::ProbeTimeout => {
                     let overdue: Vec<ProbeId> = self
-                        .probes
+                        .probing
+                        .open
                         .iter()
                         .filter(|p| now >= p.deadline)
                         .map(|p| p.id)
@@ -187,7 +188,7 @@ impl Session {
                     }
                 }
                 Wakeup::ReadOnlyProbe => {
-                    self.ro_probe_at = None;
+                    self.probing.ro_at = None;
                     self.start_ro_probe(now);
                 }
                 Wakeup::Dial => self.dial(now),
