@@ -172,13 +172,17 @@ pub struct Session {
 
     /// Requests: xids, the queue of those not yet sent, those in flight, their deadlines.
     pipe: Pipeline,
-    set_watches_in_flight: usize,
+    /// Credentials replayed on every connection, before anything else.
     credentials: Vec<Credentials>,
 
     watches: WatchRegistry,
+    /// The connected server's version, as far as known.
     version: VersionState,
     /// Watches must be re-armed once the server's version is known.
     rearm_pending: bool,
+    /// SetWatches frames sent on this connection and not yet answered (their replies carry
+    /// their own xid, outside the in-flight queue).
+    set_watches_in_flight: usize,
     /// Four-letter-word probes: the server version, and read-only mode's search for a writable
     /// server.
     probing: Probes,
