@@ -1373,3 +1373,70 @@ fn set_hosts_shuffles_the_new_list_with_the_seeded_rng() {
         "different seeds shuffle differently"
     );
 }
+
+#[test]
+fn handle_timeout_acts_exactly_when_poll_timeout_says() {
+    let mut c = SessionConfig::new("h1:1,h2:2").unwrap();
+    c.randomize_hosts = false;
+    c.request_timeout = Some(Duration::from_millis(1500));
+    c.client_side_expiry = true;
+    c.session_timeout = Duration::from_secs(6);
+    let mut h = Harness::new(c);
+    let mut accepted = 0;
+    let mut reasons = std::collections::BTreeSet::new();
+    for step in 0..300 {
+        if let Some(c) = h.connects.pop() {
+            h.s.handle_connected(h.now, c.conn);
+            h.drain();
+            // Some handshakes are answered, the others time out.
+            if step % 3 != 0 {
+                h.accept(c.conn, 0x42, 6000);
+                accepted += 1;
+            }
+        }
+        if step % 5 == 0 {
+            let _ = h.s.submit(h.now, get_data("/a", false));
+            h.drain();
+        }
+        h.events.clear();
+        h.sent.clear();
+        h.closes.clear();
+        let Some((at, why)) = h.s.next_wakeup() else {
+            break;
+        };
+        assert_eq!(h.s.poll_timeout(), Some(at));
+        reasons.insert(format!("{why:?}"));
+        if at > h.now {
+            // Just before: nothing happens and the deadline stays.
+            h.now = at - Duration::from_micros(1);
+            h.s.handle_timeout(h.now);
+            h.drain();
+            assert!(
+                h.events.is_empty() && h.sent.is_empty() && h.closes.is_empty(),
+                "step {step}: {why:?} acted early"
+            );
+            assert!(h.connects.is_empty(), "step {step}: {why:?} dialed early");
+            assert_eq!(h.s.poll_timeout(), Some(at), "step {step}");
+        }
+        // At the deadline: the timer fires.
+        h.now = at;
+        h.s.handle_timeout(h.now);
+        h.drain();
+        let acted = !h.events.is_empty()
+            || !h.sent.is_empty()
+            || !h.closes.is_empty()
+            || !h.connects.is_empty()
+            || h.s.poll_timeout() != Some(at);
+        assert!(acted, "step {step}: {why:?} at its deadline did nothing");
+    }
+    assert!(accepted > 0);
+    for why in [
+        "Dial",
+        "ConnectTimeout",
+        "Ping",
+        "ReadTimeout",
+        "RequestTimeout",
+    ] {
+        assert!(reasons.contains(why), "{why} never came up: {reasons:?}");
+    }
+}

@@ -41,7 +41,10 @@ impl WatchIntent {
             (WatchIntent::Data, true) => Some(WatchKind::Data),
             (WatchIntent::Child, true) => Some(WatchKind::Child),
             (WatchIntent::Add { local, .. }, true) => Some(local),
-            _ => None,
+            // A failed read arms nothing on the server (only exists arms on NoNode), nor does a
+            // failed addWatch; removeWatches ends watchers rather than arming one.
+            (WatchIntent::Data | WatchIntent::Child | WatchIntent::Add { .. }, false)
+            | (WatchIntent::Remove(_), _) => None,
         }
     }
 }

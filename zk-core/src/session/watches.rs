@@ -298,7 +298,14 @@ impl WatchRegistry {
                     entry.take(WatchKind::Child, out);
                     entry.take(WatchKind::Exist, out);
                 }
-                _ => {}
+                // Client-local types a server never sends, and types a future server might:
+                // no one-shot watch is waiting for them (the Java client fires none), but
+                // persistent watchers, which take every event for their node, still get them.
+                EventType::None
+                | EventType::DataWatchRemoved
+                | EventType::ChildWatchRemoved
+                | EventType::PersistentWatchRemoved
+                | EventType::Unknown(_) => {}
             }
             out.extend(entry.ids(WatchKind::Persistent));
         }
