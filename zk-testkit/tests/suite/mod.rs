@@ -1359,17 +1359,27 @@ async fn node_watches_read_at_creation(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// Ends `victim`'s session from outside: another client resumes it by id and closes it.
+/// Expires `victim`'s session for real: its servers are swapped for a port where nothing
+/// listens (set_hosts), the server expires the session once it has not heard from it for the
+/// session timeout (seen by its ephemeral vanishing), and the real servers are given back, where
+/// the victim learns of the expiry and (renewal on) starts a new session. No race: the victim
+/// cannot reach the server until the expiry has happened.
 async fn expire(ctx: &Ctx, victim: &Client) -> Outcome {
-    let id = victim.client_id().ok_or("no session to expire")?;
-    let thief = ctx
-        .builder()
-        .resume(id)
-        .renew_session_after_expiry(false)
-        .connect()
-        .await
-        .map_err(|e| format!("taking the session over: {e}"))?;
-    thief.close().await;
+    let marker = ok!(victim
+        .create(&format!("{}/m-", ctx.base("expiry-markers")), "")
+        .ephemeral()
+        .sequential()
+        .make_parents()
+        .await);
+    let observer = ctx.client().await?;
+    ok!(victim.set_hosts("127.0.0.1:1"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ok!(observer.exists(&marker).await).is_some() {
+        check!(Instant::now() < deadline, "the session never expired");
+        ctx.sleep(Duration::from_millis(200)).await;
+    }
+    observer.close().await;
+    ok!(victim.set_hosts(&ctx.connect));
     Ok(())
 }
 
@@ -1390,7 +1400,10 @@ async fn node_watches_skip_unchanged_renewals(ctx: &Ctx) -> Outcome {
     expire(ctx, &c).await?;
     let mut seen = Vec::new();
     loop {
-        let s = ctx.next(&mut states, WAIT).await?;
+        let s = ctx
+            .next(&mut states, WAIT)
+            .await
+            .map_err(|e| format!("states so far {seen:?}: {e}"))?;
         seen.push(s);
         if s == SessionState::Connected && seen.contains(&SessionState::Lost(LostReason::Expired)) {
             break;
