@@ -168,6 +168,48 @@ fn heal(ens: &mut Ensemble) -> Result<(), String> {
 // ---- scenarios ----------------------------------------------------------------------------
 
 /// Watches of every kind and an ephemeral node survive a `kill -9` of the session's server.
+/// kazoo's set_hosts: a server list without the session's server moves the same session
+/// (ephemerals and watches intact) onto one of the listed servers.
+async fn set_hosts_moves_the_session(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
+    let (other, base) = ctx.fresh("sethosts").await?;
+    let c = connect(builder(ctx, &ctx.connect, Duration::from_secs(4))).await?;
+    let session = c.client_id().ok_or("no session id")?.id;
+    let eph = ok!(c.create(&format!("{base}/eph"), "").ephemeral().await);
+    let (_, _, once) = ok!(c.get_data(&eph).watch().await);
+    let mut states = c.state_changes();
+    let was_on = node_of(ens, &c)?;
+    let rest: Vec<usize> = (0..ens.nodes().len()).filter(|&i| i != was_on).collect();
+    ok!(c.set_hosts(&connect_string_of(ens, &rest)));
+    let seen = states_until(ctx, &mut states, |s| s.is_connected()).await?;
+    check!(
+        seen == [SessionState::Suspended, SessionState::Connected],
+        "states while moving: {seen:?}"
+    );
+    let now_on = node_of(ens, &c)?;
+    check!(
+        rest.contains(&now_on),
+        "moved to {now_on}, not off {was_on}"
+    );
+    check!(
+        c.client_id().map(|s| s.id) == Some(session),
+        "the same session after the move"
+    );
+    check!(
+        c.hosts().len() == rest.len(),
+        "hosts() is the new list: {:?}",
+        c.hosts()
+    );
+    ok!(other.set_data(&eph, "x").await);
+    let ev = ok!(ctx.within(WAIT, once).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "the watch moved with the session {ev:?}"
+    );
+    c.close().await;
+    other.close().await;
+    Ok(())
+}
+
 async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     let (other, base) = ctx.fresh("kill").await?;
     let (data, dw, cw, tree) = (
@@ -622,6 +664,9 @@ impl Scenarios for Quorum {
         vec![
             ("watches_survive_a_server_kill", |ctx, ens| {
                 Box::pin(watches_survive_a_server_kill(ctx, ens))
+            }),
+            ("set_hosts_moves_the_session", |ctx, ens| {
+                Box::pin(set_hosts_moves_the_session(ctx, ens))
             }),
             ("session_expiry", |ctx, ens| {
                 Box::pin(session_expiry(ctx, ens))
