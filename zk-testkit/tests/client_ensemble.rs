@@ -449,17 +449,19 @@ async fn session_expiry(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
         "a: persistent watch ended with {:?}",
         a_persistent.end_reason()
     );
-    // The DataWatch recipe reads again in the new session.
-    let item = ok!(ctx.next(&mut a_items, WAIT).await?);
-    check!(
-        item.event.is_none() && item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"0"),
-        "a: DataWatch item in the new session {item:?}"
-    );
     check!(
         ok!(a.exists(&a_eph).await).is_none(),
         "a: the old session's ephemeral is gone"
     );
     ok!(a.create(&a_eph, "").ephemeral().await);
+    // The DataWatch recipe reads again in the new session and finds the node unchanged: no
+    // item (kazoo's rule); the next item is the next real change.
+    ok!(a.set_data(&watched, "1").await);
+    let item = ok!(ctx.next(&mut a_items, WAIT).await?);
+    check!(
+        item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"1"),
+        "a: the DataWatch's next item is the change, not the unchanged node again: {item:?}"
+    );
 
     // b: told, and dead for good.
     let s = ctx.next(&mut b_states, WAIT).await?;
