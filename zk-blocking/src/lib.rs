@@ -79,6 +79,7 @@ pub use ops::{
     GetChildren, GetData, GetDataWatch, Ready, SetData, Transaction, TxnCreate,
 };
 pub use pending::AsyncResult;
+pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;

@@ -763,6 +763,10 @@ fn on_every_runtime<S: Scenarios>(kind: ServerKind, ens: &mut Ensemble) {
     let ctx = make(zk_async_std::SmolRuntime.shared(), "smol", ens, kind);
     smol::block_on(run::<S>(&ctx, ens, &mut failures));
 
+    // zk-blocking's runtime (a driver thread per session), its futures waited on this thread.
+    let ctx = make(zk_blocking::ThreadRuntime.shared(), "blocking", ens, kind);
+    futures_lite::future::block_on(run::<S>(&ctx, ens, &mut failures));
+
     assert!(
         failures.is_empty(),
         "{} scenario runs failed:\n{}",
