@@ -10,7 +10,7 @@ use zk_client::{
     SessionState,
 };
 
-use crate::runtime::{block_on, block_on_timeout, ThreadRuntime, Listeners};
+use crate::runtime::{block_on, block_on_timeout, Listeners, ThreadRuntime};
 
 /// How long dropping the last handle waits for the server to confirm the session's close.
 const CLOSE_ON_DROP_PATIENCE: Duration = Duration::from_secs(1);

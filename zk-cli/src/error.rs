@@ -62,6 +62,8 @@ pub enum CliError {
         servers: String,
         /// How long we waited, in seconds.
         waited: f64,
+        /// The last failure of each server tried (`host:port: cause; ...`), if any finished.
+        causes: String,
     },
     /// Anything else, with its exit code.
     Other {
@@ -161,10 +163,17 @@ impl fmt::Display for CliError {
                 e if context.is_empty() => write!(f, "{e}"),
                 e => write!(f, "{e} ({context})"),
             },
-            CliError::Unreachable { servers, waited } => write!(
+            CliError::Unreachable {
+                servers,
+                waited,
+                causes,
+            } if causes.is_empty() => write!(
                 f,
                 "Cannot connect to {servers}: no ZooKeeper server answered within {waited} s"
             ),
+            CliError::Unreachable {
+                servers, causes, ..
+            } => write!(f, "Cannot connect to {servers}: {causes}"),
             CliError::Other { message, .. } => f.write_str(message),
             CliError::Interrupted => f.write_str("Interrupted"),
         }
