@@ -6,3 +6,9 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+// Locks, leases, latches and elections (and their shared infrastructure).
+pub mod ownership;
+pub mod protected;
+
+pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
