@@ -8,7 +8,12 @@
 #![deny(missing_docs)]
 
 // Locks, leases, latches and elections (and their shared infrastructure).
+#[macro_use]
+pub mod lock;
 pub mod ownership;
 pub mod protected;
+pub mod rw_lock;
 
+pub use lock::{InterProcessMutex, Lock};
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
+pub use rw_lock::{ReadLock, WriteLock};

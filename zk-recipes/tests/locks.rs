@@ -1,0 +1,514 @@
+//! Locks against real ZooKeeper 3.8 and 3.9, on tokio, async-std and smol:
+//!
+//! - `mutual_exclusion`: three sessions take a kazoo-layout `Lock` in turns; inside, each creates
+//!   the same ephemeral "holder" node (NodeExists would mean two holders at once) and checks that
+//!   its fencing token is larger than every earlier holder's.
+//! - `fencing_token_is_czxid`: the token is the czxid of the holder's node.
+//! - `cancel_leaves_no_node`: dropping an acquire future (while it waits, and right after it sent
+//!   its create), an acquire that times out and a `try_acquire` that finds the lock taken all
+//!   leave no node behind.
+//! - `loss_signal_on_suspend`: the server is killed under a holder: `lost()` resolves with
+//!   MaybeLost under the standard policy; after the restart the session (and the lock) is still
+//!   there, `state()` is Held again, and the session-only policy's future has not fired.
+//! - `loss_signal_on_expiry`: the holder's session is taken over and closed by a second client:
+//!   `lost()` resolves with Lost under both policies, the node is gone, a waiter gets the lock.
+//! - `read_write_locks`: readers share, a writer waits for readers ahead of it and readers wait
+//!   for a writer ahead of them.
+//! - `inter_process_mutex`: Curator's layout, re-entrant count, and it excludes a kazoo-layout
+//!   Lock on the same path (and the other way round with `extra_lock_patterns`).
+//! - `kazoo_lock_interop`: kazoo's Lock and ours hand the lock over in both directions, see each
+//!   other in `contenders()`, and never both hold it while contending in loops.
+//!
+//! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
+
+mod common;
+
+use std::pin::pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use zk_client::{Error, SessionState};
+use zk_recipes::{InterProcessMutex, Lock, LossPolicy, OwnershipState, ReadLock, WriteLock};
+use zk_testkit::real::{Ensemble, ZkVersion};
+
+const ROUNDS: usize = 5;
+
+fn scenarios() -> Vec<(&'static str, Scenario)> {
+    macro_rules! list {
+        ($($name:ident),* $(,)?) => {
+            vec![$((stringify!($name), (|ctx, ens| Box::pin($name(ctx, ens))) as Scenario)),*]
+        };
+    }
+    list![
+        mutual_exclusion,
+        fencing_token_is_czxid,
+        cancel_leaves_no_node,
+        loss_signal_on_suspend,
+        loss_signal_on_expiry,
+        read_write_locks,
+        inter_process_mutex,
+        kazoo_lock_interop,
+    ]
+}
+
+#[test]
+fn locks_on_zookeeper_3_8() {
+    require_kazoo();
+    run_everywhere(ZkVersion::V3_8, &scenarios());
+}
+
+#[test]
+fn locks_on_zookeeper_3_9() {
+    require_kazoo();
+    run_everywhere(ZkVersion::V3_9, &scenarios());
+}
+
+async fn mutual_exclusion(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("mutex").await?;
+    let lock_path = format!("{base}/lock");
+    let holder = format!("{base}/holder");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(ctx.client().await?);
+    }
+    let last_token = Mutex::new(0i64);
+    let runs: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (lock_path, holder, last_token) = (&lock_path, &holder, &last_token);
+            Box::pin(async move {
+                let mut lock = Lock::new(c, lock_path, &format!("c{i}"));
+                for _ in 0..ROUNDS {
+                    ok!(lock.acquire().await);
+                    check!(lock.is_acquired(), "c{i}: acquired but not is_acquired");
+                    match c.create(holder, "").ephemeral().await {
+                        Ok(_) => {}
+                        Err(Error::NodeExists { .. }) => {
+                            return Err(format!("c{i}: two holders at once"))
+                        }
+                        Err(e) => return Err(format!("c{i}: create holder: {e}")),
+                    }
+                    let token = lock.fencing_token().ok_or("no token while held")?;
+                    {
+                        let mut last = last_token.lock().unwrap_or_else(|e| e.into_inner());
+                        check!(token > *last, "c{i}: token {token} after {}", *last);
+                        *last = token;
+                    }
+                    // Let the others queue up while this one holds it.
+                    ok!(c.sync(lock_path).await);
+                    ok!(c.delete(holder).await);
+                    check!(ok!(lock.release().await), "c{i}: release of a held lock");
+                    check!(!lock.is_acquired(), "c{i}: still is_acquired");
+                }
+                Ok(())
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    let left = ok!(admin.get_children(&lock_path).await);
+    check!(left.is_empty(), "nodes left behind: {:?}", left.to_vec());
+    for c in clients {
+        c.close().await;
+    }
+    admin.close().await;
+    Ok(())
+}
+
+async fn fencing_token_is_czxid(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (c, base) = ctx.fresh("fencing").await?;
+    let path = format!("{base}/lock");
+    let mut a = Lock::new(&c, &path, "a");
+    ok!(a.acquire().await);
+    let own = a.ownership().ok_or("no ownership")?.clone();
+    let stat = ok!(c.exists(own.node()).await).ok_or("holder node missing")?;
+    check!(
+        own.fencing_token() == stat.czxid,
+        "token {} czxid {}",
+        own.fencing_token(),
+        stat.czxid
+    );
+    check!(
+        own.session_id() == stat.ephemeral_owner
+            && Some(own.session_id()) == c.client_id().map(|s| s.id),
+        "session {:#x} owner {:#x}",
+        own.session_id(),
+        stat.ephemeral_owner
+    );
+    check!(ok!(own.verify().await), "verify while held");
+    check!(a.state() == OwnershipState::Held, "state {:?}", a.state());
+    let first = own.fencing_token();
+    ok!(a.release().await);
+    check!(!ok!(own.verify().await), "verify after release");
+    check!(a.fencing_token().is_none(), "token after release");
+    let mut b = Lock::new(&c, &path, "b");
+    ok!(b.acquire().await);
+    check!(
+        b.fencing_token().is_some_and(|t| t > first),
+        "next token {:?} after {first}",
+        b.fencing_token()
+    );
+    drop(b); // dropping a held lock releases it
+    ctx.children_until(&c, &path, |ch, _| ch.is_empty()).await?;
+    c.close().await;
+    Ok(())
+}
+
+async fn cancel_leaves_no_node(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (a, base) = ctx.fresh("cancel").await?;
+    let path = format!("{base}/lock");
+    let b = ctx.client().await?;
+    let mut la = Lock::new(&a, &path, "a");
+    ok!(la.acquire().await);
+    let a_node = la.ownership().ok_or("no ownership")?.node().to_owned();
+    let only_a = |ch: &[String]| ch.len() == 1 && a_node.ends_with(&ch[0]);
+
+    // 1. Dropped while waiting for its turn.
+    let mut lb = Lock::new(&b, &path, "b");
+    {
+        let mut fut = pin!(lb.acquire());
+        while_pending(
+            fut.as_mut(),
+            ctx.children_until(&a, &path, |ch, _| ch.len() == 2),
+            "b's acquire while a holds",
+        )
+        .await??;
+    }
+    ctx.children_until(&b, &path, |ch, _| only_a(ch)).await?;
+    check!(!lb.is_acquired(), "b acquired after cancel");
+
+    // 2. Dropped right after sending its create (the reply not read yet).
+    let before = ctx.cversion(&a, &path).await?;
+    {
+        let mut fut = pin!(lb.acquire());
+        check!(poll_once(fut.as_mut()).is_pending(), "acquire done at once");
+    }
+    // Created and deleted: two child changes, one child left.
+    ctx.children_until(&a, &path, |ch, cv| only_a(ch) && cv >= before + 2)
+        .await?;
+
+    // 3. Timed out.
+    let before = ctx.cversion(&a, &path).await?;
+    check!(
+        !ok!(lb.acquire_timeout(Duration::from_millis(300)).await),
+        "b acquired within a timeout while a holds"
+    );
+    ctx.children_until(&a, &path, |ch, cv| only_a(ch) && cv >= before + 2)
+        .await?;
+
+    // 4. Not blocking.
+    let before = ctx.cversion(&a, &path).await?;
+    check!(!ok!(lb.try_acquire().await), "try_acquire while a holds");
+    ctx.children_until(&a, &path, |ch, cv| only_a(ch) && cv >= before + 2)
+        .await?;
+
+    // And the lock still works for b afterwards.
+    ok!(la.release().await);
+    check!(ok!(lb.try_acquire().await), "try_acquire of a free lock");
+    ok!(lb.release().await);
+    ctx.children_until(&a, &path, |ch, _| ch.is_empty()).await?;
+    a.close().await;
+    b.close().await;
+    Ok(())
+}
+
+async fn loss_signal_on_suspend(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("suspend").await?;
+    admin.close().await;
+    let path = format!("{base}/lock");
+    // A session that outlives the server's restart (the server allows up to 30 s).
+    let c = ok!(ctx
+        .builder()
+        .session_timeout(Duration::from_secs(25))
+        .connect()
+        .await);
+    let session = c.client_id().ok_or("no session")?.id;
+    let mut standard = Lock::new(&c, &format!("{path}-standard"), "s");
+    let mut session_only =
+        Lock::new(&c, &format!("{path}-session"), "o").with_policy(LossPolicy::SessionOnly);
+    ok!(standard.acquire().await);
+    ok!(session_only.acquire().await);
+    let lost_standard = standard.lost().ok_or("no loss future")?;
+    let mut lost_session = pin!(session_only.lost().ok_or("no loss future")?);
+    let mut states = c.state_changes();
+
+    ens.kill(0).map_err(|e| format!("kill: {e}"))?;
+    let s = ctx
+        .within(WAIT, std::future::poll_fn(|cx| states.poll_next_unpin(cx)))
+        .await?;
+    check!(s == Some(SessionState::Suspended), "first state {s:?}");
+    let how = ctx.within(WAIT, lost_standard).await?;
+    check!(how == OwnershipState::MaybeLost, "standard policy: {how:?}");
+    check!(
+        standard.state() == OwnershipState::MaybeLost,
+        "state while suspended {:?}",
+        standard.state()
+    );
+    check!(
+        session_only.state() == OwnershipState::MaybeLost,
+        "state while suspended {:?}",
+        session_only.state()
+    );
+    check!(
+        poll_once(lost_session.as_mut()).is_pending(),
+        "session-only policy fired on a suspension"
+    );
+
+    ens.restart(0).map_err(|e| format!("restart: {e}"))?;
+    let s = ctx
+        .within(WAIT, std::future::poll_fn(|cx| states.poll_next_unpin(cx)))
+        .await?;
+    check!(
+        s == Some(SessionState::Connected),
+        "state after restart {s:?}"
+    );
+    check!(
+        c.client_id().map(|s| s.id) == Some(session),
+        "a new session after the restart"
+    );
+    check!(
+        standard.state() == OwnershipState::Held,
+        "state after reconnect {:?}",
+        standard.state()
+    );
+    check!(
+        standard.ownership().is_some_and(|o| o.was_suspended()),
+        "was_suspended"
+    );
+    // The standard policy counts the past suspension: a new future resolves at once.
+    let again = ctx
+        .within(WAIT, standard.lost().ok_or("no loss future")?)
+        .await?;
+    check!(
+        again == OwnershipState::MaybeLost,
+        "standard again: {again:?}"
+    );
+    check!(
+        poll_once(lost_session.as_mut()).is_pending(),
+        "session-only policy fired with the session alive"
+    );
+    check!(
+        ok!(standard.ownership().ok_or("no ownership")?.verify().await),
+        "the node survived the restart"
+    );
+    ok!(standard.release().await);
+    ok!(session_only.release().await);
+    c.close().await;
+    Ok(())
+}
+
+async fn loss_signal_on_expiry(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("expiry").await?;
+    let path = format!("{base}/lock");
+    let c = ctx.client().await?;
+    let mut standard = Lock::new(&c, &path, "s");
+    ok!(standard.acquire().await);
+    let mut session_only =
+        Lock::new(&c, &format!("{path}-2"), "o").with_policy(LossPolicy::SessionOnly);
+    ok!(session_only.acquire().await);
+    let node = standard
+        .ownership()
+        .ok_or("no ownership")?
+        .node()
+        .to_owned();
+    let lost_standard = standard.lost().ok_or("no loss future")?;
+    let lost_session = session_only.lost().ok_or("no loss future")?;
+
+    // A waiter from another session.
+    let mut waiter = Lock::new(&admin, &path, "w");
+    let mut waiting = Box::pin(waiter.acquire());
+    while_pending(
+        waiting.as_mut(),
+        ctx.children_until(&admin, &path, |ch, _| ch.len() == 2),
+        "the waiter while the lock is held",
+    )
+    .await??;
+
+    // Take the holder's session over from a second client and close it: the session ends.
+    let id = c.client_id().ok_or("no session")?;
+    end_session(ctx, id, &admin, &node).await?;
+
+    let how = ctx.within(WAIT, lost_session).await?;
+    check!(how == OwnershipState::Lost, "session-only policy: {how:?}");
+    let how = ctx.within(WAIT, lost_standard).await?;
+    check!(
+        how == OwnershipState::Lost || how == OwnershipState::MaybeLost,
+        "standard policy: {how:?}"
+    );
+    check!(
+        standard.state() == OwnershipState::Lost,
+        "state {:?}",
+        standard.state()
+    );
+    check!(
+        ok!(admin.exists(&node).await).is_none(),
+        "the holder's node outlived its session"
+    );
+    ok!(ctx.within(WAIT, waiting.as_mut()).await?);
+    drop(waiting);
+    check!(waiter.is_acquired(), "the waiter did not get the lock");
+    ok!(waiter.release().await);
+    drop((standard, session_only));
+    c.close().await;
+    admin.close().await;
+    Ok(())
+}
+
+async fn read_write_locks(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (a, base) = ctx.fresh("rw").await?;
+    let b = ctx.client().await?;
+    let path = format!("{base}/lock");
+    let mut r1 = ReadLock::new(&a, &path, "r1");
+    let mut r2 = ReadLock::new(&b, &path, "r2");
+    ok!(r1.acquire().await);
+    check!(ok!(r2.try_acquire().await), "two readers share");
+    // A writer waits for both readers.
+    let mut w = WriteLock::new(&b, &path, "w");
+    let mut writing = Box::pin(w.acquire());
+    while_pending(
+        writing.as_mut(),
+        ctx.children_until(&a, &path, |ch, _| ch.len() == 3),
+        "the writer while readers hold",
+    )
+    .await??;
+    // A reader behind the writer waits too (kazoo: readers are excluded by earlier writers).
+    let mut r3 = ReadLock::new(&a, &path, "r3");
+    check!(
+        !ok!(r3.try_acquire().await),
+        "a reader behind a waiting writer"
+    );
+    let contenders = ok!(r1.contenders().await);
+    check!(contenders == ["r1", "r2", "w"], "contenders {contenders:?}");
+    ok!(r1.release().await);
+    ok!(r2.release().await);
+    ok!(ctx.within(WAIT, writing.as_mut()).await?);
+    // A plain Lock on the same path is excluded by the writer (same node name).
+    let mut plain = Lock::new(&a, &path, "p");
+    check!(
+        !ok!(plain.try_acquire().await),
+        "a Lock while a writer holds"
+    );
+    check!(
+        !ok!(r3.try_acquire().await),
+        "a reader while a writer holds"
+    );
+    drop(writing);
+    drop(w);
+    ctx.children_until(&a, &path, |ch, _| ch.is_empty()).await?;
+    check!(ok!(r3.try_acquire().await), "a reader once the writer left");
+    ok!(r3.release().await);
+    a.close().await;
+    b.close().await;
+    Ok(())
+}
+
+async fn inter_process_mutex(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (c, base) = ctx.fresh("ipm").await?;
+    let path = format!("{base}/lock");
+    let mut m = InterProcessMutex::new(&c, &path, "m");
+    ok!(m.acquire().await);
+    ok!(m.acquire().await);
+    check!(m.hold_count() == 2, "count {}", m.hold_count());
+    let ch = ok!(c.get_children(&path).await).to_vec();
+    check!(
+        ch.len() == 1 && ch[0].starts_with("_c_") && ch[0].contains("-lock-"),
+        "Curator's layout: {ch:?}"
+    );
+    // A kazoo-layout Lock that knows Curator's pattern is excluded; one that does not is not
+    // (exactly kazoo's behaviour, which is why extra_lock_patterns exists).
+    let mut aware = Lock::new(&c, &path, "k").extra_lock_patterns(["-lock-"]);
+    check!(
+        !ok!(aware.try_acquire().await),
+        "kazoo lock with -lock- pattern"
+    );
+    ok!(m.release().await);
+    check!(m.is_acquired(), "released once of twice");
+    ok!(m.release().await);
+    check!(!m.is_acquired(), "released twice");
+    check!(
+        ok!(aware.try_acquire().await),
+        "kazoo lock once the mutex is free"
+    );
+    // And the mutex honours kazoo's `__lock__` holders.
+    let mut m2 = InterProcessMutex::new(&c, &path, "m2");
+    check!(
+        !ok!(m2.acquire_timeout(Duration::from_millis(200)).await),
+        "mutex while a kazoo lock holds"
+    );
+    ok!(aware.release().await);
+    check!(ok!(m2.acquire_timeout(WAIT).await), "mutex once free");
+    ok!(m2.release().await);
+    ctx.children_until(&c, &path, |ch, _| ch.is_empty()).await?;
+    c.close().await;
+    Ok(())
+}
+
+async fn kazoo_lock_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo-lock").await?;
+    let path = format!("{base}/lock");
+    let mut k = Kazoo::start(ctx).await?;
+    k.call(ctx, &format!("lock k {path} kazoo")).await?;
+
+    // We hold; kazoo waits; we release; kazoo gets it.
+    let mut ours = Lock::new(&c, &path, "rust");
+    ok!(ours.acquire().await);
+    let seq = k.send("acquire k")?;
+    ctx.children_until(&c, &path, |ch, _| ch.len() == 2).await?;
+    check!(!k.has_reply(seq), "kazoo acquired while we hold");
+    let contenders = ok!(ours.contenders().await);
+    check!(contenders == ["rust", "kazoo"], "contenders {contenders:?}");
+    ok!(ours.release().await);
+    ctx.within(WAIT, k.reply(seq))
+        .await??
+        .map_err(|e| format!("kazoo acquire: {e}"))?;
+
+    // kazoo holds; we wait; kazoo releases; we get it.
+    let mut waiting = Box::pin(ours.acquire());
+    while_pending(
+        waiting.as_mut(),
+        ctx.children_until(&c, &path, |ch, _| ch.len() == 2),
+        "our acquire while kazoo holds",
+    )
+    .await??;
+    let kc = k.call(ctx, "contenders k").await?;
+    check!(kc == ["kazoo", "rust"], "kazoo's contenders {kc:?}");
+    k.call(ctx, "release k").await?;
+    ok!(ctx.within(WAIT, waiting.as_mut()).await?);
+    drop(waiting);
+    ok!(ours.release().await);
+
+    // Both contend in loops; each creates the same holder node inside.
+    let holders = format!("{base}/holders");
+    ok!(c.ensure_path(&holders).await);
+    k.call(ctx, &format!("lock loop {path} kazoo-loop")).await?;
+    let seq = k.send(&format!("loop loop {ROUNDS} {holders} 1"))?;
+    let mut lock = Lock::new(&c, &path, "rust-loop");
+    for _ in 0..ROUNDS {
+        ok!(lock.acquire().await);
+        let mine = format!("{holders}/rust");
+        ok!(c.create(&mine, "").ephemeral().await);
+        let n = ok!(c.get_children(&holders).await).len();
+        check!(n == 1, "{n} holders at once");
+        ok!(c.delete(&mine).await);
+        ok!(lock.release().await);
+    }
+    ctx.within(WAIT, k.reply(seq))
+        .await??
+        .map_err(|e| format!("kazoo loop: {e}"))?;
+    ctx.children_until(&c, &path, |ch, _| ch.is_empty()).await?;
+    c.close().await;
+    Ok(())
+}
+
+trait PollNextUnpin: futures_core::Stream + Unpin {
+    fn poll_next_unpin(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(self).poll_next(cx)
+    }
+}
+impl<S: futures_core::Stream + Unpin> PollNextUnpin for S {}
