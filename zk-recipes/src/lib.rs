@@ -8,12 +8,16 @@
 #![deny(missing_docs)]
 
 // Locks, leases, latches and elections (and their shared infrastructure).
+pub mod election;
 #[macro_use]
 pub mod lock;
 pub mod ownership;
 pub mod protected;
 pub mod rw_lock;
+pub mod semaphore;
 
+pub use election::Election;
 pub use lock::{InterProcessMutex, Lock};
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};
+pub use semaphore::Semaphore;

@@ -18,6 +18,13 @@
 //!   Lock on the same path (and the other way round with `extra_lock_patterns`).
 //! - `kazoo_lock_interop`: kazoo's Lock and ours hand the lock over in both directions, see each
 //!   other in `contenders()`, and never both hold it while contending in loops.
+//! - `semaphore_limits_holders`: four sessions, two leases, never more than two holders; the
+//!   recorded max_leases is enforced; a cancelled acquire leaves no lease or lock node; the loss
+//!   signal fires when a holder's session ends and its lease goes to a waiter.
+//! - `kazoo_semaphore_interop`: kazoo's Semaphore and ours share leases in both directions and
+//!   never exceed them while contending in loops.
+//! - `election_one_leader_at_a_time`: three candidates lead one after another; contenders() puts
+//!   the leader first; dropping the leader's future steps down.
 //!
 //! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
 
@@ -29,7 +36,9 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::{Error, SessionState};
-use zk_recipes::{InterProcessMutex, Lock, LossPolicy, OwnershipState, ReadLock, WriteLock};
+use zk_recipes::{
+    Election, InterProcessMutex, Lock, LossPolicy, OwnershipState, ReadLock, Semaphore, WriteLock,
+};
 use zk_testkit::real::{Ensemble, ZkVersion};
 
 const ROUNDS: usize = 5;
@@ -49,6 +58,9 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         read_write_locks,
         inter_process_mutex,
         kazoo_lock_interop,
+        semaphore_limits_holders,
+        kazoo_semaphore_interop,
+        election_one_leader_at_a_time,
     ]
 }
 
@@ -500,6 +512,239 @@ async fn kazoo_lock_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
         .map_err(|e| format!("kazoo loop: {e}"))?;
     ctx.children_until(&c, &path, |ch, _| ch.is_empty()).await?;
     c.close().await;
+    Ok(())
+}
+
+/// Takes `sem` ROUNDS times; inside, creates `holders/name` and checks at most `max` holders.
+async fn semaphore_rounds(
+    c: &zk_client::Client,
+    sem: &mut Semaphore,
+    holders: &str,
+    name: &str,
+    max: usize,
+) -> Outcome {
+    for _ in 0..ROUNDS {
+        ok!(sem.acquire().await);
+        let mine = format!("{holders}/{name}");
+        ok!(c.create(&mine, "").ephemeral().await);
+        let n = ok!(c.get_children(holders).await).len();
+        check!(n <= max, "{name}: {n} holders of {max} leases");
+        ok!(c.sync(holders).await);
+        ok!(c.delete(&mine).await);
+        check!(ok!(sem.release().await), "{name}: release");
+    }
+    Ok(())
+}
+
+async fn semaphore_limits_holders(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("semaphore").await?;
+    let path = format!("{base}/sem");
+    let holders = format!("{base}/holders");
+    ok!(admin.ensure_path(&holders).await);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(ctx.client().await?);
+    }
+    let runs: Vec<BoxFut<'_>> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (path, holders) = (&path, &holders);
+            Box::pin(async move {
+                let mut sem = Semaphore::new(c, path, &format!("s{i}"), 2);
+                semaphore_rounds(c, &mut sem, holders, &format!("s{i}"), 2).await
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    let (data, _) = ok!(admin.get_data(&path).await);
+    check!(&data[..] == b"2", "max leases recorded as {data:?}");
+    // A different max_leases is refused.
+    let mut wrong = Semaphore::new(&admin, &path, "w", 3);
+    check!(
+        matches!(
+            wrong.try_acquire().await,
+            Err(zk_client::Error::InvalidArgument(_))
+        ),
+        "inconsistent max leases accepted"
+    );
+
+    // Two hold; a third's cancelled acquire leaves nothing behind (lease or lock node).
+    let mut a = Semaphore::new(&clients[0], &path, "a", 2).with_policy(LossPolicy::SessionOnly);
+    let mut b = Semaphore::new(&clients[1], &path, "b", 2);
+    ok!(a.acquire().await);
+    ok!(b.acquire().await);
+    let mut held = ok!(a.lease_holders().await);
+    held.sort();
+    check!(held == ["a", "b"], "lease holders {held:?}");
+    let lock_path = format!("{path}-__lock__");
+    let mut c3 = Semaphore::new(&clients[2], &path, "c", 2);
+    check!(!ok!(c3.try_acquire().await), "a third lease of two");
+    {
+        let mut fut = Box::pin(c3.acquire());
+        // It holds the semaphore's lock while it waits for a lease.
+        while_pending(
+            fut.as_mut(),
+            ctx.children_until(&admin, &lock_path, |ch, _| ch.len() == 1),
+            "a third lease of two",
+        )
+        .await??;
+    }
+    ctx.children_until(&clients[2], &lock_path, |ch, _| ch.is_empty())
+        .await?;
+    check!(
+        ok!(admin.get_children(&path).await).len() == 2,
+        "lease nodes after the cancel"
+    );
+    // The loss signal: end a's session.
+    let lost = a.lost().ok_or("no loss future")?;
+    let node = a.ownership().ok_or("no ownership")?.node().to_owned();
+    check!(
+        a.fencing_token() == ok!(admin.exists(&node).await).map(|s| s.czxid),
+        "fencing token is the lease node's czxid"
+    );
+    let id = clients[0].client_id().ok_or("no session")?;
+    end_session(ctx, id, &admin, &node).await?;
+    let how = ctx.within(WAIT, lost).await?;
+    check!(
+        how == OwnershipState::Lost && a.state() == OwnershipState::Lost,
+        "after the expiry: {how:?}, {:?}",
+        a.state()
+    );
+    check!(ok!(c3.acquire_timeout(WAIT).await), "the freed lease");
+    ok!(b.release().await);
+    ok!(c3.release().await);
+    drop(a);
+    for c in clients {
+        c.close().await;
+    }
+    admin.close().await;
+    Ok(())
+}
+
+async fn kazoo_semaphore_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo-sem").await?;
+    let path = format!("{base}/sem");
+    let holders = format!("{base}/holders");
+    ok!(c.ensure_path(&holders).await);
+    let mut k = Kazoo::start(ctx).await?;
+    k.call(ctx, &format!("sem k {path} kazoo 2")).await?;
+    k.call(ctx, &format!("sem k2 {path} kazoo2 2")).await?;
+    // kazoo holds one; ours takes the other; kazoo's second waits until ours goes.
+    k.call(ctx, "acquire k").await?;
+    let mut ours = Semaphore::new(&c, &path, "rust", 2);
+    check!(ok!(ours.try_acquire().await), "the second lease");
+    let seq = k.send("acquire k2")?;
+    ctx.children_until(&c, &format!("{path}-__lock__"), |ch, _| ch.len() == 1)
+        .await?;
+    check!(!k.has_reply(seq), "kazoo took a third lease of two");
+    let mut kh = k.call(ctx, "holders k").await?;
+    kh.sort();
+    check!(kh == ["kazoo", "rust"], "kazoo's lease_holders {kh:?}");
+    ok!(ours.release().await);
+    ctx.within(WAIT, k.reply(seq))
+        .await??
+        .map_err(|e| format!("kazoo acquire: {e}"))?;
+    k.call(ctx, "release k").await?;
+    k.call(ctx, "release k2").await?;
+
+    // Loops on both sides: kazoo's one holder and our two never exceed two leases.
+    k.call(ctx, &format!("sem loop {path} kazoo-loop 2"))
+        .await?;
+    let seq = k.send(&format!("loop loop {ROUNDS} {holders} 2"))?;
+    let c2 = ctx.client().await?;
+    let runs: Vec<BoxFut<'_>> = [&c, &c2]
+        .into_iter()
+        .enumerate()
+        .map(|(i, cl)| {
+            let (path, holders) = (&path, &holders);
+            Box::pin(async move {
+                let mut sem = Semaphore::new(cl, path, &format!("r{i}"), 2);
+                semaphore_rounds(cl, &mut sem, holders, &format!("r{i}"), 2).await
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    ctx.within(WAIT, k.reply(seq))
+        .await??
+        .map_err(|e| format!("kazoo loop: {e}"))?;
+    c2.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn election_one_leader_at_a_time(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("election").await?;
+    let path = format!("{base}/election");
+    let leader = format!("{base}/leader");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(ctx.client().await?);
+    }
+    let runs: Vec<BoxFut<'_>> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (path, leader) = (&path, &leader);
+            Box::pin(async move {
+                let mut e = Election::new(c, path, &format!("e{i}"));
+                let led = ok!(e
+                    .run(|own| async move {
+                        match c.create(leader, "").ephemeral().await {
+                            Ok(_) => {}
+                            Err(e) => return Err(format!("e{i}: two leaders? {e}")),
+                        }
+                        check!(
+                            own.state() == OwnershipState::Held,
+                            "e{i}: leading, not held"
+                        );
+                        ok!(c.sync(leader).await);
+                        ok!(c.delete(leader).await);
+                        Ok(i)
+                    })
+                    .await)?;
+                check!(led == i && !e.is_leader(), "e{i}: stepped down");
+                Ok(())
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    // contenders(): the leader first.
+    let mut first = Election::new(&clients[0], &path, "first");
+    let mut second = Election::new(&clients[1], &path, "second");
+    let mut leading = Box::pin(first.run(|own| async move { own.lost().await }));
+    while_pending(
+        leading.as_mut(),
+        ctx.children_until(&admin, &path, |ch, _| ch.len() == 1),
+        "the leader",
+    )
+    .await??;
+    let mut waiting = Box::pin(second.run(|_| async {}));
+    while_pending(
+        waiting.as_mut(),
+        ctx.children_until(&admin, &path, |ch, _| ch.len() == 2),
+        "the second candidate",
+    )
+    .await??;
+    let watcher = Election::new(&admin, &path, "watcher");
+    let order = ok!(watcher.contenders().await);
+    check!(order == ["first", "second"], "contenders {order:?}");
+    // Dropping the leader's future steps down; the second runs.
+    drop(leading);
+    ok!(ctx.within(WAIT, waiting.as_mut()).await?);
+    drop(waiting);
+    ctx.children_until(&admin, &path, |ch, _| ch.is_empty())
+        .await?;
+    for c in clients {
+        c.close().await;
+    }
+    admin.close().await;
     Ok(())
 }
 
