@@ -9,6 +9,7 @@
 
 // Locks, leases, latches and elections (and their shared infrastructure).
 pub mod election;
+pub mod leader_latch;
 #[macro_use]
 pub mod lock;
 pub mod ownership;
@@ -17,6 +18,7 @@ pub mod rw_lock;
 pub mod semaphore;
 
 pub use election::Election;
+pub use leader_latch::{LeaderLatch, LeadershipEvent, LeadershipEvents};
 pub use lock::{InterProcessMutex, Lock};
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};

@@ -25,6 +25,12 @@
 //!   never exceed them while contending in loops.
 //! - `election_one_leader_at_a_time`: three candidates lead one after another; contenders() puts
 //!   the leader first; dropping the leader's future steps down.
+//! - `leader_latch_follows_the_queue`: Curator's layout; the first participant leads, an observer
+//!   sees it with `leader()`/`participants()`, leadership passes on close and on drop, the token
+//!   is the leader node's czxid, and nothing is left behind.
+//! - `leader_latch_loss`: a killed server ends leadership (MaybeLost) and the restart gives it
+//!   back in the same session; an ended session ends it (Lost) and the participant queues up
+//!   again in the client's new session.
 //!
 //! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
 
@@ -37,7 +43,8 @@ use std::time::Duration;
 use common::*;
 use zk_client::{Error, SessionState};
 use zk_recipes::{
-    Election, InterProcessMutex, Lock, LossPolicy, OwnershipState, ReadLock, Semaphore, WriteLock,
+    Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LossPolicy, OwnershipState,
+    ReadLock, Semaphore, WriteLock,
 };
 use zk_testkit::real::{Ensemble, ZkVersion};
 
@@ -61,6 +68,8 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         semaphore_limits_holders,
         kazoo_semaphore_interop,
         election_one_leader_at_a_time,
+        leader_latch_follows_the_queue,
+        leader_latch_loss,
     ]
 }
 
@@ -745,6 +754,177 @@ async fn election_one_leader_at_a_time(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
         c.close().await;
     }
     admin.close().await;
+    Ok(())
+}
+
+async fn next_event(
+    ctx: &Ctx,
+    events: &mut zk_recipes::LeadershipEvents,
+) -> Result<LeadershipEvent, String> {
+    ctx.within(WAIT, std::future::poll_fn(|cx| events.poll_next_unpin(cx)))
+        .await
+        .map_err(|e| format!("waiting for a leadership event: {e}"))?
+        .ok_or_else(|| "the latch's events ended".to_owned())
+}
+
+/// What the latch's task ended with, for failure messages.
+async fn latch_end(ctx: &Ctx, latch: &LeaderLatch) -> String {
+    match ctx
+        .within(Duration::from_secs(1), latch.await_leadership())
+        .await
+    {
+        Ok(Err(e)) => format!("the latch ended with {e:?}"),
+        Ok(Ok(_)) => "the latch leads".into(),
+        Err(_) => "the latch is waiting".into(),
+    }
+}
+
+async fn leader_latch_follows_the_queue(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("latch").await?;
+    let path = format!("{base}/latch");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(ctx.client().await?);
+    }
+    let mut l0 = LeaderLatch::new(&clients[0], &path, "l0");
+    let mut l1 = LeaderLatch::new(&clients[1], &path, "l1");
+    let mut l2 = LeaderLatch::new(&clients[2], &path, "l2");
+    let mut e1 = l1.events();
+    let mut e2 = l2.events();
+    ok!(l0.start());
+    let own = ok!(ctx.within(WAIT, l0.await_leadership()).await?);
+    // One after another, so their sequence numbers are in this order.
+    ok!(l1.start());
+    ctx.children_until(&admin, &path, |ch, _| ch.len() == 2)
+        .await?;
+    ok!(l2.start());
+    ctx.children_until(&admin, &path, |ch, _| ch.len() == 3)
+        .await?;
+    let names = ok!(admin.get_children(&path).await).to_vec();
+    check!(
+        names
+            .iter()
+            .all(|n| n.starts_with("_c_") && n.contains("-latch-")),
+        "Curator's layout: {names:?}"
+    );
+    check!(
+        l0.has_leadership() && !l1.has_leadership() && !l2.has_leadership(),
+        "one leader"
+    );
+    check!(
+        ok!(LeaderLatch::leader(&admin, &path).await).as_deref() == Some("l0"),
+        "observed leader"
+    );
+    let all = ok!(LeaderLatch::participants(&admin, &path).await);
+    check!(
+        all == ["l0", "l1", "l2"],
+        "participants {all:?} of {:?}",
+        ok!(admin.get_children(&path).await).to_vec()
+    );
+    let stat = ok!(admin.exists(own.node()).await).ok_or("leader node missing")?;
+    check!(own.fencing_token() == stat.czxid, "token is czxid");
+
+    l0.close().await;
+    match next_event(ctx, &mut e1).await? {
+        LeadershipEvent::Gained(o) => {
+            check!(o.fencing_token() > own.fencing_token(), "token grows")
+        }
+        other => return Err(format!("l1: {other:?}")),
+    }
+    check!(l1.has_leadership() && !l2.has_leadership(), "l1 leads");
+    drop(l1); // dropping leaves too
+    match next_event(ctx, &mut e2).await? {
+        LeadershipEvent::Gained(_) => {}
+        other => return Err(format!("l2: {other:?}")),
+    }
+    l2.close().await;
+    drop((e1, e2));
+    ctx.children_until(&admin, &path, |ch, _| ch.is_empty())
+        .await?;
+    for c in clients {
+        c.close().await;
+    }
+    admin.close().await;
+    Ok(())
+}
+
+async fn leader_latch_loss(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("latch-loss").await?;
+    admin.close().await;
+    let path = format!("{base}/latch");
+    let c = ok!(ctx
+        .builder()
+        .session_timeout(Duration::from_secs(25))
+        .connect()
+        .await);
+    let mut latch = LeaderLatch::new(&c, &path, "l");
+    let mut events = latch.events();
+    ok!(latch.start());
+    let first = match next_event(ctx, &mut events).await? {
+        LeadershipEvent::Gained(o) => o,
+        other => return Err(format!("first event {other:?}")),
+    };
+    ens.kill(0).map_err(|e| format!("kill: {e}"))?;
+    match next_event(ctx, &mut events).await? {
+        LeadershipEvent::Lost(OwnershipState::MaybeLost) => {}
+        other => return Err(format!("after the kill: {other:?}")),
+    }
+    check!(!latch.has_leadership(), "leads while suspended");
+    ens.restart(0).map_err(|e| format!("restart: {e}"))?;
+    let again = match next_event(ctx, &mut events).await? {
+        LeadershipEvent::Gained(o) => o,
+        other => return Err(format!("after the restart: {other:?}")),
+    };
+    check!(
+        again.node() == first.node() && again.session_id() == first.session_id(),
+        "the same node in the same session"
+    );
+
+    // End the session from outside: leadership is lost, then regained in a new session.
+    let observer = ctx.client().await?;
+    let id = c.client_id().ok_or("no session")?;
+    end_session(ctx, id, &observer, first.node())
+        .await
+        .map_err(|e| format!("ending the session: {e}"))?;
+    // The takeover suspends the connection first (MaybeLost), and the client may even win the
+    // session back for a moment before it ends; what must hold: leadership is reported lost,
+    // and the next leadership in a new session is on a new node.
+    let mut lost_seen = false;
+    let renewed = loop {
+        let ev = match next_event(ctx, &mut events).await {
+            Ok(ev) => ev,
+            Err(e) => return Err(format!("{e}; {}", latch_end(ctx, &latch).await)),
+        };
+        match ev {
+            LeadershipEvent::Lost(_) => lost_seen = true,
+            LeadershipEvent::Gained(o) if o.session_id() == first.session_id() => {
+                check!(
+                    lost_seen,
+                    "regained in the old session without a loss first"
+                );
+            }
+            LeadershipEvent::Gained(o) => break o,
+        }
+    };
+    check!(
+        lost_seen,
+        "no loss reported before the new session's leadership"
+    );
+    check!(
+        renewed.node() != first.node(),
+        "a new node in the new session"
+    );
+    check!(
+        first.state() == OwnershipState::Lost,
+        "the old leadership's state: {:?}",
+        first.state()
+    );
+    latch.close().await;
+    drop(events);
+    ctx.children_until(&observer, &path, |ch, _| ch.is_empty())
+        .await?;
+    observer.close().await;
+    c.close().await;
     Ok(())
 }
 

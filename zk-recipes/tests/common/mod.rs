@@ -118,7 +118,13 @@ impl Ctx {
             if done(&children, stat.cversion) {
                 return Ok(children);
             }
-            ok!(self.within(WAIT, watch).await?);
+            let fired = self.within(WAIT, watch).await.map_err(|e| {
+                format!(
+                    "{e} waiting for a change of {path}'s children {children:?} (line {})",
+                    line!()
+                )
+            })?;
+            ok!(fired);
         }
     }
 
