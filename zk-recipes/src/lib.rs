@@ -10,6 +10,7 @@
 // Locks, leases, latches and elections (and their shared infrastructure).
 pub mod election;
 pub mod leader_latch;
+pub mod lease;
 #[macro_use]
 pub mod lock;
 pub mod ownership;
@@ -19,6 +20,7 @@ pub mod semaphore;
 
 pub use election::Election;
 pub use leader_latch::{LeaderLatch, LeadershipEvent, LeadershipEvents};
+pub use lease::{MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{InterProcessMutex, Lock};
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};

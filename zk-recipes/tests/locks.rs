@@ -32,6 +32,10 @@
 //!   back in the same session; an ended session ends it (Lost) and the participant queues up
 //!   again in the client's new session.
 //!
+//! - `leases_by_the_clock`: kazoo's lease record; a second holder is refused until the end, the
+//!   holder renews, the end frees it; the multi-lease hands out distinct slots; kazoo reads our
+//!   record and we read kazoo's (refusal and renewal both ways); `expired()` fires.
+//!
 //! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
 
 mod common;
@@ -43,8 +47,8 @@ use std::time::Duration;
 use common::*;
 use zk_client::{Error, SessionState};
 use zk_recipes::{
-    Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LossPolicy, OwnershipState,
-    ReadLock, Semaphore, WriteLock,
+    Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LossPolicy,
+    MultiNonBlockingLease, NonBlockingLease, OwnershipState, ReadLock, Semaphore, WriteLock,
 };
 use zk_testkit::real::{Ensemble, ZkVersion};
 
@@ -70,6 +74,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         election_one_leader_at_a_time,
         leader_latch_follows_the_queue,
         leader_latch_loss,
+        leases_by_the_clock,
     ]
 }
 
@@ -924,6 +929,81 @@ async fn leader_latch_loss(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     ctx.children_until(&observer, &path, |ch, _| ch.is_empty())
         .await?;
     observer.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn leases_by_the_clock(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    use std::time::SystemTime;
+    let (c, base) = ctx.fresh("lease").await?;
+    let path = format!("{base}/lease");
+    let hour = Duration::from_secs(3600);
+    let t0 = SystemTime::now();
+    let a = ok!(NonBlockingLease::obtain_at(&c, &path, hour, "a", t0).await);
+    check!(a.is_obtained() && a.is_held_at(t0), "a takes a free lease");
+    let (raw, stat) = ok!(c.get_data(&format!("{path}/lease_holder")).await);
+    check!(
+        a.fencing_token() == Some(stat.czxid),
+        "token is the record's czxid"
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    check!(
+        text.starts_with("{\"version\": 1, \"holder\": \"a\", \"end\": \""),
+        "kazoo's record: {text}"
+    );
+    let b = ok!(NonBlockingLease::obtain_at(&c, &path, hour, "b", t0).await);
+    check!(!b.is_obtained(), "b takes a held lease");
+    let later = t0 + Duration::from_secs(600);
+    let renewed = ok!(NonBlockingLease::obtain_at(&c, &path, hour, "a", later).await);
+    check!(renewed.is_obtained(), "a renews");
+    let after = t0 + Duration::from_secs(600 + 3601);
+    let b = ok!(NonBlockingLease::obtain_at(&c, &path, hour, "b", after).await);
+    check!(b.is_obtained(), "b takes an ended lease");
+    check!(
+        b.fencing_token() > renewed.fencing_token(),
+        "the token grows"
+    );
+
+    // kazoo reads our record and we read kazoo's.
+    let mut k = Kazoo::start(ctx).await?;
+    let kpath = format!("{base}/kazoo-lease");
+    let ours = ok!(NonBlockingLease::obtain(&c, &kpath, hour, "rust").await);
+    check!(ours.is_obtained(), "ours");
+    let r = k.call(ctx, &format!("lease {kpath} 3600 kazoo")).await?;
+    check!(r == ["False"], "kazoo took our lease: {r:?}");
+    let r = k.call(ctx, &format!("lease {kpath} 3600 rust")).await?;
+    check!(r == ["True"], "kazoo renewing as us: {r:?}");
+    let other = ok!(NonBlockingLease::obtain(&c, &kpath, hour, "other").await);
+    check!(!other.is_obtained(), "we took kazoo's lease");
+    let again = ok!(NonBlockingLease::obtain(&c, &kpath, hour, "rust").await);
+    check!(again.is_obtained(), "we renew kazoo's record of us");
+
+    // The multi-lease: distinct slots, then none.
+    let mpath = format!("{base}/multi");
+    let m1 = ok!(MultiNonBlockingLease::obtain(&c, 2, &mpath, hour, "m1").await);
+    let m2 = ok!(MultiNonBlockingLease::obtain(&c, 2, &mpath, hour, "m2").await);
+    let m3 = ok!(MultiNonBlockingLease::obtain(&c, 2, &mpath, hour, "m3").await);
+    check!(
+        m1.index() == Some(0) && m2.index() == Some(1) && !m3.is_obtained(),
+        "slots {:?} {:?} {:?}",
+        m1.index(),
+        m2.index(),
+        m3.is_obtained()
+    );
+    let m1b = ok!(MultiNonBlockingLease::obtain(&c, 2, &mpath, hour, "m1").await);
+    check!(m1b.index() == Some(0), "m1 renews its slot");
+
+    // The loss signal: a short lease's expired() fires; a refused one's at once.
+    let short =
+        ok!(
+            NonBlockingLease::obtain(&c, &format!("{base}/short"), Duration::from_secs(1), "s")
+                .await
+        );
+    check!(short.is_obtained(), "short lease");
+    ctx.within(WAIT, short.expired()).await?;
+    check!(!short.is_held_at(SystemTime::now()), "held after expired()");
+    ctx.within(WAIT, other.expired()).await?;
+    drop(k);
     c.close().await;
     Ok(())
 }

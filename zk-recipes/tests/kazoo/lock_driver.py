@@ -19,6 +19,7 @@ Commands (<name> names a recipe object kept by the driver):
                                             (ephemeral); count the holder dir's children
                                             (must be <= max); delete; release -> ok <rounds>
                                             or err Violation
+  lease <path> <seconds> <identifier>       kazoo NonBlockingLease -> ok <True|False>
   quit                                      exit
 """
 
@@ -72,6 +73,13 @@ class Driver(object):
 
     def cmd_holders(self, name):
         return sorted(self.objects[name].lease_holders())
+
+    def cmd_lease(self, path, seconds, ident):
+        import datetime
+        lease = self.client.NonBlockingLease(
+            path, datetime.timedelta(seconds=int(seconds)), identifier=ident
+        )
+        return [bool(lease)]
 
     def cmd_loop(self, name, rounds, holder_dir, most):
         obj = self.objects[name]
