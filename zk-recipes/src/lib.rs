@@ -11,6 +11,7 @@
 pub mod election;
 pub mod leader_latch;
 pub mod lease;
+pub mod locking_queue;
 #[macro_use]
 pub mod lock;
 pub mod ownership;
@@ -22,6 +23,7 @@ pub use election::Election;
 pub use leader_latch::{LeaderLatch, LeadershipEvent, LeadershipEvents};
 pub use lease::{MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{InterProcessMutex, Lock};
+pub use locking_queue::LockingQueue;
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};
 pub use semaphore::Semaphore;

@@ -36,18 +36,26 @@
 //!   holder renews, the end frees it; the multi-lease hands out distinct slots; kazoo reads our
 //!   record and we read kazoo's (refusal and renewal both ways); `expired()` fires.
 //!
+//! - `locking_queue_hands_each_entry_once`: priorities order the entries; a taken entry is
+//!   invisible to others until released or consumed; two consumers racing take every entry exactly
+//!   once; a cancelled `get` and a dropped queue leave no lock; a holder whose session ends loses
+//!   its entry (loss signal) to another consumer.
+//!
 //! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
 
 mod common;
 
+use std::future::IntoFuture;
 use std::pin::pin;
 use std::sync::Mutex;
+
 use std::time::Duration;
+use zk_client::Bytes;
 
 use common::*;
 use zk_client::{Error, SessionState};
 use zk_recipes::{
-    Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LossPolicy,
+    Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LockingQueue, LossPolicy,
     MultiNonBlockingLease, NonBlockingLease, OwnershipState, ReadLock, Semaphore, WriteLock,
 };
 use zk_testkit::real::{Ensemble, ZkVersion};
@@ -75,6 +83,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         leader_latch_follows_the_queue,
         leader_latch_loss,
         leases_by_the_clock,
+        locking_queue_hands_each_entry_once,
     ]
 }
 
@@ -1005,6 +1014,129 @@ async fn leases_by_the_clock(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     ctx.within(WAIT, other.expired()).await?;
     drop(k);
     c.close().await;
+    Ok(())
+}
+
+async fn locking_queue_hands_each_entry_once(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("lqueue").await?;
+    let path = format!("{base}/q");
+    let taken = format!("{path}/taken");
+    let c1 = ctx.client().await?;
+    let c2 = ctx.client().await?;
+    let mut q1 = LockingQueue::new(&c1, &path);
+    let mut q2 = LockingQueue::new(&c2, &path);
+    ok!(q1.put("low", 500).await);
+    ok!(q1.put("high", 1).await);
+    ok!(q1.put_all(vec!["mid-a".into(), "mid-b".into()], 100).await);
+    check!(ok!(q1.len().await) == 4, "len");
+    check!(&ok!(q1.get().await)[..] == b"high", "priority first");
+    check!(&ok!(q1.get().await)[..] == b"high", "the held entry again");
+    check!(
+        &ok!(q2.get().await)[..] == b"mid-a",
+        "a taken entry is skipped"
+    );
+    let own = q1.ownership().ok_or("no ownership")?.clone();
+    let stat = ok!(admin.exists(own.node()).await).ok_or("lock node missing")?;
+    check!(
+        own.fencing_token() == stat.czxid,
+        "token is the lock's czxid"
+    );
+    check!(ok!(q1.holds_lock().await), "holds_lock");
+    check!(ok!(q1.release().await), "release");
+    let mut q3 = LockingQueue::new(&admin, &path);
+    check!(
+        &ok!(q3.get().await)[..] == b"high",
+        "a released entry comes back"
+    );
+    check!(ok!(q3.consume().await), "consume");
+    check!(ok!(q2.consume().await), "consume");
+    check!(ok!(q1.len().await) == 2, "two left");
+
+    // Drained by two racing consumers: each entry exactly once.
+    let values: Vec<Bytes> = (0..8).map(|i| Bytes::from(format!("v{i}"))).collect();
+    ok!(q1.put_all(values, 200).await);
+    let got = Mutex::new(Vec::new());
+    let runs: Vec<BoxFut<'_>> = [&mut q1, &mut q2]
+        .into_iter()
+        .map(|q| {
+            let got = &got;
+            Box::pin(async move {
+                // Until all ten are taken; the timeout only makes it look again.
+                while got.lock().unwrap_or_else(|e| e.into_inner()).len() < 10 {
+                    if let Some(v) = ok!(q.get_timeout(Duration::from_millis(200)).await) {
+                        got.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+                        check!(ok!(q.consume().await), "consume");
+                    }
+                }
+                Ok(())
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    let mut got: Vec<String> = got
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    want.extend(["low".to_owned(), "mid-b".to_owned()]);
+    want.sort();
+    check!(got == want, "taken {got:?}");
+    check!(ok!(q1.is_empty().await), "drained");
+
+    // A cancelled get and a timed-out one leave no lock.
+    {
+        let mut fut = Box::pin(q1.get());
+        check!(
+            poll_once(fut.as_mut()).is_pending(),
+            "get on an empty queue"
+        );
+    }
+    check!(
+        ok!(q1.get_timeout(Duration::from_millis(100)).await).is_none(),
+        "timeout"
+    );
+    ok!(q2.put("x", 100).await);
+    check!(&ok!(q1.get().await)[..] == b"x", "x");
+    check!(ok!(admin.get_children(&taken).await).len() == 1, "one lock");
+    // Dropping the holder's queue releases the entry.
+    drop(q1);
+    ctx.children_until(&admin, &taken, |ch, _| ch.is_empty())
+        .await?;
+
+    // A holder whose session ends loses its entry to another consumer.
+    let mut q4 = LockingQueue::new(&c1, &path).with_policy(LossPolicy::SessionOnly);
+    check!(&ok!(q4.get().await)[..] == b"x", "x again");
+    let lost = q4.ownership().ok_or("no ownership")?.lost();
+    let node = q4.ownership().ok_or("no ownership")?.node().to_owned();
+    let mut waiting = Box::pin(q2.get());
+    // Its first reads are answered while the entry is held; it must not take it.
+    while_pending(
+        waiting.as_mut(),
+        c2.sync(&taken).into_future(),
+        "a get while the entry is held",
+    )
+    .await?
+    .map_err(|e| format!("sync: {e}"))?;
+    end_session(ctx, c1.client_id().ok_or("no session")?, &admin, &node).await?;
+    check!(
+        ctx.within(WAIT, lost).await? == OwnershipState::Lost,
+        "loss signal"
+    );
+    check!(
+        &ok!(ctx.within(WAIT, waiting.as_mut()).await?)[..] == b"x",
+        "taken over"
+    );
+    drop(waiting);
+    check!(ok!(q2.consume().await), "consume");
+    drop(q4);
+    for c in [c1, c2, admin] {
+        c.close().await;
+    }
     Ok(())
 }
 
