@@ -18,6 +18,7 @@ pub mod ownership;
 pub mod protected;
 pub mod rw_lock;
 pub mod semaphore;
+pub mod set_partitioner;
 
 pub use election::Election;
 pub use leader_latch::{LeaderLatch, LeadershipEvent, LeadershipEvents};
@@ -27,3 +28,4 @@ pub use locking_queue::LockingQueue;
 pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};
 pub use semaphore::Semaphore;
+pub use set_partitioner::{PartitionState, SetPartitioner};

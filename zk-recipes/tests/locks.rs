@@ -41,6 +41,11 @@
 //!   once; a cancelled `get` and a dropped queue leave no lock; a holder whose session ends loses
 //!   its entry (loss signal) to another consumer.
 //!
+//! - `set_partitioner_divides_and_redivides`: one member holds every item; a second member joining
+//!   fires `changed()` (Release) and both re-acquire disjoint halves as kazoo divides them, each
+//!   item under a lock; a member finishing gives everything back to the other; a member whose
+//!   session ends is in Failure.
+//!
 //! Nothing asserts timing: every wait is for an event, a state or a reply, bounded generously.
 
 mod common;
@@ -56,7 +61,8 @@ use common::*;
 use zk_client::{Error, SessionState};
 use zk_recipes::{
     Election, InterProcessMutex, LeaderLatch, LeadershipEvent, Lock, LockingQueue, LossPolicy,
-    MultiNonBlockingLease, NonBlockingLease, OwnershipState, ReadLock, Semaphore, WriteLock,
+    MultiNonBlockingLease, NonBlockingLease, OwnershipState, PartitionState, ReadLock, Semaphore,
+    SetPartitioner, WriteLock,
 };
 use zk_testkit::real::{Ensemble, ZkVersion};
 
@@ -84,6 +90,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         leader_latch_loss,
         leases_by_the_clock,
         locking_queue_hands_each_entry_once,
+        set_partitioner_divides_and_redivides,
     ]
 }
 
@@ -1134,6 +1141,100 @@ async fn locking_queue_hands_each_entry_once(ctx: &Ctx, _: &mut Ensemble) -> Out
     drop(waiting);
     check!(ok!(q2.consume().await), "consume");
     drop(q4);
+    for c in [c1, c2, admin] {
+        c.close().await;
+    }
+    Ok(())
+}
+
+async fn set_partitioner_divides_and_redivides(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (admin, base) = ctx.fresh("partitioner").await?;
+    let path = format!("{base}/p");
+    let items: Vec<String> = ["e", "a", "d", "b", "c"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let all: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let boundary = Duration::from_millis(300);
+    let c1 = ctx.client().await?;
+    let c2 = ctx.client().await?;
+    let mut p1 = ok!(SetPartitioner::new(&c1, &path, items.clone(), "m1", boundary).await)
+        .with_max_reaction_time(Duration::from_millis(200));
+    check!(
+        ok!(p1.wait_for_acquire().await) == PartitionState::Acquired,
+        "p1 alone"
+    );
+    check!(p1.partition() == all, "p1 holds {:?}", p1.partition());
+    check!(p1.ownerships().len() == 5, "a lock per item");
+
+    let mut p2 = ok!(SetPartitioner::new(&c2, &path, items.clone(), "m2", boundary).await)
+        .with_max_reaction_time(Duration::from_millis(200));
+    let how = ctx.within(WAIT, p1.changed()).await?;
+    check!(
+        how == PartitionState::Release,
+        "p1 after m2 joined: {how:?}"
+    );
+    check!(p1.partition().is_empty(), "no items while in Release");
+    let runs: Vec<BoxFut<'_>> = [&mut p1, &mut p2]
+        .into_iter()
+        .map(|p| {
+            Box::pin(async move {
+                // A member may see the other's changes and start over; Acquired in the end.
+                let s = ok!(p.wait_for_acquire().await);
+                check!(s == PartitionState::Acquired, "{s:?}");
+                Ok(())
+            }) as BoxFut<'_>
+        })
+        .collect();
+    for r in join_all(runs).await {
+        r?;
+    }
+    // Both may have redivided once more if one saw the other late; they agree in the end.
+    check!(
+        p1.state() == PartitionState::Acquired && p2.state() == PartitionState::Acquired,
+        "states {:?} {:?}",
+        p1.state(),
+        p2.state()
+    );
+    check!(p1.partition() == ["a", "c", "e"], "m1 {:?}", p1.partition());
+    check!(p2.partition() == ["b", "d"], "m2 {:?}", p2.partition());
+
+    ok!(p2.finish().await);
+    check!(p2.state() == PartitionState::Failure, "finished");
+    let how = ctx.within(WAIT, p1.changed()).await?;
+    check!(how == PartitionState::Release, "p1 after m2 left: {how:?}");
+    check!(
+        ok!(p1.wait_for_acquire().await) == PartitionState::Acquired,
+        "p1 again"
+    );
+    check!(p1.partition() == all, "p1 holds {:?}", p1.partition());
+
+    // The session ends: Failure.
+    let mut states = c1.state_changes();
+    let witness = ok!(c1.create(&format!("{base}/w"), "").ephemeral().await);
+    end_session(ctx, c1.client_id().ok_or("no session")?, &admin, &witness).await?;
+    loop {
+        match ctx
+            .within(WAIT, std::future::poll_fn(|cx| states.poll_next_unpin(cx)))
+            .await?
+        {
+            Some(SessionState::Lost(_)) | None => break,
+            Some(_) => {}
+        }
+    }
+    check!(
+        p1.state() == PartitionState::Failure,
+        "after the session ended: {:?}",
+        p1.state()
+    );
+    check!(
+        ok!(p1.wait_for_acquire().await) == PartitionState::Failure,
+        "Failure is final"
+    );
+    drop((p1, p2));
     for c in [c1, c2, admin] {
         c.close().await;
     }
