@@ -69,6 +69,7 @@ mod callbacks;
 mod client;
 mod ops;
 mod pending;
+pub mod recipes;
 mod runtime;
 mod watch;
 
