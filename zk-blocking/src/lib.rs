@@ -69,6 +69,7 @@ mod callbacks;
 mod client;
 mod ops;
 mod pending;
+mod recipes_coord;
 mod runtime;
 mod watch;
 
@@ -76,6 +77,9 @@ pub use callbacks::{ListenerHandle, WatchHandle};
 pub use client::{Client, ClientBuilder};
 pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
+pub use recipes_coord::{
+    Change, CountChanges, Counter, CounterValue, Queue, SharedCount, VersionedValue,
+};
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;

@@ -6,3 +6,12 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod coord_util;
+pub mod counter;
+pub mod shared_count;
+
+pub use counter::{Change, Counter, CounterValue};
+pub use shared_count::{CountChanges, SharedCount, VersionedValue};
+pub mod queue;
+pub use queue::Queue;

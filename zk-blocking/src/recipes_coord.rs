@@ -1,0 +1,199 @@
+//! Blocking counterparts of zk-recipes' coordination recipes (kazoo's Counter, Queue, Barrier,
+//! DoubleBarrier, Party, ShallowParty; Curator's SharedCount, PersistentNode, GroupMember): each
+//! wraps the async recipe over [`Client::as_async`] and waits on the calling thread. Semantics,
+//! layouts and errors are the async recipe's; see zk-recipes for them.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_core::Stream;
+use zk_client::{Bytes, Data, Error};
+pub use zk_recipes::counter::{Change, CounterValue};
+pub use zk_recipes::shared_count::VersionedValue;
+
+use crate::runtime::block_on;
+use crate::Client;
+
+/// The next item of a stream, waiting on this thread.
+fn next_blocking<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    block_on(std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)))
+}
+
+fn wait<F: Future>(f: F) -> F::Output {
+    block_on(f)
+}
+
+/// kazoo's `Counter` (see [`zk_recipes::Counter`]): an `i64` or `f64` counter in one node,
+/// changed by compare-and-set.
+#[derive(Debug)]
+pub struct Counter<T: CounterValue = i64>(zk_recipes::Counter<T>);
+
+impl Counter<i64> {
+    /// An integer counter at `path`, 0 when new. Nothing is sent yet.
+    pub fn new(client: &Client, path: &str) -> Self {
+        Counter(zk_recipes::Counter::new(client.as_async(), path))
+    }
+
+    /// Curator's `SharedCount` layout (4 big-endian bytes; values must fit an `i32`).
+    pub fn support_curator(self) -> Self {
+        Counter(self.0.support_curator())
+    }
+}
+
+impl<T: CounterValue> Counter<T> {
+    /// A counter at `path` that reads as `default` when new (`0.0` makes a float counter).
+    pub fn with_default(client: &Client, path: &str, default: T) -> Self {
+        Counter(zk_recipes::Counter::with_default(
+            client.as_async(),
+            path,
+            default,
+        ))
+    }
+
+    /// The counter's path.
+    pub fn path(&self) -> &str {
+        self.0.path()
+    }
+
+    /// The current value.
+    ///
+    /// Errors as [`zk_recipes::Counter::value`].
+    pub fn value(&self) -> Result<T, Error> {
+        wait(self.0.value())
+    }
+
+    /// Adds `delta`; the values before and after.
+    ///
+    /// Errors as [`zk_recipes::Counter::add`].
+    pub fn add(&self, delta: T) -> Result<Change<T>, Error> {
+        wait(self.0.add(delta))
+    }
+
+    /// Subtracts `delta`.
+    ///
+    /// Errors as [`zk_recipes::Counter::sub`].
+    pub fn sub(&self, delta: T) -> Result<Change<T>, Error> {
+        wait(self.0.sub(delta))
+    }
+}
+
+/// Curator's `SharedCount` (see [`zk_recipes::SharedCount`]).
+#[derive(Debug, Clone)]
+pub struct SharedCount(zk_recipes::SharedCount);
+
+impl SharedCount {
+    /// Opens the count at `path`, creating it with `seed` if missing.
+    ///
+    /// Errors as [`zk_recipes::SharedCount::start`].
+    pub fn start(client: &Client, path: &str, seed: i32) -> Result<SharedCount, Error> {
+        wait(zk_recipes::SharedCount::start(
+            client.as_async(),
+            path,
+            seed,
+        ))
+        .map(SharedCount)
+    }
+
+    /// The count now.
+    ///
+    /// Errors as [`zk_recipes::SharedCount::count`].
+    pub fn count(&self) -> Result<i32, Error> {
+        wait(self.0.count())
+    }
+
+    /// The count and its version.
+    ///
+    /// Errors as [`zk_recipes::SharedCount::versioned_value`].
+    pub fn versioned_value(&self) -> Result<VersionedValue, Error> {
+        wait(self.0.versioned_value())
+    }
+
+    /// Sets the count whatever it is.
+    ///
+    /// Errors as [`zk_recipes::SharedCount::set_count`].
+    pub fn set_count(&self, n: i32) -> Result<(), Error> {
+        wait(self.0.set_count(n))
+    }
+
+    /// Sets the count if it is still at `previous`'s version; false if it changed.
+    ///
+    /// Errors as [`zk_recipes::SharedCount::try_set_count`].
+    pub fn try_set_count(&self, previous: &VersionedValue, n: i32) -> Result<bool, Error> {
+        wait(self.0.try_set_count(previous, n))
+    }
+
+    /// The count now, then after every change, as a blocking iterator (see
+    /// [`zk_recipes::SharedCount::changes`]); it ends when the client closes.
+    pub fn changes(&self) -> CountChanges {
+        CountChanges(self.0.changes())
+    }
+}
+
+/// The blocking iterator of [`SharedCount::changes`].
+#[derive(Debug)]
+pub struct CountChanges(zk_recipes::CountChanges);
+
+impl Iterator for CountChanges {
+    type Item = Result<VersionedValue, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        next_blocking(&mut self.0)
+    }
+}
+
+/// kazoo's `Queue` (see [`zk_recipes::Queue`]).
+#[derive(Debug)]
+pub struct Queue(zk_recipes::Queue);
+
+impl Queue {
+    /// The queue at `path`.
+    pub fn new(client: &Client, path: &str) -> Self {
+        Queue(zk_recipes::Queue::new(client.as_async(), path))
+    }
+
+    /// Puts an item with priority 100.
+    ///
+    /// Errors as [`zk_recipes::Queue::put`].
+    pub fn put(&self, value: impl Data) -> Result<(), Error> {
+        wait(self.0.put(value))
+    }
+
+    /// Puts an item with `priority` (0..=999, lower first).
+    ///
+    /// Errors as [`zk_recipes::Queue::put_with_priority`].
+    pub fn put_with_priority(&self, value: impl Data, priority: u16) -> Result<(), Error> {
+        wait(self.0.put_with_priority(value, priority))
+    }
+
+    /// Puts several items, all or none.
+    ///
+    /// Errors as [`zk_recipes::Queue::put_all`].
+    pub fn put_all<D: Data>(
+        &self,
+        values: impl IntoIterator<Item = D>,
+        priority: u16,
+    ) -> Result<(), Error> {
+        wait(self.0.put_all(values, priority))
+    }
+
+    /// Takes the first item; `None` when empty.
+    ///
+    /// Errors as [`zk_recipes::Queue::get`].
+    pub fn get(&self) -> Result<Option<Bytes>, Error> {
+        wait(self.0.get())
+    }
+
+    /// The number of items.
+    ///
+    /// Errors as [`zk_recipes::Queue::len`].
+    pub fn len(&self) -> Result<usize, Error> {
+        wait(self.0.len())
+    }
+
+    /// Whether the queue is empty.
+    ///
+    /// Errors as [`zk_recipes::Queue::len`].
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        wait(self.0.is_empty())
+    }
+}

@@ -1,0 +1,777 @@
+//! The coordination recipes (counter, shared count, queue, barriers, party, persistent node,
+//! group member, caches) on every runtime (tokio, async-std, smol) against real ZooKeeper 3.8
+//! and 3.9 started by zk-testkit, and with kazoo sharing the same nodes.
+//!
+//! One test per server version runs every scenario on each runtime in turn; a scenario returns
+//! `Err(message)` rather than panicking, so a test reports every failed (runtime, scenario) at
+//! once. `SUITE_FILTER=name` runs only scenarios whose name contains `name`. Nothing asserts
+//! timing: every wait is for a reply, an item or an event, bounded generously. python3 or kazoo
+//! missing is a failure, never a skip.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::pin::Pin;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use zk_client::{Client, ClientBuilder, Error, Runtime};
+use zk_recipes::{Counter, Queue, SharedCount, VersionedValue};
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
+
+/// Upper bound for any one reply, item or event: generous, the machine may be loaded.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Upper bound for one whole scenario.
+const SCENARIO_WAIT: Duration = Duration::from_secs(240);
+
+const PYTHON: &str = "/usr/bin/python3";
+
+type Outcome = Result<(), String>;
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+type Scenario = for<'a> fn(&'a Ctx) -> BoxFut<'a>;
+/// One client's share of a concurrent run.
+type Task<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + 'a>>;
+
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!("{} (line {})", format!($($fmt)*), line!()));
+        }
+    };
+}
+
+macro_rules! ok {
+    ($e:expr) => {
+        $e.map_err(|e| format!("{} failed: {e:?} (line {})", stringify!($e), line!()))?
+    };
+}
+
+// ---- the harness ---------------------------------------------------------------------------
+
+/// What a scenario gets: the runtime, the servers, and (for ensemble scenarios) the ensemble.
+struct Ctx {
+    rt: Arc<dyn Runtime>,
+    runtime_name: &'static str,
+    connect: String,
+    version: ZkVersion,
+    #[allow(dead_code)] // for the ensemble scenarios to come
+    ensemble: Option<Arc<Mutex<Ensemble>>>,
+}
+
+impl Ctx {
+    fn base(&self, scenario: &str) -> String {
+        format!("/coord-{}/{}", self.runtime_name, scenario)
+    }
+
+    fn builder(&self) -> ClientBuilder {
+        ClientBuilder::new(self.rt.clone(), &self.connect)
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(WAIT)
+            .close_timeout(WAIT)
+    }
+
+    async fn client(&self) -> Result<Client, String> {
+        self.builder()
+            .connect()
+            .await
+            .map_err(|e| format!("connect to {}: {e}", self.connect))
+    }
+
+    /// `n` clients, each its own session.
+    async fn clients(&self, n: usize) -> Result<Vec<Client>, String> {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(self.client().await?);
+        }
+        Ok(v)
+    }
+
+    /// A client and a fresh, empty base path for `scenario`.
+    async fn fresh(&self, scenario: &str) -> Result<(Client, String), String> {
+        let c = self.client().await?;
+        let base = self.base(scenario);
+        match c.delete(&base).recursive().await {
+            Ok(()) | Err(Error::NoNode { .. }) => {}
+            Err(e) => return Err(format!("cleaning {base}: {e}")),
+        }
+        ok!(c.ensure_path(&base).await);
+        Ok((c, base))
+    }
+
+    async fn sleep(&self, d: Duration) {
+        let mut t = self.rt.timer(Instant::now() + d);
+        std::future::poll_fn(|cx| t.poll_fire(cx)).await
+    }
+
+    /// Waits for `fut` at most `d`.
+    async fn within<T>(
+        &self,
+        d: Duration,
+        fut: impl std::future::IntoFuture<Output = T>,
+    ) -> Result<T, String> {
+        let mut fut = std::pin::pin!(fut.into_future());
+        let mut t = self.rt.timer(Instant::now() + d);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            t.poll_fire(cx)
+                .map(|()| Err(format!("timed out after {d:?}")))
+        })
+        .await
+    }
+
+    /// The next item of a stream, within `WAIT`.
+    async fn next<S: Stream + Unpin>(&self, s: &mut S) -> Result<S::Item, String> {
+        self.within(
+            WAIT,
+            std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)),
+        )
+        .await?
+        .ok_or_else(|| "stream ended".to_owned())
+    }
+
+    /// Polls `cond` until it holds (a condition on the servers that no event announces), at most
+    /// `WAIT`.
+    #[allow(dead_code)] // for the scenarios to come
+    async fn eventually<F, Fut>(&self, what: &str, mut cond: F) -> Outcome
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<bool, String>>,
+    {
+        let start = Instant::now();
+        loop {
+            if cond().await? {
+                return Ok(());
+            }
+            if start.elapsed() > WAIT {
+                return Err(format!("{what}: not within {WAIT:?}"));
+            }
+            self.sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Runs futures concurrently on the current task; their results in order.
+async fn join_all<'a, T>(futs: Vec<Pin<Box<dyn Future<Output = T> + 'a>>>) -> Vec<T> {
+    let mut futs: Vec<Option<Pin<Box<dyn Future<Output = T> + 'a>>>> =
+        futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(fut) = f {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *o = Some(v);
+                        *f = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Expires `c`'s session the way a partition would, seen from the server: a second client
+/// resumes it by id and password and closes it.
+#[allow(dead_code)] // for the scenarios to come
+async fn expire(ctx: &Ctx, c: &Client) -> Outcome {
+    let id = c.client_id().ok_or("no session to expire")?;
+    let thief = ctx
+        .builder()
+        .resume(id)
+        .renew_session_after_expiry(false)
+        .connect()
+        .await
+        .map_err(|e| format!("resume the session to expire it: {e}"))?;
+    thief.close().await;
+    Ok(())
+}
+
+async fn run(ctx: &Ctx, list: &[(&'static str, Scenario)], failures: &mut Vec<String>) {
+    let filter = std::env::var("SUITE_FILTER").unwrap_or_default();
+    for (name, scenario) in list {
+        if !name.contains(filter.as_str()) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = match ctx.within(SCENARIO_WAIT, scenario(ctx)).await {
+            Ok(r) => r,
+            Err(e) => Err(e),
+        };
+        eprintln!(
+            "[{} {}] {name}: {} in {:?}",
+            ctx.version,
+            ctx.runtime_name,
+            if outcome.is_ok() { "ok" } else { "FAILED" },
+            started.elapsed()
+        );
+        if let Err(e) = outcome {
+            failures.push(format!(
+                "[{} {}] {name}: {e}",
+                ctx.version, ctx.runtime_name
+            ));
+        }
+    }
+}
+
+/// Runs `list` on tokio, async-std and smol in turn against `connect`.
+fn on_every_runtime(
+    version: ZkVersion,
+    connect: &str,
+    ensemble: Option<Arc<Mutex<Ensemble>>>,
+    list: &[(&'static str, Scenario)],
+) {
+    let make = |rt: Arc<dyn Runtime>, runtime_name| Ctx {
+        rt,
+        runtime_name,
+        connect: connect.to_owned(),
+        version,
+        ensemble: ensemble.clone(),
+    };
+    let mut failures = Vec::new();
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let ctx = make(zk_tokio::TokioRuntime::default().shared(), "tokio");
+    tokio_rt.block_on(run(&ctx, list, &mut failures));
+    drop(tokio_rt);
+    let ctx = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
+    async_std::task::block_on(run(&ctx, list, &mut failures));
+    let ctx = make(zk_async_std::SmolRuntime.shared(), "smol");
+    smol::block_on(run(&ctx, list, &mut failures));
+    assert!(
+        failures.is_empty(),
+        "{} scenario runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|ctx| Box::pin($name(ctx))) as Scenario)),*]
+    };
+}
+
+fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![
+        counter_sums_concurrent_increments,
+        float_counter_and_curator_encoding,
+        shared_count_compare_and_set_and_changes,
+        queue_items_neither_lost_nor_duplicated,
+        queue_priorities_and_put_all,
+        kazoo_shares_counters_and_queue,
+    ]
+}
+
+fn standalone(version: ZkVersion) {
+    let ens = Ensemble::start(EnsembleOptions::standalone(version))
+        .unwrap_or_else(|e| panic!("starting ZooKeeper {version}: {e}"));
+    on_every_runtime(
+        version,
+        &ens.connect_string(),
+        None,
+        &standalone_scenarios(),
+    );
+}
+
+#[test]
+fn coord_recipes_on_zookeeper_3_8() {
+    standalone(ZkVersion::V3_8);
+}
+
+#[test]
+fn coord_recipes_on_zookeeper_3_9() {
+    standalone(ZkVersion::V3_9);
+}
+
+// ---- counter and shared count ----------------------------------------------------------------
+
+const CLIENTS: usize = 4;
+const PER_CLIENT: usize = 25;
+
+/// Several clients, each with its own session, increment one counter at once: the result is
+/// the sum, and every increment saw a distinct pre-value (no two applied on the same version).
+async fn counter_sums_concurrent_increments(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("counter").await?;
+    let path = format!("{base}/int");
+    let clients = ctx.clients(CLIENTS).await?;
+    let counters: Vec<Counter> = clients.iter().map(|c| Counter::new(c, &path)).collect();
+    let futs: Vec<Task<'_, Vec<i64>>> = counters
+        .iter()
+        .map(|counter| {
+            Box::pin(async move {
+                let mut pre = Vec::new();
+                for _ in 0..PER_CLIENT {
+                    pre.push(counter.add(1).await?.pre_value);
+                }
+                Ok(pre)
+            }) as Pin<Box<dyn Future<Output = _>>>
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for r in join_all(futs).await {
+        for pre in ok!(r) {
+            check!(seen.insert(pre), "two increments started from {pre}");
+        }
+    }
+    let total = (CLIENTS * PER_CLIENT) as i64;
+    let value = ok!(Counter::new(&c, &path).value().await);
+    check!(value == total, "counter {value}, want {total}");
+    let (data, _) = ok!(c.get_data(&path).await);
+    check!(
+        data == total.to_string().as_bytes(),
+        "kazoo's layout: ASCII decimal, got {data:?}"
+    );
+    let change = ok!(Counter::new(&c, &path).sub(10).await);
+    check!(
+        change.pre_value == total && change.post_value == total - 10,
+        "sub {change:?}"
+    );
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// A float counter writes Python's repr; a Curator-compatible counter writes 4 big-endian bytes
+/// and agrees with SharedCount on the same node.
+async fn float_counter_and_curator_encoding(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("float-counter").await?;
+    let fpath = format!("{base}/float");
+    let f = Counter::with_default(&c, &fpath, 1.0);
+    check!(
+        ok!(f.value().await) == 1.0,
+        "a new float counter reads its default"
+    );
+    let ch = ok!(f.add(2.5).await);
+    check!(
+        ch.pre_value == 1.0 && ch.post_value == 3.5,
+        "float add {ch:?}"
+    );
+    let (data, _) = ok!(c.get_data(&fpath).await);
+    check!(&data[..] == b"3.5", "float layout {data:?}");
+
+    let cpath = format!("{base}/curator");
+    let k = Counter::new(&c, &cpath).support_curator();
+    ok!(k.add(7).await);
+    ok!(k.sub(2).await);
+    let (data, _) = ok!(c.get_data(&cpath).await);
+    check!(data[..] == 5i32.to_be_bytes(), "curator layout {data:?}");
+    let shared = ok!(SharedCount::start(&c, &cpath, 100).await);
+    check!(
+        ok!(shared.count().await) == 5,
+        "SharedCount reads the counter"
+    );
+    ok!(shared.set_count(40).await);
+    check!(ok!(k.value().await) == 40, "the counter reads SharedCount");
+    match k.add(i64::from(i32::MAX)).await {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("a count past i32 must fail, got {other:?}")),
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// SharedCount: the seed on a new node, a compare-and-set that fails on a stale version, and a
+/// stream that sees another client's change.
+async fn shared_count_compare_and_set_and_changes(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("shared-count").await?;
+    let other = ctx.client().await?;
+    let path = format!("{base}/deep/count");
+    let count = ok!(SharedCount::start(&c, &path, 7).await);
+    let again = ok!(SharedCount::start(&other, &path, 99).await);
+    check!(
+        ok!(again.count().await) == 7,
+        "start keeps an existing count"
+    );
+    let (data, _) = ok!(c.get_data(&path).await);
+    check!(data[..] == [0, 0, 0, 7], "4 big-endian bytes {data:?}");
+
+    let mut changes = count.changes();
+    let first = ok!(ctx.next(&mut changes).await?);
+    check!(first.value == 7, "first change item {first:?}");
+
+    let v0 = ok!(count.versioned_value().await);
+    check!(
+        ok!(count.try_set_count(&v0, 8).await),
+        "CAS on the fresh version"
+    );
+    check!(
+        !ok!(again.try_set_count(&v0, 9).await),
+        "CAS on a stale version must fail"
+    );
+    let item = ok!(ctx.next(&mut changes).await?);
+    check!(
+        item == VersionedValue {
+            version: v0.version + 1,
+            value: 8
+        },
+        "change item {item:?}"
+    );
+    ok!(again.set_count(-3).await);
+    let item = ok!(ctx.next(&mut changes).await?);
+    check!(item.value == -3, "another client's change {item:?}");
+
+    // Concurrent CAS increments from several clients add up.
+    let clients = ctx.clients(CLIENTS).await?;
+    let counts: Vec<SharedCount> = {
+        let mut v = Vec::new();
+        for cl in &clients {
+            v.push(ok!(SharedCount::start(cl, &path, 0).await));
+        }
+        v
+    };
+    let futs: Vec<Task<'_, ()>> = counts
+        .iter()
+        .map(|sc| {
+            Box::pin(async move {
+                for _ in 0..PER_CLIENT {
+                    loop {
+                        let v = sc.versioned_value().await?;
+                        if sc.try_set_count(&v, v.value + 1).await? {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }) as Pin<Box<dyn Future<Output = _>>>
+        })
+        .collect();
+    for r in join_all(futs).await {
+        ok!(r);
+    }
+    let want = -3 + (CLIENTS * PER_CLIENT) as i32;
+    let got = ok!(count.count().await);
+    check!(got == want, "CAS increments: {got}, want {want}");
+    drop(changes);
+    for cl in clients {
+        cl.close().await;
+    }
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+// ---- queue ---------------------------------------------------------------------------------
+
+/// Producers and consumers on separate sessions at once: every item comes out exactly once.
+async fn queue_items_neither_lost_nor_duplicated(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("queue").await?;
+    let path = format!("{base}/q");
+    let producers = ctx.clients(2).await?;
+    let consumers = ctx.clients(3).await?;
+    const ITEMS: usize = 40;
+    let mut futs: Vec<Task<'_, Vec<String>>> = Vec::new();
+    for (p, client) in producers.iter().enumerate() {
+        let path = path.clone();
+        futs.push(Box::pin(async move {
+            let q = Queue::new(client, &path);
+            for i in 0..ITEMS {
+                q.put(format!("p{p}-{i}")).await?;
+            }
+            Ok(Vec::new())
+        }));
+    }
+    let produced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for client in &consumers {
+        let path = path.clone();
+        let produced = produced.clone();
+        futs.push(Box::pin(async move {
+            let q = Queue::new(client, &path);
+            let mut got = Vec::new();
+            // Consume until every item was taken by someone.
+            while produced.load(std::sync::atomic::Ordering::SeqCst) < 2 * ITEMS {
+                match q.get().await? {
+                    Some(item) => {
+                        got.push(String::from_utf8_lossy(&item).into_owned());
+                        produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    None => client.sleep(Duration::from_millis(20)).await,
+                }
+            }
+            Ok(got)
+        }));
+    }
+    let results = ctx.within(SCENARIO_WAIT / 2, join_all(futs)).await?;
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(ok!(r));
+    }
+    let distinct: BTreeSet<&String> = all.iter().collect();
+    check!(
+        all.len() == 2 * ITEMS && distinct.len() == 2 * ITEMS,
+        "{} items out, {} distinct, want {}",
+        all.len(),
+        distinct.len(),
+        2 * ITEMS
+    );
+    for p in 0..2 {
+        for i in 0..ITEMS {
+            check!(distinct.contains(&format!("p{p}-{i}")), "p{p}-{i} lost");
+        }
+    }
+    check!(ok!(Queue::new(&c, &path).len().await) == 0, "queue empty");
+    for cl in producers.into_iter().chain(consumers) {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// Lower priority numbers come out first, then arrival order; put_all puts all; the layout is
+/// kazoo's.
+async fn queue_priorities_and_put_all(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("queue-priority").await?;
+    let path = format!("{base}/q");
+    let q = Queue::new(&c, &path);
+    check!(ok!(q.get().await).is_none(), "an empty queue gives None");
+    ok!(q.put("mid-1").await);
+    ok!(q.put_with_priority("low", 500).await);
+    ok!(q.put_with_priority("high", 1).await);
+    ok!(q.put_all(["mid-2", "mid-3"], 100).await);
+    match q.put_with_priority("x", 1000).await {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("priority 1000 must fail, got {other:?}")),
+    }
+    check!(ok!(q.len().await) == 5, "len");
+    let names = ok!(c.get_children(&path).await).to_vec();
+    check!(
+        names.iter().all(|n| n.starts_with("entry-")
+            && n.len() == "entry-100-0000000000".len()
+            && n.as_bytes()[9] == b'-'),
+        "kazoo's names {names:?}"
+    );
+    let mut out = Vec::new();
+    while let Some(item) = ok!(q.get().await) {
+        out.push(String::from_utf8_lossy(&item).into_owned());
+    }
+    check!(
+        out == ["high", "mid-1", "mid-2", "mid-3", "low"],
+        "order {out:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+// ---- kazoo -----------------------------------------------------------------------------------
+
+/// kazoo's side of `kazoo_shares_counters_and_queue`, one command per stdin line:
+/// `go` runs the increments and puts and answers `produced`; `consume` takes items until the
+/// queue is empty, answering `item <hex>` for each and then `consumed`.
+const KAZOO_SCRIPT: &str = r#"
+import sys
+from kazoo.client import KazooClient
+from kazoo.recipe.counter import Counter
+from kazoo.recipe.queue import Queue
+hosts, base, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+zk = KazooClient(hosts=hosts, command_retry={"max_tries": -1})
+zk.start(timeout=30)
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+say("ready")
+for line in sys.stdin:
+    cmd = line.strip()
+    if cmd == "go":
+        ints = Counter(zk, base + "/int")
+        floats = Counter(zk, base + "/float", default=0.0)
+        curator = Counter(zk, base + "/curator", support_curator=True)
+        q = Queue(zk, base + "/queue")
+        for i in range(n):
+            ints += 1
+            floats += 0.5
+            curator += 1
+            q.put(("py-%d" % i).encode(), priority=(i % 3) * 100)
+        say("produced")
+    elif cmd == "consume":
+        q = Queue(zk, base + "/queue")
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            say("item " + item.hex())
+        say("consumed")
+    elif cmd == "quit":
+        break
+zk.stop()
+zk.close()
+"#;
+
+/// A kazoo process driven over stdin/stdout; its stdout lines are read on a thread and picked
+/// up by polling, so the runtime is never blocked.
+struct Kazoo {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Kazoo {
+    fn start(connect: &str, base: &str, n: usize) -> Result<Kazoo, String> {
+        let mut child = Command::new(PYTHON)
+            .args(["-c", KAZOO_SCRIPT, connect, base, &n.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {PYTHON}: {e} (run scripts/setup-zookeeper)"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let lines = Arc::new(Mutex::new(VecDeque::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(line);
+            }
+        });
+        Ok(Kazoo {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    fn send(&mut self, cmd: &str) -> Outcome {
+        writeln!(self.stdin, "{cmd}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("writing to kazoo: {e}"))
+    }
+
+    /// The next line from kazoo, within `WAIT`; fails if the process exited (kazoo missing, a
+    /// traceback on stderr).
+    async fn line(&mut self, ctx: &Ctx) -> Result<String, String> {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+            {
+                return Ok(l);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                if self.lines.lock().map(|l| l.is_empty()).unwrap_or(true) {
+                    return Err(format!(
+                        "kazoo exited with {status} (is python3-kazoo installed? run \
+                         scripts/setup-zookeeper; its stderr is above)"
+                    ));
+                }
+                continue;
+            }
+            if start.elapsed() > WAIT * 4 {
+                return Err("no line from kazoo".into());
+            }
+            ctx.sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn expect(&mut self, ctx: &Ctx, want: &str) -> Outcome {
+        let l = self.line(ctx).await?;
+        check!(l == want, "kazoo said {l:?}, want {want:?}");
+        Ok(())
+    }
+}
+
+impl Drop for Kazoo {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// kazoo and this client increment the same counters (ASCII int, ASCII float, Curator's
+/// 4 bytes) and fill the same queue at the same time, then both consume it at the same time:
+/// the counts add up and every item comes out exactly once.
+async fn kazoo_shares_counters_and_queue(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo").await?;
+    const N: usize = 30;
+    let mut kazoo = Kazoo::start(&ctx.connect, &base, N)?;
+    kazoo.expect(ctx, "ready").await?;
+    kazoo.send("go")?;
+
+    let ints = Counter::new(&c, &format!("{base}/int"));
+    let floats = Counter::with_default(&c, &format!("{base}/float"), 0.0);
+    let curator = Counter::new(&c, &format!("{base}/curator")).support_curator();
+    let q = Queue::new(&c, &format!("{base}/queue"));
+    for i in 0..N {
+        ok!(ints.add(1).await);
+        ok!(floats.add(0.5).await);
+        ok!(curator.add(1).await);
+        ok!(q
+            .put_with_priority(format!("rs-{i}"), ((i % 3) * 100) as u16)
+            .await);
+    }
+    kazoo.expect(ctx, "produced").await?;
+    check!(ok!(ints.value().await) == 2 * N as i64, "int counter");
+    check!(ok!(floats.value().await) == N as f64, "float counter");
+    check!(
+        ok!(curator.value().await) == 2 * N as i64,
+        "curator counter"
+    );
+    let shared = ok!(SharedCount::start(&c, &format!("{base}/curator"), 0).await);
+    check!(
+        ok!(shared.count().await) == 2 * N as i32,
+        "SharedCount view"
+    );
+
+    kazoo.send("consume")?;
+    let mut ours = Vec::new();
+    while let Some(item) = ok!(q.get().await) {
+        ours.push(String::from_utf8_lossy(&item).into_owned());
+    }
+    let mut theirs = Vec::new();
+    loop {
+        let l = kazoo.line(ctx).await?;
+        if l == "consumed" {
+            break;
+        }
+        let hex = l.strip_prefix("item ").ok_or(format!("kazoo said {l:?}"))?;
+        let bytes = unhex(hex).ok_or(format!("bad hex {hex:?}"))?;
+        theirs.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in ours.iter().chain(theirs.iter()) {
+        *count.entry(s.as_str()).or_default() += 1;
+    }
+    for i in 0..N {
+        for who in ["rs", "py"] {
+            let name = format!("{who}-{i}");
+            let n = count.get(name.as_str()).copied().unwrap_or(0);
+            check!(
+                n == 1,
+                "{name} came out {n} times (ours {ours:?}, kazoo's {theirs:?})"
+            );
+        }
+    }
+    check!(count.len() == 2 * N, "unexpected items {count:?}");
+    c.close().await;
+    Ok(())
+}
