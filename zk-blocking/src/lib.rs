@@ -78,7 +78,8 @@ pub use client::{Client, ClientBuilder};
 pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
 pub use recipes_coord::{
-    Change, CountChanges, Counter, CounterValue, Queue, SharedCount, VersionedValue,
+    Barrier, Change, CountChanges, Counter, CounterValue, DoubleBarrier, Party, Queue,
+    ShallowParty, SharedCount, VersionedValue,
 };
 pub use watch::{PersistentWatch, Watch};
 

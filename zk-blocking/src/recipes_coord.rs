@@ -197,3 +197,177 @@ impl Queue {
         wait(self.0.is_empty())
     }
 }
+
+/// kazoo's `Barrier` (see [`zk_recipes::Barrier`]).
+#[derive(Debug, Clone)]
+pub struct Barrier(zk_recipes::Barrier);
+
+impl Barrier {
+    /// The barrier at `path`.
+    pub fn new(client: &Client, path: &str) -> Self {
+        Barrier(zk_recipes::Barrier::new(client.as_async(), path))
+    }
+
+    /// Puts the barrier in place.
+    ///
+    /// Errors as [`zk_recipes::Barrier::create`].
+    pub fn create(&self) -> Result<(), Error> {
+        wait(self.0.create())
+    }
+
+    /// Removes the barrier; true if it was in place.
+    ///
+    /// Errors as [`zk_recipes::Barrier::remove`].
+    pub fn remove(&self) -> Result<bool, Error> {
+        wait(self.0.remove())
+    }
+
+    /// Blocks until the barrier is removed.
+    ///
+    /// Errors as [`zk_recipes::Barrier::wait`].
+    pub fn wait(&self) -> Result<(), Error> {
+        wait(self.0.wait())
+    }
+
+    /// Blocks at most `d`: true if the barrier was removed, false if the time ran out.
+    ///
+    /// Errors as [`zk_recipes::Barrier::wait`].
+    pub fn wait_timeout(&self, d: std::time::Duration) -> Result<bool, Error> {
+        wait(self.0.wait_timeout(d))
+    }
+}
+
+/// kazoo's `DoubleBarrier` (see [`zk_recipes::DoubleBarrier`]).
+#[derive(Debug)]
+pub struct DoubleBarrier(zk_recipes::DoubleBarrier);
+
+impl DoubleBarrier {
+    /// A member of the double barrier at `path` releasing at `num_clients` members.
+    pub fn new(client: &Client, path: &str, num_clients: usize) -> Self {
+        DoubleBarrier(zk_recipes::DoubleBarrier::new(
+            client.as_async(),
+            path,
+            num_clients,
+        ))
+    }
+
+    /// The data of this member's node.
+    pub fn identifier(self, identifier: impl Data) -> Self {
+        DoubleBarrier(self.0.identifier(identifier))
+    }
+
+    /// Whether this member has entered and not left.
+    pub fn is_participating(&self) -> bool {
+        self.0.is_participating()
+    }
+
+    /// Enters and blocks until `num_clients` members have entered.
+    ///
+    /// Errors as [`zk_recipes::DoubleBarrier::enter`].
+    pub fn enter(&self) -> Result<(), Error> {
+        wait(self.0.enter())
+    }
+
+    /// Leaves and blocks until every member has left.
+    ///
+    /// Errors as [`zk_recipes::DoubleBarrier::leave`].
+    pub fn leave(&self) -> Result<(), Error> {
+        wait(self.0.leave())
+    }
+}
+
+/// kazoo's `Party` (see [`zk_recipes::Party`]).
+#[derive(Debug)]
+pub struct Party(zk_recipes::Party);
+
+impl Party {
+    /// A would-be member of the party at `path` with `identifier` as data.
+    pub fn new(client: &Client, path: &str, identifier: &str) -> Self {
+        Party(zk_recipes::Party::new(client.as_async(), path, identifier))
+    }
+
+    /// Joins the party.
+    ///
+    /// Errors as [`zk_recipes::Party::join`].
+    pub fn join(&self) -> Result<(), Error> {
+        wait(self.0.join())
+    }
+
+    /// Leaves the party; true if this member was in it.
+    ///
+    /// Errors as [`zk_recipes::Party::leave`].
+    pub fn leave(&self) -> Result<bool, Error> {
+        wait(self.0.leave())
+    }
+
+    /// The members' identifiers.
+    ///
+    /// Errors as [`zk_recipes::Party::members`].
+    pub fn members(&self) -> Result<Vec<String>, Error> {
+        wait(self.0.members())
+    }
+
+    /// The number of members.
+    ///
+    /// Errors as [`zk_recipes::Party::len`].
+    pub fn len(&self) -> Result<usize, Error> {
+        wait(self.0.len())
+    }
+
+    /// Whether the party has no members.
+    ///
+    /// Errors as [`zk_recipes::Party::len`].
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        wait(self.0.is_empty())
+    }
+}
+
+/// kazoo's `ShallowParty` (see [`zk_recipes::ShallowParty`]).
+#[derive(Debug)]
+pub struct ShallowParty(zk_recipes::ShallowParty);
+
+impl ShallowParty {
+    /// A would-be member of the party at `path` named `identifier`.
+    pub fn new(client: &Client, path: &str, identifier: &str) -> Self {
+        ShallowParty(zk_recipes::ShallowParty::new(
+            client.as_async(),
+            path,
+            identifier,
+        ))
+    }
+
+    /// Joins the party.
+    ///
+    /// Errors as [`zk_recipes::ShallowParty::join`].
+    pub fn join(&self) -> Result<(), Error> {
+        wait(self.0.join())
+    }
+
+    /// Leaves the party; true if this member was in it.
+    ///
+    /// Errors as [`zk_recipes::ShallowParty::leave`].
+    pub fn leave(&self) -> Result<bool, Error> {
+        wait(self.0.leave())
+    }
+
+    /// The members' identifiers.
+    ///
+    /// Errors as [`zk_recipes::ShallowParty::members`].
+    pub fn members(&self) -> Result<Vec<String>, Error> {
+        wait(self.0.members())
+    }
+
+    /// The number of members.
+    ///
+    /// Errors as [`zk_recipes::ShallowParty::len`].
+    pub fn len(&self) -> Result<usize, Error> {
+        wait(self.0.len())
+    }
+
+    /// Whether the party has no members.
+    ///
+    /// Errors as [`zk_recipes::ShallowParty::len`].
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        wait(self.0.is_empty())
+    }
+}

@@ -15,3 +15,7 @@ pub use counter::{Change, Counter, CounterValue};
 pub use shared_count::{CountChanges, SharedCount, VersionedValue};
 pub mod queue;
 pub use queue::Queue;
+pub mod barrier;
+pub mod party;
+pub use barrier::{Barrier, DoubleBarrier};
+pub use party::{Party, ShallowParty};

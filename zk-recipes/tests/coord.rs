@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
-use zk_recipes::{Counter, Queue, SharedCount, VersionedValue};
+use zk_recipes::{
+    Barrier, Counter, DoubleBarrier, Party, Queue, ShallowParty, SharedCount, VersionedValue,
+};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// Upper bound for any one reply, item or event: generous, the machine may be loaded.
@@ -137,7 +139,6 @@ impl Ctx {
 
     /// Polls `cond` until it holds (a condition on the servers that no event announces), at most
     /// `WAIT`.
-    #[allow(dead_code)] // for the scenarios to come
     async fn eventually<F, Fut>(&self, what: &str, mut cond: F) -> Outcome
     where
         F: FnMut() -> Fut,
@@ -184,11 +185,109 @@ async fn join_all<'a, T>(futs: Vec<Pin<Box<dyn Future<Output = T> + 'a>>>) -> Ve
     out.into_iter().flatten().collect()
 }
 
-/// Expires `c`'s session the way a partition would, seen from the server: a second client
-/// resumes it by id and password and closes it.
-#[allow(dead_code)] // for the scenarios to come
-async fn expire(ctx: &Ctx, c: &Client) -> Outcome {
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Runs two futures until the first finishes; the other is dropped (cancelled).
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        b.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
+}
+
+/// A TCP relay to the server that a test can cut: while cut, it closes every connection it
+/// relays and every new one at once. A client connected through it can then be kept away from
+/// the server without touching the server.
+struct Relay {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    live: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(upstream: &str) -> Result<Relay, String> {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("relay: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let upstream = upstream.split(',').next().ok_or("no server")?.to_owned();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let live = Arc::new(Mutex::new(Vec::new()));
+        let (cut2, live2) = (cut.clone(), live.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(down) = conn else { continue };
+                if cut2.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let pipes = (down.try_clone(), up.try_clone());
+                let (Ok(down2), Ok(up2)) = pipes else {
+                    continue;
+                };
+                if let Ok(mut l) = live2.lock() {
+                    l.extend(down.try_clone());
+                    l.extend(up.try_clone());
+                }
+                for (mut from, mut to) in [(down, up), (up2, down2)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Ok(Relay { port, cut, live })
+    }
+
+    fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every relayed connection and refuses new ones until `heal`.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut l) = self.live.lock() {
+            for s in l.drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A client connected through a new [`Relay`].
+async fn relayed_client(ctx: &Ctx) -> Result<(Client, Relay), String> {
+    let relay = Relay::start(&ctx.connect)?;
+    let c = ClientBuilder::new(ctx.rt.clone(), &relay.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .connect_timeout(WAIT)
+        .close_timeout(WAIT)
+        .connect()
+        .await
+        .map_err(|e| format!("connect through the relay: {e}"))?;
+    Ok((c, relay))
+}
+
+/// Expires the session of `c` (connected through `relay`) the way a partition would, seen from
+/// the server: with `c` cut off, a second client resumes the session by id and password and
+/// closes it; then `c` is let through again and learns of the expiry (and, by default, starts a
+/// new session).
+async fn expire(ctx: &Ctx, c: &Client, relay: &Relay) -> Outcome {
+    let mut states = c.state_changes();
     let id = c.client_id().ok_or("no session to expire")?;
+    relay.cut();
     let thief = ctx
         .builder()
         .resume(id)
@@ -197,7 +296,12 @@ async fn expire(ctx: &Ctx, c: &Client) -> Outcome {
         .await
         .map_err(|e| format!("resume the session to expire it: {e}"))?;
     thief.close().await;
-    Ok(())
+    relay.heal();
+    loop {
+        if let zk_client::SessionState::Lost(_) = ctx.next(&mut states).await? {
+            return Ok(());
+        }
+    }
 }
 
 async fn run(ctx: &Ctx, list: &[(&'static str, Scenario)], failures: &mut Vec<String>) {
@@ -276,6 +380,11 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         queue_items_neither_lost_nor_duplicated,
         queue_priorities_and_put_all,
         kazoo_shares_counters_and_queue,
+        barrier_releases_every_waiter,
+        double_barrier_enters_and_leaves_together,
+        cancelled_double_barrier_enter_leaves_nothing,
+        party_membership_tracks_sessions,
+        shallow_party_lists_names,
     ]
 }
 
@@ -774,4 +883,313 @@ async fn kazoo_shares_counters_and_queue(ctx: &Ctx) -> Outcome {
     check!(count.len() == 2 * N, "unexpected items {count:?}");
     c.close().await;
     Ok(())
+}
+
+// ---- barriers --------------------------------------------------------------------------------
+
+/// Waiters on several sessions all go on once the barrier is removed; a barrier not in place
+/// does not hold anyone; wait_timeout gives false while it stays.
+async fn barrier_releases_every_waiter(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("barrier").await?;
+    let path = format!("{base}/b");
+    let b = Barrier::new(&c, &path);
+    ok!(b.wait().await); // not in place: no wait
+    ok!(b.create().await);
+    check!(
+        !ok!(b.wait_timeout(Duration::from_millis(200)).await),
+        "the barrier is in place"
+    );
+    let clients = ctx.clients(3).await?;
+    let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut futs: Vec<Task<'_, ()>> = Vec::new();
+    for cl in &clients {
+        let (path, released) = (path.clone(), released.clone());
+        futs.push(Box::pin(async move {
+            Barrier::new(cl, &path).wait().await?;
+            released.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }));
+    }
+    futs.push(Box::pin(async {
+        // Give the waiters a chance to be waiting (they pass either way once it is removed).
+        c.sleep(Duration::from_millis(300)).await;
+        check_released(&released, 0)?;
+        if !b.remove().await? {
+            return Err(Error::InvalidArgument("remove found no barrier".into()));
+        }
+        Ok(())
+    }));
+    for r in ctx.within(WAIT, join_all(futs)).await? {
+        ok!(r);
+    }
+    check!(
+        released.load(std::sync::atomic::Ordering::SeqCst) == 3,
+        "every waiter released"
+    );
+    check!(!ok!(b.remove().await), "a second remove finds nothing");
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// Nobody may pass a barrier still in place.
+fn check_released(released: &std::sync::atomic::AtomicUsize, want: usize) -> Result<(), Error> {
+    let n = released.load(std::sync::atomic::Ordering::SeqCst);
+    if n != want {
+        return Err(Error::InvalidArgument(format!(
+            "{n} waiters passed a barrier in place"
+        )));
+    }
+    Ok(())
+}
+
+/// Members on several sessions: nobody gets past `enter` before all have arrived, and nobody
+/// gets past `leave` before every member node is gone.
+async fn double_barrier_enters_and_leaves_together(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("double-barrier").await?;
+    let path = format!("{base}/db");
+    const N: usize = 3;
+    let clients = ctx.clients(N).await?;
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut futs: Vec<Task<'_, (usize, Vec<String>)>> = Vec::new();
+    for (i, cl) in clients.iter().enumerate() {
+        let (path, arrived) = (path.clone(), arrived.clone());
+        futs.push(Box::pin(async move {
+            let m = DoubleBarrier::new(cl, &path, N).identifier(format!("member-{i}"));
+            // Arrive one after another, so an early member would see the others missing.
+            cl.sleep(Duration::from_millis(100 * i as u64)).await;
+            arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            m.enter().await?;
+            let seen = arrived.load(std::sync::atomic::Ordering::SeqCst);
+            // Leave in the opposite order, so some members wait in leave for others.
+            cl.sleep(Duration::from_millis(100 * (N - i) as u64)).await;
+            m.leave().await?;
+            let left: Vec<String> = cl.get_children(&path).await?.to_vec();
+            Ok((seen, left))
+        }));
+    }
+    for r in ctx.within(WAIT, join_all(futs)).await? {
+        let (seen, left) = ok!(r);
+        check!(seen == N, "passed enter with {seen} of {N} members arrived");
+        check!(
+            left.iter().all(|n| n == "ready") && !left.iter().any(|n| n.len() == 32),
+            "passed leave with members still there: {left:?}"
+        );
+    }
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// An `enter` that can never complete, cancelled: its member node goes away.
+async fn cancelled_double_barrier_enter_leaves_nothing(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("double-barrier-cancel").await?;
+    let path = format!("{base}/db");
+    let m = DoubleBarrier::new(&c, &path, 5);
+    let node = m.node_path().to_owned();
+    // Enter (it cannot complete: 1 of 5) until its node exists, then cancel it by dropping it.
+    let appears = ctx.eventually("the member node appears", || async {
+        Ok(c.exists(&node).await.map_err(|e| e.to_string())?.is_some())
+    });
+    match race(m.enter(), appears).await {
+        Either::Right(r) => r?,
+        Either::Left(r) => return Err(format!("enter completed alone: {r:?}")),
+    }
+    ctx.eventually("the cancelled member's node is deleted", || async {
+        Ok(c.exists(&node).await.map_err(|e| e.to_string())?.is_none())
+    })
+    .await?;
+    check!(!m.is_participating(), "not participating");
+    c.close().await;
+    Ok(())
+}
+
+// ---- party -----------------------------------------------------------------------------------
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Members join and leave; an expired member's node vanishes with its session; a dropped member
+/// leaves.
+async fn party_membership_tracks_sessions(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("party").await?;
+    let path = format!("{base}/p");
+    let observer = Party::new(&c, &path, "observer");
+    check!(ok!(observer.members().await).is_empty(), "empty party");
+    let mut clients = ctx.clients(3).await?;
+    let (victim, relay) = relayed_client(ctx).await?;
+    clients[1] = victim;
+    let members: Vec<Party> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, cl)| Party::new(cl, &path, &format!("m{i}")))
+        .collect();
+    for m in &members {
+        ok!(m.join().await);
+        ok!(m.join().await); // twice is fine
+    }
+    let names = sorted(ok!(observer.members().await));
+    check!(names == ["m0", "m1", "m2"], "members {names:?}");
+    check!(ok!(observer.len().await) == 3, "len");
+
+    check!(ok!(members[0].leave().await), "m0 was in the party");
+    check!(!ok!(members[0].leave().await), "m0 left already");
+    let names = sorted(ok!(observer.members().await));
+    check!(names == ["m1", "m2"], "after m0 left {names:?}");
+
+    expire(ctx, &clients[1], &relay).await?;
+    ctx.eventually("the expired member vanishes", || async {
+        let names = sorted(observer.members().await.map_err(|e| e.to_string())?);
+        Ok(names == ["m2"])
+    })
+    .await?;
+
+    let mut members = members;
+    drop(members.pop());
+    ctx.eventually("a dropped member leaves", || async {
+        observer.is_empty().await.map_err(|e| e.to_string())
+    })
+    .await?;
+    drop(members);
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// ShallowParty: identifiers in node names (kazoo's layout), one listing; a closed session's
+/// member goes.
+async fn shallow_party_lists_names(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("shallow-party").await?;
+    let path = format!("{base}/p");
+    let other = ctx.client().await?;
+    let a = ShallowParty::new(&c, &path, "alpha");
+    let b = ShallowParty::new(&other, &path, "beta-2");
+    ok!(a.join().await);
+    ok!(b.join().await);
+    let names = sorted(ok!(a.members().await));
+    check!(names == ["alpha", "beta-2"], "members {names:?}");
+    let kids = ok!(c.get_children(&path).await).to_vec();
+    check!(
+        kids.iter()
+            .all(|k| k.len() > 33 && k.as_bytes()[32] == b'-'),
+        "kazoo's names {kids:?}"
+    );
+    match ShallowParty::new(&c, &path, "bad/name").join().await {
+        Err(Error::InvalidPath { .. }) => {}
+        r => return Err(format!("a '/' in the identifier: {r:?}")),
+    }
+    other.close().await;
+    let names = ok!(a.members().await);
+    check!(names == ["alpha"], "after beta's session closed {names:?}");
+    drop(b);
+    c.close().await;
+    Ok(())
+}
+
+// ---- zk-blocking ---------------------------------------------------------------------------
+
+/// zk-blocking's wrappers on plain threads: counter increments from several threads and
+/// sessions add up; queue items come out once each; a barrier releases its waiters; a double
+/// barrier lets all members through; a party lists its members.
+#[test]
+fn blocking_recipes_on_zookeeper_3_9() {
+    let ens = Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
+        .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"));
+    let connect = ens.connect_string();
+    let client = || {
+        zk_blocking::Client::builder(&connect)
+            .connect_timeout(WAIT)
+            .connect()
+            .expect("connect")
+    };
+    let c = client();
+    let base = "/coord-blocking";
+    match c.delete(base).recursive().run() {
+        Ok(()) | Err(Error::NoNode { .. }) => {}
+        Err(e) => panic!("cleaning {base}: {e}"),
+    }
+    let counter_path = format!("{base}/counter");
+    let queue_path = format!("{base}/queue");
+    let barrier_path = format!("{base}/barrier");
+    let double_path = format!("{base}/double");
+    zk_blocking::Barrier::new(&c, &barrier_path)
+        .create()
+        .expect("barrier");
+
+    let taken = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for t in 0..3 {
+            let (connect, counter_path, queue_path, barrier_path, double_path) = (
+                &connect,
+                &counter_path,
+                &queue_path,
+                &barrier_path,
+                &double_path,
+            );
+            handles.push(s.spawn(move || {
+                let c = zk_blocking::Client::builder(connect)
+                    .connect_timeout(WAIT)
+                    .connect()
+                    .expect("connect");
+                let counter = zk_blocking::Counter::new(&c, counter_path);
+                let q = zk_blocking::Queue::new(&c, queue_path);
+                for i in 0..10 {
+                    counter.add(1).expect("add");
+                    q.put(format!("t{t}-{i}")).expect("put");
+                }
+                zk_blocking::Barrier::new(&c, barrier_path)
+                    .wait()
+                    .expect("barrier wait");
+                let db = zk_blocking::DoubleBarrier::new(&c, double_path, 3);
+                db.enter().expect("enter");
+                let mut got = Vec::new();
+                while let Some(item) = q.get().expect("get") {
+                    got.push(String::from_utf8_lossy(&item).into_owned());
+                }
+                db.leave().expect("leave");
+                c.close();
+                got
+            }));
+        }
+        // Every thread has put its items once the counter reads 30; then let them go.
+        let counter = zk_blocking::Counter::new(&c, &counter_path);
+        while counter.value().expect("value") < 30 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(zk_blocking::Barrier::new(&c, &barrier_path)
+            .remove()
+            .expect("remove"));
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a worker thread"))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        zk_blocking::Counter::new(&c, &counter_path)
+            .value()
+            .expect("value"),
+        30
+    );
+    let distinct: BTreeSet<&String> = taken.iter().collect();
+    assert_eq!(taken.len(), 30, "items taken: {taken:?}");
+    assert_eq!(distinct.len(), 30, "items taken twice: {taken:?}");
+
+    let party_path = format!("{base}/party");
+    let a = zk_blocking::Party::new(&c, &party_path, "a");
+    let other = client();
+    let b = zk_blocking::Party::new(&other, &party_path, "b");
+    a.join().expect("join");
+    b.join().expect("join");
+    assert_eq!(sorted(a.members().expect("members")), ["a", "b"]);
+    other.close();
+    assert_eq!(a.members().expect("members"), ["a"]);
+    c.close();
 }
