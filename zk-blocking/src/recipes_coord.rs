@@ -9,6 +9,7 @@ use std::pin::Pin;
 use futures_core::Stream;
 use zk_client::{Bytes, Data, Error};
 pub use zk_recipes::counter::{Change, CounterValue};
+pub use zk_recipes::persistent_node::NodeMode;
 pub use zk_recipes::shared_count::VersionedValue;
 
 use crate::runtime::block_on;
@@ -369,5 +370,103 @@ impl ShallowParty {
     /// Errors as [`zk_recipes::ShallowParty::len`].
     pub fn is_empty(&self) -> Result<bool, Error> {
         wait(self.0.is_empty())
+    }
+}
+
+/// Curator's `PersistentNode` (see [`zk_recipes::PersistentNode`]): a node kept in place by a
+/// task on the client's driver thread; dropping the handle deletes the node.
+#[derive(Debug)]
+pub struct PersistentNode(zk_recipes::PersistentNode);
+
+impl PersistentNode {
+    /// Starts keeping a node at `path`.
+    ///
+    /// Errors as [`zk_recipes::PersistentNode::start`].
+    pub fn start(
+        client: &Client,
+        mode: NodeMode,
+        use_protection: bool,
+        path: &str,
+        data: impl Data,
+    ) -> Result<PersistentNode, Error> {
+        zk_recipes::PersistentNode::start(client.as_async(), mode, use_protection, path, data)
+            .map(PersistentNode)
+    }
+
+    /// The node's path once created.
+    pub fn actual_path(&self) -> Option<String> {
+        self.0.actual_path()
+    }
+
+    /// The data the node is (re)created with.
+    pub fn data(&self) -> Bytes {
+        self.0.data()
+    }
+
+    /// Whether the node is still kept.
+    pub fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
+
+    /// Blocks until the node was first created, at most `timeout`: true if it was.
+    ///
+    /// Errors as [`zk_recipes::PersistentNode::wait_for_initial_create`].
+    pub fn wait_for_initial_create(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        wait(self.0.wait_for_initial_create(timeout))
+    }
+
+    /// Replaces the node's data.
+    ///
+    /// Errors as [`zk_recipes::PersistentNode::set_data`].
+    pub fn set_data(&self, data: impl Data) -> Result<(), Error> {
+        wait(self.0.set_data(data))
+    }
+
+    /// Stops keeping the node and deletes it.
+    pub fn close(self) {
+        wait(self.0.close())
+    }
+}
+
+/// Curator's `PersistentTtlNode` (see [`zk_recipes::PersistentTtlNode`]).
+#[derive(Debug)]
+pub struct PersistentTtlNode(zk_recipes::PersistentTtlNode);
+
+impl PersistentTtlNode {
+    /// Starts keeping the container at `path` and its TTL child.
+    ///
+    /// Errors as [`zk_recipes::PersistentTtlNode::start`].
+    pub fn start(
+        client: &Client,
+        path: &str,
+        ttl: std::time::Duration,
+        data: impl Data,
+    ) -> Result<PersistentTtlNode, Error> {
+        zk_recipes::PersistentTtlNode::start(client.as_async(), path, ttl, data)
+            .map(PersistentTtlNode)
+    }
+
+    /// Blocks until the container was first created, at most `timeout`: true if it was.
+    ///
+    /// Errors as [`zk_recipes::PersistentTtlNode::wait_for_initial_create`].
+    pub fn wait_for_initial_create(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        wait(self.0.wait_for_initial_create(timeout))
+    }
+
+    /// Replaces the container's data.
+    ///
+    /// Errors as [`zk_recipes::PersistentTtlNode::set_data`].
+    pub fn set_data(&self, data: impl Data) -> Result<(), Error> {
+        wait(self.0.set_data(data))
+    }
+
+    /// Whether the node is still kept.
+    pub fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
+
+    /// Stops touching the child; the node goes once the TTL passes.
+    pub fn close(self) {
+        wait(self.0.close())
     }
 }

@@ -19,3 +19,5 @@ pub mod barrier;
 pub mod party;
 pub use barrier::{Barrier, DoubleBarrier};
 pub use party::{Party, ShallowParty};
+pub mod persistent_node;
+pub use persistent_node::{NodeMode, PersistentNode, PersistentTtlNode};

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
 use zk_recipes::{
-    Barrier, Counter, DoubleBarrier, Party, Queue, ShallowParty, SharedCount, VersionedValue,
+    Barrier, Counter, DoubleBarrier, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
+    ShallowParty, SharedCount, VersionedValue,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -385,6 +386,9 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         cancelled_double_barrier_enter_leaves_nothing,
         party_membership_tracks_sessions,
         shallow_party_lists_names,
+        persistent_node_comes_back,
+        persistent_sequential_node_is_protected_and_replaced,
+        persistent_ttl_node_keeps_its_container,
     ]
 }
 
@@ -1191,5 +1195,183 @@ fn blocking_recipes_on_zookeeper_3_9() {
     assert_eq!(sorted(a.members().expect("members")), ["a", "b"]);
     other.close();
     assert_eq!(a.members().expect("members"), ["a"]);
+
+    let kept = format!("{base}/kept");
+    let node =
+        zk_blocking::PersistentNode::start(&c, zk_blocking::NodeMode::Ephemeral, false, &kept, "k")
+            .expect("start");
+    assert!(node.wait_for_initial_create(WAIT).expect("created"));
+    let deleter = client();
+    deleter.delete(&kept).run().expect("delete");
+    let start = Instant::now();
+    while deleter.exists(&kept).expect("exists").is_none() {
+        assert!(start.elapsed() < WAIT, "not re-created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.close();
+    assert!(deleter.exists(&kept).expect("exists").is_none());
+    deleter.close();
     c.close();
+}
+
+// ---- persistent node -------------------------------------------------------------------------
+
+/// The stat of `path` as `c` sees it, if the node exists.
+async fn stat_of(c: &Client, path: &str) -> Result<Option<zk_client::Stat>, String> {
+    c.exists(path)
+        .await
+        .map_err(|e| format!("exists {path}: {e}"))
+}
+
+/// An ephemeral PersistentNode comes back after another client deletes it and after its
+/// session expires (in the client's next session), carries data set since, and goes with
+/// close, drop, and the client's close.
+async fn persistent_node_comes_back(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("persistent-node").await?;
+    let (c, relay) = relayed_client(ctx).await?;
+    let path = format!("{base}/deep/eph");
+    let node = ok!(PersistentNode::start(
+        &c,
+        NodeMode::Ephemeral,
+        false,
+        &path,
+        "v1"
+    ));
+    check!(ok!(node.wait_for_initial_create(WAIT).await), "created");
+    check!(
+        node.actual_path().as_deref() == Some(path.as_str()),
+        "actual path"
+    );
+    let session = c.client_id().ok_or("no session")?.id;
+    let st = stat_of(&other, &path).await?.ok_or("not created")?;
+    check!(st.ephemeral_owner == session, "owned by the node's session");
+
+    ok!(other.delete(&path).await);
+    ctx.eventually("re-created after a delete", || async {
+        Ok(stat_of(&other, &path).await?.is_some())
+    })
+    .await?;
+    ok!(node.set_data("v2").await);
+    let (d, _) = ok!(other.get_data(&path).await);
+    check!(&d[..] == b"v2", "set_data {d:?}");
+
+    expire(ctx, &c, &relay).await?;
+    ctx.eventually("re-created in the next session", || async {
+        let Some(new) = c.client_id() else {
+            return Ok(false);
+        };
+        Ok(stat_of(&other, &path)
+            .await?
+            .is_some_and(|st| st.ephemeral_owner == new.id && new.id != session))
+    })
+    .await?;
+    let (d, _) = ok!(other.get_data(&path).await);
+    check!(&d[..] == b"v2", "re-created with the latest data {d:?}");
+
+    node.close().await;
+    check!(stat_of(&other, &path).await?.is_none(), "close deletes it");
+
+    let dropped = format!("{base}/dropped");
+    let node = ok!(PersistentNode::start(
+        &c,
+        NodeMode::Persistent,
+        false,
+        &dropped,
+        ""
+    ));
+    check!(ok!(node.wait_for_initial_create(WAIT).await), "created");
+    drop(node);
+    ctx.eventually("dropping the handle deletes it", || async {
+        Ok(stat_of(&other, &dropped).await?.is_none())
+    })
+    .await?;
+
+    let last = ok!(PersistentNode::start(
+        &c,
+        NodeMode::Ephemeral,
+        false,
+        &path,
+        ""
+    ));
+    check!(ok!(last.wait_for_initial_create(WAIT).await), "created");
+    c.close().await;
+    ctx.eventually("the task ends when the client closes", || async {
+        Ok(!last.is_running())
+    })
+    .await?;
+    check!(
+        stat_of(&other, &path).await?.is_none(),
+        "gone with the session"
+    );
+    other.close().await;
+    Ok(())
+}
+
+/// A protected sequential node: Curator's `_c_{guid}-` name with a sequence suffix, and a new
+/// node when the old one is deleted.
+async fn persistent_sequential_node_is_protected_and_replaced(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("persistent-sequential").await?;
+    let other = ctx.client().await?;
+    let node = ok!(PersistentNode::start(
+        &c,
+        NodeMode::EphemeralSequential,
+        true,
+        &format!("{base}/member-"),
+        "m"
+    ));
+    check!(ok!(node.wait_for_initial_create(WAIT).await), "created");
+    let first = node.actual_path().ok_or("no actual path")?;
+    let name = first.rsplit('/').next().unwrap_or_default();
+    check!(
+        name.starts_with("_c_")
+            && name.len() == "_c_".len() + 32 + "-member-".len() + 10
+            && name[3 + 32..].starts_with("-member-"),
+        "protected sequential name {name}"
+    );
+    ok!(other.delete(&first).await);
+    ctx.eventually("a new node replaces the deleted one", || async {
+        let Some(now) = node.actual_path() else {
+            return Ok(false);
+        };
+        Ok(now != first && stat_of(&other, &now).await?.is_some())
+    })
+    .await?;
+    let kids = ok!(other.get_children(&base).await);
+    check!(kids.len() == 1, "one node at a time {kids:?}");
+    node.close().await;
+    check!(ok!(other.get_children(&base).await).is_empty(), "closed");
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+/// PersistentTtlNode: a container with the data, a TTL child that is touched, re-created after
+/// a delete; close stops the task and leaves the node to its TTL.
+async fn persistent_ttl_node_keeps_its_container(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("persistent-ttl").await?;
+    let other = ctx.client().await?;
+    let path = format!("{base}/ttl");
+    let touch = format!("{path}/touch");
+    let node = ok!(PersistentTtlNode::start(
+        &c,
+        &path,
+        Duration::from_millis(400),
+        "t"
+    ));
+    check!(ok!(node.wait_for_initial_create(WAIT).await), "created");
+    ctx.eventually("the TTL child is created", || async {
+        Ok(stat_of(&other, &touch).await?.is_some())
+    })
+    .await?;
+    let (d, _) = ok!(other.get_data(&path).await);
+    check!(&d[..] == b"t", "data {d:?}");
+    ok!(other.delete(&path).recursive().await);
+    ctx.eventually("re-created after a delete", || async {
+        Ok(stat_of(&other, &path).await?.is_some())
+    })
+    .await?;
+    node.close().await;
+    other.close().await;
+    c.close().await;
+    Ok(())
 }
