@@ -78,8 +78,8 @@ pub use client::{Client, ClientBuilder};
 pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
 pub use recipes_coord::{
-    Barrier, Change, CountChanges, Counter, CounterValue, DoubleBarrier, NodeMode, Party,
-    PersistentNode, PersistentTtlNode, Queue, ShallowParty, SharedCount, VersionedValue,
+    Barrier, Change, CountChanges, Counter, CounterValue, DoubleBarrier, GroupMember, NodeMode,
+    Party, PersistentNode, PersistentTtlNode, Queue, ShallowParty, SharedCount, VersionedValue,
 };
 pub use watch::{PersistentWatch, Watch};
 

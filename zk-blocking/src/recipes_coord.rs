@@ -470,3 +470,48 @@ impl PersistentTtlNode {
         wait(self.0.close())
     }
 }
+
+/// Curator's `GroupMember` (see [`zk_recipes::GroupMember`]).
+#[derive(Debug)]
+pub struct GroupMember(zk_recipes::GroupMember);
+
+impl GroupMember {
+    /// Joins the group at `membership_path` as `id` with `payload`.
+    ///
+    /// Errors as [`zk_recipes::GroupMember::start`].
+    pub fn start(
+        client: &Client,
+        membership_path: &str,
+        id: &str,
+        payload: impl Data,
+    ) -> Result<GroupMember, Error> {
+        zk_recipes::GroupMember::start(client.as_async(), membership_path, id, payload)
+            .map(GroupMember)
+    }
+
+    /// Blocks until this member's node was first created, at most `timeout`.
+    ///
+    /// Errors as [`zk_recipes::GroupMember::wait_for_initial_create`].
+    pub fn wait_for_initial_create(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        wait(self.0.wait_for_initial_create(timeout))
+    }
+
+    /// Changes this member's payload.
+    ///
+    /// Errors as [`zk_recipes::GroupMember::set_this_data`].
+    pub fn set_this_data(&self, data: impl Data) -> Result<(), Error> {
+        wait(self.0.set_this_data(data))
+    }
+
+    /// The members now, id to payload.
+    ///
+    /// Errors as [`zk_recipes::GroupMember::current_members`].
+    pub fn current_members(&self) -> Result<std::collections::BTreeMap<String, Bytes>, Error> {
+        wait(self.0.current_members())
+    }
+
+    /// Leaves the group.
+    pub fn close(self) {
+        wait(self.0.close())
+    }
+}

@@ -21,3 +21,5 @@ pub use barrier::{Barrier, DoubleBarrier};
 pub use party::{Party, ShallowParty};
 pub mod persistent_node;
 pub use persistent_node::{NodeMode, PersistentNode, PersistentTtlNode};
+pub mod group_member;
+pub use group_member::GroupMember;

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
 use zk_recipes::{
-    Barrier, Counter, DoubleBarrier, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
-    ShallowParty, SharedCount, VersionedValue,
+    Barrier, Counter, DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode,
+    PersistentTtlNode, Queue, ShallowParty, SharedCount, VersionedValue,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -389,6 +389,7 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         persistent_node_comes_back,
         persistent_sequential_node_is_protected_and_replaced,
         persistent_ttl_node_keeps_its_container,
+        group_members_see_each_other,
     ]
 }
 
@@ -1371,6 +1372,61 @@ async fn persistent_ttl_node_keeps_its_container(ctx: &Ctx) -> Outcome {
     })
     .await?;
     node.close().await;
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+// ---- group member ----------------------------------------------------------------------------
+
+/// Members on separate sessions see each other with their payloads; a payload change shows; a
+/// member whose session expired is back (in its next session); a closed member is gone.
+async fn group_members_see_each_other(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("group").await?;
+    let path = format!("{base}/members");
+    let (other, relay) = relayed_client(ctx).await?;
+    let a = ok!(GroupMember::start(&c, &path, "a", "pa"));
+    let b = ok!(GroupMember::start(&other, &path, "b", "pb"));
+    check!(ok!(a.wait_for_initial_create(WAIT).await), "a created");
+    check!(ok!(b.wait_for_initial_create(WAIT).await), "b created");
+    let want = |pairs: &[(&str, &str)]| -> BTreeMap<String, zk_client::Bytes> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    zk_client::Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect()
+    };
+    let m = ok!(a.current_members().await);
+    check!(m == want(&[("a", "pa"), ("b", "pb")]), "members {m:?}");
+    ok!(b.set_this_data("pb2").await);
+    let m = ok!(a.current_members().await);
+    check!(
+        m == want(&[("a", "pa"), ("b", "pb2")]),
+        "after set_this_data {m:?}"
+    );
+
+    expire(ctx, &other, &relay).await?;
+    ctx.eventually("b is back in its next session", || async {
+        let m = a.current_members().await.map_err(|e| e.to_string())?;
+        Ok(m == want(&[("a", "pa"), ("b", "pb2")]))
+    })
+    .await?;
+    b.close().await;
+    let m = ok!(a.current_members().await);
+    check!(m == want(&[("a", "pa")]), "after b closed {m:?}");
+    check!(
+        GroupMember::id_from_path(&format!("{path}/b")) == "b",
+        "id_from_path"
+    );
+    match GroupMember::start(&c, &path, "x/y", "") {
+        Err(Error::InvalidPath { .. }) => {}
+        r => return Err(format!("an id with '/': {r:?}")),
+    }
+    a.close().await;
     other.close().await;
     c.close().await;
     Ok(())
