@@ -78,8 +78,9 @@ pub use client::{Client, ClientBuilder};
 pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
 pub use recipes_coord::{
-    Barrier, Change, CountChanges, Counter, CounterValue, DoubleBarrier, GroupMember, NodeMode,
-    Party, PersistentNode, PersistentTtlNode, Queue, ShallowParty, SharedCount, VersionedValue,
+    Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
+    DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
+    ShallowParty, SharedCount, SubtreeCache, VersionedValue,
 };
 pub use watch::{PersistentWatch, Watch};
 

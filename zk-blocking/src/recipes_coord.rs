@@ -11,6 +11,7 @@ use zk_client::{Bytes, Data, Error};
 pub use zk_recipes::counter::{Change, CounterValue};
 pub use zk_recipes::persistent_node::NodeMode;
 pub use zk_recipes::shared_count::VersionedValue;
+pub use zk_recipes::subtree_cache::{CacheEvent, CacheView, ChildData};
 
 use crate::runtime::block_on;
 use crate::Client;
@@ -513,5 +514,51 @@ impl GroupMember {
     /// Leaves the group.
     pub fn close(self) {
         wait(self.0.close())
+    }
+}
+
+/// A Curator-style subtree cache (see [`zk_recipes::SubtreeCache`]) as a blocking iterator of
+/// its events; the cache is kept current while the iterator is advanced (from one thread),
+/// and read from any thread through [`view`](Self::view).
+#[derive(Debug)]
+pub struct SubtreeCache(zk_recipes::SubtreeCache);
+
+impl SubtreeCache {
+    /// A cache of the subtree at `root` on one persistent recursive watch (one-shot watches
+    /// on servers without `addWatch`).
+    pub fn new(client: &Client, root: &str) -> Self {
+        SubtreeCache(zk_recipes::SubtreeCache::new(client.as_async(), root))
+    }
+
+    /// A cache of the subtree at `root` on one-shot watches only.
+    pub fn with_one_shot_watches(client: &Client, root: &str) -> Self {
+        SubtreeCache(zk_recipes::SubtreeCache::with_one_shot_watches(
+            client.as_async(),
+            root,
+        ))
+    }
+
+    /// A handle for reading the cache from any thread.
+    pub fn view(&self) -> CacheView {
+        self.0.view()
+    }
+
+    /// The cached node at `path`, if any.
+    pub fn get(&self, path: &str) -> Option<ChildData> {
+        self.0.get(path)
+    }
+
+    /// Every cached node, by path.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, ChildData> {
+        self.0.snapshot()
+    }
+}
+
+impl Iterator for SubtreeCache {
+    type Item = Result<CacheEvent, Error>;
+
+    /// Blocks until the cache changes; `None` once the client is closed.
+    fn next(&mut self) -> Option<Self::Item> {
+        next_blocking(&mut self.0)
     }
 }

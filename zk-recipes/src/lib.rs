@@ -23,3 +23,5 @@ pub mod persistent_node;
 pub use persistent_node::{NodeMode, PersistentNode, PersistentTtlNode};
 pub mod group_member;
 pub use group_member::GroupMember;
+pub mod subtree_cache;
+pub use subtree_cache::{CacheEvent, CacheView, ChildData, SubtreeCache};

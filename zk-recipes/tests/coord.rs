@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
 use zk_recipes::{
-    Barrier, Counter, DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode,
-    PersistentTtlNode, Queue, ShallowParty, SharedCount, VersionedValue,
+    Barrier, CacheEvent, Counter, DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode,
+    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, VersionedValue,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -390,6 +390,10 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         persistent_sequential_node_is_protected_and_replaced,
         persistent_ttl_node_keeps_its_container,
         group_members_see_each_other,
+        subtree_cache_follows_another_client,
+        subtree_cache_on_one_shot_watches_follows_another_client,
+        subtree_cache_converges_after_a_disconnect,
+        subtree_cache_converges_after_session_expiry,
     ]
 }
 
@@ -1211,6 +1215,34 @@ fn blocking_recipes_on_zookeeper_3_9() {
     }
     node.close();
     assert!(deleter.exists(&kept).expect("exists").is_none());
+
+    let mut cache = zk_blocking::SubtreeCache::new(&c, &queue_path);
+    // The first read comes as Created events, then Initialized.
+    loop {
+        match cache.next() {
+            Some(Ok(CacheEvent::Initialized)) => break,
+            Some(Ok(CacheEvent::Created(_))) => {}
+            other => panic!("cache event {other:?}"),
+        }
+    }
+    deleter
+        .create(&format!("{queue_path}/new"), "n")
+        .run()
+        .expect("create");
+    loop {
+        match cache.next() {
+            Some(Ok(CacheEvent::Created(n))) if n.path.ends_with("/new") => break,
+            Some(Ok(_)) => {}
+            other => panic!("cache event {other:?}"),
+        }
+    }
+    assert_eq!(
+        cache
+            .view()
+            .get(&format!("{queue_path}/new"))
+            .map(|n| n.data),
+        Some(zk_client::Bytes::from_static(b"n"))
+    );
     deleter.close();
     c.close();
 }
@@ -1429,5 +1461,254 @@ async fn group_members_see_each_other(ctx: &Ctx) -> Outcome {
     a.close().await;
     other.close().await;
     c.close().await;
+    Ok(())
+}
+
+// ---- subtree cache ---------------------------------------------------------------------------
+
+/// The subtree at `root` as `c` reads it now: path to data.
+async fn tree_of(c: &Client, root: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(p) = todo.pop() {
+        let (data, _) = match c.get_data(&p).await {
+            Ok(d) => d,
+            Err(Error::NoNode { .. }) => continue,
+            Err(e) => return Err(format!("read {p}: {e}")),
+        };
+        match c.get_children(&p).await {
+            Ok(kids) => todo.extend(
+                kids.iter()
+                    .map(|k| format!("{}/{k}", p.trim_end_matches('/'))),
+            ),
+            Err(Error::NoNode { .. }) => continue,
+            Err(e) => return Err(format!("list {p}: {e}")),
+        }
+        out.insert(p, data.to_vec());
+    }
+    Ok(out)
+}
+
+/// What a subtree cache holds: path to data.
+fn cached(cache: &SubtreeCache) -> BTreeMap<String, Vec<u8>> {
+    cache
+        .snapshot()
+        .into_iter()
+        .map(|(p, n)| (p, n.data.to_vec()))
+        .collect()
+}
+
+/// Polls the cache until it holds exactly what `reader` reads under its root (a second read
+/// after a match makes sure the tree is not moving), returning the events seen.
+async fn converge(
+    ctx: &Ctx,
+    cache: &mut SubtreeCache,
+    reader: &Client,
+) -> Result<Vec<CacheEvent>, String> {
+    let root = cache.root().to_owned();
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    loop {
+        let want = tree_of(reader, &root).await?;
+        if cached(cache) == want && cache.view().is_initialized() {
+            // The events of what is cached are queued by now: take them too.
+            while let Some(ev) = std::future::poll_fn(|cx| {
+                Poll::Ready(match Pin::new(&mut *cache).poll_next(cx) {
+                    Poll::Ready(Some(ev)) => Some(ev),
+                    _ => None,
+                })
+            })
+            .await
+            {
+                seen.push(ok!(ev));
+            }
+            return Ok(seen);
+        }
+        if start.elapsed() > WAIT {
+            return Err(format!(
+                "the cache did not converge:\n cache {:?}\n tree  {want:?}\n events {seen:?}",
+                cached(cache)
+            ));
+        }
+        // Wait for the cache to move (or a little, if it already has every event).
+        match ctx
+            .within(
+                Duration::from_millis(200),
+                std::future::poll_fn(|cx| Pin::new(&mut *cache).poll_next(cx)),
+            )
+            .await
+        {
+            Ok(Some(ev)) => seen.push(ok!(ev)),
+            Ok(None) => return Err("the cache stream ended".into()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Makes a spread of changes under `root`: creates, data changes, deletes, a recursive delete,
+/// a re-created node, deep nodes.
+async fn churn(c: &Client, root: &str, round: u32) -> Outcome {
+    ok!(c
+        .create(&format!("{root}/a/x{round}/deep"), format!("d{round}"))
+        .make_parents()
+        .await);
+    ok!(c.set_data(&format!("{root}/a"), format!("a{round}")).await);
+    ok!(c.create(&format!("{root}/b{round}"), "").await);
+    match c
+        .delete(&format!("{root}/b{}", round.wrapping_sub(1)))
+        .await
+    {
+        Ok(()) | Err(Error::NoNode { .. }) => {}
+        Err(e) => return Err(format!("delete: {e}")),
+    }
+    ok!(c.delete(&format!("{root}/gone")).recursive().await);
+    ok!(c
+        .create(&format!("{root}/gone/1/2"), format!("g{round}"))
+        .make_parents()
+        .await);
+    Ok(())
+}
+
+async fn subtree_cache_scenario(ctx: &Ctx, name: &str, one_shot: bool) -> Outcome {
+    let (other, base) = ctx.fresh(name).await?;
+    let c = ctx.client().await?;
+    let root = format!("{base}/root");
+    // The root does not exist yet: the cache is empty, then follows its creation.
+    let mut cache = if one_shot {
+        SubtreeCache::with_one_shot_watches(&c, &root)
+    } else {
+        SubtreeCache::new(&c, &root)
+    };
+    let first = ok!(ctx.next(&mut cache).await?);
+    check!(first == CacheEvent::Initialized, "first event {first:?}");
+    check!(cache.is_empty(), "nothing under a missing root");
+    ok!(other.create(&format!("{root}/a"), "a").make_parents().await);
+    let seen = converge(ctx, &mut cache, &other).await?;
+    check!(
+        seen.iter()
+            .any(|e| matches!(e, CacheEvent::Created(n) if n.path == format!("{root}/a"))),
+        "a Created event for the new node: {seen:?}"
+    );
+    for round in 0..3 {
+        churn(&other, &root, round).await?;
+        converge(ctx, &mut cache, &other).await?;
+    }
+    ok!(other.set_data(&format!("{root}/a"), "changed").await);
+    let seen = converge(ctx, &mut cache, &other).await?;
+    check!(
+        seen.iter()
+            .any(|e| matches!(e, CacheEvent::Changed { new, .. } if &new.data[..] == b"changed")),
+        "a Changed event: {seen:?}"
+    );
+    ok!(other.delete(&root).recursive().await);
+    let seen = converge(ctx, &mut cache, &other).await?;
+    check!(cache.is_empty(), "the root went");
+    check!(
+        seen.iter()
+            .any(|e| matches!(e, CacheEvent::Deleted(n) if n.path == root)),
+        "a Deleted event for the root: {seen:?}"
+    );
+    // The stream ends when the client closes.
+    c.close().await;
+    loop {
+        match ctx
+            .within(
+                WAIT,
+                std::future::poll_fn(|cx| Pin::new(&mut cache).poll_next(cx)),
+            )
+            .await?
+        {
+            None => break,
+            Some(Ok(_)) => {}
+            Some(Err(Error::Closed)) => {}
+            Some(Err(e)) => return Err(format!("error item after close: {e}")),
+        }
+    }
+    other.close().await;
+    Ok(())
+}
+
+/// The recursive-watch cache follows creates, changes and deletes by another client.
+async fn subtree_cache_follows_another_client(ctx: &Ctx) -> Outcome {
+    subtree_cache_scenario(ctx, "subtree-cache", false).await
+}
+
+/// The same on one-shot watches (the fallback for 3.5 servers).
+async fn subtree_cache_on_one_shot_watches_follows_another_client(ctx: &Ctx) -> Outcome {
+    subtree_cache_scenario(ctx, "subtree-cache-one-shot", true).await
+}
+
+/// Changes made while the cache's client is cut off (the same session reconnects afterwards:
+/// a Resync for the recursive watch, catch-up events for one-shot watches) are in the cache
+/// once it is back, in both modes.
+async fn subtree_cache_converges_after_a_disconnect(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("subtree-cache-disconnect").await?;
+    for one_shot in [false, true] {
+        let root = format!("{base}/{one_shot}");
+        churn(&other, &root, 0).await?;
+        let (c, relay) = relayed_client(ctx).await?;
+        let session = c.client_id().ok_or("no session")?.id;
+        let mut cache = if one_shot {
+            SubtreeCache::with_one_shot_watches(&c, &root)
+        } else {
+            SubtreeCache::new(&c, &root)
+        };
+        converge(ctx, &mut cache, &other).await?;
+        let mut states = c.state_changes();
+        relay.cut();
+        loop {
+            if ctx.next(&mut states).await? == zk_client::SessionState::Suspended {
+                break;
+            }
+        }
+        for round in 1..3 {
+            churn(&other, &root, round).await?;
+        }
+        relay.heal();
+        loop {
+            let s = ctx
+                .next(&mut states)
+                .await
+                .map_err(|e| format!("waiting for Connected: {e}"))?;
+            if s.is_connected() {
+                break;
+            }
+        }
+        converge(ctx, &mut cache, &other).await?;
+        check!(
+            c.client_id().map(|s| s.id) == Some(session),
+            "the same session came back"
+        );
+        c.close().await;
+    }
+    other.close().await;
+    Ok(())
+}
+
+/// Changes made while the cache's session expired are in the cache once the client is in its
+/// next session, in both modes.
+async fn subtree_cache_converges_after_session_expiry(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("subtree-cache-expiry").await?;
+    for one_shot in [false, true] {
+        let root = format!("{base}/{one_shot}");
+        churn(&other, &root, 0).await?;
+        let (c, relay) = relayed_client(ctx).await?;
+        let mut cache = if one_shot {
+            SubtreeCache::with_one_shot_watches(&c, &root)
+        } else {
+            SubtreeCache::new(&c, &root)
+        };
+        converge(ctx, &mut cache, &other).await?;
+        relay.cut();
+        for round in 1..3 {
+            churn(&other, &root, round).await?;
+        }
+        relay.heal();
+        expire(ctx, &c, &relay).await?;
+        churn(&other, &root, 3).await?;
+        converge(ctx, &mut cache, &other).await?;
+        c.close().await;
+    }
+    other.close().await;
     Ok(())
 }
