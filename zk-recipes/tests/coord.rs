@@ -61,7 +61,6 @@ struct Ctx {
     runtime_name: &'static str,
     connect: String,
     version: ZkVersion,
-    #[allow(dead_code)] // for the ensemble scenarios to come
     ensemble: Option<Arc<Mutex<Ensemble>>>,
 }
 
@@ -406,6 +405,36 @@ fn standalone(version: ZkVersion) {
         None,
         &standalone_scenarios(),
     );
+}
+
+/// At most one 3-node ensemble at a time in this binary (the machine is small).
+static ENSEMBLES: Mutex<()> = Mutex::new(());
+
+fn ensemble_scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![caches_converge_after_a_server_kill]
+}
+
+fn ensemble(version: ZkVersion) {
+    let _one = ENSEMBLES.lock().unwrap_or_else(|e| e.into_inner());
+    let ens = Ensemble::start(EnsembleOptions::quorum(version, 3))
+        .unwrap_or_else(|e| panic!("starting a ZooKeeper {version} ensemble: {e}"));
+    let connect = ens.connect_string();
+    on_every_runtime(
+        version,
+        &connect,
+        Some(Arc::new(Mutex::new(ens))),
+        &ensemble_scenarios(),
+    );
+}
+
+#[test]
+fn caches_on_a_zookeeper_3_8_ensemble() {
+    ensemble(ZkVersion::V3_8);
+}
+
+#[test]
+fn caches_on_a_zookeeper_3_9_ensemble() {
+    ensemble(ZkVersion::V3_9);
 }
 
 #[test]
@@ -1546,26 +1575,49 @@ async fn converge(
 }
 
 /// Makes a spread of changes under `root`: creates, data changes, deletes, a recursive delete,
-/// a re-created node, deep nodes.
+/// a re-created node, deep nodes. Each step is retried through connection losses (a failover
+/// may be going on) and is idempotent, so a retry of an applied step is harmless.
 async fn churn(c: &Client, root: &str, round: u32) -> Outcome {
-    ok!(c
-        .create(&format!("{root}/a/x{round}/deep"), format!("d{round}"))
-        .make_parents()
-        .await);
-    ok!(c.set_data(&format!("{root}/a"), format!("a{round}")).await);
-    ok!(c.create(&format!("{root}/b{round}"), "").await);
-    match c
-        .delete(&format!("{root}/b{}", round.wrapping_sub(1)))
+    let create = |path: String, data: String| async move {
+        c.retry(|c| {
+            let (path, data) = (path.clone(), data.clone());
+            async move {
+                match c.create(&path, data).make_parents().await {
+                    Ok(_) | Err(Error::NodeExists { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        })
         .await
-    {
-        Ok(()) | Err(Error::NoNode { .. }) => {}
-        Err(e) => return Err(format!("delete: {e}")),
-    }
-    ok!(c.delete(&format!("{root}/gone")).recursive().await);
-    ok!(c
-        .create(&format!("{root}/gone/1/2"), format!("g{round}"))
-        .make_parents()
-        .await);
+        .map_err(|e| format!("create {path}: {e}"))
+    };
+    let delete = |path: String, recursive: bool| async move {
+        c.retry(|c| {
+            let path = path.clone();
+            async move {
+                let d = c.delete(&path);
+                let d = if recursive { d.recursive() } else { d };
+                match d.await {
+                    Ok(()) | Err(Error::NoNode { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+        .map_err(|e| format!("delete {path}: {e}"))
+    };
+    create(format!("{root}/a/x{round}/deep"), format!("d{round}")).await?;
+    let a = format!("{root}/a");
+    c.retry(|c| {
+        let a = a.clone();
+        async move { c.set_data(&a, format!("a{round}")).await }
+    })
+    .await
+    .map_err(|e| format!("set {a}: {e}"))?;
+    create(format!("{root}/b{round}"), String::new()).await?;
+    delete(format!("{root}/b{}", round.wrapping_sub(1)), false).await?;
+    delete(format!("{root}/gone"), true).await?;
+    create(format!("{root}/gone/1/2"), format!("g{round}")).await?;
     Ok(())
 }
 
@@ -1710,5 +1762,98 @@ async fn subtree_cache_converges_after_session_expiry(ctx: &Ctx) -> Outcome {
         c.close().await;
     }
     other.close().await;
+    Ok(())
+}
+
+// ---- on an ensemble --------------------------------------------------------------------------
+
+/// Restarts any node a failed run left down, so every run starts with three serving nodes.
+fn heal(ens: &mut Ensemble) -> Outcome {
+    for i in 0..ens.size() {
+        let (paused, running) = {
+            let n = &ens.nodes()[i];
+            (n.is_paused(), n.is_running())
+        };
+        if paused {
+            ens.resume(i).map_err(|e| format!("resume node {i}: {e}"))?;
+        } else if !running {
+            ens.restart(i)
+                .map_err(|e| format!("restart node {i}: {e}"))?;
+        }
+    }
+    ens.wait_all_ready().map_err(|e| format!("{e}"))
+}
+
+/// Subtree caches in both watch modes converge after the server under their client is killed
+/// (kill -9) and the client resumes its session on another server, with changes made around
+/// the failover by a client on another server.
+async fn caches_converge_after_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("failover").await?;
+    let session = c.client_id().ok_or("no session")?.id;
+    let victim = {
+        let port = c.current_host().ok_or("not connected")?.port;
+        lock()
+            .nodes()
+            .iter()
+            .position(|n| n.port() == port)
+            .ok_or("no node on the client's port")?
+    };
+    // The other client is on a surviving node, so its changes go on during the failover.
+    let survivors: Vec<String> = {
+        let ens = lock();
+        ens.nodes()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, n)| format!("127.0.0.1:{}", n.port()))
+            .collect()
+    };
+    let other = ClientBuilder::new(ctx.rt.clone(), &survivors.join(","))
+        .session_timeout(Duration::from_secs(6))
+        .connect_timeout(WAIT)
+        .connect()
+        .await
+        .map_err(|e| format!("connect to the survivors: {e}"))?;
+    let (r1, r2) = (format!("{base}/recursive"), format!("{base}/one-shot"));
+    churn(&other, &r1, 0).await?;
+    churn(&other, &r2, 0).await?;
+    let mut recursive = SubtreeCache::new(&c, &r1);
+    let mut one_shot = SubtreeCache::with_one_shot_watches(&c, &r2);
+    converge(ctx, &mut recursive, &other).await?;
+    converge(ctx, &mut one_shot, &other).await?;
+
+    let mut states = c.state_changes();
+    lock()
+        .kill(victim)
+        .map_err(|e| format!("kill node {victim}: {e}"))?;
+    for round in 1..3 {
+        churn(&other, &r1, round).await?;
+        churn(&other, &r2, round).await?;
+    }
+    loop {
+        if ctx.next(&mut states).await?.is_connected() {
+            break;
+        }
+    }
+    check!(
+        c.client_id().map(|s| s.id) == Some(session),
+        "the session survived the failover"
+    );
+    churn(&other, &r1, 3).await?;
+    churn(&other, &r2, 3).await?;
+    converge(ctx, &mut recursive, &other).await?;
+    converge(ctx, &mut one_shot, &other).await?;
+    {
+        let mut ens = lock();
+        ens.restart(victim)
+            .map_err(|e| format!("restart node {victim}: {e}"))?;
+        ens.wait_all_ready().map_err(|e| format!("{e}"))?;
+    }
+    drop((recursive, one_shot));
+    other.close().await;
+    c.close().await;
     Ok(())
 }
