@@ -70,6 +70,7 @@ mod client;
 mod ops;
 mod pending;
 pub mod recipes;
+mod recipes_coord;
 mod runtime;
 mod watch;
 
@@ -80,6 +81,11 @@ pub use ops::{
     GetChildren, GetData, GetDataWatch, Ready, SetData, Transaction, TxnCreate,
 };
 pub use pending::AsyncResult;
+pub use recipes_coord::{
+    Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
+    DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
+    ShallowParty, SharedCount, SubtreeCache, VersionedValue,
+};
 pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};
 

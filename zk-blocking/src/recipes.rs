@@ -517,7 +517,7 @@ mod tests {
         let mut lb = Lock::new(&b, &path, "b");
         assert!(!lb.acquire_timeout(Duration::from_millis(200)).expect("b"));
         assert_eq!(
-            b.get_children(&path).expect("children").len(),
+            b.get_children(&path).run().expect("children").len(),
             1,
             "b's node is gone"
         );
@@ -528,7 +528,7 @@ mod tests {
             if let Ok(thief) = Client::builder(&connect).resume(id.clone()).connect() {
                 thief.close();
             }
-            if b.exists(&node).expect("exists").is_none() {
+            if b.exists(&node).run().expect("exists").is_none() {
                 break;
             }
         }
