@@ -85,6 +85,8 @@ struct State {
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
     partitioned: Vec<Node>,
+    /// Nodes whose bytes vanish silently (no close on either side), and whose dials hang.
+    blackholed: Vec<Node>,
     /// Everything that happened, when tracing is on (for replaying a failing seed).
     trace: Option<Vec<String>>,
 }
@@ -163,6 +165,7 @@ impl SimWorld {
                 timers: BTreeMap::new(),
                 next_timer: 0,
                 partitioned: Vec::new(),
+                blackholed: Vec::new(),
                 trace: None,
             })),
             tasks: Arc::new(Mutex::new(Tasks {
@@ -271,11 +274,27 @@ impl SimWorld {
         }
     }
 
-    /// Ends the partition of `node`.
+    /// Ends the partition (or black hole) of `node`.
     pub fn heal(&self, node: Node) {
         let mut s = self.lock();
         s.note(format!("heal {node:?}"));
         s.partitioned.retain(|n| *n != node);
+        s.blackholed.retain(|n| *n != node);
+    }
+
+    /// Cuts `node` off silently: its links stay open but every byte either way is lost, and new
+    /// dials hang, until [`heal`](Self::heal). Only timeouts tell the two sides (the client's
+    /// read timeout, the ensemble's session timeout), as with a network that drops packets.
+    pub fn blackhole(&self, node: Node) {
+        let mut s = self.lock();
+        s.note(format!("blackhole {node:?}"));
+        if !s.blackholed.contains(&node) {
+            s.blackholed.push(node);
+        }
+        for link in s.links.values_mut().filter(|l| l.node == node) {
+            link.to_server.clear();
+            link.to_client.clear();
+        }
     }
 
     /// Server `server` (0-based) crashes: its connections close and it refuses new ones until
@@ -547,8 +566,9 @@ impl State {
                     };
                     let lat = self.latency();
                     let now = self.now;
+                    let blackholed = self.blackholed.clone();
                     if let Some(link) = self.links.get_mut(&id) {
-                        if link.closed {
+                        if link.closed || blackholed.contains(&link.node) {
                             continue;
                         }
                         let at = link
@@ -604,6 +624,10 @@ impl Runtime for SimRuntime {
         let world = self.world.clone();
         let node = self.node;
         Box::pin(async move {
+            if world.lock().blackholed.contains(&node) {
+                // A dial into a black hole never answers; the client's connect timeout ends it.
+                std::future::pending::<()>().await;
+            }
             let mut s = world.lock();
             let server = usize::from(port).wrapping_sub(1);
             if s.partitioned.contains(&node) || server >= s.servers {
@@ -690,11 +714,16 @@ impl Transport for SimTransport {
         let mut s = self.world.lock();
         let lat = s.latency();
         let now = s.now;
+        let blackholed = s.blackholed.clone();
         let Some(link) = s.links.get_mut(&self.id) else {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         };
         if link.closed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if blackholed.contains(&link.node) {
+            // Written, and lost on the way.
+            return Poll::Ready(Ok(buf.len()));
         }
         let at = link
             .to_server
