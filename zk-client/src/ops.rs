@@ -589,6 +589,44 @@ impl CreateOptions {
     }
 }
 
+/// The option setters of a create, shared by [`Create`] and a transaction's create (both keep
+/// their options in a field `opts: CreateOptions`), so the two cannot drift apart.
+macro_rules! create_option_setters {
+    () => {
+        /// The node's ACL (default: the client's default ACL).
+        pub fn acl(mut self, acl: Vec<Acl>) -> Self {
+            self.opts.acl = Some(acl);
+            self
+        }
+
+        /// Delete the node when this session ends.
+        pub fn ephemeral(mut self) -> Self {
+            self.opts.ephemeral = true;
+            self
+        }
+
+        /// Append a 10-digit sequence number to the name.
+        pub fn sequential(mut self) -> Self {
+            self.opts.sequential = true;
+            self
+        }
+
+        /// A container node: the server deletes it after its last child goes (3.5.1+).
+        pub fn container(mut self) -> Self {
+            self.opts.container = true;
+            self
+        }
+
+        /// A TTL node: the server deletes it once childless and unchanged for `ttl` (needs
+        /// `extendedTypesEnabled` on the server; else Unimplemented).
+        pub fn ttl(mut self, ttl: Duration) -> Self {
+            self.opts.ttl = Some(ttl);
+            self
+        }
+    };
+}
+pub(crate) use create_option_setters;
+
 /// Builder for [`Client::create`].
 #[must_use = "a builder does nothing until awaited"]
 pub struct Create<'a> {
@@ -600,36 +638,7 @@ pub struct Create<'a> {
 }
 
 impl<'a> Create<'a> {
-    /// The node's ACL (default: the client's default ACL).
-    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
-        self.opts.acl = Some(acl);
-        self
-    }
-
-    /// Delete the node when this session ends.
-    pub fn ephemeral(mut self) -> Self {
-        self.opts.ephemeral = true;
-        self
-    }
-
-    /// Append a 10-digit sequence number to the name.
-    pub fn sequential(mut self) -> Self {
-        self.opts.sequential = true;
-        self
-    }
-
-    /// A container node: the server deletes it after its last child goes (3.5.1+).
-    pub fn container(mut self) -> Self {
-        self.opts.container = true;
-        self
-    }
-
-    /// A TTL node: the server deletes it once childless and unchanged for `ttl` (needs
-    /// `extendedTypesEnabled` on the server).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.opts.ttl = Some(ttl);
-        self
-    }
+    create_option_setters!();
 
     /// Create missing parents first, as persistent nodes with the same ACL (kazoo's `makepath`).
     /// Under a chroot, missing levels of the chroot itself are created too.

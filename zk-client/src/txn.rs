@@ -18,7 +18,7 @@ use zk_core::Error;
 
 use crate::client::Client;
 use crate::data::Data;
-use crate::ops::CreateOptions;
+use crate::ops::{create_option_setters, CreateOptions};
 use crate::reply::{unexpected, OpFuture, ReplyFuture};
 
 /// The result of one op of a committed transaction.
@@ -160,36 +160,7 @@ pub struct TxnCreate<'a> {
 }
 
 impl<'a> TxnCreate<'a> {
-    /// The node's ACL (default: the client's default ACL).
-    pub fn acl(mut self, acl: Vec<Acl>) -> Self {
-        self.opts.acl = Some(acl);
-        self
-    }
-
-    /// Delete the node when this session ends.
-    pub fn ephemeral(mut self) -> Self {
-        self.opts.ephemeral = true;
-        self
-    }
-
-    /// Append a 10-digit sequence number to the name.
-    pub fn sequential(mut self) -> Self {
-        self.opts.sequential = true;
-        self
-    }
-
-    /// A container node.
-    pub fn container(mut self) -> Self {
-        self.opts.container = true;
-        self
-    }
-
-    /// A TTL node (needs `extendedTypesEnabled` on the server; else the transaction fails with
-    /// Unimplemented at this op).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.opts.ttl = Some(ttl);
-        self
-    }
+    create_option_setters!();
 
     /// The transaction with this create added.
     fn done(self) -> Transaction<'a> {
