@@ -265,6 +265,9 @@ async fn loss_signal_on_suspend(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     let c = ok!(ctx
         .builder()
         .session_timeout(Duration::from_secs(25))
+        // A handshake sent while the server restarts can hang; the default per-host timeout
+        // (the session timeout) would outlast the session.
+        .host_connect_timeout(Duration::from_secs(2))
         .connect()
         .await);
     let session = c.client_id().ok_or("no session")?.id;
@@ -898,6 +901,9 @@ async fn leader_latch_loss(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     let c = ok!(ctx
         .builder()
         .session_timeout(Duration::from_secs(25))
+        // A handshake sent while the server restarts can hang; the default per-host timeout
+        // (the session timeout) would outlast the session.
+        .host_connect_timeout(Duration::from_secs(2))
         .connect()
         .await);
     let mut latch = LeaderLatch::new(&c, &path, "l");
