@@ -18,6 +18,8 @@
 //!   Lock on the same path (and the other way round with `extra_lock_patterns`).
 //! - `kazoo_lock_interop`: kazoo's Lock and ours hand the lock over in both directions, see each
 //!   other in `contenders()`, and never both hold it while contending in loops.
+//! - `kazoo_read_write_interop`: kazoo's ReadLock/WriteLock and ours: a kazoo writer excludes our
+//!   reader, readers of both share, our writer waits for a kazoo reader.
 //! - `semaphore_limits_holders`: four sessions, two leases, never more than two holders; the
 //!   recorded max_leases is enforced; a cancelled acquire leaves no lease or lock node; the loss
 //!   signal fires when a holder's session ends and its lease goes to a waiter.
@@ -83,6 +85,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         read_write_locks,
         inter_process_mutex,
         kazoo_lock_interop,
+        kazoo_read_write_interop,
         semaphore_limits_holders,
         kazoo_semaphore_interop,
         election_one_leader_at_a_time,
@@ -566,6 +569,54 @@ async fn kazoo_lock_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
         .await??
         .map_err(|e| format!("kazoo loop: {e}"))?;
     ctx.children_until(&c, &path, |ch, _| ch.is_empty()).await?;
+    c.close().await;
+    Ok(())
+}
+
+async fn kazoo_read_write_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo-rw").await?;
+    let path = format!("{base}/rw");
+    let mut k = Kazoo::start(ctx).await?;
+    k.call(ctx, &format!("wlock kw {path} kazoo-w")).await?;
+    k.call(ctx, &format!("rlock kr {path} kazoo-r")).await?;
+    // A kazoo writer excludes our reader.
+    k.call(ctx, "acquire kw").await?;
+    let mut r = ReadLock::new(&c, &path, "rust-r");
+    check!(
+        !ok!(r.try_acquire().await),
+        "our reader under kazoo's writer"
+    );
+    k.call(ctx, "release kw").await?;
+    check!(
+        ok!(r.try_acquire().await),
+        "our reader once kazoo's writer left"
+    );
+    // Readers share across implementations.
+    k.call(ctx, "acquire kr").await?;
+    let kc = k.call(ctx, "contenders kr").await?;
+    check!(kc == ["rust-r", "kazoo-r"], "kazoo's contenders {kc:?}");
+    ok!(r.release().await);
+    // Our writer waits for kazoo's reader.
+    let mut w = WriteLock::new(&c, &path, "rust-w");
+    let mut writing = Box::pin(w.acquire());
+    while_pending(
+        writing.as_mut(),
+        ctx.children_until(&c, &path, |ch, _| ch.len() == 2),
+        "our writer while kazoo reads",
+    )
+    .await??;
+    k.call(ctx, "release kr").await?;
+    ok!(ctx.within(WAIT, writing.as_mut()).await?);
+    drop(writing);
+    // And kazoo's writer waits for ours.
+    let seq = k.send("acquire kw")?;
+    ctx.children_until(&c, &path, |ch, _| ch.len() == 2).await?;
+    check!(!k.has_reply(seq), "kazoo's writer while ours holds");
+    ok!(w.release().await);
+    ctx.within(WAIT, k.reply(seq))
+        .await??
+        .map_err(|e| format!("kazoo acquire: {e}"))?;
+    k.call(ctx, "release kw").await?;
     c.close().await;
     Ok(())
 }
