@@ -8,6 +8,20 @@ use zk_client::{Client, Error};
 use crate::lock::Lock;
 use crate::ownership::{LossPolicy, Ownership};
 
+/// Steps down (sends the delete) unless the leader's function finished.
+struct StepDown<'a> {
+    lock: &'a mut Lock,
+    done: bool,
+}
+
+impl Drop for StepDown<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.lock.abandon();
+        }
+    }
+}
+
 /// kazoo's `Election` over a kazoo-layout lock on `path`.
 #[derive(Debug)]
 pub struct Election {
@@ -48,8 +62,14 @@ impl Election {
             .ownership()
             .cloned()
             .ok_or_else(|| Error::Protocol("acquired without ownership".into()))?;
+        // If this future is dropped while `func` runs, the guard steps down at once.
+        let mut guard = StepDown {
+            lock: &mut self.lock,
+            done: false,
+        };
         let out = func(own).await;
-        let _ = self.lock.release().await;
+        guard.done = true;
+        let _ = guard.lock.release().await;
         Ok(out)
     }
 

@@ -281,6 +281,15 @@ impl ContenderQueue {
         }
     }
 
+    /// Gives up a held node without waiting: the delete is sent now, nobody awaits it.
+    pub(crate) fn abandon(&mut self) {
+        if let Some(held) = self.held.take() {
+            drop(std::future::IntoFuture::into_future(
+                self.client.delete(held.ownership.node()),
+            ));
+        }
+    }
+
     /// Releases: deletes the node and waits for the server. `Ok(false)` if not held.
     ///
     /// Errors with the session's errors other than ConnectionLoss (retried); the lock counts as
@@ -325,12 +334,8 @@ impl ContenderQueue {
 
 impl Drop for ContenderQueue {
     fn drop(&mut self) {
-        if let Some(held) = self.held.take() {
-            // Sent now, unawaited: dropping a held lock releases it.
-            drop(std::future::IntoFuture::into_future(
-                self.client.delete(held.ownership.node()),
-            ));
-        }
+        // Dropping a held lock releases it.
+        self.abandon();
     }
 }
 
@@ -446,6 +451,11 @@ impl Lock {
     /// [`contenders`](Self::contenders)). Nothing is sent until an acquire.
     pub fn new(client: &Client, path: &str, identifier: &str) -> Lock {
         Lock::with_names(client, path, identifier, LOCK_NAME, &[LOCK_NAME])
+    }
+
+    /// Gives the lock up without waiting (the delete is sent now).
+    pub(crate) fn abandon(&mut self) {
+        self.queue.abandon();
     }
 
     /// kazoo's `Lock` internals: own node name and the names that exclude it.

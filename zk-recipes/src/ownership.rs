@@ -90,8 +90,9 @@ pub struct Ownership {
 }
 
 impl Ownership {
-    /// Ownership of `node`, created in session `session` by the transaction `czxid`. `changes`
-    /// must have been subscribed before the node was created.
+    /// Ownership of `node`, created in session `session` by the transaction `czxid`, handed out
+    /// once the recipe has confirmed it (a lock's turn came, a lease was taken). `changes` must
+    /// have been subscribed before the node was created, so an expiry in between is seen.
     pub(crate) fn new(
         client: &Client,
         changes: StateChanges,
@@ -100,7 +101,7 @@ impl Ownership {
         czxid: i64,
         policy: LossPolicy,
     ) -> Ownership {
-        Ownership {
+        let own = Ownership {
             client: client.clone(),
             node,
             session,
@@ -111,7 +112,17 @@ impl Ownership {
                 suspended: false,
                 lost: false,
             })),
+        };
+        {
+            // A suspension the session came back from before the recipe confirmed ownership
+            // (e.g. a failover while waiting for a lock) did not endanger it: the confirming
+            // read happened afterwards in the same session. Only a suspension still going on
+            // counts; expiries and session changes stay.
+            let mut seen = own.lock_seen();
+            drain(&mut seen, own.session, &own.client);
+            seen.suspended = own.client.state() == SessionState::Suspended;
         }
+        own
     }
 
     /// The holder's node (full path).

@@ -1,6 +1,6 @@
 //! kazoo's `ReadLock` and `WriteLock`: a shared lock on one path. Readers create
 //! `<uuid hex>__rlock__<sequence>` and wait only for writers ahead of them; writers create
-//! `<uuid hex>__lock__<sequence>` (the same name as [`Lock`](crate::Lock), so a writer and a
+//! `<uuid hex>__lock__<sequence>` (the same name as [`Lock`], so a writer and a
 //! plain lock exclude each other) and wait for everyone ahead of them.
 
 use std::time::Duration;

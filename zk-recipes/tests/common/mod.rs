@@ -489,3 +489,144 @@ impl Drop for Kazoo {
         let _ = self.child.wait();
     }
 }
+
+// ---- a proxy that loses one reply -------------------------------------------------------------
+
+/// A TCP proxy in front of one server that, once armed, forwards the next create whose path
+/// contains the armed text, lets the server apply it, and then cuts the client's connection
+/// instead of passing the reply on: the client sees ConnectionLoss for a create that did happen,
+/// exactly the case protected creates exist for. Later connections pass through untouched.
+pub struct LossyProxy {
+    port: u16,
+    armed: Arc<Mutex<Option<String>>>,
+    /// Set once a reply was swallowed.
+    fired: Arc<Mutex<bool>>,
+}
+
+impl LossyProxy {
+    /// Starts a proxy to `upstream` (`host:port`) on a free local port.
+    pub fn start(upstream: &str) -> std::io::Result<LossyProxy> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let armed: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let fired = Arc::new(Mutex::new(false));
+        let upstream = upstream.to_owned();
+        let (a, f) = (armed.clone(), fired.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                Self::serve(client, server, a.clone(), f.clone());
+            }
+        });
+        Ok(LossyProxy { port, armed, fired })
+    }
+
+    /// `127.0.0.1:<port>` of the proxy.
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Swallow the reply to the next create whose path contains `text`.
+    pub fn arm(&self, text: &str) {
+        *lock(&self.armed) = Some(text.to_owned());
+    }
+
+    /// Whether a reply was swallowed.
+    pub fn fired(&self) -> bool {
+        *lock(&self.fired)
+    }
+
+    fn serve(
+        client: std::net::TcpStream,
+        server: std::net::TcpStream,
+        armed: Arc<Mutex<Option<String>>>,
+        fired: Arc<Mutex<bool>>,
+    ) {
+        // The xid whose reply is to be swallowed.
+        let victim: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
+        let (Ok(mut c_read), Ok(mut s_write), Ok(mut s_read), Ok(mut c_write)) = (
+            client.try_clone(),
+            server.try_clone(),
+            server.try_clone(),
+            client.try_clone(),
+        ) else {
+            return;
+        };
+        let v = victim.clone();
+        std::thread::spawn(move || {
+            let mut first = true;
+            while let Some(frame) = read_frame(&mut c_read) {
+                if !first && frame.len() >= 8 {
+                    let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+                    let op = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                    if op == 1 || op == 15 {
+                        let path = frame
+                            .get(8..12)
+                            .map(|l| i32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+                            .and_then(|n| frame.get(12..12 + n))
+                            .map(|p| String::from_utf8_lossy(p).into_owned())
+                            .unwrap_or_default();
+                        let mut a = lock(&armed);
+                        if a.as_ref().is_some_and(|t| path.contains(t.as_str())) {
+                            *a = None;
+                            *lock(&v) = Some(xid);
+                        }
+                    }
+                }
+                first = false;
+                let len = (frame.len() as u32).to_be_bytes();
+                if s_write
+                    .write_all(&len)
+                    .and_then(|()| s_write.write_all(&frame))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            let _ = s_write.shutdown(std::net::Shutdown::Both);
+        });
+        std::thread::spawn(move || {
+            let mut first = true;
+            while let Some(frame) = read_frame(&mut s_read) {
+                if !first && frame.len() >= 4 {
+                    let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+                    if *lock(&victim) == Some(xid) {
+                        // Applied on the server; the client never hears of it.
+                        *lock(&fired) = true;
+                        let _ = c_write.shutdown(std::net::Shutdown::Both);
+                        let _ = s_read.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+                first = false;
+                let len = (frame.len() as u32).to_be_bytes();
+                if c_write
+                    .write_all(&len)
+                    .and_then(|()| c_write.write_all(&frame))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            let _ = c_write.shutdown(std::net::Shutdown::Both);
+        });
+    }
+}
+
+/// One length-prefixed frame's payload; `None` at the end of the stream.
+fn read_frame(r: &mut impl Read) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).ok()?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > 16 * 1024 * 1024 {
+        return None;
+    }
+    let mut buf = vec![0u8; n];
+    r.read_exact(&mut buf).ok()?;
+    Some(buf)
+}

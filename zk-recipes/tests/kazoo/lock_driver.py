@@ -10,6 +10,8 @@ blocking acquire does not hold up the next command; replies are matched by seque
 Commands (<name> names a recipe object kept by the driver):
   lock <name> <path> <identifier> [<pattern,pattern>]   kazoo Lock(path, identifier,
                                                          extra_lock_patterns) -> ok
+  rlock <name> <path> <identifier>                      kazoo ReadLock -> ok
+  wlock <name> <path> <identifier>                      kazoo WriteLock -> ok
   sem <name> <path> <identifier> <max_leases>           kazoo Semaphore -> ok
   acquire <name>                                        blocks until acquired -> ok
   release <name>                                        -> ok <True|False>
@@ -55,6 +57,14 @@ class Driver(object):
     def cmd_lock(self, name, path, ident, patterns=""):
         extra = [p for p in patterns.split(",") if p]
         self.objects[name] = self.client.Lock(path, ident, extra_lock_patterns=extra)
+        return []
+
+    def cmd_rlock(self, name, path, ident):
+        self.objects[name] = self.client.ReadLock(path, ident)
+        return []
+
+    def cmd_wlock(self, name, path, ident):
+        self.objects[name] = self.client.WriteLock(path, ident)
         return []
 
     def cmd_sem(self, name, path, ident, max_leases):
