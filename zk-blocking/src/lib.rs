@@ -79,8 +79,9 @@ pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
 pub use pending::AsyncResult;
 pub use recipes_coord::{
     Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
-    DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
-    ShallowParty, SharedCount, SubtreeCache, VersionedValue,
+    DoubleBarrier, GroupMember, NodeMode, Party, PatientChildrenWatch, PersistentNode,
+    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, TreeCache, TreeEvent,
+    VersionedValue,
 };
 pub use watch::{PersistentWatch, Watch};
 

@@ -25,3 +25,7 @@ pub mod group_member;
 pub use group_member::GroupMember;
 pub mod subtree_cache;
 pub use subtree_cache::{CacheEvent, CacheView, ChildData, SubtreeCache};
+pub mod patient_children_watch;
+pub mod tree_cache;
+pub use patient_children_watch::PatientChildrenWatch;
+pub use tree_cache::{TreeCache, TreeEvent};

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
 use zk_recipes::{
-    Barrier, CacheEvent, Counter, DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode,
-    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, VersionedValue,
+    Barrier, CacheEvent, Counter, DoubleBarrier, GroupMember, NodeMode, Party,
+    PatientChildrenWatch, PersistentNode, PersistentTtlNode, Queue, ShallowParty, SharedCount,
+    SubtreeCache, TreeCache, TreeEvent, VersionedValue,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -393,6 +394,8 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         subtree_cache_on_one_shot_watches_follows_another_client,
         subtree_cache_converges_after_a_disconnect,
         subtree_cache_converges_after_session_expiry,
+        tree_cache_follows_changes_and_the_connection,
+        patient_children_watch_waits_for_stillness,
     ]
 }
 
@@ -1855,5 +1858,148 @@ async fn caches_converge_after_a_server_kill(ctx: &Ctx) -> Outcome {
     drop((recursive, one_shot));
     other.close().await;
     c.close().await;
+    Ok(())
+}
+
+// ---- tree cache and patient children watch ---------------------------------------------------
+
+/// The next TreeCache event.
+async fn next_tree_event(ctx: &Ctx, cache: &mut TreeCache) -> Result<TreeEvent, String> {
+    Ok(ok!(ctx.next(cache).await?))
+}
+
+/// kazoo's TreeCache: the first read ends with Initialized; another client's changes come as
+/// NodeAdded/NodeUpdated/NodeRemoved and show in get_data/get_children; a disconnect comes as
+/// ConnectionSuspended then ConnectionReconnected, and changes made meanwhile reach the cache.
+async fn tree_cache_follows_changes_and_the_connection(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("tree-cache").await?;
+    let root = format!("{base}/root");
+    ok!(other.create(&format!("{root}/a"), "a").make_parents().await);
+    ok!(other.create(&format!("{root}/b"), "b").await);
+    let (c, relay) = relayed_client(ctx).await?;
+    let mut cache = TreeCache::start(&c, &root);
+    let mut added = BTreeSet::new();
+    loop {
+        match next_tree_event(ctx, &mut cache).await? {
+            TreeEvent::NodeAdded(n) => {
+                added.insert(n.path);
+            }
+            TreeEvent::Initialized => break,
+            other => return Err(format!("before Initialized: {other:?}")),
+        }
+    }
+    check!(
+        added.len() == 3,
+        "the first read added root, a, b: {added:?}"
+    );
+    let kids = cache.get_children(&root).ok_or("root not cached")?;
+    check!(
+        kids == BTreeSet::from(["a".to_owned(), "b".to_owned()]),
+        "children {kids:?}"
+    );
+    check!(
+        cache.get_data(&format!("{root}/a")).map(|n| n.data) == Some("a".into()),
+        "data of a"
+    );
+
+    // One change at a time: changes close together may fold (a node created and deleted
+    // before the cache reads it never shows), as in kazoo.
+    ok!(other.create(&format!("{root}/a/c"), "c").await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeAdded(n) if n.path.ends_with("/a/c") => {}
+        ev => return Err(format!("want c added, got {ev:?}")),
+    }
+    check!(
+        cache.get_children(&format!("{root}/a")) == Some(BTreeSet::from(["c".to_owned()])),
+        "a has c"
+    );
+    ok!(other.set_data(&format!("{root}/b"), "b2").await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeUpdated(n) if n.path.ends_with("/b") && &n.data[..] == b"b2" => {}
+        ev => return Err(format!("want b updated, got {ev:?}")),
+    }
+    ok!(other.delete(&format!("{root}/a/c")).await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeRemoved(n) if n.path.ends_with("/a/c") => {}
+        ev => return Err(format!("want c removed, got {ev:?}")),
+    }
+    check!(
+        cache.get_children(&format!("{root}/a")) == Some(BTreeSet::new()),
+        "a has no children again"
+    );
+
+    relay.cut();
+    loop {
+        if next_tree_event(ctx, &mut cache).await? == TreeEvent::ConnectionSuspended {
+            break;
+        }
+    }
+    ok!(other.create(&format!("{root}/while-away"), "w").await);
+    relay.heal();
+    let mut reconnected = false;
+    loop {
+        match next_tree_event(ctx, &mut cache).await? {
+            TreeEvent::ConnectionReconnected => reconnected = true,
+            TreeEvent::NodeAdded(n) if n.path.ends_with("/while-away") => break,
+            ev => return Err(format!("after the reconnect: {ev:?}")),
+        }
+    }
+    check!(reconnected, "ConnectionReconnected before the catch-up");
+    check!(
+        cache
+            .get_children(&root)
+            .is_some_and(|k| k.contains("while-away")),
+        "the change made while away is cached"
+    );
+    drop(cache);
+    c.close().await;
+    other.close().await;
+    Ok(())
+}
+
+/// PatientChildrenWatch returns only once the children have been still for the boundary:
+/// what it returns is what is there, and its watch fires at the next change.
+async fn patient_children_watch_waits_for_stillness(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("patient").await?;
+    let c = ctx.client().await?;
+    let path = format!("{base}/p");
+    ok!(other.create(&path, "").await);
+    let watch = PatientChildrenWatch::new(&c, &path, Duration::from_millis(300));
+    let adds = async {
+        for i in 0..5 {
+            other.create(&format!("{path}/c{i}"), "").await?;
+            other.sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<(), Error>(())
+    };
+    type Patient = Option<(Vec<String>, zk_client::Watch)>;
+    let mut futs: Vec<Task<'_, Patient>> = vec![
+        Box::pin(async { watch.start().await.map(Some) }),
+        Box::pin(async { adds.await.map(|()| None) }),
+    ];
+    let mut results = ctx
+        .within(WAIT, join_all(std::mem::take(&mut futs)))
+        .await?;
+    ok!(results.pop().ok_or("adds")?);
+    let (children, mut changed) = ok!(results.pop().ok_or("start")?).ok_or("no result")?;
+    let now = ok!(other.get_children(&path).await).to_vec();
+    let fired = ctx
+        .within(Duration::from_millis(1), &mut changed)
+        .await
+        .is_ok();
+    check!(
+        fired || sorted(children.clone()) == sorted(now.clone()),
+        "returned {children:?} but the node has {now:?} and no change was reported"
+    );
+    if !fired {
+        ok!(other.create(&format!("{path}/later"), "").await);
+        let ev = ok!(ctx.within(WAIT, changed).await?);
+        check!(
+            ev.event_type == zk_client::EventType::NodeChildrenChanged,
+            "the watch fires at the next change: {ev:?}"
+        );
+    }
+    c.close().await;
+    other.close().await;
     Ok(())
 }
