@@ -61,7 +61,8 @@ struct Ctx {
     rt: Arc<dyn Runtime>,
     runtime_name: &'static str,
     connect: String,
-    version: ZkVersion,
+    /// Which server, for messages.
+    server: String,
     ensemble: Option<Arc<Mutex<Ensemble>>>,
 }
 
@@ -318,23 +319,20 @@ async fn run(ctx: &Ctx, list: &[(&'static str, Scenario)], failures: &mut Vec<St
         };
         eprintln!(
             "[{} {}] {name}: {} in {:?}",
-            ctx.version,
+            ctx.server,
             ctx.runtime_name,
             if outcome.is_ok() { "ok" } else { "FAILED" },
             started.elapsed()
         );
         if let Err(e) = outcome {
-            failures.push(format!(
-                "[{} {}] {name}: {e}",
-                ctx.version, ctx.runtime_name
-            ));
+            failures.push(format!("[{} {}] {name}: {e}", ctx.server, ctx.runtime_name));
         }
     }
 }
 
 /// Runs `list` on tokio, async-std and smol in turn against `connect`.
 fn on_every_runtime(
-    version: ZkVersion,
+    server: &str,
     connect: &str,
     ensemble: Option<Arc<Mutex<Ensemble>>>,
     list: &[(&'static str, Scenario)],
@@ -343,7 +341,7 @@ fn on_every_runtime(
         rt,
         runtime_name,
         connect: connect.to_owned(),
-        version,
+        server: server.to_owned(),
         ensemble: ensemble.clone(),
     };
     let mut failures = Vec::new();
@@ -403,10 +401,29 @@ fn standalone(version: ZkVersion) {
     let ens = Ensemble::start(EnsembleOptions::standalone(version))
         .unwrap_or_else(|e| panic!("starting ZooKeeper {version}: {e}"));
     on_every_runtime(
-        version,
+        &version.to_string(),
         &ens.connect_string(),
         None,
         &standalone_scenarios(),
+    );
+}
+
+/// SubtreeCache on a server without addWatch (SimServer answering as 3.5.10): the cache falls
+/// back to one-shot watches by itself and still follows the tree.
+#[test]
+fn subtree_cache_falls_back_on_a_3_5_server() {
+    let sim = zk_testkit::sim::tcp::SimTcpServer::start(zk_testkit::sim::SimConfig {
+        version: (3, 5, 10),
+        ..zk_testkit::sim::SimConfig::default()
+    })
+    .expect("SimServer listens");
+    on_every_runtime(
+        "SimServer 3.5.10",
+        &sim.connect_string(),
+        None,
+        &[("subtree_cache_falls_back_without_add_watch", |ctx| {
+            Box::pin(subtree_cache_falls_back_without_add_watch(ctx))
+        })],
     );
 }
 
@@ -423,7 +440,7 @@ fn ensemble(version: ZkVersion) {
         .unwrap_or_else(|e| panic!("starting a ZooKeeper {version} ensemble: {e}"));
     let connect = ens.connect_string();
     on_every_runtime(
-        version,
+        &format!("{version} x3"),
         &connect,
         Some(Arc::new(Mutex::new(ens))),
         &ensemble_scenarios(),
@@ -1686,6 +1703,20 @@ async fn subtree_cache_scenario(ctx: &Ctx, name: &str, one_shot: bool) -> Outcom
 /// The recursive-watch cache follows creates, changes and deletes by another client.
 async fn subtree_cache_follows_another_client(ctx: &Ctx) -> Outcome {
     subtree_cache_scenario(ctx, "subtree-cache", false).await
+}
+
+/// On a server without addWatch, [`SubtreeCache::new`] itself ends up on one-shot watches.
+async fn subtree_cache_falls_back_without_add_watch(ctx: &Ctx) -> Outcome {
+    let c = ctx.client().await?;
+    match c
+        .add_watch("/", zk_client::AddWatchMode::PersistentRecursive)
+        .await
+    {
+        Err(Error::Unsupported { .. }) | Err(Error::Unimplemented) => {}
+        r => return Err(format!("this server must refuse addWatch: {r:?}")),
+    }
+    c.close().await;
+    subtree_cache_scenario(ctx, "subtree-cache-fallback", false).await
 }
 
 /// The same on one-shot watches (the fallback for 3.5 servers).
