@@ -60,17 +60,19 @@ pub(crate) enum Cas {
     Applied,
     /// Someone else changed (or deleted) the node first; nothing was written.
     Conflict,
-    /// The connection dropped during the write and the node has moved on since, so whether
-    /// this write is among the changes cannot be told.
-    Unknown,
+    /// Whether the write applied cannot be told; the error to give the caller.
+    Unknown(Error),
 }
 
 /// Writes `data` to `path` if its data version is still `version`. A ConnectionLoss during the
-/// write is settled by reading the node back (retrying the read as the client's policy says):
-/// still at `version` means the write did not apply; at `version + 1` it applied if the node
-/// holds exactly our bytes (the only other writer that could have produced that version and
-/// those bytes would have had to compute the same value from the same version). Anything else
-/// is [`Cas::Unknown`]: retrying blindly could apply the change twice (kazoo's Counter does).
+/// write is settled by reading the node back after a `sync` (retrying as the client's policy
+/// says; the server applies a session's requests in order, so a write that was going to apply
+/// has applied by then): still at `version`, or at `version + 1` with other bytes than ours,
+/// means our write did not apply (it could only have made `version + 1`). At `version + 1` with
+/// our bytes, or further on, it cannot be told: concurrent writers often write the same bytes
+/// (two counters adding 1 to the same value), so equal bytes do not prove the write was ours.
+/// That is [`Cas::Unknown`], never a blind retry, which could apply the change twice (kazoo's
+/// Counter does). A Timeout is Unknown at once: the request may still be on its way.
 ///
 /// Errors with what the write or the read-back fail with other than the cases above.
 pub(crate) async fn cas_write(
@@ -82,9 +84,13 @@ pub(crate) async fn cas_write(
     match client.set_data(path, data.clone()).version(version).await {
         Ok(_) => Ok(Cas::Applied),
         Err(Error::BadVersion { .. }) | Err(Error::NoNode { .. }) => Ok(Cas::Conflict),
-        Err(Error::ConnectionLoss) | Err(Error::Timeout) => {
+        Err(Error::Timeout) => Ok(Cas::Unknown(Error::Timeout)),
+        Err(Error::ConnectionLoss) => {
             let read = client
-                .retry(|c| async move { c.get_data(path).await })
+                .retry(|c| async move {
+                    c.sync(path).await?;
+                    c.get_data(path).await
+                })
                 .await;
             match read {
                 Err(Error::NoNode { .. }) => Ok(Cas::Conflict),
@@ -97,16 +103,11 @@ pub(crate) async fn cas_write(
 }
 
 fn settle(stat: &Stat, now: &Bytes, version: i32, ours: &Bytes) -> Cas {
-    if stat.version == version {
+    let next = version.wrapping_add(1);
+    if stat.version == version || (stat.version == next && now != ours) {
         Cas::Conflict
-    } else if stat.version == version.wrapping_add(1) {
-        if now == ours {
-            Cas::Applied
-        } else {
-            Cas::Conflict
-        }
     } else {
-        Cas::Unknown
+        Cas::Unknown(Error::ConnectionLoss)
     }
 }
 

@@ -431,7 +431,10 @@ fn subtree_cache_falls_back_on_a_3_5_server() {
 static ENSEMBLES: Mutex<()> = Mutex::new(());
 
 fn ensemble_scenarios() -> Vec<(&'static str, Scenario)> {
-    scenarios![caches_converge_after_a_server_kill]
+    scenarios![
+        caches_converge_after_a_server_kill,
+        counter_adds_up_across_a_server_kill
+    ]
 }
 
 fn ensemble(version: ZkVersion) {
@@ -448,12 +451,12 @@ fn ensemble(version: ZkVersion) {
 }
 
 #[test]
-fn caches_on_a_zookeeper_3_8_ensemble() {
+fn failover_on_a_zookeeper_3_8_ensemble() {
     ensemble(ZkVersion::V3_8);
 }
 
 #[test]
-fn caches_on_a_zookeeper_3_9_ensemble() {
+fn failover_on_a_zookeeper_3_9_ensemble() {
     ensemble(ZkVersion::V3_9);
 }
 
@@ -2032,5 +2035,109 @@ async fn patient_children_watch_waits_for_stillness(ctx: &Ctx) -> Outcome {
     }
     c.close().await;
     other.close().await;
+    Ok(())
+}
+
+/// Clients on every server increment one counter while the server under one of them is killed
+/// (kill -9): every increment reported done is counted exactly once. An increment cut by the
+/// failover whose outcome cannot be told fails with ConnectionLoss or Timeout and may or may not
+/// count; the final value lies between the two bounds.
+async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("counter-failover").await?;
+    let path = format!("{base}/count");
+    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+    let mut clients = Vec::new();
+    for port in &ports {
+        // One client pinned to each server first, then free to fail over to the others.
+        let mut hosts: Vec<String> = vec![format!("127.0.0.1:{port}")];
+        hosts.extend(
+            ports
+                .iter()
+                .filter(|p| *p != port)
+                .map(|p| format!("127.0.0.1:{p}")),
+        );
+        let cl = ClientBuilder::new(ctx.rt.clone(), &hosts.join(","))
+            .randomize_hosts(false)
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(WAIT)
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        clients.push(cl);
+    }
+    let victim = {
+        let port = clients[0].current_host().ok_or("not connected")?.port;
+        ports
+            .iter()
+            .position(|p| *p == port)
+            .ok_or("no node on the port")?
+    };
+    const EACH: usize = 30;
+    let counters: Vec<Counter> = clients.iter().map(|cl| Counter::new(cl, &path)).collect();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut futs: Vec<Task<'_, (usize, usize)>> = Vec::new();
+    for counter in &counters {
+        let done = done.clone();
+        futs.push(Box::pin(async move {
+            let (mut applied, mut unknown) = (0, 0);
+            for _ in 0..EACH {
+                match counter.add(1).await {
+                    Ok(_) => applied += 1,
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => unknown += 1,
+                    Err(e) => return Err(e),
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok((applied, unknown))
+        }));
+    }
+    let killer = async {
+        while done.load(std::sync::atomic::Ordering::SeqCst) < EACH {
+            c.sleep(Duration::from_millis(5)).await;
+        }
+        lock()
+            .kill(victim)
+            .map_err(|e| Error::InvalidArgument(format!("kill node {victim}: {e}")))?;
+        Ok((0, 0))
+    };
+    futs.push(Box::pin(killer));
+    let (mut applied, mut unknown) = (0, 0);
+    for r in ctx.within(SCENARIO_WAIT / 2, join_all(futs)).await? {
+        let (a, u) = ok!(r);
+        applied += a;
+        unknown += u;
+    }
+    // A server may answer reads before it has applied the leader's latest writes: sync first.
+    let value = ok!(c
+        .retry(|c| {
+            let path = path.clone();
+            async move {
+                c.sync(&path).await?;
+                Counter::new(&c, &path).value().await
+            }
+        })
+        .await) as usize;
+    check!(
+        applied <= value && value <= applied + unknown,
+        "counter {value}: {applied} increments done, {unknown} unknown"
+    );
+    check!(applied + unknown == 3 * EACH, "every increment answered");
+    eprintln!(
+        "[{} {}] counter across a kill: {value} ({applied} done, {unknown} unknown)",
+        ctx.server, ctx.runtime_name
+    );
+    {
+        let mut ens = lock();
+        ens.restart(victim)
+            .map_err(|e| format!("restart node {victim}: {e}"))?;
+        ens.wait_all_ready().map_err(|e| format!("{e}"))?;
+    }
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
     Ok(())
 }
