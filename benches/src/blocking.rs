@@ -41,7 +41,7 @@ pub fn connect(addr: &str) -> BenchResult<Client> {
 }
 
 fn get(client: &Client, path: &str, len: usize) -> BenchResult<()> {
-    let (data, _) = client.get_data(path)?;
+    let (data, _) = client.get_data(path).run()?;
     check_len(path, data.len(), len)
 }
 
@@ -53,7 +53,7 @@ fn w1(client: &Client) -> BenchResult<Vec<String>> {
     let meter = Meter::start();
     for _ in 0..W1_OPS {
         let t = Instant::now();
-        let r = client.get_data(SMALL);
+        let r = client.get_data(SMALL).run();
         lat.push(t.elapsed());
         let (data, _) = r?;
         check_len(SMALL, data.len(), SMALL_LEN)?;
@@ -87,7 +87,7 @@ fn window<'a, T>(
 fn reads(client: &Client, n: usize) -> BenchResult<()> {
     window(
         n,
-        |_| client.get_data_async(SMALL),
+        |_| client.get_data(SMALL).run_async(),
         |(data, _)| check_len(SMALL, data.len(), SMALL_LEN),
     )
 }
@@ -151,7 +151,7 @@ fn w4(client: &Client) -> BenchResult<Vec<String>> {
 
 fn w5(client: &Client) -> BenchResult<Vec<String>> {
     let list = || -> BenchResult<()> {
-        let children = client.get_children(WIDE)?;
+        let children = client.get_children(WIDE).run()?;
         if children.len() == WIDE_CHILDREN {
             Ok(())
         } else {

@@ -112,10 +112,10 @@ pub fn blocking(addr: &str) -> BenchResult<Mem> {
     let idle = rss_kib();
     let mut held = Vec::with_capacity(2 * WATCHES_PER_KIND);
     for i in 0..WATCHES_PER_KIND {
-        held.push(client.get_data_watch(&child(i))?.2);
+        held.push(client.get_data(&child(i)).watch().run()?.2);
     }
     for i in 0..WATCHES_PER_KIND {
-        let (stat, w) = client.exists_watch(&missing(i))?;
+        let (stat, w) = client.exists(&missing(i)).watch().run()?;
         held.push(w);
         expect_absent(stat)?;
     }

@@ -468,6 +468,15 @@ impl Harness {
                     "WatchEnded({reason:?}) for {watcher:?}, which is not armed"
                 );
             }
+            Event::WatchResync { watcher } => {
+                assert_eq!(
+                    self.armed.get(&watcher),
+                    Some(&true),
+                    "WatchResync for {watcher:?}, which is not an armed persistent watcher"
+                );
+            }
+            Event::State(_) => {}
+            // Event is non_exhaustive; a new kind is checked once the fuzzer learns it.
             _ => {}
         }
     }
@@ -699,12 +708,15 @@ impl Harness {
         let Some(&conn) = dead.get(usize::from(which >> 2) % dead.len().max(1)) else {
             return;
         };
-        match which % 3 {
+        match which % 4 {
             0 => self.s.handle_connected(self.now, conn),
             1 => {
                 let out = self.reply_frame(1, ErrorCode::Ok, None);
                 self.s.handle_bytes(self.now, conn, &out);
             }
+            2 => self
+                .s
+                .handle_connect_failed(self.now, conn, "connection refused"),
             _ => self.s.handle_closed(self.now, conn),
         }
         self.drain();

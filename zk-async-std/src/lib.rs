@@ -50,6 +50,8 @@ use std::time::Instant;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 pub use zk_client::*;
+/// kazoo's and Curator's recipes (locks, elections, leases, queues, ...) over this client.
+pub use zk_recipes as recipes;
 
 /// A TCP stream on async-io (async-net), shared by every runtime of this crate.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use zk_client::{
     SessionState,
 };
 
-use crate::runtime::{block_on, block_on_timeout, DriverThread, Listeners};
+use crate::runtime::{block_on, block_on_timeout, Listeners, ThreadRuntime};
 
 /// How long dropping the last handle waits for the server to confirm the session's close.
 const CLOSE_ON_DROP_PATIENCE: Duration = Duration::from_secs(1);
@@ -231,7 +231,7 @@ impl ClientBuilder {
     /// by [`connect`](Self::connect) or [`start`](Self::start).
     pub fn new(connect_string: &str) -> Self {
         ClientBuilder {
-            inner: zk_client::ClientBuilder::new(Arc::new(DriverThread), connect_string),
+            inner: zk_client::ClientBuilder::new(Arc::new(ThreadRuntime), connect_string),
         }
     }
 

@@ -7,18 +7,18 @@
 //! fn main() -> Result<(), Error> {
 //!     let client = Client::connect("127.0.0.1:2181/app")?;
 //!
-//!     // Operations block until the server answers; create and delete end in .run().
+//!     // zk-client's builders and options; `.run()` where async code writes `.await`.
 //!     let me = client
 //!         .create("/workers/worker-", "10.0.0.7:8080")
 //!         .ephemeral()
 //!         .sequential()
 //!         .make_parents()
 //!         .run()?;
-//!     let (data, stat) = client.get_data(&me)?;
-//!     client.set_data(&me, "10.0.0.7:8081", stat.version)?;
+//!     let (data, stat) = client.get_data(&me).run()?;
+//!     client.set_data(&me, "10.0.0.7:8081").version(stat.version).run()?;
 //!
 //!     // kazoo's get_async: many requests in flight from one thread, results in order.
-//!     let pending: Vec<_> = ["/a", "/b", "/c"].iter().map(|p| client.get_data_async(p)).collect();
+//!     let pending: Vec<_> = ["/a", "/b", "/c"].iter().map(|p| client.get_data(p).run_async()).collect();
 //!     for result in pending {
 //!         println!("{:?}", result.get().map(|(data, _)| data));
 //!     }
@@ -37,7 +37,7 @@
 //!     })?;
 //!
 //!     // A one-shot watch, waited on with a timeout.
-//!     let (_children, mut watch) = client.get_children_watch("/workers")?;
+//!     let (_children, mut watch) = client.get_children("/workers").watch().run()?;
 //!     if let Some(event) = watch.wait_timeout(std::time::Duration::from_secs(1)) {
 //!         println!("workers changed: {:?}", event?);
 //!     }
@@ -69,13 +69,17 @@ mod callbacks;
 mod client;
 mod ops;
 mod pending;
+pub mod recipes;
 mod recipes_coord;
 mod runtime;
 mod watch;
 
 pub use callbacks::{ListenerHandle, WatchHandle};
 pub use client::{Client, ClientBuilder};
-pub use ops::{Create, CreateWithStat, Delete, Transaction, TxnCreate};
+pub use ops::{
+    ChildrenStatWatchRead, ChildrenWatchRead, Create, CreateWithStat, Delete, Exists, ExistsWatch,
+    GetChildren, GetData, GetDataWatch, Ready, SetData, Transaction, TxnCreate,
+};
 pub use pending::AsyncResult;
 pub use recipes_coord::{
     Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
@@ -83,6 +87,7 @@ pub use recipes_coord::{
     PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, TreeCache, TreeEvent,
     VersionedValue,
 };
+pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;

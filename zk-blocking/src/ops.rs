@@ -1,6 +1,10 @@
-//! The operations as blocking methods. Plain reads and writes return their result directly;
-//! `create` and `delete` keep zk-client's builders and end in `.run()`; `transaction()` ends in
-//! `.commit()`.
+//! The operations as blocking methods, in zk-client's vocabulary with one rule: where zk-client
+//! returns a builder that is awaited (`get_data`, `set_data`, `exists`, `get_children`,
+//! `create`, `delete`: the operations with options), this crate returns the same builder with
+//! the same options, ended by `.run()` where the async code writes `.await`
+//! (`client.set_data(p, d).version(v).run()?`); where zk-client returns a plain future (`sync`,
+//! `get_acl`, `set_acl`, `ensure_path`, ...), this crate returns the result. A transaction ends
+//! in `.commit()` on both.
 //!
 //! "The session's errors", below, are those any request can fail with: ConnectionLoss (the link
 //! dropped while the request was in flight; it may or may not have applied), SessionExpired,
@@ -33,95 +37,52 @@ impl Client {
         Create(self.inner.create(path, data))
     }
 
-    /// Reads a node's data and Stat (kazoo's `get`). A node created with null data reads as
-    /// empty bytes.
+    /// Reads a node's data and Stat (kazoo's `get`): `client.get_data(p).run()?`, or
+    /// `.watch().run()?` to also arm a one-shot data watch that fires when the node changes or
+    /// is deleted. A node created with null data reads as empty bytes.
     ///
-    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat), Error> {
-        block_on(self.inner.get_data(path).into_future())
+    /// `run` errors with NoNode (no watch is armed then: use [`exists`](Self::exists) with
+    /// `.watch()`), NoAuth, InvalidPath and the session's errors.
+    pub fn get_data(&self, path: &str) -> GetData<'_> {
+        GetData(self.inner.get_data(path))
     }
 
-    /// Reads a node's data and Stat and arms a one-shot data watch that fires when the node
-    /// changes or is deleted (kazoo's `get(path, watch=...)`).
+    /// Replaces a node's data (kazoo's `set`): `client.set_data(p, d).version(v).run()?` gives
+    /// the new Stat; without `.version(v)` any version is replaced.
     ///
-    /// Errors with NoNode (no watch is armed then: use [`exists_watch`](Self::exists_watch)),
-    /// NoAuth, InvalidPath and the session's errors.
-    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, Watch), Error> {
-        block_on(self.inner.get_data(path).watch())
-            .map(|(data, stat, w)| (data, stat, Watch::new(w)))
-    }
-
-    /// Replaces a node's data (kazoo's `set`) if its data version is `version` (-1 for any), and
-    /// returns the new Stat.
-    ///
-    /// Errors with NoNode, BadVersion, NoAuth, RequestTooLarge, InvalidPath and the session's
-    /// errors.
-    pub fn set_data(&self, path: &str, data: impl Data, version: i32) -> Result<Stat, Error> {
-        block_on(
-            self.inner
-                .set_data(path, data)
-                .version(version)
-                .into_future(),
-        )
+    /// `run` errors with NoNode, BadVersion, NoAuth, RequestTooLarge, InvalidPath and the
+    /// session's errors.
+    pub fn set_data(&self, path: &str, data: impl Data) -> SetData<'_> {
+        SetData(self.inner.set_data(path, data))
     }
 
     /// Deletes a node (kazoo's `delete`); `.version(v)` makes it conditional, `.recursive()`
-    /// deletes its descendants first; then [`run`](Delete::run) it.
+    /// deletes its descendants first (and is fine with a node already gone); then
+    /// [`run`](Delete::run) it.
     ///
-    /// `run` errors with NoNode, BadVersion, NotEmpty (without `recursive`), NoAuth, InvalidPath
-    /// and the session's errors.
+    /// `run` errors with NoNode (without `recursive`), BadVersion, NotEmpty (without
+    /// `recursive`), NoAuth, InvalidPath and the session's errors.
     pub fn delete(&self, path: &str) -> Delete<'_> {
         Delete(self.inner.delete(path))
     }
 
-    /// The node's Stat, or `None` if it does not exist (kazoo's `exists`).
+    /// The node's Stat, or `None` if it does not exist (kazoo's `exists`): `.run()`, or
+    /// `.watch().run()` to also arm a one-shot watch (on a missing node it fires on creation,
+    /// on an existing one on change or deletion).
     ///
-    /// Errors with InvalidPath and the session's errors.
-    pub fn exists(&self, path: &str) -> Result<Option<Stat>, Error> {
-        block_on(self.inner.exists(path).into_future())
-    }
-
-    /// The node's Stat (or `None`) and a one-shot watch: on a missing node it fires on creation,
-    /// on an existing one on change or deletion.
-    ///
-    /// Errors with InvalidPath and the session's errors.
-    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, Watch), Error> {
-        block_on(self.inner.exists(path).watch()).map(|(stat, w)| (stat, Watch::new(w)))
+    /// `run` errors with InvalidPath and the session's errors.
+    pub fn exists(&self, path: &str) -> Exists<'_> {
+        Exists(self.inner.exists(path))
     }
 
     /// The names of a node's children, in no defined order (kazoo's `get_children`), as
-    /// [`ChildNames`] (`.to_vec()` gives `Vec<String>`).
+    /// [`ChildNames`] (`.to_vec()` gives `Vec<String>`): `.run()`; `.with_stat()` adds the
+    /// node's Stat (kazoo's `include_data=True`), `.watch()` a one-shot child watch, and
+    /// `.with_stat_and_watch()` both.
     ///
-    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children(&self, path: &str) -> Result<ChildNames, Error> {
-        block_on(self.inner.get_children(path).into_future())
-    }
-
-    /// The names of a node's children and the node's Stat (getChildren2, kazoo's
-    /// `include_data=True`).
-    ///
-    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children_with_stat(&self, path: &str) -> Result<(ChildNames, Stat), Error> {
-        block_on(self.inner.get_children(path).with_stat())
-    }
-
-    /// The names of a node's children and a one-shot child watch that fires when a child is
-    /// added or removed, or the node is deleted.
-    ///
-    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children_watch(&self, path: &str) -> Result<(ChildNames, Watch), Error> {
-        block_on(self.inner.get_children(path).watch()).map(|(c, w)| (c, Watch::new(w)))
-    }
-
-    /// Children, the node's Stat, and a one-shot child watch.
-    ///
-    /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.
-    pub fn get_children_with_stat_watch(
-        &self,
-        path: &str,
-    ) -> Result<(ChildNames, Stat, Watch), Error> {
-        block_on(self.inner.get_children(path).with_stat_and_watch())
-            .map(|(c, s, w)| (c, s, Watch::new(w)))
+    /// `run` errors with NoNode, NoAuth, InvalidPath and the session's errors.
+    pub fn get_children(&self, path: &str) -> GetChildren<'_> {
+        GetChildren(self.inner.get_children(path))
     }
 
     /// Creates `path` and any missing ancestors with the default ACL, tolerating nodes that
@@ -234,6 +195,154 @@ impl Client {
     /// Errors with Unsupported on older servers, InvalidPath, NoAuth and the session's errors.
     pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatch, Error> {
         block_on(self.inner.add_watch(path, mode)).map(PersistentWatch::new)
+    }
+}
+
+/// Builder for [`Client::get_data`]; nothing is sent before [`run`](GetData::run).
+#[must_use = "nothing is read until .run()"]
+pub struct GetData<'a>(pub(crate) zk_client::ops::GetData<'a>);
+
+impl<'a> GetData<'a> {
+    /// Also arm a one-shot data watch.
+    pub fn watch(self) -> GetDataWatch {
+        GetDataWatch(self.0.watch())
+    }
+
+    /// Reads the node: its data and Stat.
+    ///
+    /// Errors as [`Client::get_data`] says.
+    pub fn run(self) -> Result<(Bytes, Stat), Error> {
+        block_on(self.0.into_future())
+    }
+}
+
+/// A read that arms a data watch ([`GetData::watch`]); sent already, [`run`](Self::run) waits.
+#[must_use = "the watch is yours once .run() returns it"]
+pub struct GetDataWatch(zk_client::OpFuture<(Bytes, Stat, zk_client::Watch)>);
+
+impl GetDataWatch {
+    /// The node's data, Stat and the armed watch.
+    ///
+    /// Errors as [`Client::get_data`] says.
+    pub fn run(self) -> Result<(Bytes, Stat, Watch), Error> {
+        block_on(self.0).map(|(d, s, w)| (d, s, Watch::new(w)))
+    }
+}
+
+/// Builder for [`Client::set_data`]; nothing is sent before [`run`](SetData::run).
+#[must_use = "nothing is written until .run()"]
+pub struct SetData<'a>(pub(crate) zk_client::ops::SetData<'a>);
+
+impl SetData<'_> {
+    /// Only if the node's data version is `v` (BadVersion otherwise).
+    pub fn version(self, v: i32) -> Self {
+        SetData(self.0.version(v))
+    }
+
+    /// Writes the data; returns the node's new Stat.
+    ///
+    /// Errors as [`Client::set_data`] says.
+    pub fn run(self) -> Result<Stat, Error> {
+        block_on(self.0.into_future())
+    }
+}
+
+/// Builder for [`Client::exists`]; nothing is sent before [`run`](Exists::run).
+#[must_use = "nothing is read until .run()"]
+pub struct Exists<'a>(pub(crate) zk_client::ops::Exists<'a>);
+
+impl Exists<'_> {
+    /// Also arm a one-shot watch (creation of a missing node, change or deletion of an
+    /// existing one).
+    pub fn watch(self) -> ExistsWatch {
+        ExistsWatch(self.0.watch())
+    }
+
+    /// The node's Stat, or `None`.
+    ///
+    /// Errors as [`Client::exists`] says.
+    pub fn run(self) -> Result<Option<Stat>, Error> {
+        block_on(self.0.into_future())
+    }
+}
+
+/// An exists that arms a watch ([`Exists::watch`]); sent already, [`run`](Self::run) waits.
+#[must_use = "the watch is yours once .run() returns it"]
+pub struct ExistsWatch(zk_client::OpFuture<(Option<Stat>, zk_client::Watch)>);
+
+impl ExistsWatch {
+    /// The node's Stat (or `None`) and the armed watch.
+    ///
+    /// Errors as [`Client::exists`] says.
+    pub fn run(self) -> Result<(Option<Stat>, Watch), Error> {
+        block_on(self.0).map(|(s, w)| (s, Watch::new(w)))
+    }
+}
+
+/// Builder for [`Client::get_children`]; nothing is sent before `run`.
+#[must_use = "nothing is read until .run()"]
+pub struct GetChildren<'a>(pub(crate) zk_client::ops::GetChildren<'a>);
+
+impl GetChildren<'_> {
+    /// Also return the node's Stat (getChildren2).
+    pub fn with_stat(self) -> Ready<(ChildNames, Stat)> {
+        Ready(self.0.with_stat())
+    }
+
+    /// Also arm a one-shot child watch.
+    pub fn watch(self) -> ChildrenWatchRead {
+        ChildrenWatchRead(self.0.watch())
+    }
+
+    /// Children, the node's Stat, and a one-shot child watch.
+    pub fn with_stat_and_watch(self) -> ChildrenStatWatchRead {
+        ChildrenStatWatchRead(self.0.with_stat_and_watch())
+    }
+
+    /// The child names.
+    ///
+    /// Errors as [`Client::get_children`] says.
+    pub fn run(self) -> Result<ChildNames, Error> {
+        block_on(self.0.into_future())
+    }
+}
+
+/// A request already sent; [`run`](Self::run) waits for its result.
+#[must_use = "the result comes with .run()"]
+pub struct Ready<T>(zk_client::OpFuture<T>);
+
+impl<T> Ready<T> {
+    /// Waits for the result.
+    ///
+    /// Errors as the operation that made it says.
+    pub fn run(self) -> Result<T, Error> {
+        block_on(self.0)
+    }
+}
+
+/// A child listing that arms a watch ([`GetChildren::watch`]); [`run`](Self::run) waits.
+#[must_use = "the watch is yours once .run() returns it"]
+pub struct ChildrenWatchRead(zk_client::OpFuture<(ChildNames, zk_client::Watch)>);
+
+impl ChildrenWatchRead {
+    /// The child names and the armed watch.
+    ///
+    /// Errors as [`Client::get_children`] says.
+    pub fn run(self) -> Result<(ChildNames, Watch), Error> {
+        block_on(self.0).map(|(c, w)| (c, Watch::new(w)))
+    }
+}
+
+/// Children, Stat and watch ([`GetChildren::with_stat_and_watch`]); [`run`](Self::run) waits.
+#[must_use = "the watch is yours once .run() returns it"]
+pub struct ChildrenStatWatchRead(zk_client::OpFuture<(ChildNames, Stat, zk_client::Watch)>);
+
+impl ChildrenStatWatchRead {
+    /// The child names, the node's Stat and the armed watch.
+    ///
+    /// Errors as [`Client::get_children`] says.
+    pub fn run(self) -> Result<(ChildNames, Stat, Watch), Error> {
+        block_on(self.0).map(|(c, s, w)| (c, s, Watch::new(w)))
     }
 }
 

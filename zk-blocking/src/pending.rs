@@ -7,10 +7,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use zk_client::{ChildNames, Data, Error, Stat};
+use zk_client::{ChildNames, Error, Stat};
 
-use crate::client::Client;
-use crate::ops::{Create, Delete};
+use crate::ops::{Create, Delete, Exists, GetChildren, GetData, SetData};
 use crate::runtime::{block_on, block_on_timeout};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -56,43 +55,39 @@ impl<T> std::fmt::Debug for AsyncResult<'_, T> {
     }
 }
 
-impl Client {
-    /// Sends a read of a node's data and Stat and returns at once (kazoo's `get_async`).
+impl<'a> GetData<'a> {
+    /// Sends the read and returns at once (kazoo's `get_async`).
     ///
-    /// `get()` errors as [`get_data`](Self::get_data) does.
-    pub fn get_data_async(&self, path: &str) -> AsyncResult<'_, (Bytes, Stat)> {
-        AsyncResult::new(self.inner.get_data(path).into_future())
+    /// `get()` errors as [`Client::get_data`](crate::Client::get_data) does.
+    pub fn run_async(self) -> AsyncResult<'a, (Bytes, Stat)> {
+        AsyncResult::new(self.0.into_future())
     }
+}
 
-    /// Sends an exists and returns at once (kazoo's `exists_async`).
+impl<'a> Exists<'a> {
+    /// Sends the exists and returns at once (kazoo's `exists_async`).
     ///
-    /// `get()` errors as [`exists`](Self::exists) does.
-    pub fn exists_async(&self, path: &str) -> AsyncResult<'_, Option<Stat>> {
-        AsyncResult::new(self.inner.exists(path).into_future())
+    /// `get()` errors as [`Client::exists`](crate::Client::exists) does.
+    pub fn run_async(self) -> AsyncResult<'a, Option<Stat>> {
+        AsyncResult::new(self.0.into_future())
     }
+}
 
-    /// Sends a getChildren and returns at once (kazoo's `get_children_async`).
+impl<'a> GetChildren<'a> {
+    /// Sends the listing and returns at once (kazoo's `get_children_async`).
     ///
-    /// `get()` errors as [`get_children`](Self::get_children) does.
-    pub fn get_children_async(&self, path: &str) -> AsyncResult<'_, ChildNames> {
-        AsyncResult::new(self.inner.get_children(path).into_future())
+    /// `get()` errors as [`Client::get_children`](crate::Client::get_children) does.
+    pub fn run_async(self) -> AsyncResult<'a, ChildNames> {
+        AsyncResult::new(self.0.into_future())
     }
+}
 
-    /// Sends a setData and returns at once (kazoo's `set_async`).
+impl<'a> SetData<'a> {
+    /// Sends the write and returns at once (kazoo's `set_async`).
     ///
-    /// `get()` errors as [`set_data`](Self::set_data) does.
-    pub fn set_data_async(
-        &self,
-        path: &str,
-        data: impl Data,
-        version: i32,
-    ) -> AsyncResult<'_, Stat> {
-        AsyncResult::new(
-            self.inner
-                .set_data(path, data)
-                .version(version)
-                .into_future(),
-        )
+    /// `get()` errors as [`Client::set_data`](crate::Client::set_data) does.
+    pub fn run_async(self) -> AsyncResult<'a, Stat> {
+        AsyncResult::new(self.0.into_future())
     }
 }
 
@@ -101,7 +96,7 @@ impl<'a> Create<'a> {
     /// created. With `make_parents` the work is a sequence of requests, each depending on the
     /// last: it all happens inside `get()`, and nothing is sent before.
     ///
-    /// `get()` errors as [`Client::create`] says.
+    /// `get()` errors as [`Client::create`](crate::Client::create) says.
     pub fn run_async(self) -> AsyncResult<'a, String> {
         AsyncResult::new(self.0.into_future())
     }
@@ -111,7 +106,7 @@ impl<'a> Delete<'a> {
     /// Sends the delete and returns at once (kazoo's `delete_async`). A recursive delete is a
     /// sequence of requests: it all happens inside `get()`, and nothing is sent before.
     ///
-    /// `get()` errors as [`Client::delete`] says.
+    /// `get()` errors as [`Client::delete`](crate::Client::delete) says.
     pub fn run_async(self) -> AsyncResult<'a, ()> {
         AsyncResult::new(self.0.into_future())
     }

@@ -11,11 +11,20 @@ use std::time::{Duration, Instant};
 use zk_async_std::AsyncIoTimer;
 use zk_client::{BoxFuture, Runtime, Timer, Transport};
 
-/// The client's runtime: one `zk-driver` thread per session.
+/// The blocking client's runtime, for zk-client's async API too: each session's driver runs on
+/// a thread of its own (`zk-driver`), sockets and timers on async-io's reactor, so its futures
+/// can be awaited with any executor or with a plain `block_on`.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct DriverThread;
+pub struct ThreadRuntime;
 
-impl Runtime for DriverThread {
+impl ThreadRuntime {
+    /// The runtime as zk-client holds it.
+    pub fn shared(self) -> std::sync::Arc<dyn Runtime> {
+        std::sync::Arc::new(self)
+    }
+}
+
+impl Runtime for ThreadRuntime {
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>> {
         Box::pin(async move {
             zk_async_std::connect_tcp(host, port)

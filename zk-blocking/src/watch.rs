@@ -7,9 +7,9 @@ use zk_client::{Error, PersistentItem, WatchEnd, WatchedEvent};
 
 use crate::runtime::{block_on, block_on_timeout};
 
-/// A one-shot watch, armed by [`get_data_watch`](crate::Client::get_data_watch),
-/// [`exists_watch`](crate::Client::exists_watch) or
-/// [`get_children_watch`](crate::Client::get_children_watch). It fires once; dropping it before
+/// A one-shot watch, armed by `.watch()` on [`get_data`](crate::Client::get_data),
+/// [`exists`](crate::Client::exists) or [`get_children`](crate::Client::get_children). It fires
+/// once; dropping it before
 /// then removes the watcher (and the server's watch, if it was the last one).
 #[must_use = "dropping a watch removes it"]
 #[derive(Debug)]

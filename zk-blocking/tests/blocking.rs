@@ -123,7 +123,7 @@ fn async_result_waits_only_as_long_as_asked() {
     let client = Client::builder("127.0.0.1:1")
         .start()
         .expect("start without waiting");
-    let pending = client.get_data_async("/x");
+    let pending = client.get_data("/x").run_async();
     let pending = match pending.get_timeout(Duration::from_millis(20)) {
         Err(pending) => pending,
         Ok(result) => panic!("a request with no server completed: {result:?}"),
@@ -242,32 +242,32 @@ macro_rules! blocking_tests {
             ));
 
             // reads and writes
-            let (data, stat) = client.get_data("/ops/a/leaf").expect("get_data");
+            let (data, stat) = client.get_data("/ops/a/leaf").run().expect("get_data");
             assert_eq!(&data[..], b"v");
-            let (data, stat2) = client.get_data("/ops/null").expect("get null");
+            let (data, stat2) = client.get_data("/ops/null").run().expect("get null");
             assert!(data.is_empty());
             assert_eq!(stat2.data_length, 0);
             let new = client
-                .set_data("/ops/a/leaf", "w", stat.version)
+                .set_data("/ops/a/leaf", "w").version(stat.version).run()
                 .expect("set_data");
             assert_eq!(new.version, stat.version + 1);
             assert!(matches!(
-                client.set_data("/ops/a/leaf", "x", stat.version),
+                client.set_data("/ops/a/leaf", "x").version(stat.version).run(),
                 Err(Error::BadVersion { .. })
             ));
             assert!(matches!(
-                client.set_data("/ops/null", "x", -1),
+                client.set_data("/ops/null", "x").run(),
                 Err(Error::NoAuth { .. })
             ));
-            assert!(client.exists("/ops/a").expect("exists").is_some());
-            assert!(client.exists("/ops/none").expect("exists").is_none());
-            let mut children = client.get_children("/ops").expect("children").to_vec();
+            assert!(client.exists("/ops/a").run().expect("exists").is_some());
+            assert!(client.exists("/ops/none").run().expect("exists").is_none());
+            let mut children = client.get_children("/ops").run().expect("children").to_vec();
             children.sort();
             assert_eq!(children.len(), 6, "{children:?}");
-            let (children, stat) = client.get_children_with_stat("/ops").expect("with stat");
+            let (children, stat) = client.get_children("/ops").with_stat().run().expect("with stat");
             assert_eq!(stat.num_children as usize, children.len());
             assert!(matches!(
-                client.get_children("/none"),
+                client.get_children("/none").run(),
                 Err(Error::NoNode { .. })
             ));
 
@@ -284,7 +284,7 @@ macro_rules! blocking_tests {
                 .expect("set_acl");
             assert_eq!(stat.aversion, 1);
             client
-                .set_data("/ops/null", "now writable", -1)
+                .set_data("/ops/null", "now writable").run()
                 .expect("set after set_acl");
             client.add_auth("digest", "alice:secret").expect("add_auth");
             let who = client.whoami().expect("whoami");
@@ -362,7 +362,7 @@ macro_rules! blocking_tests {
                 }
                 other => panic!("expected TransactionFailed, got {other:?}"),
             }
-            assert!(client.exists("/ops/t1").expect("exists").is_some());
+            assert!(client.exists("/ops/t1").run().expect("exists").is_some());
 
             // delete
             assert!(matches!(
@@ -375,7 +375,7 @@ macro_rules! blocking_tests {
             ));
             client.delete("/ops/t1").version(0).run().expect("delete");
             client.delete("/ops").recursive().run().expect("recursive");
-            assert!(client.exists("/ops").expect("exists").is_none());
+            assert!(client.exists("/ops").run().expect("exists").is_none());
             client.close();
         }
 
@@ -388,7 +388,7 @@ macro_rules! blocking_tests {
             let early = client.create("/pipe/early", "").run_async();
             let other = connect(&sim);
             eventually("an async create reaches the server before get()", || {
-                other.exists("/pipe/early").expect("exists").is_some()
+                other.exists("/pipe/early").run().expect("exists").is_some()
             });
             assert_eq!(early.get().expect("create"), "/pipe/early");
             client.delete("/pipe/early").run().expect("delete");
@@ -403,7 +403,7 @@ macro_rules! blocking_tests {
                 })
                 .collect();
             eventually("300 async creates reach the server before get()", || {
-                other.get_children("/pipe").expect("children").len() == 300
+                other.get_children("/pipe").run().expect("children").len() == 300
             });
             other.close();
             let names: Vec<String> = pending
@@ -413,21 +413,21 @@ macro_rules! blocking_tests {
             let mut sorted = names.clone();
             sorted.sort();
             assert_eq!(names, sorted, "sequence numbers follow the order sent");
-            let reads: Vec<_> = names.iter().map(|n| client.get_data_async(n)).collect();
+            let reads: Vec<_> = names.iter().map(|n| client.get_data(n).run_async()).collect();
             for (i, r) in reads.into_iter().enumerate() {
                 assert_eq!(r.get().expect("get_data").0, format!("{i}").as_bytes());
             }
             // Results carry their own errors, and a failure does not disturb its neighbours.
-            let set_ok = client.set_data_async(&names[0], "x", 0);
-            let set_bad = client.set_data_async(&names[1], "x", 7);
-            let missing = client.exists_async("/pipe/none");
-            let children = client.get_children_async("/pipe");
+            let set_ok = client.set_data(&names[0], "x").version(0).run_async();
+            let set_bad = client.set_data(&names[1], "x").version(7).run_async();
+            let missing = client.exists("/pipe/none").run_async();
+            let children = client.get_children("/pipe").run_async();
             assert_eq!(set_ok.get().expect("set_data").version, 1);
             assert!(matches!(set_bad.get(), Err(Error::BadVersion { .. })));
             assert_eq!(missing.get().expect("exists"), None);
             assert_eq!(children.get().expect("children").len(), 300);
             // get_timeout gives the request back until its result is there.
-            let mut pending = client.get_children_async("/pipe/none");
+            let mut pending = client.get_children("/pipe/none").run_async();
             let start = std::time::Instant::now();
             let result = loop {
                 match pending.get_timeout(Duration::from_millis(1)) {
@@ -446,7 +446,7 @@ macro_rules! blocking_tests {
             }
             let gone = client.delete("/pipe").recursive().run_async();
             gone.get().expect("recursive delete");
-            assert!(client.exists("/pipe").expect("exists").is_none());
+            assert!(client.exists("/pipe").run().expect("exists").is_none());
             client.close();
         }
 
@@ -457,7 +457,7 @@ macro_rules! blocking_tests {
             let other = connect(&sim);
 
             // exists_watch on a missing node fires on creation; wait_timeout leaves it armed.
-            let (stat, mut watch) = client.exists_watch("/w").expect("exists_watch");
+            let (stat, mut watch) = client.exists("/w").watch().run().expect("exists_watch");
             assert!(stat.is_none());
             assert!(watch.wait_timeout(Duration::from_millis(50)).is_none());
             other.create("/w", "1").run().expect("create");
@@ -471,15 +471,15 @@ macro_rules! blocking_tests {
                 Some(Err(Error::Closed))
             ));
 
-            let (data, _, watch) = client.get_data_watch("/w").expect("get_data_watch");
+            let (data, _, watch) = client.get_data("/w").watch().run().expect("get_data_watch");
             assert_eq!(&data[..], b"1");
-            other.set_data("/w", "2", -1).expect("set");
+            other.set_data("/w", "2").run().expect("set");
             assert_eq!(
                 watch.wait().expect("event").event_type,
                 EventType::NodeDataChanged
             );
 
-            let (children, watch) = client.get_children_watch("/w").expect("children watch");
+            let (children, watch) = client.get_children("/w").watch().run().expect("children watch");
             assert!(children.is_empty());
             other.create("/w/c", "").run().expect("create child");
             let event = watch.wait().expect("event");
@@ -487,7 +487,7 @@ macro_rules! blocking_tests {
             assert_eq!(event.path, "/w");
 
             let (children, stat, watch) = client
-                .get_children_with_stat_watch("/w")
+                .get_children("/w").with_stat_and_watch().run()
                 .expect("children stat watch");
             assert_eq!(children, vec!["c".to_owned()]);
             assert_eq!(stat.num_children, 1);
@@ -495,7 +495,7 @@ macro_rules! blocking_tests {
             assert!(watch.wait().is_ok());
 
             // A watch outstanding when the session closes ends with an error, not a hang.
-            let (_, watch) = client.exists_watch("/w").expect("exists_watch");
+            let (_, watch) = client.exists("/w").watch().run().expect("exists_watch");
             client.close();
             assert!(watch.wait().is_err());
             other.close();
@@ -513,7 +513,7 @@ macro_rules! blocking_tests {
             assert_eq!(events.end_reason(), None);
             other.create("/p", "").run().expect("create");
             other.create("/p/q", "").run().expect("create");
-            other.set_data("/p/q", "x", -1).expect("set");
+            other.set_data("/p/q", "x").run().expect("set");
             let got: Vec<(EventType, String)> = events
                 .by_ref()
                 .take(3)
@@ -552,7 +552,7 @@ macro_rules! blocking_tests {
             let handle = client
                 .data_watch("/dw", move |data, event| {
                     // Callbacks may use the client: they never run under its lock.
-                    let exists = probe.exists("/dw").expect("exists in callback");
+                    let exists = probe.exists("/dw").run().expect("exists in callback");
                     assert_eq!(exists.is_some(), data.is_some());
                     let thread = std::thread::current().name().map(str::to_owned);
                     tx.send(((data, event), thread)).is_ok()
@@ -574,7 +574,7 @@ macro_rules! blocking_tests {
             };
             writer.create("/dw", "a").run().expect("create");
             step(Some(b"a"), EventType::NodeCreated);
-            writer.set_data("/dw", "b", -1).expect("set");
+            writer.set_data("/dw", "b").run().expect("set");
             step(Some(b"b"), EventType::NodeDataChanged);
             writer.delete("/dw").run().expect("delete");
             step(None, EventType::NodeDeleted);
@@ -682,7 +682,7 @@ macro_rules! blocking_tests {
                 .data_watch("/s", move |data, _| tx.send(data.map(|(d, _)| d)).is_ok())
                 .expect("data_watch");
             assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
-            client.set_data("/s", "1", -1).expect("set");
+            client.set_data("/s", "1").run().expect("set");
             assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
             live.stop();
 
@@ -781,6 +781,49 @@ macro_rules! blocking_tests {
         }
 
         #[test]
+        fn listeners_added_before_start_see_the_first_connected() {
+            let sim = server();
+            let client = Client::builder(&sim.connect_string())
+                .build()
+                .expect("build");
+            let (tx, rx) = mpsc::channel();
+            let listener = client
+                .add_listener(move |state| {
+                    let _ = tx.send(state);
+                })
+                .expect("add_listener");
+            assert_eq!(client.state_listeners(), vec![listener.id()]);
+            client.start().expect("start");
+            let mut state = recv(&rx);
+            while state == SessionState::Connecting {
+                state = recv(&rx);
+            }
+            assert_eq!(state, SessionState::Connected);
+            listener.remove();
+            assert!(client.state_listeners().is_empty());
+            client.close();
+        }
+
+        #[test]
+        fn dropping_the_last_handle_closes_the_session_at_once() {
+            let sim = server();
+            let watcher = connect(&sim);
+            let owner = connect(&sim);
+            owner.create("/mine", "").ephemeral().run().expect("create");
+            let clone = owner.clone();
+            drop(owner);
+            assert!(
+                watcher.exists("/mine").run().expect("exists").is_some(),
+                "a clone still holds the session"
+            );
+            drop(clone);
+            // Drop returned after the server confirmed the close: the ephemeral is gone now,
+            // not a session timeout later.
+            assert!(watcher.exists("/mine").run().expect("exists").is_none());
+            watcher.close();
+        }
+
+        #[test]
         fn removed_listener_is_not_called() {
             let sim = server();
             let client = connect(&sim);
@@ -819,7 +862,7 @@ macro_rules! blocking_tests {
                         return Err(Error::ConnectionLoss);
                     }
                     c.ensure_path("/r")?;
-                    c.get_data("/r")
+                    c.get_data("/r").run()
                 })
                 .expect("third try succeeds");
             assert_eq!(tries, 3);
@@ -836,7 +879,7 @@ macro_rules! blocking_tests {
             let mut tries = 0;
             let r = client.retry_with(&policy, |c| {
                 tries += 1;
-                c.get_data("/nope")
+                c.get_data("/nope").run()
             });
             assert!(matches!(r, Err(Error::NoNode { .. })));
             assert_eq!(tries, 1, "NoNode is not retried");
@@ -868,7 +911,7 @@ macro_rules! blocking_tests {
             for t in threads {
                 t.join().expect("thread");
             }
-            assert_eq!(client.get_children("/many").expect("children").len(), 40);
+            assert_eq!(client.get_children("/many").run().expect("children").len(), 40);
             client.close();
         }
 
@@ -897,7 +940,7 @@ macro_rules! blocking_tests {
             // A word the caller got wrong is their argument, not a protocol failure.
             assert!(matches!(client.command("RUOK"), Err(Error::InvalidArgument(_))));
             client.close();
-            assert!(matches!(client.get_data("/"), Err(Error::Closed)));
+            assert!(matches!(client.get_data("/").run(), Err(Error::Closed)));
             assert!(matches!(client.command("ruok"), Err(Error::ConnectionLoss)));
             client.close(); // twice is fine
         }
@@ -939,10 +982,10 @@ macro_rules! blocking_tests {
                 .expect("data_watch");
             assert_eq!(recv(&rx).as_deref(), Some(&b"0"[..]));
             *slot.lock().expect("lock") = Some(handle);
-            client.set_data("/self", "1", -1).expect("set");
+            client.set_data("/self", "1").run().expect("set");
             assert_eq!(recv(&rx).as_deref(), Some(&b"1"[..]));
             // That call stopped the watch: the thread ends and drops the sender.
-            client.set_data("/self", "2", -1).expect("set");
+            client.set_data("/self", "2").run().expect("set");
             assert_eq!(
                 rx.recv_timeout(PATIENCE),
                 Err(mpsc::RecvTimeoutError::Disconnected)

@@ -62,6 +62,8 @@ pub enum CliError {
         servers: String,
         /// How long we waited, in seconds.
         waited: f64,
+        /// The last failure of each server tried (`host:port: cause; ...`), if any finished.
+        causes: String,
     },
     /// Anything else, with its exit code.
     Other {
@@ -161,10 +163,17 @@ impl fmt::Display for CliError {
                 e if context.is_empty() => write!(f, "{e}"),
                 e => write!(f, "{e} ({context})"),
             },
-            CliError::Unreachable { servers, waited } => write!(
+            CliError::Unreachable {
+                servers,
+                waited,
+                causes,
+            } if causes.is_empty() => write!(
                 f,
                 "Cannot connect to {servers}: no ZooKeeper server answered within {waited} s"
             ),
+            CliError::Unreachable {
+                servers, causes, ..
+            } => write!(f, "Cannot connect to {servers}: {causes}"),
             CliError::Other { message, .. } => f.write_str(message),
             CliError::Interrupted => f.write_str("Interrupted"),
         }
@@ -191,6 +200,8 @@ pub fn exit_code_of(error: &Error) -> i32 {
         | Error::Timeout
         | Error::OperationTimeout
         | Error::Throttled
+        | Error::ConnectFailed { .. }
+        | Error::Io(_)
         | Error::Closed => EXIT_CONNECTION,
         Error::Unsupported { .. } | Error::Unimplemented | Error::ReconfigDisabled => {
             EXIT_UNSUPPORTED
@@ -215,6 +226,10 @@ pub fn kind_of(error: &Error) -> String {
         Error::Protocol(_) => "Protocol".into(),
         Error::Unsupported { .. } => "Unsupported".into(),
         Error::Timeout => "Timeout".into(),
+        Error::ConnectFailed { .. } => "ConnectFailed".into(),
+        Error::Io(_) => "Io".into(),
+        Error::Runtime(_) => "Runtime".into(),
+        Error::RolledBack { .. } => "RolledBack".into(),
         e => match e.code() {
             Some(code) => format!("{code:?}"),
             None => "Other".into(),
@@ -241,6 +256,25 @@ mod tests {
         assert_eq!(e.to_string(), "Connection loss (get /x)");
         assert_eq!(e.exit_code(), EXIT_CONNECTION);
         assert_eq!(e.kind(), "ConnectionLoss");
+    }
+
+    #[test]
+    fn connect_failures_are_connection_errors_naming_the_host() {
+        let e = CliError::zk(
+            Error::ConnectFailed {
+                causes: vec![zk_tokio::HostFailure {
+                    host: zk_tokio::HostAddr {
+                        host: "127.0.0.1".into(),
+                        port: 1,
+                    },
+                    cause: "Connection refused".into(),
+                }],
+            },
+            "connect",
+        );
+        assert_eq!(e.exit_code(), EXIT_CONNECTION);
+        assert_eq!(e.kind(), "ConnectFailed");
+        assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
     }
 
     #[test]

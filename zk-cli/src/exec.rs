@@ -162,9 +162,14 @@ pub async fn connect(opts: &GlobalOpts, server: &str) -> Result<Client, CliError
         .request_timeout(REQUEST_TIMEOUT);
     match builder.connect().await {
         Ok(c) => Ok(c),
-        Err(Error::Timeout) => Err(CliError::Unreachable {
+        Err(Error::ConnectFailed { causes }) => Err(CliError::Unreachable {
             servers: server.to_owned(),
             waited: opts.connect_timeout.as_secs_f64(),
+            causes: causes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         }),
         Err(e) => Err(CliError::zk(e, format!("connect {server}"))),
     }

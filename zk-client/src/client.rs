@@ -236,8 +236,14 @@ impl Client {
     /// [`Error::Runtime`] as [`start_async`](Self::start_async). The session is left running
     /// after an error; `close()` it if it is not wanted.
     pub async fn start(&self) -> Result<(), Error> {
+        // Subscribe before the driver runs: on a multi-threaded runtime it may connect, or
+        // learn of an expiry and stop, before this task looks.
+        let changes = StateChanges {
+            id: self.engine.subscribe_state(),
+            engine: self.engine.clone(),
+        };
         self.start_async()?;
-        wait_connected(&self.engine, self.opts.connect_timeout).await
+        wait_connected(changes, self.opts.connect_timeout).await
     }
 
     // ---- ending ---------------------------------------------------------------------------
@@ -271,9 +277,13 @@ impl Client {
         // Whatever the old driver is doing, it is stale once the session is replaced: every
         // driver-side call checks the generation under the lock.
         let generation = self.engine.replace_session(Session::new(config, now));
+        let changes = StateChanges {
+            id: self.engine.subscribe_state(),
+            engine: self.engine.clone(),
+        };
         Driver::spawn(&self.engine, generation)
             .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))?;
-        wait_connected(&self.engine, self.opts.connect_timeout).await
+        wait_connected(changes, self.opts.connect_timeout).await
     }
 
     /// The runtime this client runs on.
@@ -288,14 +298,15 @@ impl Client {
     }
 }
 
-/// Waits until connected, failing if the session ends or `timeout` passes.
-async fn wait_connected(engine: &Arc<Engine>, timeout: Duration) -> Result<(), Error> {
-    let mut changes = StateChanges {
-        id: engine.subscribe_state(),
-        engine: engine.clone(),
-    };
-    if engine.state().is_connected() {
-        return Ok(());
+/// Waits until connected, failing if the session ends or `timeout` passes. `changes` must have
+/// been subscribed before the driver was started, so that no state is missed.
+async fn wait_connected(mut changes: StateChanges, timeout: Duration) -> Result<(), Error> {
+    let engine = changes.engine.clone();
+    match engine.state() {
+        s if s.is_connected() => return Ok(()),
+        // Ended before this looked (and not renewing: a renewing session is Connecting).
+        SessionState::Lost(reason) => return Err(reason.error()),
+        _ => {}
     }
     let rt = engine.rt();
     let mut timer = rt.timer(rt.now() + timeout);

@@ -459,6 +459,11 @@ impl Engine {
         g.actions.clear();
         g.timer_at = None;
         g.closing_unowned = false;
+        // The old driver may be parked with nothing left to wake it: wake it so that it sees it
+        // is stale and ends, instead of lingering in the executor.
+        if let Some(w) = g.driver_waker.take() {
+            w.wake();
+        }
         g.generation
     }
 

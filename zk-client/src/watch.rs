@@ -419,6 +419,8 @@ impl<T: Clone> NodeWatch<T> {
                         }
                     }
                     Poll::Ready(Err(Error::NoNode { .. })) => {
+                        // Missing: watch for its creation. The item waits for the exists
+                        // reply, so the watch is armed at the server when the item is seen.
                         let ev = ev.take();
                         let fut = self.client.exists(&self.path).watch();
                         self.step = Step::Exists(fut, ev);
@@ -432,8 +434,16 @@ impl<T: Clone> NodeWatch<T> {
                 },
                 Step::Exists(fut, ev) => match Pin::new(fut).poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    // Created between the read and the exists: read it.
-                    Poll::Ready(Ok((Some(_), _watch))) => self.step = Step::Start(ev.take()),
+                    // Created between the read and the exists: the read's answer (missing) is
+                    // still the item due now, so a creation right after the watch was made is
+                    // not swallowed; then read the new node.
+                    Poll::Ready(Ok((Some(_), _watch))) => {
+                        let event = ev.take();
+                        self.step = Step::Start(None);
+                        if let Some(item) = self.item(None, event) {
+                            return Poll::Ready(Some(item));
+                        }
+                    }
                     Poll::Ready(Ok((None, watch))) => {
                         let event = ev.take();
                         self.step = Step::Wait(watch);

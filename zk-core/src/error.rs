@@ -5,6 +5,7 @@
 //! [`Error::Server`] with the raw code, never as a panic.
 
 use crate::proto::{ErrorCode, OpCode};
+use crate::session::HostFailure;
 use crate::version::ServerVersion;
 
 /// Why a request failed.
@@ -179,21 +180,27 @@ pub enum Error {
     /// The request did not complete within its timeout. If it had been sent, it may still apply.
     #[error("Request timed out")]
     Timeout,
-    /// No session could be established in time: the last failure of each server tried.
-    #[error("could not connect: {}", crate::session::describe_failures(causes))]
+    /// No session could be established in time: why the last attempt on each host failed
+    /// (`Session::connect_failures`), empty when no attempt finished at all.
+    #[error("could not connect: {}", causes_text(.causes))]
     ConnectFailed {
-        /// One entry per server tried, with its most recent failure.
-        causes: Vec<crate::session::HostFailure>,
+        /// The last cause per host.
+        causes: Vec<HostFailure>,
     },
-    /// A local I/O failure (e.g. the socket of a four-letter word).
-    #[error("I/O error: {0}")]
-    Io(String),
-    /// The runtime could not start a task or thread.
-    #[error("runtime error: {0}")]
-    Runtime(String),
-    /// The server broke the protocol; the connection was dropped.
+    /// The server broke the protocol (a frame that does not decode, a reply out of order, an
+    /// answer nobody asked for); the connection was dropped. Only for what a server sent: local
+    /// failures are [`Error::Io`] or [`Error::Runtime`], bad arguments
+    /// [`Error::InvalidArgument`].
     #[error("Protocol error: {0}")]
     Protocol(String),
+    /// A local I/O operation failed outside the session's own connection, e.g. the socket of a
+    /// four-letter word could not be opened, written or read. The text is the OS error's.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The runtime could not do what the client needed from it: start a task or a thread, or
+    /// keep one running. The text says what failed.
+    #[error("Runtime error: {0}")]
+    Runtime(String),
     /// The connected server is too old for this operation; nothing was sent.
     #[error("{op:?} needs ZooKeeper {needs} or newer; the server is {server}")]
     Unsupported {
@@ -282,14 +289,14 @@ impl Error {
             Error::TransactionFailed { error, .. } => return error.code(),
             Error::Closed
             | Error::RolledBack { .. }
-            | Error::ConnectFailed { .. }
-            | Error::Io(_)
-            | Error::Runtime(_)
             | Error::WatchRemoved
             | Error::InvalidPath { .. }
             | Error::InvalidArgument(_)
             | Error::RequestTooLarge { .. }
             | Error::Protocol(_)
+            | Error::ConnectFailed { .. }
+            | Error::Io(_)
+            | Error::Runtime(_)
             | Error::Unsupported { .. } => return None,
         })
     }
@@ -320,6 +327,18 @@ impl Error {
     }
 }
 
+/// `h1:2181: cause; h2:2181: cause`, or a sentence when no attempt finished.
+fn causes_text(causes: &[HostFailure]) -> String {
+    if causes.is_empty() {
+        return "no attempt finished in time".to_owned();
+    }
+    causes
+        .iter()
+        .map(HostFailure::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +362,45 @@ mod tests {
         let err = Error::from_code(ErrorCode::NoNode, "/x");
         assert_eq!(err.to_string(), "Node does not exist: /x");
         assert_eq!(err.path(), Some("/x"));
+    }
+
+    #[test]
+    fn connect_failed_names_every_host_and_cause() {
+        let err = Error::ConnectFailed {
+            causes: vec![
+                HostFailure {
+                    host: crate::HostAddr::new("127.0.0.1", 1),
+                    cause: "connection refused".into(),
+                },
+                HostFailure {
+                    host: crate::HostAddr::new("::1", 2),
+                    cause: "connect timeout: the TCP connection did not open in time".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not connect: 127.0.0.1:1: connection refused; \
+             [::1]:2: connect timeout: the TCP connection did not open in time"
+        );
+        assert_eq!(err.code(), None);
+        assert_eq!(
+            Error::ConnectFailed { causes: vec![] }.to_string(),
+            "could not connect: no attempt finished in time"
+        );
+    }
+
+    #[test]
+    fn local_failures_have_their_own_variants_and_no_server_code() {
+        let io = Error::Io("connection refused".into());
+        assert_eq!(io.to_string(), "I/O error: connection refused");
+        let rt = Error::Runtime("cannot spawn a thread".into());
+        assert_eq!(rt.to_string(), "Runtime error: cannot spawn a thread");
+        for e in [io, rt] {
+            assert_eq!(e.code(), None);
+            assert!(!e.is_indeterminate());
+            assert_eq!(e.path(), None);
+        }
     }
 
     #[test]

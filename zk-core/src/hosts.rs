@@ -98,8 +98,9 @@ pub struct ConnectString {
 impl ConnectString {
     /// Parses `h1:2181,h2,[::1]:2183/app/chroot`.
     ///
-    /// Errors with [`Error::InvalidArgument`] for a malformed host list and [`Error::InvalidPath`]
-    /// for a malformed chroot.
+    /// Errors with [`Error::InvalidArgument`] for a malformed host list or a chroot that is not
+    /// at the very end (`h1:2181/app,h2:2181`), and [`Error::InvalidPath`] for a malformed
+    /// chroot.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let s = s.trim();
         // The chroot starts at the first `/`; brackets of IPv6 hosts never contain one.
@@ -107,6 +108,15 @@ impl ConnectString {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, ""),
         };
+        // A comma after the first `/` means hosts follow the chroot: the Java client would take
+        // "/app,h2:2181" for the chroot and silently drop h2. A chroot with a comma in its name
+        // is legal in ZooKeeper but indistinguishable from that mistake, so it is refused too.
+        if let Some((misplaced, _)) = chroot.split_once(',') {
+            return Err(Error::InvalidArgument(format!(
+                "misplaced chroot {misplaced:?} in {s:?}: the chroot must come after the last \
+                 host (and cannot contain a comma)"
+            )));
+        }
         let hosts = hosts
             .split(',')
             .map(HostAddr::parse)
@@ -273,6 +283,34 @@ mod tests {
             ConnectString::parse("h/app/"),
             Err(Error::InvalidPath { .. })
         ));
+    }
+
+    #[test]
+    fn a_chroot_before_the_last_host_is_refused_naming_it() {
+        for (bad, chroot) in [
+            ("h1:2181/app,h2:2181", "\"/app\""),
+            ("h1/a/b,h2,h3/c", "\"/a/b\""),
+            ("[::1]:2181/app,[::2]:2181", "\"/app\""),
+        ] {
+            match ConnectString::parse(bad) {
+                Err(Error::InvalidArgument(msg)) => {
+                    assert!(msg.contains(chroot), "{bad:?}: {msg}");
+                    assert!(msg.contains("misplaced chroot"), "{bad:?}: {msg}");
+                }
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        // Valid strings still parse, with the chroot at the end.
+        for (good, hosts, chroot) in [
+            ("h1:2181,h2:2181/app", 2, Some("/app")),
+            ("h1,h2,h3/a/b", 3, Some("/a/b")),
+            ("[::1]:2181,h2/app", 2, Some("/app")),
+            ("h1:2181,h2:2181", 2, None),
+        ] {
+            let cs = ConnectString::parse(good).unwrap();
+            assert_eq!(cs.hosts.len(), hosts, "{good:?}");
+            assert_eq!(cs.chroot.as_str(), chroot, "{good:?}");
+        }
     }
 
     #[test]

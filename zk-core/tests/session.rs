@@ -307,7 +307,7 @@ fn reconnect_resumes_the_session_and_rearms_watches_with_the_last_zxid() {
     h.take_frames();
     h.reply(conn, 1, 0x10, ErrorCode::Ok, data_reply());
     h.reply(conn, 2, 0x11, ErrorCode::NoNode, None);
-    assert_eq!(h.s.watches().len(), 2);
+    assert_eq!(h.s.watcher_count(), 2);
     h.s.handle_closed(h.now, conn);
     h.drain();
     let conn2 = h.connect_next();
@@ -690,7 +690,7 @@ fn dropping_the_last_watcher_removes_the_server_watch() {
     h.replies();
     h.reply(conn, reqs[0].0.xid, 2, ErrorCode::NoWatcher, None);
     assert!(h.replies().is_empty());
-    assert!(h.s.watches().is_empty());
+    assert!((h.s.watcher_count() == 0));
 }
 
 #[test]
@@ -792,7 +792,7 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
             children: ChildNames::new(),
         }),
     );
-    assert_eq!(h.s.watches().len(), 2);
+    assert_eq!(h.s.watcher_count(), 2);
     h.s.submit(
         h.now,
         Request::RemoveWatches(WatchesRequest {
@@ -808,6 +808,635 @@ fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
         watcher: child.watcher(),
         reason: WatchEnd::Removed
     }));
-    assert!(h.s.watches().contains(data.watcher()));
-    assert!(!h.s.watches().contains(child.watcher()));
+    assert!(h.s.has_watcher(data.watcher()));
+    assert!(!h.s.has_watcher(child.watcher()));
+    assert_eq!(h.s.watcher(data.watcher()), Some(("/w", WatchKind::Data)));
+    assert_eq!(h.s.watcher(child.watcher()), None);
+    assert_eq!(h.s.watcher_count(), 1);
+}
+
+#[test]
+fn session_id_is_none_before_the_handshake_and_kept_while_suspended() {
+    let mut h = Harness::with("h1:1,h2:2");
+    assert_eq!(h.s.session_id(), None);
+    let conn = h.connect_next();
+    assert_eq!(h.s.session_id(), None, "handshake under way");
+    h.accept(conn, 0x42, 6000);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x42));
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    assert_eq!(h.s.state(), SessionState::Suspended);
+    assert_eq!(
+        h.s.session_id().map(|s| s.id),
+        Some(0x42),
+        "a suspended session may still be alive"
+    );
+}
+
+#[test]
+fn session_id_is_none_once_close_is_called() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.close(h.now);
+    h.drain();
+    assert_eq!(
+        h.s.session_id(),
+        None,
+        "closing: the id must not be resumed"
+    );
+    let reqs = h.take_requests();
+    h.reply(conn, reqs[0].0.xid, 3, ErrorCode::Ok, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Closed));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn session_id_is_none_after_expiry_and_while_a_new_session_connects() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert!(h
+        .events
+        .contains(&Event::State(SessionState::Lost(LostReason::Expired))));
+    assert_eq!(h.s.state(), SessionState::Connecting);
+    assert_eq!(h.s.session_id(), None);
+    let conn3 = h.connect_next();
+    assert_eq!(
+        h.s.session_id(),
+        None,
+        "the renewal's handshake is under way"
+    );
+    h.accept(conn3, 0x43, 6000);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x43));
+
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.renew_after_expiry = false;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Expired));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn session_id_is_none_after_an_auth_failure() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(
+        h.now,
+        Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "nosuch".into(),
+            auth: Bytes::from_static(b"x"),
+        }),
+    )
+    .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, xid::AUTH, 0, ErrorCode::AuthFailed, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    assert_eq!(h.s.session_id(), None);
+}
+
+#[test]
+fn a_resumed_session_reports_its_id_until_the_server_answers() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.resume = Some(SessionId {
+        id: 0x42,
+        password: Bytes::from_static(&[7; 16]),
+    });
+    let mut h = Harness::new(c);
+    assert_eq!(h.s.session_id().map(|s| s.id), Some(0x42));
+    let conn = h.connect_next();
+    h.accept(conn, 0, 0);
+    assert_eq!(h.s.session_id(), None, "the server says it expired");
+}
+
+fn add_watch(path: &str, mode: AddWatchMode) -> Request {
+    Request::AddWatch(AddWatchRequest {
+        path: path.into(),
+        mode: mode.code(),
+    })
+}
+
+fn add_watch_reply() -> Option<Response> {
+    Some(Response::AddWatch { err: ErrorCode::Ok })
+}
+
+/// A harness connected to a 3.8 server (so addWatch needs no version probe).
+fn connected_38(cs: &str) -> (Harness, ConnId) {
+    let mut c = SessionConfig::new(cs).unwrap();
+    c.randomize_hosts = false;
+    c.session_timeout = Duration::from_secs(6);
+    c.server_version = Some(ServerVersion::new(3, 8, 0));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.take_frames();
+    (h, conn)
+}
+
+fn resyncs(events: &[Event]) -> Vec<WatcherId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WatchResync { watcher } => Some(*watcher),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn reconnect_resyncs_persistent_watchers_after_rearming_them() {
+    let (mut h, conn) = connected_38("h1:1,h2:2");
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    let r =
+        h.s.submit(h.now, add_watch("/r", AddWatchMode::PersistentRecursive))
+            .unwrap();
+    h.s.submit(h.now, get_data("/d", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 2, 5, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 3, 5, ErrorCode::Ok, data_reply());
+    assert!(
+        resyncs(&h.events).is_empty(),
+        "nothing to resync on the first connection"
+    );
+    h.events.clear();
+
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    // Both persistent watchers, in id order; the one-shot data watch gets catch-up events from
+    // the server instead.
+    assert_eq!(resyncs(&h.events), [p.watcher(), r.watcher()]);
+    let connected = h
+        .events
+        .iter()
+        .position(|e| *e == Event::State(SessionState::Connected))
+        .unwrap();
+    let first_resync = h
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::WatchResync { .. }))
+        .unwrap();
+    assert!(connected < first_resync);
+    // The consumer re-reads on seeing it: the read goes out after the re-arming SetWatches2.
+    h.s.submit(h.now, get_data("/p", false)).unwrap();
+    h.drain();
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches2(_)), "{reqs:?}");
+    assert_eq!(reqs.last().unwrap().1, get_data("/p", false));
+}
+
+#[test]
+fn watch_resync_waits_for_the_version_probe_that_holds_the_rearming_back() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    let probe = h.probes.pop().unwrap();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.8.4-x, built on y\n"),
+    );
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    h.events.clear();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    // Connected, but the server's version is unknown again: re-arming waits for `srvr`, and so
+    // does the resync. A read submitted now is queued behind the re-arming all the same.
+    assert!(resyncs(&h.events).is_empty());
+    h.s.submit(h.now, get_data("/p", false)).unwrap();
+    h.drain();
+    assert!(h.take_frames().is_empty());
+    let probe = h.probes.pop().unwrap();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.8.4-x, built on y\n"),
+    );
+    h.drain();
+    assert_eq!(resyncs(&h.events), [p.watcher()]);
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches2(_)), "{reqs:?}");
+    assert_eq!(reqs[1].1, get_data("/p", false));
+}
+
+#[test]
+fn no_watch_resync_after_a_new_session() {
+    let (mut h, conn) = connected_38("h:1");
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0, 0);
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: p.watcher(),
+        reason: WatchEnd::SessionLost(LostReason::Expired)
+    }));
+    let conn3 = h.connect_next();
+    h.accept(conn3, 0x43, 6000);
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert!(resyncs(&h.events).is_empty());
+}
+
+/// Runs timers until the session asks to dial, and returns that connection without opening it.
+fn dial_next(h: &mut Harness) -> ConnId {
+    dial_next_addr(h).0
+}
+
+/// [`dial_next`], also naming the host dialed.
+fn dial_next_addr(h: &mut Harness) -> (ConnId, HostAddr) {
+    for _ in 0..1000 {
+        if let Some(c) = h.connects.pop() {
+            return (c.conn, c.addr);
+        }
+        let at = h.s.poll_timeout().expect("a dial is scheduled");
+        h.now = h.now.max(at);
+        h.s.handle_timeout(h.now);
+        h.drain();
+    }
+    panic!("the session never dialed");
+}
+
+/// Runs the clock to the session's next deadline.
+fn to_next_deadline(h: &mut Harness) {
+    let at = h.s.poll_timeout().expect("a deadline");
+    h.now = h.now.max(at);
+    h.s.handle_timeout(h.now);
+    h.drain();
+}
+
+fn causes(h: &Harness) -> Vec<String> {
+    h.s.connect_failures()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn connect_failures_keep_the_last_cause_per_host_and_clear_once_connected() {
+    let mut h = Harness::with("h1:1,h2:2,h3:3");
+    assert!(h.s.connect_failures().is_empty());
+    // h1: the driver could not dial.
+    let c = dial_next(&mut h);
+    h.s.handle_connect_failed(h.now, c, "connection refused");
+    h.drain();
+    // h2: the server answers the handshake with garbage.
+    let c = h.connect_next();
+    h.take_frames();
+    h.feed(c, &[0, 0, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(h.closes, [c]);
+    // h3: the TCP connection never opens.
+    dial_next(&mut h);
+    to_next_deadline(&mut h);
+    assert_eq!(
+        causes(&h),
+        [
+            "h1:1: connection refused",
+            "h2:2: handshake failed: bad ConnectResponse: truncated record: needed 4 more bytes, 0 left",
+            "h3:3: connect timeout: the TCP connection did not open in time",
+        ]
+    );
+    // Second pass: h1 closes during the handshake, h2 never answers it; each entry is replaced.
+    let c = h.connect_next();
+    h.s.handle_closed(h.now, c);
+    h.drain();
+    h.connect_next();
+    to_next_deadline(&mut h);
+    assert_eq!(
+        causes(&h),
+        [
+            "h1:1: connection closed during the handshake",
+            "h2:2: connect timeout: the server did not answer the handshake in time",
+            "h3:3: connect timeout: the TCP connection did not open in time",
+        ]
+    );
+    let c = h.connect_next();
+    h.accept(c, 0x42, 6000);
+    assert!(h.s.connect_failures().is_empty());
+    // A lost link is not a failed attempt.
+    h.s.handle_closed(h.now, c);
+    h.drain();
+    assert!(h.s.connect_failures().is_empty());
+    assert_eq!(h.s.state(), SessionState::Suspended);
+}
+
+#[test]
+fn handle_connect_failed_moves_on_like_handle_closed_and_ignores_stale_connections() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let first = dial_next(&mut h);
+    h.s.handle_connect_failed(h.now, first, "no such host");
+    h.drain();
+    assert_eq!(h.s.current_conn(), None);
+    let second = dial_next(&mut h);
+    assert_ne!(first, second);
+    // A late report about the first attempt changes nothing.
+    h.s.handle_connect_failed(h.now, first, "connection refused");
+    h.drain();
+    assert_eq!(h.s.current_conn(), Some(second));
+    assert_eq!(causes(&h), ["h1:1: no such host"]);
+    h.s.handle_connected(h.now, second);
+    h.drain();
+    h.accept(second, 1, 6000);
+    assert_eq!(h.s.state(), SessionState::Connected);
+}
+
+fn watch_states(events: &[Event]) -> Vec<SessionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Watch { event, .. } => Some(event.state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn watch_events_carry_the_session_state() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.notify(conn, EventType::NodeDataChanged, "/w");
+    assert_eq!(watch_states(&h.events), [SessionState::Connected]);
+
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.read_only = true;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.take_frames();
+    let mut out = Vec::new();
+    encode_connect_response(
+        &mut out,
+        usize::MAX,
+        &ConnectResponse {
+            protocol_version: 0,
+            timeout: 6000,
+            session_id: 5,
+            passwd: Bytes::from_static(&[1; 16]),
+            read_only: Some(true),
+        },
+    )
+    .unwrap();
+    h.feed(conn, &out);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.notify(conn, EventType::NodeDataChanged, "/w");
+    assert_eq!(watch_states(&h.events), [SessionState::ConnectedReadOnly]);
+}
+
+fn hosts(list: &[(&str, u16)]) -> Vec<HostAddr> {
+    list.iter().map(|(h, p)| HostAddr::new(*h, *p)).collect()
+}
+
+#[test]
+fn set_hosts_keeps_a_connection_to_a_server_still_listed() {
+    let mut h = Harness::with("h1:1,h2:2/app");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.set_hosts(h.now, hosts(&[("h3", 3), ("h1", 1)]))
+        .unwrap();
+    h.drain();
+    assert!(h.closes.is_empty());
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h1", 1)));
+    assert_eq!(h.s.hosts(), &hosts(&[("h3", 3), ("h1", 1)])[..]);
+    assert_eq!(h.s.chroot().as_str(), Some("/app"));
+    // When that link dies, the next attempt goes to the new list.
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let (next, addr) = dial_next_addr(&mut h);
+    assert_eq!(addr, HostAddr::new("h3", 3));
+    assert_eq!(h.s.current_conn(), Some(next));
+}
+
+#[test]
+fn set_hosts_moves_off_a_removed_server_and_resumes_the_session_there() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, data_reply());
+    h.events.clear();
+    let in_flight = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.s.set_hosts(h.now, hosts(&[("h3", 3)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [conn], "the session drops the link itself");
+    assert_eq!(h.s.state(), SessionState::Suspended);
+    assert_eq!(h.replies(), vec![(in_flight, Err(Error::ConnectionLoss))]);
+    // Input from the dropped connection is ignored.
+    h.reply(conn, 2, 6, ErrorCode::Ok, data_reply());
+    assert!(h.replies().is_empty());
+    let (conn2, addr) = dial_next_addr(&mut h);
+    assert_eq!(addr, HostAddr::new("h3", 3));
+    h.s.handle_connected(h.now, conn2);
+    h.drain();
+    let req = h.accept(conn2, 0x42, 6000);
+    assert_eq!(
+        req.session_id, 0x42,
+        "the same session resumes on the new server"
+    );
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h3", 3)));
+    let reqs = h.take_requests();
+    assert!(matches!(reqs[0].1, Request::SetWatches(_)), "{reqs:?}");
+}
+
+#[test]
+fn set_hosts_abandons_an_attempt_to_a_removed_host() {
+    // Dialing.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = dial_next(&mut h);
+    h.s.set_hosts(h.now, hosts(&[("h3", 3)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [c]);
+    assert!(
+        h.s.connect_failures().is_empty(),
+        "our decision, not a failure"
+    );
+    h.s.handle_connected(h.now, c);
+    h.drain();
+    assert_eq!(
+        h.closes,
+        [c, c],
+        "a late open of the abandoned attempt is closed"
+    );
+    let c2 = dial_next(&mut h);
+    assert_ne!(c2, c);
+    assert_eq!(h.s.current_conn(), Some(c2));
+    // Handshaking.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = h.connect_next();
+    h.s.set_hosts(h.now, hosts(&[("h2", 2)])).unwrap();
+    h.drain();
+    assert_eq!(h.closes, [c]);
+    h.sent.clear();
+    let c2 = h.connect_next();
+    h.accept(c2, 1, 6000);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h2", 2)));
+    // An attempt to a host that stays listed goes on.
+    let mut h = Harness::with("h1:1,h2:2");
+    let c = h.connect_next();
+    h.s.set_hosts(h.now, hosts(&[("h2", 2), ("h1", 1)]))
+        .unwrap();
+    h.drain();
+    assert!(h.closes.is_empty());
+    h.accept(c, 1, 6000);
+    assert_eq!(h.s.current_host(), Some(&HostAddr::new("h1", 1)));
+}
+
+#[test]
+fn set_hosts_refuses_an_empty_list_and_a_finished_session() {
+    let mut h = Harness::with("h1:1/app");
+    assert!(matches!(
+        h.s.set_hosts(h.now, Vec::new()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        h.s.set_hosts(h.now, hosts(&[("h2", 0)])),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(h.s.hosts(), &hosts(&[("h1", 1)])[..], "nothing changed");
+    h.s.close(h.now);
+    h.drain();
+    assert_eq!(
+        h.s.set_hosts(h.now, hosts(&[("h2", 2)])),
+        Err(Error::Closed)
+    );
+}
+
+#[test]
+fn set_hosts_shuffles_the_new_list_with_the_seeded_rng() {
+    let order = |seed: u64| {
+        let mut c = SessionConfig::new("h0:1").unwrap();
+        c.randomize_hosts = true;
+        c.rng_seed = seed;
+        c.reconnect.attempt_jitter = Duration::ZERO;
+        let mut h = Harness::new(c);
+        let new: Vec<HostAddr> = (1..=6).map(|i| HostAddr::new(format!("n{i}"), 1)).collect();
+        h.s.set_hosts(h.now, new).unwrap();
+        h.drain();
+        let mut ports = Vec::new();
+        for _ in 0..6 {
+            let (c, addr) = dial_next_addr(&mut h);
+            ports.push(addr.host);
+            h.s.handle_closed(h.now, c);
+            h.drain();
+        }
+        ports
+    };
+    let a = order(7);
+    assert_eq!(a, order(7), "the seed fixes the order");
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["n1", "n2", "n3", "n4", "n5", "n6"]);
+    assert!(
+        (0..20).any(|seed| order(seed) != a),
+        "different seeds shuffle differently"
+    );
+}
+
+#[test]
+fn handle_timeout_acts_exactly_when_poll_timeout_says() {
+    let mut c = SessionConfig::new("h1:1,h2:2").unwrap();
+    c.randomize_hosts = false;
+    c.request_timeout = Some(Duration::from_millis(1500));
+    c.client_side_expiry = true;
+    c.session_timeout = Duration::from_secs(6);
+    let mut h = Harness::new(c);
+    let mut accepted = 0;
+    let mut reasons = std::collections::BTreeSet::new();
+    for step in 0..300 {
+        if let Some(c) = h.connects.pop() {
+            h.s.handle_connected(h.now, c.conn);
+            h.drain();
+            // Some handshakes are answered, the others time out.
+            if step % 3 != 0 {
+                h.accept(c.conn, 0x42, 6000);
+                accepted += 1;
+            }
+        }
+        if step % 5 == 0 {
+            let _ = h.s.submit(h.now, get_data("/a", false));
+            h.drain();
+        }
+        h.events.clear();
+        h.sent.clear();
+        h.closes.clear();
+        let Some((at, why)) = h.s.next_wakeup() else {
+            break;
+        };
+        assert_eq!(h.s.poll_timeout(), Some(at));
+        reasons.insert(format!("{why:?}"));
+        if at > h.now {
+            // Just before: nothing happens and the deadline stays.
+            h.now = at - Duration::from_micros(1);
+            h.s.handle_timeout(h.now);
+            h.drain();
+            assert!(
+                h.events.is_empty() && h.sent.is_empty() && h.closes.is_empty(),
+                "step {step}: {why:?} acted early"
+            );
+            assert!(h.connects.is_empty(), "step {step}: {why:?} dialed early");
+            assert_eq!(h.s.poll_timeout(), Some(at), "step {step}");
+        }
+        // At the deadline: the timer fires.
+        h.now = at;
+        h.s.handle_timeout(h.now);
+        h.drain();
+        let acted = !h.events.is_empty()
+            || !h.sent.is_empty()
+            || !h.closes.is_empty()
+            || !h.connects.is_empty()
+            || h.s.poll_timeout() != Some(at);
+        assert!(acted, "step {step}: {why:?} at its deadline did nothing");
+    }
+    assert!(accepted > 0);
+    for why in [
+        "Dial",
+        "ConnectTimeout",
+        "Ping",
+        "ReadTimeout",
+        "RequestTimeout",
+    ] {
+        assert!(reasons.contains(why), "{why} never came up: {reasons:?}");
+    }
 }

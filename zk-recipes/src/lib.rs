@@ -7,6 +7,29 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Locks, leases, latches and elections (and their shared infrastructure).
+pub mod election;
+pub mod leader_latch;
+pub mod lease;
+pub mod locking_queue;
+#[macro_use]
+pub mod lock;
+pub mod ownership;
+pub mod protected;
+pub mod rw_lock;
+pub mod semaphore;
+pub mod set_partitioner;
+
+pub use election::Election;
+pub use leader_latch::{LeaderLatch, LeadershipEvent, LeadershipEvents};
+pub use lease::{MultiNonBlockingLease, NonBlockingLease};
+pub use lock::{InterProcessMutex, Lock};
+pub use locking_queue::LockingQueue;
+pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
+pub use rw_lock::{ReadLock, WriteLock};
+pub use semaphore::Semaphore;
+pub use set_partitioner::{PartitionState, SetPartitioner};
+
 // ---- coordination recipes: counters, queue, barriers, party, nodes kept in place, caches ----
 mod coord_util;
 

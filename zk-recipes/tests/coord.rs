@@ -1261,12 +1261,12 @@ fn blocking_recipes_on_zookeeper_3_9() {
     let deleter = client();
     deleter.delete(&kept).run().expect("delete");
     let start = Instant::now();
-    while deleter.exists(&kept).expect("exists").is_none() {
+    while deleter.exists(&kept).run().expect("exists").is_none() {
         assert!(start.elapsed() < WAIT, "not re-created");
         std::thread::sleep(Duration::from_millis(20));
     }
     node.close();
-    assert!(deleter.exists(&kept).expect("exists").is_none());
+    assert!(deleter.exists(&kept).run().expect("exists").is_none());
 
     let mut cache = zk_blocking::SubtreeCache::new(&c, &queue_path);
     // The first read comes as Created events, then Initialized.

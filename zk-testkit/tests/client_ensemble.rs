@@ -168,6 +168,48 @@ fn heal(ens: &mut Ensemble) -> Result<(), String> {
 // ---- scenarios ----------------------------------------------------------------------------
 
 /// Watches of every kind and an ephemeral node survive a `kill -9` of the session's server.
+/// kazoo's set_hosts: a server list without the session's server moves the same session
+/// (ephemerals and watches intact) onto one of the listed servers.
+async fn set_hosts_moves_the_session(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
+    let (other, base) = ctx.fresh("sethosts").await?;
+    let c = connect(builder(ctx, &ctx.connect, Duration::from_secs(4))).await?;
+    let session = c.client_id().ok_or("no session id")?.id;
+    let eph = ok!(c.create(&format!("{base}/eph"), "").ephemeral().await);
+    let (_, _, once) = ok!(c.get_data(&eph).watch().await);
+    let mut states = c.state_changes();
+    let was_on = node_of(ens, &c)?;
+    let rest: Vec<usize> = (0..ens.nodes().len()).filter(|&i| i != was_on).collect();
+    ok!(c.set_hosts(&connect_string_of(ens, &rest)));
+    let seen = states_until(ctx, &mut states, |s| s.is_connected()).await?;
+    check!(
+        seen == [SessionState::Suspended, SessionState::Connected],
+        "states while moving: {seen:?}"
+    );
+    let now_on = node_of(ens, &c)?;
+    check!(
+        rest.contains(&now_on),
+        "moved to {now_on}, not off {was_on}"
+    );
+    check!(
+        c.client_id().map(|s| s.id) == Some(session),
+        "the same session after the move"
+    );
+    check!(
+        c.hosts().len() == rest.len(),
+        "hosts() is the new list: {:?}",
+        c.hosts()
+    );
+    ok!(other.set_data(&eph, "x").await);
+    let ev = ok!(ctx.within(WAIT, once).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged,
+        "the watch moved with the session {ev:?}"
+    );
+    c.close().await;
+    other.close().await;
+    Ok(())
+}
+
 async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     let (other, base) = ctx.fresh("kill").await?;
     let (data, dw, cw, tree) = (
@@ -407,17 +449,19 @@ async fn session_expiry(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
         "a: persistent watch ended with {:?}",
         a_persistent.end_reason()
     );
-    // The DataWatch recipe reads again in the new session.
-    let item = ok!(ctx.next(&mut a_items, WAIT).await?);
-    check!(
-        item.event.is_none() && item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"0"),
-        "a: DataWatch item in the new session {item:?}"
-    );
     check!(
         ok!(a.exists(&a_eph).await).is_none(),
         "a: the old session's ephemeral is gone"
     );
     ok!(a.create(&a_eph, "").ephemeral().await);
+    // The DataWatch recipe reads again in the new session and finds the node unchanged: no
+    // item (kazoo's rule); the next item is the next real change.
+    ok!(a.set_data(&watched, "1").await);
+    let item = ok!(ctx.next(&mut a_items, WAIT).await?);
+    check!(
+        item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"1"),
+        "a: the DataWatch's next item is the change, not the unchanged node again: {item:?}"
+    );
 
     // b: told, and dead for good.
     let s = ctx.next(&mut b_states, WAIT).await?;
@@ -623,6 +667,9 @@ impl Scenarios for Quorum {
             ("watches_survive_a_server_kill", |ctx, ens| {
                 Box::pin(watches_survive_a_server_kill(ctx, ens))
             }),
+            ("set_hosts_moves_the_session", |ctx, ens| {
+                Box::pin(set_hosts_moves_the_session(ctx, ens))
+            }),
             ("session_expiry", |ctx, ens| {
                 Box::pin(session_expiry(ctx, ens))
             }),
@@ -715,6 +762,10 @@ fn on_every_runtime<S: Scenarios>(kind: ServerKind, ens: &mut Ensemble) {
 
     let ctx = make(zk_async_std::SmolRuntime.shared(), "smol", ens, kind);
     smol::block_on(run::<S>(&ctx, ens, &mut failures));
+
+    // zk-blocking's runtime (a driver thread per session), its futures waited on this thread.
+    let ctx = make(zk_blocking::ThreadRuntime.shared(), "blocking", ens, kind);
+    futures_lite::future::block_on(run::<S>(&ctx, ens, &mut failures));
 
     assert!(
         failures.is_empty(),

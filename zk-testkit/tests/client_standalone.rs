@@ -114,6 +114,17 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
         ),
         &mut failures,
     ));
+    // zk-blocking's runtime (a driver thread per session), its futures waited on this thread.
+    futures_lite::future::block_on(run(
+        &make(
+            zk_blocking::ThreadRuntime.shared(),
+            "blocking",
+            connect,
+            kind,
+            &wide,
+        ),
+        &mut failures,
+    ));
 
     assert!(
         failures.is_empty(),

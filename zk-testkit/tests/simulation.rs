@@ -12,6 +12,11 @@
 //! - while the session lives no watch is lost across reconnects: by the time the reply to one of
 //!   our writes arrives, every watcher that write concerns has heard of it (the server sends the
 //!   notification before the reply); after the session ends every watcher was told;
+//! - a persistent watcher that lives across a reconnect either sees every change or gets a
+//!   WatchResync after that reconnect (the server re-arms persistent watches without catch-up
+//!   events, ZOOKEEPER-4698): a write that failed with ConnectionLoss may have applied unseen, so
+//!   by the first reply on a later connection each persistent watcher it concerns has seen its
+//!   event or been resynced since;
 //! - ephemerals vanish exactly when their session ends;
 //! - the machine never panics and never asks for the impossible (two connections at once, bytes
 //!   for a connection that is not open).
@@ -50,6 +55,7 @@ struct Params {
     p_partition: u64,
     p_restart_client: u64,
     p_lag: u64,
+    p_set_hosts: u64,
 }
 
 fn params(rng: &mut Rng) -> Params {
@@ -65,6 +71,7 @@ fn params(rng: &mut Rng) -> Params {
         p_partition: rng.below(6),
         p_restart_client: rng.below(6),
         p_lag: rng.below(10),
+        p_set_hosts: rng.below(6),
     }
 }
 
@@ -199,6 +206,36 @@ struct Watcher {
     live: bool,
     /// Last time each (event type, path) reached this watcher.
     seen: BTreeMap<(i32, String), Instant>,
+    /// The connection epoch it was registered on.
+    born: u64,
+    /// Changes a write with an unknown outcome may have made that this (persistent) watcher has
+    /// neither seen nor been resynced for since.
+    doubts: Vec<Doubt>,
+}
+
+/// A change that may have happened unseen: a write concerning a persistent watcher failed with
+/// ConnectionLoss.
+#[derive(Debug, Clone)]
+struct Doubt {
+    event: EventType,
+    /// The path; for a sequential create, the prefix of the path.
+    path: String,
+    prefix: bool,
+    /// When the write was submitted.
+    at: Instant,
+    /// The connection epoch the write was lost with.
+    epoch: u64,
+}
+
+impl Doubt {
+    fn seen_as(&self, event: EventType, path: &str) -> bool {
+        event == self.event
+            && if self.prefix {
+                path.starts_with(&self.path)
+            } else {
+                path == self.path
+            }
+    }
 }
 
 struct Checker {
@@ -235,6 +272,8 @@ struct World {
     start: Instant,
     /// The id of the session this process last held, to check its ephemerals when it ends.
     last_session_id: Option<i64>,
+    /// Counts the session's connections: one more at every Connected state.
+    epoch: u64,
     /// Reads may be stale until a sync succeeds: after a client restart (the new process does
     /// not know the old one's last zxid, so it may land on a lagging server) and after a write
     /// whose outcome is unknown (the client never saw its zxid, so a lagging server it moves to
@@ -299,6 +338,7 @@ impl World {
             hosts,
             start: now,
             last_session_id: None,
+            epoch: 0,
             freshness_sync: None,
         }
     }
@@ -549,7 +589,11 @@ impl World {
                     if link.client_open {
                         link.client_open = false;
                         if key.0 == self.incarnation {
-                            self.session.handle_closed(self.now, key.1);
+                            self.session.handle_connect_failed(
+                                self.now,
+                                key.1,
+                                "connection refused",
+                            );
                         }
                     }
                 }
@@ -707,6 +751,28 @@ impl World {
             self.cut_all();
         } else if hit(p.p_restart_client) {
             self.restart_client();
+        } else if hit(p.p_set_hosts) {
+            // The ensemble's membership as the client sees it changes: a random non-empty subset
+            // of the servers, in random order.
+            let mut list: Vec<zk_core::HostAddr> = (0..self.p.servers)
+                .filter(|_| self.rng.below(3) != 0)
+                .map(|i| zk_core::HostAddr::new(format!("s{i}"), 2181))
+                .collect();
+            if list.is_empty() {
+                let i = self.rng.below(self.p.servers as u64) as usize;
+                list.push(zk_core::HostAddr::new(format!("s{i}"), 2181));
+            }
+            self.rng.shuffle(&mut list);
+            self.log(format!(
+                "set_hosts {}",
+                list.iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+            if let Err(e) = self.session.set_hosts(self.now, list) {
+                self.log(format!("set_hosts refused: {e}"));
+            }
         } else if hit(p.p_lag) && self.p.servers > 1 {
             if let Some(i) = self.lagging.take() {
                 self.server.set_lagging(i, false);
@@ -970,6 +1036,13 @@ impl World {
                     self.checker.check_reply(&sub, &result)?;
                 }
                 let unknown_write = !is_read && matches!(result, Err(Error::ConnectionLoss));
+                if unknown_write {
+                    self.doubt(&sub);
+                }
+                if result.is_ok() {
+                    // The server answered on this connection, after re-arming every watch.
+                    self.check_resynced()?;
+                }
                 if self.freshness_sync == Some(id) {
                     if result.is_ok() {
                         self.freshness_sync = None;
@@ -984,8 +1057,7 @@ impl World {
                 if let Some(w) = watcher {
                     let (path, kind) = self
                         .session
-                        .watches()
-                        .get(w)
+                        .watcher(w)
                         .map(|(p, k)| (p.to_owned(), k))
                         .ok_or_else(|| format!("watcher {} reported but not registered", w.0))?;
                     self.checker.watchers.insert(
@@ -995,6 +1067,8 @@ impl World {
                             kind,
                             live: true,
                             seen: BTreeMap::new(),
+                            born: self.epoch,
+                            doubts: Vec::new(),
                         },
                     );
                 }
@@ -1019,6 +1093,8 @@ impl World {
                 );
                 w.seen
                     .insert((event.event_type.code(), event.path.clone()), self.now);
+                w.doubts
+                    .retain(|d| !(d.seen_as(event.event_type, &event.path) && self.now >= d.at));
                 if !w.kind.is_persistent() {
                     w.live = false;
                 }
@@ -1031,14 +1107,38 @@ impl World {
                 w.live = false;
                 if let WatchEnd::SessionLost(_) = reason {
                     ensure!(
-                        !self.session.watches().contains(watcher),
+                        !self.session.has_watcher(watcher),
                         "ended watcher {} still registered",
                         watcher.0
                     );
                 }
             }
+            Event::WatchResync { watcher } => {
+                self.log(format!("watch {} resync", watcher.0));
+                let epoch = self.epoch;
+                let Some(w) = self.checker.watchers.get_mut(&(inc, watcher)) else {
+                    return Err(format!("resync of unknown watcher {}", watcher.0));
+                };
+                ensure!(w.live, "resync of watcher {} after it was done", watcher.0);
+                ensure!(
+                    w.kind.is_persistent(),
+                    "resync of one-shot watcher {} ({:?} {})",
+                    watcher.0,
+                    w.kind,
+                    w.path
+                );
+                ensure!(
+                    w.born < epoch,
+                    "resync of watcher {} on the connection that registered it",
+                    watcher.0
+                );
+                w.doubts.retain(|d| d.epoch >= epoch);
+            }
             Event::State(state) => {
                 self.log(format!("state {state}"));
+                if state.is_connected() {
+                    self.epoch += 1;
+                }
                 if let SessionState::Lost(reason) = state {
                     // Every watcher of this process was told before or with this state.
                     if let Some(id) = self.last_session_id {
@@ -1053,6 +1153,47 @@ impl World {
                 }
             }
             other => return Err(format!("unexpected event {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// A write failed with ConnectionLoss: it may have applied, and a persistent watcher it
+    /// concerns may never hear of it (the notification died with the connection).
+    fn doubt(&mut self, sub: &Submitted) {
+        let inc = self.incarnation;
+        let possible = possible_effects(&sub.request);
+        for ((i, _), w) in self.checker.watchers.iter_mut() {
+            if *i != inc || !w.live || !w.kind.is_persistent() {
+                continue;
+            }
+            for (event, path, prefix) in &possible {
+                if concerns(w.kind, &w.path, *event, path) {
+                    w.doubts.push(Doubt {
+                        event: *event,
+                        path: path.clone(),
+                        prefix: *prefix,
+                        at: sub.at,
+                        epoch: self.epoch,
+                    });
+                }
+            }
+        }
+    }
+
+    /// On a reply from the server: every persistent watcher that lived across a reconnect since
+    /// a doubtful write has seen that write's events or been resynced after the reconnect.
+    fn check_resynced(&self) -> Result<(), Fail> {
+        for ((i, id), w) in &self.checker.watchers {
+            if *i != self.incarnation || !w.live {
+                continue;
+            }
+            if let Some(d) = w.doubts.iter().find(|d| d.epoch < self.epoch) {
+                return Err(format!(
+                    "persistent watcher {} on {} lived across a reconnect without a WatchResync \
+                     and may have missed {:?} {} (write submitted at {:?})",
+                    id.0, w.path, d.event, d.path, d.at
+                ));
+            }
         }
         Ok(())
     }
@@ -1202,6 +1343,34 @@ fn concerns(kind: WatchKind, wpath: &str, ev: EventType, path: &str) -> bool {
         WatchKind::Persistent => path == wpath,
         WatchKind::PersistentRecursive => is_desc && ev != EventType::NodeChildrenChanged,
     }
+}
+
+/// The events a write might have fired, not knowing its result: (type, path, whether the path is
+/// only a prefix, for a sequential create).
+fn possible_effects(request: &Request) -> Vec<(EventType, String, bool)> {
+    let mut out = Vec::new();
+    let mut one = |op: &MultiOp| {
+        let (event, path, prefix) = match op {
+            MultiOp::Create(c) => (EventType::NodeCreated, &c.path, c.flags & 2 != 0),
+            MultiOp::SetData(s) => (EventType::NodeDataChanged, &s.path, false),
+            MultiOp::Delete(d) => (EventType::NodeDeleted, &d.path, false),
+            _ => return,
+        };
+        out.push((event, path.clone(), prefix));
+        if event != EventType::NodeDataChanged {
+            if let Some(p) = parent(path) {
+                out.push((EventType::NodeChildrenChanged, p.to_owned(), false));
+            }
+        }
+    };
+    match request {
+        Request::Create(c) => one(&MultiOp::Create(c.clone())),
+        Request::SetData(s) => one(&MultiOp::SetData(s.clone())),
+        Request::Delete(d) => one(&MultiOp::Delete(d.clone())),
+        Request::Multi(ops) => ops.iter().for_each(one),
+        _ => {}
+    }
+    out
 }
 
 /// The events a successful write fires: (type, path).

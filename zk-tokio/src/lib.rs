@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
 pub use zk_client::*;
+/// kazoo's and Curator's recipes (locks, elections, leases, queues, ...) over this client.
+pub use zk_recipes as recipes;
 
 /// The tokio runtime, as zk-client sees it.
 #[derive(Debug, Clone)]

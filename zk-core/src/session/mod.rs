@@ -4,9 +4,10 @@
 //!
 //! **The contract.** Inputs are method calls that take `now`:
 //! [`submit`](Session::submit), [`close`](Session::close),
-//! [`remove_watcher`](Session::remove_watcher) from the user;
+//! [`remove_watcher`](Session::remove_watcher), [`set_hosts`](Session::set_hosts) from the user;
 //! [`handle_connected`](Session::handle_connected), [`handle_bytes`](Session::handle_bytes),
-//! [`handle_closed`](Session::handle_closed), [`handle_probe_result`](Session::handle_probe_result)
+//! [`handle_closed`](Session::handle_closed), [`handle_connect_failed`](Session::handle_connect_failed),
+//! [`handle_probe_result`](Session::handle_probe_result)
 //! and [`handle_timeout`](Session::handle_timeout) from the transport and the clock. After every
 //! input the driver drains every output until each returns `None`:
 //! [`poll_connect`](Session::poll_connect) (dial this host),
@@ -21,40 +22,31 @@
 //! **The rules** (shared/DESIGN.md "Session rules", PROTOCOL.md §4, §5, §10, §12–§14): requests
 //! get xids in order and replies must match the head of the in-flight queue; requests submitted
 //! while disconnected wait and go out after the handshake, credentials and watch re-arming; a dead
-//! link fails what was in flight with ConnectionLoss; an expired session fails everything with
-//! SessionExpired and tells every watcher; a changed session id on resume is an expiry; anything
-//! malformed from a server drops that connection, never panics.
+//! link fails what was in flight with ConnectionLoss; after a reconnect each persistent watcher
+//! gets [`Event::WatchResync`] (the server re-arms it without catch-up events); an expired
+//! session fails everything with SessionExpired and tells every watcher; a changed session id on
+//! resume is an expiry; anything malformed from a server drops that connection, never panics.
 
 mod config;
 mod event;
+mod pipeline;
+mod probes;
+mod rearm;
 mod requests;
+mod timers;
 mod watches;
 
 pub use config::{Credentials, SessionConfig};
 pub use event::{
-    ConnId, Event, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd, WatchedEvent,
+    ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
+    WatchedEvent,
 };
-/// PLACEHOLDER (replaced by the core branch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostFailure {
-    /// The host.
-    pub host: HostAddr,
-    /// Why.
-    pub cause: String,
-}
-
-/// PLACEHOLDER.
-pub fn describe_failures(f: &[HostFailure]) -> String {
-    f.iter()
-        .map(|h| format!("{}:{}: {}", h.host.host, h.host.port, h.cause))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-pub use watches::{Removal, WatchKind, WatchLists, WatchRegistry, WatcherId};
+pub use timers::Wakeup;
+use watches::{Removal, WatchRegistry};
+pub use watches::{WatchKind, WatcherId};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -65,38 +57,25 @@ use crate::hosts::{HostAddr, HostRotation};
 use crate::path::Chroot;
 use crate::proto::{
     decode_connect_response, decode_notification, decode_reply, decode_reply_header,
-    encode_connect_request, encode_request, jute, xid, AddWatchMode, AddWatchRequest, AuthPacket,
-    ConnectRequest, ErrorCode, EventType, FrameDecoder, OpCode, Request, Response, SetWatches,
-    SetWatches2, WatchesRequest, PASSWORD_LEN,
+    encode_connect_request, encode_request, xid, AddWatchMode, AddWatchRequest, AuthPacket,
+    ConnectRequest, ErrorCode, EventType, FrameDecoder, OpCode, Request, Response, WatchesRequest,
+    PASSWORD_LEN,
 };
 use crate::rng::Rng;
 use crate::version::{required_version, ServerVersion};
+use pipeline::{InFlight, Internal, Origin, Pending, Pipeline};
+pub use probes::Probe;
+use probes::{ProbePurpose, Probes};
 use requests::WatchIntent;
-
-/// SetWatches batches stay under this many bytes of paths (the Java client's 128 KiB).
-const SET_WATCHES_BATCH: usize = 128 * 1024;
 
 /// A host the driver should dial for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    /// The id of the new connection; report its fate with `handle_connected` or `handle_closed`.
+    /// The id of the new connection; report its fate with `handle_connected`,
+    /// `handle_connect_failed` (dialing failed, with the cause) or `handle_closed`.
     pub conn: ConnId,
     /// Where to connect; resolve the name afresh.
     pub addr: HostAddr,
-}
-
-/// A four-letter word the driver should send to a server on a fresh TCP connection, reading the
-/// answer to EOF; report the outcome with `handle_probe_result`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    /// The probe's id.
-    pub id: ProbeId,
-    /// The server to ask.
-    pub addr: HostAddr,
-    /// When set, ask the peer of this connection (same resolved address) if it is still open.
-    pub conn: Option<ConnId>,
-    /// The word, e.g. `srvr` or `isro`.
-    pub command: &'static str,
 }
 
 /// How long a request may wait for its reply.
@@ -118,85 +97,6 @@ pub struct SubmitOptions {
     pub timeout: RequestTimeout,
     /// Send paths as given, without the chroot (for `/zookeeper/config`).
     pub absolute_path: bool,
-}
-
-/// Why the session will next need `handle_timeout`; for debugging and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wakeup {
-    /// Time to dial the next host.
-    Dial,
-    /// The current connection attempt (TCP or handshake) times out.
-    ConnectTimeout,
-    /// Time to send a ping.
-    Ping,
-    /// Nothing was received for the read timeout: the link is dead.
-    ReadTimeout,
-    /// A request's own timeout.
-    RequestTimeout,
-    /// close() stops waiting for the server.
-    CloseTimeout,
-    /// Client-side expiry.
-    ClientExpiry,
-    /// A probe's answer is overdue.
-    ProbeTimeout,
-    /// Time for the next read-only probe for a writable server.
-    ReadOnlyProbe,
-}
-
-/// Who is waiting for a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// A user request, and the watch it arms if any.
-    User {
-        id: RequestId,
-        watch: Option<WatchIntent>,
-        /// The watch flag was left off on the wire because the server's persistent watch on
-        /// the path already covers it.
-        rides: bool,
-    },
-    /// A request the session sends on its own behalf; nobody waits.
-    Internal(Internal),
-    /// closeSession.
-    Close,
-}
-
-/// Requests the session sends for itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Internal {
-    /// removeWatches after the last local watcher of a server watch went.
-    RemoveWatch,
-    /// addWatch that steps a path's server mode down to persistent.
-    Downgrade,
-}
-
-/// A request not yet sent: encoded with a placeholder xid, patched when it goes out.
-#[derive(Debug)]
-struct Pending {
-    origin: Origin,
-    op: OpCode,
-    frame: Vec<u8>,
-    /// The client path, for errors and watch registration.
-    path: String,
-    deadline: Option<Instant>,
-    needs: Option<ServerVersion>,
-    /// For auth requests: the credentials to replay on later connections once sent.
-    auth: Option<Credentials>,
-}
-
-/// A request sent and not yet answered.
-#[derive(Debug)]
-struct InFlight {
-    xid: i32,
-    op: OpCode,
-    origin: Origin,
-    path: String,
-    deadline: Option<Instant>,
-    /// Its timeout fired and it was resolved; its reply is still expected (replies are FIFO)
-    /// and is discarded.
-    timed_out: bool,
-    /// Never sent: it failed locally (e.g. Unsupported once the server version was learnt) and
-    /// resolves with this error when it reaches the head, so replies keep submission order.
-    local: Option<Error>,
 }
 
 #[derive(Debug)]
@@ -247,19 +147,6 @@ enum VersionState {
     Unavailable,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProbePurpose {
-    Version { conn: ConnId },
-    ReadOnly { host: usize, conn: ConnId },
-}
-
-#[derive(Debug, Clone, Copy)]
-struct OpenProbe {
-    id: ProbeId,
-    purpose: ProbePurpose,
-    deadline: Instant,
-}
-
 /// One ZooKeeper session, sans-IO. See the module documentation for the driving contract.
 #[derive(Debug)]
 pub struct Session {
@@ -283,33 +170,31 @@ pub struct Session {
     link: Link,
     next_conn: u64,
 
-    next_request: u64,
-    next_xid: i32,
-    queue: VecDeque<Pending>,
-    in_flight: VecDeque<InFlight>,
-    /// Auth packets sent on this connection, oldest first: the user request waiting for each
-    /// (none for replayed credentials, or once it timed out) and its deadline.
-    auth_in_flight: VecDeque<(Option<RequestId>, Option<Instant>)>,
-    set_watches_in_flight: usize,
+    /// Requests: xids, the queue of those not yet sent, those in flight, their deadlines.
+    pipe: Pipeline,
+    /// Credentials replayed on every connection, before anything else.
     credentials: Vec<Credentials>,
-    deadlines: BinaryHeap<Reverse<Instant>>,
 
     watches: WatchRegistry,
+    /// The connected server's version, as far as known.
     version: VersionState,
     /// Watches must be re-armed once the server's version is known.
     rearm_pending: bool,
-    probes: Vec<OpenProbe>,
-    probe_out: VecDeque<Probe>,
-    next_probe: u64,
-    ro_probe_at: Option<Instant>,
-    ro_probe_backoff: Duration,
-    ro_probe_cursor: usize,
+    /// SetWatches frames sent on this connection and not yet answered (their replies carry
+    /// their own xid, outside the in-flight queue).
+    set_watches_in_flight: usize,
+    /// Four-letter-word probes: the server version, and read-only mode's search for a writable
+    /// server.
+    probing: Probes,
 
     events: VecDeque<Event>,
     out: Vec<u8>,
     connect_out: Option<Connect>,
     close_out: VecDeque<ConnId>,
     scratch: Vec<WatcherId>,
+    /// Why the last connection attempt to each host failed, in the order hosts first failed;
+    /// cleared when a session is connected.
+    connect_failures: Vec<HostFailure>,
 }
 
 impl Session {
@@ -346,28 +231,19 @@ impl Session {
             phase: Phase::Running,
             link: Link::Down,
             next_conn: 1,
-            next_request: 1,
-            next_xid: 1,
-            queue: VecDeque::new(),
-            in_flight: VecDeque::new(),
-            auth_in_flight: VecDeque::new(),
+            pipe: Pipeline::default(),
             set_watches_in_flight: 0,
             credentials,
-            deadlines: BinaryHeap::new(),
             watches: WatchRegistry::default(),
             version,
             rearm_pending: false,
-            probes: Vec::new(),
-            probe_out: VecDeque::new(),
-            next_probe: 1,
-            ro_probe_at: None,
-            ro_probe_backoff,
-            ro_probe_cursor: 0,
+            probing: Probes::new(ro_probe_backoff),
             events: VecDeque::new(),
             out: Vec::new(),
             connect_out: None,
             close_out: VecDeque::new(),
             scratch: Vec::new(),
+            connect_failures: Vec::new(),
         };
         s.schedule_dial(now);
         s
@@ -380,9 +256,17 @@ impl Session {
         self.state
     }
 
-    /// The session's id and password once a server has assigned them (kazoo's `client_id`).
+    /// The session's id and password while there is a session that may be alive (kazoo's
+    /// `client_id`): from the handshake that created it, through `Suspended` (the server may
+    /// still hold it), until it ends.
+    ///
+    /// `None` before the first handshake, once [`close`](Self::close) was called, after expiry
+    /// or an authentication failure (`Lost(_)`), and while a new session is being set up after
+    /// an expiry. A session configured to resume an id (`SessionConfig::resume`) reports that id
+    /// until a server answers, as kazoo does: it may still be alive.
     pub fn session_id(&self) -> Option<SessionId> {
-        (self.session_id != 0).then(|| SessionId {
+        // Closing counts as ended: the id must not be handed to another process to resume.
+        (self.session_id != 0 && self.phase == Phase::Running).then(|| SessionId {
             id: self.session_id,
             password: self.password.clone(),
         })
@@ -429,26 +313,39 @@ impl Session {
         &self.config
     }
 
-    /// The watch registry (read-only), e.g. to count live watchers.
-    pub fn watches(&self) -> &WatchRegistry {
-        &self.watches
+    /// The number of live local watchers (one-shot ones not yet fired, persistent ones not yet
+    /// removed).
+    pub fn watcher_count(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// True if `watcher` is live: armed and neither fired (one-shot), removed nor ended.
+    pub fn has_watcher(&self, watcher: WatcherId) -> bool {
+        self.watches.contains(watcher)
+    }
+
+    /// The path (a client path) and kind of a live watcher, `None` if it is not live.
+    pub fn watcher(&self, watcher: WatcherId) -> Option<(&str, WatchKind)> {
+        self.watches.get(watcher)
+    }
+
+    /// Why connection attempts failed since the session was last connected: one entry per host
+    /// with its most recent cause (TCP connect error, connect or handshake timeout, a handshake
+    /// the server broke or closed), in the order the hosts first failed. Empty once a session is
+    /// connected. A driver whose `connect()` gives up reports these in
+    /// [`Error::ConnectFailed`].
+    pub fn connect_failures(&self) -> Vec<HostFailure> {
+        self.connect_failures.clone()
     }
 
     /// Requests submitted and not yet resolved (queued or in flight).
     pub fn pending_requests(&self) -> usize {
-        let user = |o: &Origin| matches!(o, Origin::User { .. });
-        self.queue.iter().filter(|p| user(&p.origin)).count()
-            + self
-                .in_flight
-                .iter()
-                .filter(|f| user(&f.origin) && !f.timed_out)
-                .count()
-            + self.auth_in_flight.iter().filter(|a| a.0.is_some()).count()
+        self.pipe.pending_user_requests()
     }
 
     /// Requests sent on this connection and not yet answered (cheap: no counting by kind).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.pipe.in_flight.len()
     }
 
     /// The connection the session is using or trying, if any.
@@ -532,15 +429,15 @@ impl Session {
         if !options.absolute_path {
             requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
         }
-        let id = RequestId(self.next_request);
+        let id = RequestId(self.pipe.next_request);
         let origin = Origin::User { id, watch, rides };
         let deadline = timeout.map(|t| now + t);
 
         if auth.is_none() && self.can_send_now(needs) {
             // Fast path: straight into the output buffer, no intermediate frame.
-            let xid = self.peek_xid();
+            let xid = self.pipe.peek_xid();
             self.encode_into_out(xid, &request)?;
-            self.advance_xid();
+            self.pipe.advance_xid();
             self.push_in_flight(now, xid, op, origin, client_path(&mut request), deadline);
         } else {
             let placeholder = if auth.is_some() { xid::AUTH } else { 0 };
@@ -552,7 +449,7 @@ impl Session {
                     }
                 },
             )?;
-            self.queue.push_back(Pending {
+            self.pipe.queue.push_back(Pending {
                 origin,
                 op,
                 frame,
@@ -563,9 +460,9 @@ impl Session {
             });
             self.flush_queue(now);
         }
-        self.next_request += 1;
+        self.pipe.next_request += 1;
         if let Some(d) = deadline {
-            self.deadlines.push(Reverse(d));
+            self.pipe.deadlines.push(Reverse(d));
         }
         Ok(id)
     }
@@ -577,11 +474,11 @@ impl Session {
         if self.phase != Phase::Running {
             return;
         }
-        self.fail_queue(Error::Closed);
+        self.pipe.fail_queue(Error::Closed, &mut self.events);
         if matches!(self.link, Link::Up { .. }) {
-            let xid = self.peek_xid();
+            let xid = self.pipe.peek_xid();
             if self.encode_into_out(xid, &Request::CloseSession).is_ok() {
-                self.advance_xid();
+                self.pipe.advance_xid();
                 self.push_in_flight(
                     now,
                     xid,
@@ -597,6 +494,83 @@ impl Session {
             }
         }
         self.finish_close();
+    }
+
+    /// Replaces the servers the session connects to (kazoo's `set_hosts`, the Java client's
+    /// `updateServerList`), e.g. after the ensemble was reconfigured. The chroot is unchanged; the
+    /// new list is shuffled (with the session's seeded RNG) when the config randomizes hosts.
+    ///
+    /// A connection to a server still listed is kept. A connection to a server no longer listed
+    /// is dropped as the session's own decision, as a dead link would be: state `Suspended`,
+    /// requests in flight fail with [`Error::ConnectionLoss`], and the session resumes on a
+    /// server of the new list. A connection attempt in progress to a removed server is
+    /// abandoned, and one waiting for its turn goes to the new list at once.
+    ///
+    /// Errors, changing nothing, with [`Error::InvalidArgument`] for an empty list or a host
+    /// with an empty name or port 0, and with the session's end ([`Error::Closed`],
+    /// [`Error::SessionExpired`], [`Error::AuthFailed`]) once it is over or closing.
+    pub fn set_hosts(&mut self, now: Instant, hosts: Vec<HostAddr>) -> Result<(), Error> {
+        self.check_accepting()?;
+        if hosts.is_empty() {
+            return Err(Error::InvalidArgument(
+                "set_hosts needs at least one host".into(),
+            ));
+        }
+        if let Some(h) = hosts.iter().find(|h| h.host.is_empty() || h.port == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "bad host {h}: empty name or port 0"
+            )));
+        }
+        // The link names its host by index into the old list; find it by address in the new.
+        let current = match &self.link {
+            Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. } => {
+                self.config.connect_string.hosts.get(*host).cloned()
+            }
+            Link::Idle { .. } | Link::Down => None,
+        };
+        let kept = current.and_then(|addr| hosts.iter().position(|h| *h == addr));
+        self.rotation = HostRotation::new(
+            hosts.len(),
+            self.config.randomize_hosts,
+            self.config.reconnect,
+            &mut self.rng,
+        );
+        self.connect_failures.retain(|f| hosts.contains(&f.host));
+        self.config.connect_string.hosts = hosts;
+        // Read-only probes in flight name hosts of the old list; their answers would steer the
+        // rotation wrong. The next probe round starts over.
+        let had_ro_probe = self
+            .probing
+            .open
+            .iter()
+            .any(|p| matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.probing
+            .open
+            .retain(|p| !matches!(p.purpose, ProbePurpose::ReadOnly { .. }));
+        self.probing.ro_cursor = 0;
+        match (&mut self.link, kept) {
+            (
+                Link::Dialing { host, .. } | Link::Handshaking { host, .. } | Link::Up { host, .. },
+                Some(j),
+            ) => {
+                *host = j;
+                if had_ro_probe {
+                    self.schedule_ro_probe(now);
+                }
+            }
+            (Link::Dialing { .. } | Link::Handshaking { .. }, None) => {
+                debug!("abandoning a connection attempt to a host no longer listed");
+                self.link_down(now, true, "host removed by set_hosts");
+            }
+            (Link::Up { .. }, None) => {
+                debug!("the connected server is no longer listed; moving");
+                self.link_down(now, true, "server removed by set_hosts");
+            }
+            // Waiting to dial a host of the old list, perhaps for a backoff the old list earned.
+            (Link::Idle { .. }, _) => self.schedule_dial(now),
+            (Link::Down, _) => {}
+        }
+        Ok(())
     }
 
     /// Drops a local watcher. When it was the last local watcher of a server watch, and removing
@@ -629,10 +603,11 @@ impl Session {
         // then removed by this, or rides on the mode this would remove; keep the server watch
         // instead (a stray event is harmless).
         let racing = self
+            .pipe
             .in_flight
             .iter()
             .map(|f| (&f.origin, &f.path))
-            .chain(self.queue.iter().map(|p| (&p.origin, &p.path)))
+            .chain(self.pipe.queue.iter().map(|p| (&p.origin, &p.path)))
             .any(|(o, p)| matches!(o, Origin::User { watch: Some(_), .. }) && *p == path);
         if racing {
             if let Some(mode) = held_mode {
@@ -646,7 +621,7 @@ impl Session {
         if encode_request(&mut frame, self.config.max_request, 0, &request).is_err() {
             return;
         }
-        self.queue.push_back(Pending {
+        self.pipe.queue.push_back(Pending {
             origin: Origin::Internal(internal),
             op: request.op_code(),
             frame,
@@ -656,61 +631,6 @@ impl Session {
             auth: None,
         });
         self.flush_queue(now);
-    }
-
-    /// Adjusts a watching request to the mode the server already holds for its path (see
-    /// [`WatchRegistry`]): a one-shot watch on a path with a persistent mode is not sent (the
-    /// local watcher rides on the persistent one), and a persistent watch on a recursively
-    /// watched path asks for recursive again. Returns true when the watch flag was left off.
-    fn fit_to_server_mode(&self, request: &mut Request, intent: &mut WatchIntent) -> bool {
-        let path = requests::request_path(request);
-        let mut mode = self.watches.mode_for(path);
-        // An addWatch that failed locally (Unsupported, waiting for its turn to be reported)
-        // will arm nothing.
-        for (origin, p) in self
-            .in_flight
-            .iter()
-            .filter(|f| f.local.is_none())
-            .map(|f| (&f.origin, &f.path))
-            .chain(self.queue.iter().map(|q| (&q.origin, &q.path)))
-        {
-            if let Origin::User {
-                watch: Some(WatchIntent::Add { server, .. }),
-                ..
-            } = origin
-            {
-                if p == path && mode != Some(WatchKind::PersistentRecursive) {
-                    mode = Some(*server);
-                }
-            }
-        }
-        let Some(mode) = mode else {
-            return false;
-        };
-        match (intent, request) {
-            (
-                WatchIntent::Exists | WatchIntent::Data | WatchIntent::Child,
-                Request::Exists(r)
-                | Request::GetData(r)
-                | Request::GetChildren(r)
-                | Request::GetChildren2(r),
-            ) => {
-                r.watch = false;
-                return true;
-            }
-            (
-                WatchIntent::Add {
-                    local: WatchKind::Persistent,
-                    server,
-                },
-                Request::AddWatch(r),
-            ) if mode == WatchKind::PersistentRecursive => {
-                *server = WatchKind::PersistentRecursive;
-                r.mode = AddWatchMode::PersistentRecursive.code();
-            }
-            _ => {}
-        }
-        false
     }
 
     // ---- transport inputs ------------------------------------------------------------------
@@ -800,127 +720,28 @@ impl Session {
 
     /// The connection `conn` closed or could not be opened.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
-        if self.current_conn() == Some(conn) {
-            self.link_down(now, false, "connection closed");
-        }
-    }
-
-    /// A probe finished: `Ok` with the text the server sent before closing, `Err(())` if the
-    /// connection failed or the answer was cut short.
-    pub fn handle_probe_result(&mut self, now: Instant, probe: ProbeId, result: Result<&str, ()>) {
-        let Some(pos) = self.probes.iter().position(|p| p.id == probe) else {
+        if self.current_conn() != Some(conn) {
             return;
-        };
-        let open = self.probes.swap_remove(pos);
-        match open.purpose {
-            ProbePurpose::Version { conn } => {
-                if self.current_conn() != Some(conn) || self.version != VersionState::Probing(probe)
-                {
-                    return;
-                }
-                self.version = match result.ok().and_then(ServerVersion::from_srvr) {
-                    Some(v) => {
-                        debug!(%v, "server version");
-                        VersionState::Known(v)
-                    }
-                    None => {
-                        warn!(
-                            "could not learn the server version; sending as if it were new enough"
-                        );
-                        VersionState::Unavailable
-                    }
-                };
-                self.version_settled(now);
-            }
-            ProbePurpose::ReadOnly { host, conn } => {
-                if self.current_conn() != Some(conn) {
-                    return;
-                }
-                if result.map(str::trim) == Ok("rw") {
-                    debug!(host, "found a read-write server; moving there");
-                    self.rotation.prefer(host);
-                    self.link_down(now, true, "moving to a read-write server");
-                } else {
-                    self.schedule_ro_probe(now);
-                }
-            }
         }
+        let why = match self.link {
+            Link::Dialing { .. } => "connection failed",
+            Link::Handshaking { .. } => "connection closed during the handshake",
+            _ => "connection closed",
+        };
+        self.attempt_failed(why);
+        self.link_down(now, false, why);
     }
 
-    /// Time passed: fires whatever timers are due (connect attempts, pings, dead links, request
-    /// timeouts, close, probes, client-side expiry).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.expire_requests(now);
-        if let Phase::Closing { deadline } = self.phase {
-            if now >= deadline {
-                debug!("close timed out waiting for the server");
-                self.finish_close();
-                return;
-            }
+    /// Dialing `conn` failed (refused, unreachable, name not resolved...): does what
+    /// [`handle_closed`](Self::handle_closed) does for it and records `cause`, e.g. the OS
+    /// error's text, as the host's entry in [`connect_failures`](Self::connect_failures). Input
+    /// for a connection the session has let go is ignored.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, cause: &str) {
+        if self.current_conn() != Some(conn) {
+            return;
         }
-        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
-            if let Some(t) = self.negotiated {
-                if now >= self.last_heard + t {
-                    warn!("no server heard from for the session timeout: expiring locally");
-                    self.session_lost(now, LostReason::Expired);
-                }
-            }
-        }
-        let overdue: Vec<ProbeId> = self
-            .probes
-            .iter()
-            .filter(|p| now >= p.deadline)
-            .map(|p| p.id)
-            .collect();
-        for id in overdue {
-            self.handle_probe_result(now, id, Err(()));
-        }
-        if let Some(at) = self.ro_probe_at {
-            if now >= at {
-                self.ro_probe_at = None;
-                self.start_ro_probe(now);
-            }
-        }
-        let read_timeout = self.read_timeout();
-        enum Due {
-            Nothing,
-            Dial,
-            Drop(&'static str),
-            Ping,
-        }
-        let due = match &self.link {
-            Link::Idle { at, .. } if now >= *at => Due::Dial,
-            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. }
-                if now >= *deadline =>
-            {
-                Due::Drop("connect timeout")
-            }
-            Link::Up {
-                last_recv,
-                last_send,
-                ..
-            } => {
-                if now >= *last_recv + read_timeout {
-                    Due::Drop("read timeout: nothing received")
-                } else if now >= *last_send + read_timeout / 2 {
-                    Due::Ping
-                } else {
-                    Due::Nothing
-                }
-            }
-            _ => Due::Nothing,
-        };
-        match due {
-            Due::Nothing => {}
-            Due::Dial => self.dial(now),
-            Due::Drop(why) => self.link_down(now, true, why),
-            Due::Ping => {
-                if let Link::Up { last_send, .. } = &mut self.link {
-                    *last_send = now;
-                }
-                let _ = encode_request(&mut self.out, usize::MAX, xid::PING, &Request::Ping);
-            }
-        }
+        self.attempt_failed(cause);
+        self.link_down(now, false, cause);
     }
 
     // ---- outputs ---------------------------------------------------------------------------
@@ -928,22 +749,7 @@ impl Session {
     /// True when a connect, close or probe waits to be taken by `poll_connect`, `poll_close` or
     /// `poll_probe` (a driver that lets callers write can tell whether it must wake up).
     pub fn wants_transport(&self) -> bool {
-        self.connect_out.is_some() || !self.close_out.is_empty() || !self.probe_out.is_empty()
-    }
-
-    /// PLACEHOLDER.
-    pub fn connect_failures(&self) -> Vec<HostFailure> {
-        Vec::new()
-    }
-
-    /// PLACEHOLDER.
-    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, _cause: &str) {
-        self.handle_closed(now, conn)
-    }
-
-    /// PLACEHOLDER.
-    pub fn set_hosts(&mut self, _now: Instant, _hosts: Vec<HostAddr>) -> Result<(), Error> {
-        Err(Error::Unimplemented)
+        self.connect_out.is_some() || !self.close_out.is_empty() || !self.probing.out.is_empty()
     }
 
     /// The next host to dial, if the session wants one.
@@ -961,7 +767,7 @@ impl Session {
     /// A four-letter word to send to a server.
     #[must_use]
     pub fn poll_probe(&mut self) -> Option<Probe> {
-        self.probe_out.pop_front()
+        self.probing.out.pop_front()
     }
 
     /// Appends the bytes to write to the current connection to `buf` and names the connection,
@@ -991,56 +797,6 @@ impl Session {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// When the session next needs `handle_timeout`, if ever.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_wakeup().map(|(at, _)| at)
-    }
-
-    /// The next wakeup and its reason.
-    pub fn next_wakeup(&self) -> Option<(Instant, Wakeup)> {
-        let mut best: Option<(Instant, Wakeup)> = None;
-        let mut consider = |at: Instant, why: Wakeup| {
-            if best.is_none_or(|(b, _)| at < b) {
-                best = Some((at, why));
-            }
-        };
-        let read_timeout = self.read_timeout();
-        match &self.link {
-            Link::Idle { at, .. } => consider(*at, Wakeup::Dial),
-            Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. } => {
-                consider(*deadline, Wakeup::ConnectTimeout)
-            }
-            Link::Up {
-                last_recv,
-                last_send,
-                ..
-            } => {
-                consider(*last_recv + read_timeout, Wakeup::ReadTimeout);
-                consider(*last_send + read_timeout / 2, Wakeup::Ping);
-            }
-            Link::Down => {}
-        }
-        if let Some(Reverse(at)) = self.deadlines.peek() {
-            consider(*at, Wakeup::RequestTimeout);
-        }
-        if let Phase::Closing { deadline } = self.phase {
-            consider(deadline, Wakeup::CloseTimeout);
-        }
-        if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
-            if let Some(t) = self.negotiated {
-                consider(self.last_heard + t, Wakeup::ClientExpiry);
-            }
-        }
-        for p in &self.probes {
-            consider(p.deadline, Wakeup::ProbeTimeout);
-        }
-        if let Some(at) = self.ro_probe_at {
-            consider(at, Wakeup::ReadOnlyProbe);
-        }
-        best
     }
 
     // ---- internals: connections ------------------------------------------------------------
@@ -1103,13 +859,14 @@ impl Session {
             self.finish_close();
             return;
         }
-        self.fail_in_flight(Error::ConnectionLoss);
+        self.pipe
+            .fail_in_flight(Error::ConnectionLoss, &mut self.events);
         // Server watches belong to the connection; the next one starts with none.
         self.watches.forget_server_modes();
         self.set_watches_in_flight = 0;
         self.rearm_pending = false;
-        self.probes.clear();
-        self.ro_probe_at = None;
+        self.probing.open.clear();
+        self.probing.ro_at = None;
         if self.config.server_version.is_none() {
             self.version = VersionState::Unknown;
         }
@@ -1119,10 +876,32 @@ impl Session {
         self.schedule_dial(now);
     }
 
+    /// Records why the connection attempt in progress failed, against its host; does nothing
+    /// once the session is attached to the connection (that is a lost link, not a failed
+    /// attempt).
+    fn attempt_failed(&mut self, cause: &str) {
+        let (Link::Dialing { host, .. } | Link::Handshaking { host, .. }) = self.link else {
+            return;
+        };
+        let Some(addr) = self.config.connect_string.hosts.get(host) else {
+            return;
+        };
+        match self.connect_failures.iter_mut().find(|f| f.host == *addr) {
+            Some(f) => cause.clone_into(&mut f.cause),
+            None => self.connect_failures.push(HostFailure {
+                host: addr.clone(),
+                cause: cause.to_owned(),
+            }),
+        }
+    }
+
     fn protocol_error(&mut self, now: Instant, blame_head: bool, why: &str) {
         warn!(why, "protocol error; dropping the connection");
+        if matches!(self.link, Link::Handshaking { .. }) {
+            self.attempt_failed(&format!("handshake failed: {why}"));
+        }
         if blame_head {
-            if let Some(head) = self.in_flight.front_mut() {
+            if let Some(head) = self.pipe.in_flight.front_mut() {
                 if let (Origin::User { id, .. }, false) = (head.origin, head.timed_out) {
                     head.timed_out = true;
                     self.events.push_back(Event::Reply {
@@ -1160,7 +939,7 @@ impl Session {
             },
             xid::PING => {}
             xid::AUTH => {
-                let Some((waiter, _)) = self.auth_in_flight.pop_front() else {
+                let Some((waiter, _)) = self.pipe.auth_in_flight.pop_front() else {
                     return self.protocol_error(now, false, "auth reply with no auth request");
                 };
                 if header.err.is_ok() {
@@ -1194,7 +973,7 @@ impl Session {
                 }
             }
             x => {
-                let Some((head_xid, head_op)) = self.in_flight.front().map(|h| (h.xid, h.op))
+                let Some((head_xid, head_op)) = self.pipe.in_flight.front().map(|h| (h.xid, h.op))
                 else {
                     let why = format!("reply xid {x} with nothing in flight");
                     return self.protocol_error(now, false, &why);
@@ -1207,10 +986,10 @@ impl Session {
                 self.note_zxid(header.zxid);
                 match decode_reply(&header, head_op, body) {
                     Ok(result) => {
-                        if let Some(head) = self.in_flight.pop_front() {
+                        if let Some(head) = self.pipe.in_flight.pop_front() {
                             self.complete(header.zxid, head, result);
                         }
-                        self.drain_local_heads();
+                        self.pipe.drain_local_heads(&mut self.events);
                     }
                     Err(e) => self.protocol_error(now, true, &format!("bad reply body: {e}")),
                 }
@@ -1312,6 +1091,7 @@ impl Session {
                     event_type,
                     path: path.to_owned(),
                     zxid,
+                    state: self.state,
                 },
             });
         }
@@ -1362,6 +1142,7 @@ impl Session {
             self.seen_rw = true;
         }
         self.rotation.connected();
+        self.connect_failures.clear();
         let link = std::mem::replace(&mut self.link, Link::Down);
         let Link::Handshaking {
             conn,
@@ -1393,14 +1174,14 @@ impl Session {
             SessionState::Connected
         });
         if read_only {
-            self.ro_probe_backoff = self.config.read_only_probe_initial;
+            self.probing.ro_backoff = self.config.read_only_probe_initial;
             self.schedule_ro_probe(now);
         }
         // Order matters: credentials first (the server must know us before anything else),
         // then the watches, then whatever waited for the connection.
         for c in self.credentials.clone() {
             self.send_auth(&c);
-            self.auth_in_flight.push_back((None, None));
+            self.pipe.auth_in_flight.push_back((None, None));
         }
         if !self.watches.is_empty() {
             self.rearm_pending = true;
@@ -1417,142 +1198,6 @@ impl Session {
         let _ = encode_request(&mut self.out, usize::MAX, xid::AUTH, &packet);
     }
 
-    /// Continues after the server version became known (or was found unknowable, or was not
-    /// needed): re-arms watches if that waits, then sends what the queue holds.
-    fn version_settled(&mut self, now: Instant) {
-        if self.rearm_pending {
-            if self.watches.has_persistent() && self.version == VersionState::Unknown {
-                self.start_version_probe(now);
-            }
-            if matches!(self.version, VersionState::Probing(_)) {
-                return;
-            }
-            self.rearm_pending = false;
-            self.rearm_watches();
-        }
-        self.restore_watch_flags();
-        self.flush_queue(now);
-    }
-
-    /// Queued requests that left their watch flag off to ride on a persistent watch which is no
-    /// longer armed on this connection get the flag back. The flag is the last byte of an
-    /// exists, getData or getChildren frame.
-    fn restore_watch_flags(&mut self) {
-        // An addWatch queued ahead of a rider arms the mode before the rider is processed,
-        // unless the server turns out too old for it.
-        let add_watch_works = match self.version {
-            VersionState::Known(v) => v >= ServerVersion::new(3, 6, 0),
-            _ => true,
-        };
-        let mut armed_ahead: Vec<&str> = Vec::new();
-        for p in self.queue.iter_mut() {
-            match &mut p.origin {
-                Origin::User {
-                    watch: Some(WatchIntent::Add { .. }),
-                    ..
-                } if add_watch_works => armed_ahead.push(p.path.as_str()),
-                Origin::User {
-                    watch: Some(WatchIntent::Add { .. }),
-                    ..
-                } => {}
-                Origin::User { rides, .. } if *rides => {
-                    let covered = self.watches.server_mode(&p.path).is_some()
-                        || armed_ahead.contains(&p.path.as_str());
-                    if !covered {
-                        if let Some(flag) = p.frame.last_mut() {
-                            *flag = 1;
-                        }
-                        *rides = false;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Sends SetWatches (or SetWatches2 when persistent watches exist) for every live watch.
-    fn rearm_watches(&mut self) {
-        let supports_persistent = match self.version {
-            VersionState::Known(v) => v >= ServerVersion::new(3, 6, 0),
-            _ => true,
-        };
-        if self.watches.has_persistent() && !supports_persistent {
-            warn!("the server is older than 3.6 and cannot re-arm persistent watches");
-            for watcher in self.watches.drain_persistent() {
-                self.events.push_back(Event::WatchEnded {
-                    watcher,
-                    reason: WatchEnd::Unsupported,
-                });
-            }
-        }
-        let chroot = self.config.connect_string.chroot.clone();
-        let lists = self.watches.rearm_lists(|p| chroot.to_server(p));
-        let use_v2 = !lists.persistent.is_empty() || !lists.recursive.is_empty();
-        let relative_zxid = self.last_zxid;
-        // Walk every list in batches whose paths stay under the limit.
-        let mut sources: Vec<(usize, Vec<String>)> = vec![
-            (0, lists.data),
-            (1, lists.exist),
-            (2, lists.child),
-            (3, lists.persistent),
-            (4, lists.recursive),
-        ];
-        let mut batch: [Vec<String>; 5] = Default::default();
-        let mut size = 0;
-        for (slot, paths) in sources.iter_mut() {
-            for p in paths.drain(..) {
-                let len = jute::string_len(&p);
-                if size + len > SET_WATCHES_BATCH && size > 0 {
-                    self.send_set_watches(use_v2, relative_zxid, &mut batch);
-                    size = 0;
-                }
-                size += len;
-                batch[*slot].push(p);
-            }
-        }
-        if size > 0 {
-            self.send_set_watches(use_v2, relative_zxid, &mut batch);
-        }
-    }
-
-    /// Arms one one-shot watch with SetWatches relative to `zxid`: the server fires it at once
-    /// if the node changed after that zxid, and registers it otherwise.
-    fn arm_after_read(&mut self, path: &str, kind: WatchKind, zxid: i64) {
-        let server_path = self.config.connect_string.chroot.to_server(path);
-        let mut batch: [Vec<String>; 5] = Default::default();
-        let slot = match kind {
-            WatchKind::Data => 0,
-            WatchKind::Exist => 1,
-            WatchKind::Child => 2,
-            _ => return,
-        };
-        batch[slot].push(server_path);
-        self.send_set_watches(false, zxid, &mut batch);
-    }
-
-    fn send_set_watches(&mut self, v2: bool, relative_zxid: i64, batch: &mut [Vec<String>; 5]) {
-        let [data, exist, child, persistent, recursive] = std::mem::take(batch);
-        let request = if v2 {
-            Request::SetWatches2(SetWatches2 {
-                relative_zxid,
-                data_watches: data,
-                exist_watches: exist,
-                child_watches: child,
-                persistent_watches: persistent,
-                persistent_recursive_watches: recursive,
-            })
-        } else {
-            Request::SetWatches(SetWatches {
-                relative_zxid,
-                data_watches: data,
-                exist_watches: exist,
-                child_watches: child,
-            })
-        };
-        let _ = encode_request(&mut self.out, usize::MAX, xid::SET_WATCHES, &request);
-        self.set_watches_in_flight += 1;
-    }
-
     // ---- internals: requests ---------------------------------------------------------------
 
     fn check_accepting(&self) -> Result<(), Error> {
@@ -1560,316 +1205,6 @@ impl Session {
             Phase::Running => Ok(()),
             Phase::Closing { .. } => Err(Error::Closed),
             Phase::Ended(reason) => Err(reason.error()),
-        }
-    }
-
-    fn can_send_now(&self, needs: Option<ServerVersion>) -> bool {
-        matches!(self.link, Link::Up { .. })
-            && self.queue.is_empty()
-            && !self.rearm_pending
-            && !matches!(self.version, VersionState::Probing(_))
-            && (needs.is_none() || self.version != VersionState::Unknown)
-    }
-
-    fn peek_xid(&self) -> i32 {
-        self.next_xid
-    }
-
-    fn advance_xid(&mut self) {
-        // Java wraps from 2^31-1 back to 1; 0 and negatives are never used.
-        self.next_xid = if self.next_xid == i32::MAX {
-            1
-        } else {
-            self.next_xid + 1
-        };
-    }
-
-    fn encode_into_out(&mut self, xid: i32, request: &Request) -> Result<(), Error> {
-        encode_request(&mut self.out, self.config.max_request, xid, request).map_err(
-            |e| match e {
-                crate::proto::EncodeError::FrameTooLarge { len, max } => {
-                    Error::RequestTooLarge { len, max }
-                }
-            },
-        )?;
-        Ok(())
-    }
-
-    fn push_in_flight(
-        &mut self,
-        now: Instant,
-        xid: i32,
-        op: OpCode,
-        origin: Origin,
-        path: String,
-        deadline: Option<Instant>,
-    ) {
-        if let Link::Up { last_send, .. } = &mut self.link {
-            *last_send = now;
-        }
-        self.in_flight.push_back(InFlight {
-            xid,
-            op,
-            origin,
-            path,
-            deadline,
-            timed_out: false,
-            local: None,
-        });
-    }
-
-    /// Sends queued requests in order while the connection is up and nothing holds the queue.
-    fn flush_queue(&mut self, now: Instant) {
-        if !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
-            return;
-        }
-        if self.rearm_pending || matches!(self.version, VersionState::Probing(_)) {
-            return;
-        }
-        while let Some(front) = self.queue.front() {
-            if let Some(needs) = front.needs {
-                match self.version {
-                    VersionState::Unknown => {
-                        self.start_version_probe(now);
-                        return;
-                    }
-                    VersionState::Probing(_) => return,
-                    VersionState::Known(server) if server < needs => {
-                        if let Some(p) = self.queue.pop_front() {
-                            let err = Error::Unsupported {
-                                op: p.op,
-                                needs,
-                                server,
-                            };
-                            self.fail_in_order(p, err);
-                        }
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
-            let Some(mut p) = self.queue.pop_front() else {
-                return;
-            };
-            if let Some(c) = p.auth.take() {
-                self.out.extend_from_slice(&p.frame);
-                self.credentials.push(c);
-                let id = match p.origin {
-                    Origin::User { id, .. } => Some(id),
-                    _ => None,
-                };
-                self.auth_in_flight.push_back((id, p.deadline));
-                if let Link::Up { last_send, .. } = &mut self.link {
-                    *last_send = now;
-                }
-                continue;
-            }
-            let xid = self.peek_xid();
-            self.advance_xid();
-            if p.frame.len() >= 8 {
-                p.frame[4..8].copy_from_slice(&xid.to_be_bytes());
-            }
-            self.out.extend_from_slice(&p.frame);
-            self.push_in_flight(now, xid, p.op, p.origin, p.path, p.deadline);
-        }
-    }
-
-    /// Resolves a request that never went out with `err`, after every request sent before it.
-    fn fail_in_order(&mut self, p: Pending, err: Error) {
-        let Origin::User { id, .. } = p.origin else {
-            return;
-        };
-        if self.in_flight.is_empty() {
-            self.events.push_back(Event::Reply {
-                id,
-                result: Err(err),
-                watcher: None,
-            });
-        } else {
-            self.in_flight.push_back(InFlight {
-                xid: 0,
-                op: p.op,
-                origin: p.origin,
-                path: p.path,
-                deadline: None,
-                timed_out: false,
-                local: Some(err),
-            });
-        }
-    }
-
-    /// Resolves local failures that have reached the head of the in-flight queue.
-    fn drain_local_heads(&mut self) {
-        while self.in_flight.front().is_some_and(|f| f.local.is_some()) {
-            if let Some(f) = self.in_flight.pop_front() {
-                if let (Origin::User { id, .. }, Some(err)) = (f.origin, f.local) {
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(err),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-    }
-
-    fn start_version_probe(&mut self, now: Instant) {
-        if self.version != VersionState::Unknown {
-            return;
-        }
-        let Link::Up { conn, host, .. } = self.link else {
-            return;
-        };
-        let id = self.new_probe(now, ProbePurpose::Version { conn }, host, "srvr");
-        self.version = VersionState::Probing(id);
-    }
-
-    fn new_probe(
-        &mut self,
-        now: Instant,
-        purpose: ProbePurpose,
-        host: usize,
-        command: &'static str,
-    ) -> ProbeId {
-        let id = ProbeId(self.next_probe);
-        self.next_probe += 1;
-        let conn = match purpose {
-            ProbePurpose::Version { conn } => Some(conn),
-            ProbePurpose::ReadOnly { .. } => None,
-        };
-        self.probe_out.push_back(Probe {
-            id,
-            addr: self.config.connect_string.hosts[host].clone(),
-            conn,
-            command,
-        });
-        self.probes.push(OpenProbe {
-            id,
-            purpose,
-            deadline: now + self.connect_timeout(),
-        });
-        id
-    }
-
-    fn schedule_ro_probe(&mut self, now: Instant) {
-        if !matches!(
-            self.link,
-            Link::Up {
-                read_only: true,
-                ..
-            }
-        ) || self.hosts().len() < 2
-        {
-            return;
-        }
-        self.ro_probe_at = Some(now + self.ro_probe_backoff);
-        self.ro_probe_backoff = (self.ro_probe_backoff * 2).min(self.config.read_only_probe_max);
-    }
-
-    fn start_ro_probe(&mut self, now: Instant) {
-        let Link::Up {
-            conn,
-            host: current,
-            read_only: true,
-            ..
-        } = self.link
-        else {
-            return;
-        };
-        let n = self.hosts().len();
-        self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
-        if self.ro_probe_cursor == current {
-            self.ro_probe_cursor = (self.ro_probe_cursor + 1) % n;
-        }
-        let host = self.ro_probe_cursor;
-        self.new_probe(now, ProbePurpose::ReadOnly { host, conn }, host, "isro");
-    }
-
-    fn expire_requests(&mut self, now: Instant) {
-        let mut due = false;
-        while let Some(Reverse(at)) = self.deadlines.peek() {
-            if *at > now {
-                break;
-            }
-            self.deadlines.pop();
-            due = true;
-        }
-        if !due {
-            return;
-        }
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for p in self.queue.drain(..) {
-            match (p.deadline, p.origin) {
-                (Some(d), Origin::User { id, .. }) if d <= now => {
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    })
-                }
-                _ => kept.push_back(p),
-            }
-        }
-        self.queue = kept;
-        for (waiter, deadline) in self.auth_in_flight.iter_mut() {
-            if let (Some(id), Some(d)) = (*waiter, *deadline) {
-                if d <= now {
-                    // Its reply is still expected (auth replies keep their own order); it finds
-                    // nobody waiting.
-                    *waiter = None;
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-        for f in self.in_flight.iter_mut() {
-            if let (Some(d), Origin::User { id, .. }, false) = (f.deadline, f.origin, f.timed_out) {
-                if d <= now {
-                    f.timed_out = true;
-                    self.events.push_back(Event::Reply {
-                        id,
-                        result: Err(Error::Timeout),
-                        watcher: None,
-                    });
-                }
-            }
-        }
-    }
-
-    fn fail_queue(&mut self, err: Error) {
-        for p in std::mem::take(&mut self.queue) {
-            if let Origin::User { id, .. } = p.origin {
-                self.events.push_back(Event::Reply {
-                    id,
-                    result: Err(err.clone()),
-                    watcher: None,
-                });
-            }
-        }
-    }
-
-    fn fail_in_flight(&mut self, err: Error) {
-        for f in std::mem::take(&mut self.in_flight) {
-            if let (Origin::User { id, .. }, false) = (f.origin, f.timed_out) {
-                self.events.push_back(Event::Reply {
-                    id,
-                    result: Err(f.local.unwrap_or_else(|| err.clone())),
-                    watcher: None,
-                });
-            }
-        }
-        for id in std::mem::take(&mut self.auth_in_flight)
-            .into_iter()
-            .filter_map(|(id, _)| id)
-        {
-            self.events.push_back(Event::Reply {
-                id,
-                result: Err(err.clone()),
-                watcher: None,
-            });
         }
     }
 
@@ -1889,8 +1224,8 @@ impl Session {
         self.connect_out = None;
         self.out.clear();
         self.link = Link::Down;
-        self.probes.clear();
-        self.ro_probe_at = None;
+        self.probing.open.clear();
+        self.probing.ro_at = None;
         self.rearm_pending = false;
         self.set_watches_in_flight = 0;
     }
@@ -1906,9 +1241,9 @@ impl Session {
                 reason: WatchEnd::SessionLost(reason),
             });
         }
-        self.fail_in_flight(reason.error());
-        self.fail_queue(reason.error());
-        self.deadlines.clear();
+        self.pipe.fail_in_flight(reason.error(), &mut self.events);
+        self.pipe.fail_queue(reason.error(), &mut self.events);
+        self.pipe.deadlines.clear();
         self.session_id = 0;
         self.password = Bytes::from_static(&[0; PASSWORD_LEN]);
         self.negotiated = None;
@@ -1928,7 +1263,7 @@ impl Session {
     fn finish_close(&mut self) {
         self.drop_link();
         // Every request is resolved below; their deadlines no longer need wakeups.
-        self.deadlines.clear();
+        self.pipe.deadlines.clear();
         self.phase = Phase::Ended(LostReason::Closed);
         self.set_state(SessionState::Lost(LostReason::Closed));
         for watcher in self.watches.drain() {
@@ -1937,8 +1272,8 @@ impl Session {
                 reason: WatchEnd::SessionLost(LostReason::Closed),
             });
         }
-        self.fail_in_flight(Error::Closed);
-        self.fail_queue(Error::Closed);
+        self.pipe.fail_in_flight(Error::Closed, &mut self.events);
+        self.pipe.fail_queue(Error::Closed, &mut self.events);
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) enum WatchIntent {
     Child,
     /// addWatch: a persistent or recursive watch locally, and the mode actually asked of the
     /// server (a persistent watch on a path the server already watches recursively asks for
-    /// recursive again, see [`super::watches::WatchRegistry`]).
+    /// recursive again, see `WatchRegistry`).
     Add {
         /// The local watcher's kind.
         local: WatchKind,
@@ -41,7 +41,10 @@ impl WatchIntent {
             (WatchIntent::Data, true) => Some(WatchKind::Data),
             (WatchIntent::Child, true) => Some(WatchKind::Child),
             (WatchIntent::Add { local, .. }, true) => Some(local),
-            _ => None,
+            // A failed read arms nothing on the server (only exists arms on NoNode), nor does a
+            // failed addWatch; removeWatches ends watchers rather than arming one.
+            (WatchIntent::Data | WatchIntent::Child | WatchIntent::Add { .. }, false)
+            | (WatchIntent::Remove(_), _) => None,
         }
     }
 }

@@ -89,7 +89,7 @@ impl PathWatches {
 
 /// Every live watch, as server paths, for SetWatches/SetWatches2.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct WatchLists {
+pub(crate) struct WatchLists {
     /// Paths with data watches.
     pub data: Vec<String>,
     /// Paths with exist watches.
@@ -104,7 +104,7 @@ pub struct WatchLists {
 
 /// What to tell the server when a local watcher goes away.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
+pub(crate) enum Removal {
     /// Nothing: the server watch still serves other local watchers (or stays as a harmless
     /// stray).
     Keep,
@@ -126,7 +126,7 @@ pub enum Removal {
 /// (its NodeChildrenChanged is derived from the children's created and deleted events). This
 /// works the same on 3.9, where modes could coexist.
 #[derive(Debug, Default)]
-pub struct WatchRegistry {
+pub(crate) struct WatchRegistry {
     /// The path is shared with `owners` (one allocation per watched path).
     paths: BTreeMap<Arc<str>, PathWatches>,
     owners: BTreeMap<WatcherId, (Arc<str>, WatchKind)>,
@@ -298,7 +298,14 @@ impl WatchRegistry {
                     entry.take(WatchKind::Child, out);
                     entry.take(WatchKind::Exist, out);
                 }
-                _ => {}
+                // Client-local types a server never sends, and types a future server might:
+                // no one-shot watch is waiting for them (the Java client fires none), but
+                // persistent watchers, which take every event for their node, still get them.
+                EventType::None
+                | EventType::DataWatchRemoved
+                | EventType::ChildWatchRemoved
+                | EventType::PersistentWatchRemoved
+                | EventType::Unknown(_) => {}
             }
             out.extend(entry.ids(WatchKind::Persistent));
         }
@@ -370,15 +377,19 @@ impl WatchRegistry {
         gone
     }
 
-    /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
-    /// their ids.
-    pub fn drain_persistent(&mut self) -> Vec<WatcherId> {
-        let ids: Vec<WatcherId> = self
-            .owners
+    /// Every persistent and persistent-recursive watcher, in id order.
+    pub fn persistent_watchers(&self) -> Vec<WatcherId> {
+        self.owners
             .iter()
             .filter(|(_, (_, k))| k.is_persistent())
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
+    /// their ids.
+    pub fn drain_persistent(&mut self) -> Vec<WatcherId> {
+        let ids = self.persistent_watchers();
         for id in &ids {
             self.remove(*id);
         }

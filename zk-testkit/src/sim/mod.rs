@@ -39,6 +39,7 @@ pub mod tcp;
 mod tree;
 mod txn;
 mod watch;
+pub mod world;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -47,6 +48,7 @@ use bytes::Bytes;
 use zk_core::proto::{Acl, Stat};
 
 pub use tcp::SimTcpServer;
+pub use world::{NetConfig, Node, SimWorld, Stuck};
 
 use conn::{Conn, Phase};
 use session::Sessions;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use zk_client::{
-    Acl, AddWatchMode, Client, ClientBuilder, Error, EventType, Id, OpResult, Perms, ReadOp,
-    ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, WatcherType,
+    Acl, AddWatchMode, Client, ClientBuilder, Error, EventType, Id, LostReason, OpResult, Perms,
+    ReadOp, ReadResult, RetryPolicy, Runtime, ServerVersion, SessionState, WatcherType,
 };
 
 /// Which server a run talks to.
@@ -207,6 +207,18 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         state_changes_and_close,
         version_gating,
         wide_children,
+        missing_chroot_is_created,
+        recursive_delete_of_a_missing_node_is_ok,
+        client_id_only_while_a_session_lives,
+        node_watches_read_at_creation,
+        node_watches_skip_unchanged_renewals,
+        listeners_before_start_see_every_state,
+        resumed_expired_session_is_observable,
+        transaction_create_options,
+        digest_acl_helper,
+        command_retry_is_the_default_policy,
+        set_hosts_checks_its_argument,
+        byte_containers_as_data,
     ]
 }
 
@@ -1084,6 +1096,14 @@ async fn multi_read(ctx: &Ctx) -> Outcome {
 
 async fn error_paths(ctx: &Ctx) -> Outcome {
     let (c, base) = ctx.fresh("errors").await?;
+    // A word the caller got wrong is their argument, never a protocol error.
+    for word in ["RUOK", "ruo", "ruok!"] {
+        let r = c.command(word).await;
+        check!(
+            matches!(r, Err(Error::InvalidArgument(_))),
+            "command({word:?}): {r:?}"
+        );
+    }
     for bad in ["", "x", "/a/", "/a//b", "/a/./b", "/a\u{0}"] {
         match c.get_data(bad).await {
             Err(Error::InvalidPath { .. }) => {}
@@ -1201,8 +1221,9 @@ async fn four_letter_words_and_version(ctx: &Ctx) -> Outcome {
 }
 
 async fn state_changes_and_close(ctx: &Ctx) -> Outcome {
-    let c = ctx.builder().start().map_err(|e| format!("{e}"))?;
+    let c = ctx.builder().build().map_err(|e| format!("{e}"))?;
     let mut states = c.state_changes();
+    ok!(c.start_async());
     let s = ctx.next(&mut states, WAIT).await?;
     check!(s == SessionState::Connected, "first state {s}");
     check!(
@@ -1227,6 +1248,377 @@ async fn state_changes_and_close(ctx: &Ctx) -> Outcome {
         matches!(clone.get_data("/").await, Err(Error::Closed)),
         "clones see the close"
     );
+    Ok(())
+}
+
+/// Under a chroot that does not exist, creates with make_parents and ensure_path create the
+/// chroot first (kazoo's behaviour), never loop or fail with a NoNode naming neither.
+async fn missing_chroot_is_created(ctx: &Ctx) -> Outcome {
+    let (plain, base) = ctx.fresh("mkchroot").await?;
+    let connect = |chroot: String| async move {
+        ctx.builder_at(&chroot)
+            .connect()
+            .await
+            .map_err(|e| format!("connect under {chroot}: {e}"))
+    };
+    let c = connect(format!("{base}/x/y")).await?;
+    let made = ok!(ctx.within(WAIT, c.create("/a", "1").make_parents()).await?);
+    check!(made == "/a", "created {made}");
+    check!(
+        ok!(plain.exists(&format!("{base}/x/y/a")).await).is_some(),
+        "the node under the new chroot"
+    );
+    c.close().await;
+
+    let c = connect(format!("{base}/m")).await?;
+    ok!(ctx
+        .within(WAIT, c.create("/a/b", "").make_parents())
+        .await?);
+    check!(
+        ok!(plain.exists(&format!("{base}/m/a/b")).await).is_some(),
+        "nested create under a new chroot"
+    );
+    c.close().await;
+
+    let c = connect(format!("{base}/p")).await?;
+    ok!(ctx.within(WAIT, c.ensure_path("/b/c")).await?);
+    check!(
+        ok!(plain.exists(&format!("{base}/p/b/c")).await).is_some(),
+        "ensure_path under a new chroot"
+    );
+    c.close().await;
+
+    let c = connect(format!("{base}/q/r")).await?;
+    ok!(ctx.within(WAIT, c.ensure_path("/")).await?);
+    check!(
+        ok!(plain.exists(&format!("{base}/q/r")).await).is_some(),
+        "ensure_path(\"/\") creates the chroot"
+    );
+    c.close().await;
+    plain.close().await;
+    Ok(())
+}
+
+async fn recursive_delete_of_a_missing_node_is_ok(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("rmmissing").await?;
+    let gone = format!("{base}/never");
+    ok!(c.delete(&gone).recursive().await);
+    let r = c.delete(&gone).await;
+    check!(
+        matches!(r, Err(Error::NoNode { .. })),
+        "a plain delete still says NoNode: {r:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn client_id_only_while_a_session_lives(ctx: &Ctx) -> Outcome {
+    let c = ctx.builder().build().map_err(|e| format!("{e}"))?;
+    check!(c.client_id().is_none(), "unstarted: {:?}", c.client_id());
+    ok!(c.start().await);
+    let id = c.client_id().ok_or("no id while connected")?;
+    check!(id.id != 0, "id {id:?}");
+    // Saved and loaded as text.
+    let text = id.to_string();
+    let back: zk_client::SessionId = ok!(text.parse());
+    check!(back == id, "{text} parses back to {back:?}");
+    c.close().await;
+    check!(c.client_id().is_none(), "closed: {:?}", c.client_id());
+    Ok(())
+}
+
+/// DataWatch and ChildrenWatch read when made, not when first polled: a change right after
+/// (on the same session, so ordered after the read) is a second item, not a swallowed first.
+async fn node_watches_read_at_creation(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("watchnow").await?;
+    let p = format!("{base}/d");
+    let mut data = c.data_watch(&p);
+    let mut kids = c.children_watch(&base);
+    ok!(c.create(&p, "x").await);
+    let first = ok!(ctx.next(&mut data, WAIT).await?);
+    check!(
+        first.data.is_none(),
+        "the node as it was: missing {first:?}"
+    );
+    let second = ok!(ctx.next(&mut data, WAIT).await?);
+    check!(
+        second.data.as_ref().is_some_and(|(d, _)| &d[..] == b"x"),
+        "then created {second:?}"
+    );
+    let first = ok!(ctx.next(&mut kids, WAIT).await?);
+    check!(
+        first.children.as_ref().is_some_and(|k| k.is_empty()),
+        "no children at creation {first:?}"
+    );
+    let second = ok!(ctx.next(&mut kids, WAIT).await?);
+    check!(
+        second.children.as_ref().is_some_and(|k| *k == ["d"]),
+        "then one {second:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+/// Expires `victim`'s session for real: its servers are swapped for a port where nothing
+/// listens (set_hosts), the server expires the session once it has not heard from it for the
+/// session timeout (seen by its ephemeral vanishing), and the real servers are given back, where
+/// the victim learns of the expiry and (renewal on) starts a new session. No race: the victim
+/// cannot reach the server until the expiry has happened.
+async fn expire(ctx: &Ctx, victim: &Client) -> Outcome {
+    let marker = ok!(victim
+        .create(&format!("{}/m-", ctx.base("expiry-markers")), "")
+        .ephemeral()
+        .sequential()
+        .make_parents()
+        .await);
+    let observer = ctx.client().await?;
+    ok!(victim.set_hosts("127.0.0.1:1"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ok!(observer.exists(&marker).await).is_some() {
+        check!(Instant::now() < deadline, "the session never expired");
+        ctx.sleep(Duration::from_millis(200)).await;
+    }
+    observer.close().await;
+    ok!(victim.set_hosts(&ctx.connect));
+    Ok(())
+}
+
+/// After a session renewal that finds the node as it was, no item repeats it (kazoo gives
+/// `[b"", b"fred"]`, not `[b"", b"", b"fred"]`).
+async fn node_watches_skip_unchanged_renewals(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("renewal").await?;
+    let other = ctx.client().await?;
+    let p = format!("{base}/d");
+    ok!(c.create(&p, "").await);
+    let mut data = c.data_watch(&p);
+    let mut kids = c.children_watch(&base);
+    let mut states = c.state_changes();
+    let first = ok!(ctx.next(&mut data, WAIT).await?);
+    check!(first.data.is_some(), "{first:?}");
+    let first = ok!(ctx.next(&mut kids, WAIT).await?);
+    check!(first.children.is_some(), "{first:?}");
+    expire(ctx, &c).await?;
+    let mut seen = Vec::new();
+    loop {
+        let s = ctx
+            .next(&mut states, WAIT)
+            .await
+            .map_err(|e| format!("states so far {seen:?}: {e}"))?;
+        seen.push(s);
+        if s == SessionState::Connected && seen.contains(&SessionState::Lost(LostReason::Expired)) {
+            break;
+        }
+    }
+    // The watches re-read in the new session and find nothing new: no item.
+    ctx.quiet(&mut data, Duration::from_secs(2)).await?;
+    ctx.quiet(&mut kids, Duration::from_secs(2)).await?;
+    ok!(other.set_data(&p, "fred").await);
+    let item = ok!(ctx.next(&mut data, WAIT).await?);
+    check!(
+        item.data.as_ref().is_some_and(|(d, _)| &d[..] == b"fred"),
+        "the next item is the change: {item:?}"
+    );
+    ok!(other.create(&format!("{base}/smith"), "").await);
+    let item = ok!(ctx.next(&mut kids, WAIT).await?);
+    check!(
+        item.children.as_ref().is_some_and(|k| k.len() == 2),
+        "the next children item is the change: {item:?}"
+    );
+    other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+/// kazoo's order: make the client, add listeners, then start; the first Connected is seen.
+async fn listeners_before_start_see_every_state(ctx: &Ctx) -> Outcome {
+    let c = ctx.builder().build().map_err(|e| format!("{e}"))?;
+    let mut states = c.state_changes();
+    check!(
+        c.state() == SessionState::Connecting,
+        "unstarted {}",
+        c.state()
+    );
+    ok!(c.start().await);
+    let s = ctx.next(&mut states, WAIT).await?;
+    check!(s == SessionState::Connected, "first state {s}");
+    c.close().await;
+    let s = ctx.next(&mut states, WAIT).await?;
+    check!(
+        s == SessionState::Lost(LostReason::Closed),
+        "last state {s}"
+    );
+    Ok(())
+}
+
+/// A resumed session that has expired: with renewal on, a listener registered before the
+/// start sees Lost(Expired) and then the new session; with renewal off, start fails.
+async fn resumed_expired_session_is_observable(ctx: &Ctx) -> Outcome {
+    let old = ctx.client().await?;
+    let dead = old.client_id().ok_or("no id")?;
+    old.close().await;
+    let c = ctx
+        .builder()
+        .resume(dead.clone())
+        .build()
+        .map_err(|e| format!("{e}"))?;
+    let mut states = c.state_changes();
+    ok!(c.start().await);
+    let mut seen = Vec::new();
+    while !seen.contains(&SessionState::Connected) {
+        seen.push(ctx.next(&mut states, WAIT).await?);
+    }
+    check!(
+        seen.contains(&SessionState::Lost(LostReason::Expired)),
+        "the expiry of the resumed session is seen: {seen:?}"
+    );
+    check!(
+        c.client_id().is_some_and(|id| id.id != dead.id),
+        "a new session {:?}",
+        c.client_id()
+    );
+    c.close().await;
+    let r = ctx
+        .builder()
+        .resume(dead)
+        .renew_session_after_expiry(false)
+        .connect()
+        .await;
+    check!(
+        matches!(r, Err(Error::SessionExpired)),
+        "without renewal: {r:?}"
+    );
+    Ok(())
+}
+
+async fn transaction_create_options(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("txnopts").await?;
+    let results = ok!(c
+        .transaction()
+        .create(&format!("{base}/e-"), "")
+        .ephemeral()
+        .sequential()
+        .create(&format!("{base}/box"), "")
+        .container()
+        .create(&format!("{base}/t"), "")
+        .ttl(Duration::from_secs(60))
+        .commit()
+        .await);
+    let OpResult::Created { path, .. } = &results[0] else {
+        return Err(format!("{results:?}"));
+    };
+    let st = ok!(c.exists(path).await).ok_or("sequential ephemeral missing")?;
+    check!(
+        st.ephemeral_owner == c.client_id().map(|i| i.id).unwrap_or(0),
+        "ephemeral in a transaction: {st:?}"
+    );
+    check!(path.len() == base.len() + 13, "sequential name {path}");
+    check!(
+        ok!(c.exists(&format!("{base}/t")).await).is_some(),
+        "TTL node in a transaction"
+    );
+    let r = c
+        .transaction()
+        .create(&format!("{base}/bad"), "")
+        .ephemeral()
+        .ttl(Duration::from_secs(1))
+        .commit()
+        .await;
+    check!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "modes that do not combine are refused before sending: {r:?}"
+    );
+    let r = c
+        .transaction()
+        .create(&format!("{base}/bad"), "")
+        .ttl(Duration::ZERO)
+        .commit()
+        .await;
+    check!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "a TTL out of range: {r:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn digest_acl_helper(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("digestacl").await?;
+    let p = format!("{base}/private");
+    let acl = vec![zk_client::make_digest_acl("alice", "secret", Perms::ALL)];
+    ok!(c.create(&p, "s").acl(acl.clone()).await);
+    let r = c.get_data(&p).await;
+    check!(matches!(r, Err(Error::NoAuth { .. })), "stranger: {r:?}");
+    let alice = ctx
+        .builder()
+        .digest("alice", "secret")
+        .connect()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let (d, _) = ok!(alice.get_data(&p).await);
+    check!(&d[..] == b"s", "alice reads it");
+    let (got, _) = ok!(alice.get_acl(&p).await);
+    check!(got == acl, "the server stored the helper's id: {got:?}");
+    alice.close().await;
+    c.close().await;
+    Ok(())
+}
+
+async fn command_retry_is_the_default_policy(ctx: &Ctx) -> Outcome {
+    let c = ctx
+        .builder()
+        .command_retry(RetryPolicy {
+            max_retries: Some(3),
+            delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        })
+        .connect()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let r: Result<(), Error> = c
+        .retry(|_| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(Error::ConnectionLoss) }
+        })
+        .await;
+    check!(matches!(r, Err(Error::ConnectionLoss)), "{r:?}");
+    check!(
+        tries.load(std::sync::atomic::Ordering::SeqCst) == 4,
+        "the client's policy: one try and three retries, not {tries:?}"
+    );
+    c.close().await;
+    Ok(())
+}
+
+async fn set_hosts_checks_its_argument(ctx: &Ctx) -> Outcome {
+    let c = ctx.client().await?;
+    let r = c.set_hosts("127.0.0.1:2181/chroot");
+    check!(matches!(r, Err(Error::InvalidArgument(_))), "chroot: {r:?}");
+    let r = c.set_hosts("");
+    check!(matches!(r, Err(Error::InvalidArgument(_))), "empty: {r:?}");
+    // The same servers again: the session stays where it is.
+    let id = c.client_id();
+    ok!(c.set_hosts(&ctx.connect));
+    ok!(c.exists("/").await);
+    check!(c.client_id() == id, "same session");
+    c.close().await;
+    Ok(())
+}
+
+async fn byte_containers_as_data(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("bytes").await?;
+    let owned = String::from("s");
+    let v = vec![1u8, 2];
+    ok!(c.create(&format!("{base}/lit"), b"lit").await);
+    ok!(c.create(&format!("{base}/slice"), &v[..]).await);
+    ok!(c.create(&format!("{base}/vec"), v.clone()).await);
+    ok!(c.create(&format!("{base}/str"), &owned).await);
+    ok!(c.set_data(&format!("{base}/str"), owned).await);
+    let (d, _) = ok!(c.get_data(&format!("{base}/lit")).await);
+    check!(&d[..] == b"lit", "{d:?}");
+    let (d, _) = ok!(c.get_data(&format!("{base}/slice")).await);
+    check!(d[..] == [1, 2], "{d:?}");
+    c.close().await;
     Ok(())
 }
 
