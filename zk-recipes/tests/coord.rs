@@ -379,6 +379,7 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         queue_items_neither_lost_nor_duplicated,
         queue_priorities_and_put_all,
         kazoo_shares_counters_and_queue,
+        kazoo_shares_parties_and_a_double_barrier,
         barrier_releases_every_waiter,
         double_barrier_enters_and_leaves_together,
         cancelled_double_barrier_enter_leaves_nothing,
@@ -742,14 +743,19 @@ async fn queue_priorities_and_put_all(ctx: &Ctx) -> Outcome {
 
 // ---- kazoo -----------------------------------------------------------------------------------
 
-/// kazoo's side of `kazoo_shares_counters_and_queue`, one command per stdin line:
-/// `go` runs the increments and puts and answers `produced`; `consume` takes items until the
-/// queue is empty, answering `item <hex>` for each and then `consumed`.
+/// kazoo's side of the kazoo scenarios, one command per stdin line: `go` runs the increments
+/// and puts and answers `produced`; `consume` takes items until the queue is empty, answering
+/// `item <hex>` for each and then `consumed`; `party <path>` joins a Party at `path` and a
+/// ShallowParty at `path-shallow` as `py` (`joined`); `members <path>` lists both
+/// (`members <deep> <shallow>`, comma-separated, sorted); `double <path>` enters a 2-member
+/// DoubleBarrier (`entered`), then leaves it (`left`).
 const KAZOO_SCRIPT: &str = r#"
 import sys
 from kazoo.client import KazooClient
 from kazoo.recipe.counter import Counter
 from kazoo.recipe.queue import Queue
+from kazoo.recipe.party import Party, ShallowParty
+from kazoo.recipe.barrier import DoubleBarrier
 hosts, base, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 zk = KazooClient(hosts=hosts, command_retry={"max_tries": -1})
 zk.start(timeout=30)
@@ -778,6 +784,23 @@ for line in sys.stdin:
                 break
             say("item " + item.hex())
         say("consumed")
+    elif cmd.startswith("party "):
+        path = cmd.split(" ", 1)[1]
+        Party(zk, path, "py").join()
+        ShallowParty(zk, path + "-shallow", "py").join()
+        say("joined")
+    elif cmd.startswith("members "):
+        path = cmd.split(" ", 1)[1]
+        deep = ",".join(sorted(Party(zk, path)))
+        shallow = ",".join(sorted(ShallowParty(zk, path + "-shallow")))
+        say("members %s %s" % (deep, shallow))
+    elif cmd.startswith("double "):
+        path = cmd.split(" ", 1)[1]
+        db = DoubleBarrier(zk, path, 2, identifier="py")
+        db.enter()
+        say("entered")
+        db.leave()
+        say("left")
     elif cmd == "quit":
         break
 zk.stop()
@@ -2138,6 +2161,43 @@ async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
     for cl in clients {
         cl.close().await;
     }
+    c.close().await;
+    Ok(())
+}
+
+/// kazoo and this client in the same Party, ShallowParty and DoubleBarrier: each lists the
+/// other among the members, and the barrier lets both in and both out.
+async fn kazoo_shares_parties_and_a_double_barrier(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo-party").await?;
+    let mut kazoo = Kazoo::start(&ctx.connect, &base, 0)?;
+    kazoo.expect(ctx, "ready").await?;
+    let party = format!("{base}/party");
+    kazoo.send(&format!("party {party}"))?;
+    kazoo.expect(ctx, "joined").await?;
+    let deep = Party::new(&c, &party, "rs");
+    let shallow = ShallowParty::new(&c, &format!("{party}-shallow"), "rs");
+    ok!(deep.join().await);
+    ok!(shallow.join().await);
+    let names = sorted(ok!(deep.members().await));
+    check!(names == ["py", "rs"], "Party members seen here {names:?}");
+    let names = sorted(ok!(shallow.members().await));
+    check!(
+        names == ["py", "rs"],
+        "ShallowParty members seen here {names:?}"
+    );
+    kazoo.send(&format!("members {party}"))?;
+    kazoo.expect(ctx, "members py,rs py,rs").await?;
+
+    let barrier = format!("{base}/double");
+    kazoo.send(&format!("double {barrier}"))?;
+    let member = DoubleBarrier::new(&c, &barrier, 2).identifier("rs");
+    ok!(ctx.within(WAIT, member.enter()).await?);
+    kazoo.expect(ctx, "entered").await?;
+    ok!(ctx.within(WAIT, member.leave()).await?);
+    kazoo.expect(ctx, "left").await?;
+    let left = ok!(c.get_children(&barrier).await).to_vec();
+    check!(left.is_empty(), "members left behind {left:?}");
+    drop(kazoo);
     c.close().await;
     Ok(())
 }
