@@ -1,12 +1,16 @@
 //! The coordination recipes (counter, shared count, queue, barriers, party, persistent node,
-//! group member, caches) on every runtime (tokio, async-std, smol) against real ZooKeeper 3.8
-//! and 3.9 started by zk-testkit, and with kazoo sharing the same nodes.
+//! group member, caches, patient children watch) on every runtime (tokio, async-std, smol)
+//! against real ZooKeeper 3.8 and 3.9 started by zk-testkit, with kazoo sharing the same nodes,
+//! through failovers of 3-node ensembles (kill -9 of the server under a client), on a server
+//! without addWatch (SimServer as 3.5), and through zk-blocking's wrappers on plain threads.
 //!
-//! One test per server version runs every scenario on each runtime in turn; a scenario returns
+//! One test per server runs every scenario on each runtime in turn; a scenario returns
 //! `Err(message)` rather than panicking, so a test reports every failed (runtime, scenario) at
 //! once. `SUITE_FILTER=name` runs only scenarios whose name contains `name`. Nothing asserts
-//! timing: every wait is for a reply, an item or an event, bounded generously. python3 or kazoo
-//! missing is a failure, never a skip.
+//! timing: every wait is for a reply, an item, an event or a state of the servers, bounded
+//! generously. A client is cut off from its server behind a TCP relay (`Relay`) to test
+//! reconnects and, with a second client resuming and closing its session, expiry. python3 or
+//! kazoo missing is a failure, never a skip.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -434,7 +438,8 @@ static ENSEMBLES: Mutex<()> = Mutex::new(());
 fn ensemble_scenarios() -> Vec<(&'static str, Scenario)> {
     scenarios![
         caches_converge_after_a_server_kill,
-        counter_adds_up_across_a_server_kill
+        counter_adds_up_across_a_server_kill,
+        queue_loses_nothing_across_a_server_kill,
     ]
 }
 
@@ -2061,20 +2066,11 @@ async fn patient_children_watch_waits_for_stillness(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// Clients on every server increment one counter while the server under one of them is killed
-/// (kill -9): every increment reported done is counted exactly once. An increment cut by the
-/// failover whose outcome cannot be told fails with ConnectionLoss or Timeout and may or may not
-/// count; the final value lies between the two bounds.
-async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
-    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
-    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
-    heal(&mut lock())?;
-    let (c, base) = ctx.fresh("counter-failover").await?;
-    let path = format!("{base}/count");
-    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+/// One client per server (each listing its own server first), and the index of the first
+/// client's server: the one to kill.
+async fn pinned_clients(ctx: &Ctx, ports: &[u16]) -> Result<(Vec<Client>, usize), String> {
     let mut clients = Vec::new();
-    for port in &ports {
-        // One client pinned to each server first, then free to fail over to the others.
+    for port in ports {
         let mut hosts: Vec<String> = vec![format!("127.0.0.1:{port}")];
         hosts.extend(
             ports
@@ -2091,13 +2087,26 @@ async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
             .map_err(|e| format!("connect: {e}"))?;
         clients.push(cl);
     }
-    let victim = {
-        let port = clients[0].current_host().ok_or("not connected")?.port;
-        ports
-            .iter()
-            .position(|p| *p == port)
-            .ok_or("no node on the port")?
-    };
+    let port = clients[0].current_host().ok_or("not connected")?.port;
+    let victim = ports
+        .iter()
+        .position(|p| *p == port)
+        .ok_or("no node on the port")?;
+    Ok((clients, victim))
+}
+
+/// Clients on every server increment one counter while the server under one of them is killed
+/// (kill -9): every increment reported done is counted exactly once. An increment cut by the
+/// failover whose outcome cannot be told fails with ConnectionLoss or Timeout and may or may not
+/// count; the final value lies between the two bounds.
+async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("counter-failover").await?;
+    let path = format!("{base}/count");
+    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+    let (clients, victim) = pinned_clients(ctx, &ports).await?;
     const EACH: usize = 30;
     let counters: Vec<Counter> = clients.iter().map(|cl| Counter::new(cl, &path)).collect();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -2198,6 +2207,108 @@ async fn kazoo_shares_parties_and_a_double_barrier(ctx: &Ctx) -> Outcome {
     let left = ok!(c.get_children(&barrier).await).to_vec();
     check!(left.is_empty(), "members left behind {left:?}");
     drop(kazoo);
+    c.close().await;
+    Ok(())
+}
+
+/// Clients on every server put into and take from one queue while the server under one of them
+/// is killed: every item whose put succeeded comes out, and nothing comes out that was not put.
+/// (A put or a take cut by the failover is ambiguous: such a put may or may not enqueue, such a
+/// take hands the item out rather than lose it, so it may, rarely, come out twice.)
+async fn queue_loses_nothing_across_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("queue-failover").await?;
+    let path = format!("{base}/q");
+    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+    let (clients, victim) = pinned_clients(ctx, &ports).await?;
+    const EACH: usize = 20;
+    let puts_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let producers_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    type Outcomes = (Vec<String>, Vec<String>, Vec<String>);
+    let mut futs: Vec<Task<'_, Outcomes>> = Vec::new();
+    for (i, cl) in clients.iter().enumerate() {
+        let (path, puts_done, producers_done) =
+            (path.clone(), puts_done.clone(), producers_done.clone());
+        futs.push(Box::pin(async move {
+            let q = Queue::new(cl, &path);
+            let (mut put, mut maybe, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            for k in 0..EACH {
+                let item = format!("c{i}-{k}");
+                match q.put(item.clone()).await {
+                    Ok(()) => put.push(item),
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => maybe.push(item),
+                    Err(e) => return Err(e),
+                }
+                puts_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            producers_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            loop {
+                match q.get().await {
+                    Ok(Some(item)) => got.push(String::from_utf8_lossy(&item).into_owned()),
+                    Ok(None) => {
+                        if producers_done.load(std::sync::atomic::Ordering::SeqCst) == 3 {
+                            break;
+                        }
+                        cl.sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok((put, maybe, got))
+        }));
+    }
+    futs.push(Box::pin(async {
+        while puts_done.load(std::sync::atomic::Ordering::SeqCst) < EACH {
+            c.sleep(Duration::from_millis(5)).await;
+        }
+        lock()
+            .kill(victim)
+            .map_err(|e| Error::InvalidArgument(format!("kill node {victim}: {e}")))?;
+        Ok((Vec::new(), Vec::new(), Vec::new()))
+    }));
+    let (mut put, mut maybe, mut got) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+    for r in ctx.within(SCENARIO_WAIT / 2, join_all(futs)).await? {
+        let (p, m, g) = ok!(r);
+        put.extend(p);
+        maybe.extend(m);
+        got.extend(g);
+    }
+    // Whatever a consumer left (a get cut short) is still in the queue.
+    let q = Queue::new(&c, &path);
+    while let Some(item) = ok!(c.retry(|_| q.get()).await) {
+        got.push(String::from_utf8_lossy(&item).into_owned());
+    }
+    let out: BTreeSet<&String> = got.iter().collect();
+    for item in &put {
+        check!(out.contains(item), "{item} was put and never came out");
+    }
+    for item in &out {
+        check!(
+            put.contains(*item) || maybe.contains(*item),
+            "{item} came out but was never put"
+        );
+    }
+    eprintln!(
+        "[{} {}] queue across a kill: {} put, {} ambiguous puts, {} out, {} twice",
+        ctx.server,
+        ctx.runtime_name,
+        put.len(),
+        maybe.len(),
+        got.len(),
+        got.len() - out.len()
+    );
+    {
+        let mut ens = lock();
+        ens.restart(victim)
+            .map_err(|e| format!("restart node {victim}: {e}"))?;
+        ens.wait_all_ready().map_err(|e| format!("{e}"))?;
+    }
+    for cl in clients {
+        cl.close().await;
+    }
     c.close().await;
     Ok(())
 }
