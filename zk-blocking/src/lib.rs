@@ -83,8 +83,9 @@ pub use ops::{
 pub use pending::AsyncResult;
 pub use recipes_coord::{
     Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
-    DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode, PersistentTtlNode, Queue,
-    ShallowParty, SharedCount, SubtreeCache, VersionedValue,
+    DoubleBarrier, GroupMember, NodeMode, Party, PatientChildrenWatch, PersistentNode,
+    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, TreeCache, TreeEvent,
+    VersionedValue,
 };
 pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};

@@ -12,6 +12,7 @@ pub use zk_recipes::counter::{Change, CounterValue};
 pub use zk_recipes::persistent_node::NodeMode;
 pub use zk_recipes::shared_count::VersionedValue;
 pub use zk_recipes::subtree_cache::{CacheEvent, CacheView, ChildData};
+pub use zk_recipes::tree_cache::TreeEvent;
 
 use crate::runtime::block_on;
 use crate::Client;
@@ -560,5 +561,65 @@ impl Iterator for SubtreeCache {
     /// Blocks until the cache changes; `None` once the client is closed.
     fn next(&mut self) -> Option<Self::Item> {
         next_blocking(&mut self.0)
+    }
+}
+
+/// kazoo's `TreeCache` (see [`zk_recipes::TreeCache`]) as a blocking iterator of its events;
+/// the cache is kept current while the iterator is advanced, and read from any thread through
+/// [`view`](Self::view).
+#[derive(Debug)]
+pub struct TreeCache(zk_recipes::TreeCache);
+
+impl TreeCache {
+    /// Starts caching the tree at `path`.
+    pub fn start(client: &Client, path: &str) -> Self {
+        TreeCache(zk_recipes::TreeCache::start(client.as_async(), path))
+    }
+
+    /// A handle for reading the cache from any thread.
+    pub fn view(&self) -> CacheView {
+        self.0.view()
+    }
+
+    /// The cached node at `path`, if any.
+    pub fn get_data(&self, path: &str) -> Option<ChildData> {
+        self.0.get_data(path)
+    }
+
+    /// The names of the children of the cached node at `path`, if it is cached.
+    pub fn get_children(&self, path: &str) -> Option<std::collections::BTreeSet<String>> {
+        self.0.get_children(path)
+    }
+}
+
+impl Iterator for TreeCache {
+    type Item = Result<TreeEvent, Error>;
+
+    /// Blocks until the next event; `None` once the client is closed.
+    fn next(&mut self) -> Option<Self::Item> {
+        next_blocking(&mut self.0)
+    }
+}
+
+/// kazoo's `PatientChildrenWatch` (see [`zk_recipes::PatientChildrenWatch`]).
+#[derive(Debug, Clone)]
+pub struct PatientChildrenWatch(zk_recipes::PatientChildrenWatch);
+
+impl PatientChildrenWatch {
+    /// A watch of the children of `path` that waits for them to be still for `time_boundary`.
+    pub fn new(client: &Client, path: &str, time_boundary: std::time::Duration) -> Self {
+        PatientChildrenWatch(zk_recipes::PatientChildrenWatch::new(
+            client.as_async(),
+            path,
+            time_boundary,
+        ))
+    }
+
+    /// Blocks until the children have been still for the time boundary; returns them and a
+    /// watch that fires at their next change.
+    ///
+    /// Errors as [`zk_recipes::PatientChildrenWatch::start`].
+    pub fn start(&self) -> Result<(Vec<String>, crate::Watch), Error> {
+        wait(self.0.start()).map(|(children, w)| (children, crate::Watch::new(w)))
     }
 }

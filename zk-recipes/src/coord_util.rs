@@ -60,16 +60,19 @@ pub(crate) enum Cas {
     Applied,
     /// Someone else changed (or deleted) the node first; nothing was written.
     Conflict,
-    /// The connection dropped during the write, and what the node holds now cannot tell
-    /// whether this write is among its changes.
-    Unknown,
+    /// Whether the write applied cannot be told; the error to give the caller.
+    Unknown(Error),
 }
 
 /// Writes `data` to `path` if its data version is still `version`. A ConnectionLoss during the
-/// write is settled by reading the node back (retrying the read as the client's policy says):
-/// still at `version`, or at `version + 1` with other bytes, means the write did not apply.
-/// Anything else is [`Cas::Unknown`] (see `settle`): retrying blindly could apply the change
-/// twice (kazoo's Counter does), and claiming it applied could count it twice.
+/// write is settled by reading the node back after a `sync` (retrying as the client's policy
+/// says; the server applies a session's requests in order, so a write that was going to apply
+/// has applied by then): still at `version`, or at `version + 1` with other bytes than ours,
+/// means our write did not apply (it could only have made `version + 1`). At `version + 1` with
+/// our bytes, or further on, it cannot be told: concurrent writers often write the same bytes
+/// (two counters adding 1 to the same value), so equal bytes do not prove the write was ours.
+/// That is [`Cas::Unknown`], never a blind retry, which could apply the change twice (kazoo's
+/// Counter does). A Timeout is Unknown at once: the request may still be on its way.
 ///
 /// Errors with what the write or the read-back fail with other than the cases above.
 pub(crate) async fn cas_write(
@@ -81,9 +84,13 @@ pub(crate) async fn cas_write(
     match client.set_data(path, data.clone()).version(version).await {
         Ok(_) => Ok(Cas::Applied),
         Err(Error::BadVersion { .. }) | Err(Error::NoNode { .. }) => Ok(Cas::Conflict),
-        Err(Error::ConnectionLoss) | Err(Error::Timeout) => {
+        Err(Error::Timeout) => Ok(Cas::Unknown(Error::Timeout)),
+        Err(Error::ConnectionLoss) => {
             let read = client
-                .retry(|c| async move { c.get_data(path).await })
+                .retry(|c| async move {
+                    c.sync(path).await?;
+                    c.get_data(path).await
+                })
                 .await;
             match read {
                 Err(Error::NoNode { .. }) => Ok(Cas::Conflict),
@@ -98,16 +105,15 @@ pub(crate) async fn cas_write(
 /// What a read after a lost conditional write tells about it. Exactly one write conditional on
 /// `version` can succeed: still at `version`, ours did not apply; at the next version with other
 /// bytes, another writer's did and ours cannot. The next version with *our* bytes proves nothing
-/// (another writer may have computed the same value from the same read: two increments from 5
-/// both write 6), nor does a later version: those are Unknown, never Applied, or an increment
-/// would be acknowledged twice (found by the recipes simulation, seed 3716).
+/// (two increments from 5 both write 6), nor does a later version: those are Unknown, never
+/// Applied, or an increment would be acknowledged twice (found by the coord failover test and
+/// by the recipes simulation, seed 3716).
 fn settle(stat: &Stat, now: &Bytes, version: i32, ours: &Bytes) -> Cas {
-    let untouched = stat.version == version;
-    let another_won = stat.version == version.wrapping_add(1) && now != ours;
-    if untouched || another_won {
+    let next = version.wrapping_add(1);
+    if stat.version == version || (stat.version == next && now != ours) {
         Cas::Conflict
     } else {
-        Cas::Unknown
+        Cas::Unknown(Error::ConnectionLoss)
     }
 }
 

@@ -190,10 +190,10 @@ impl<T: CounterValue> Counter<T> {
     ///
     /// Errors with [`Error::InvalidArgument`] when the node holds something that is not such a
     /// counter or the result does not fit (an `i32` with `support_curator`, an `i64` otherwise);
-    /// with [`Error::ConnectionLoss`] in the one case where the change may or may not have
-    /// applied (the connection dropped during the write, and other writers changed the node
-    /// more than once before it came back); with the client's errors once its retry policy gives
-    /// up (the change did not apply).
+    /// with [`Error::ConnectionLoss`] or [`Error::Timeout`] when the change may or may not have
+    /// applied (the connection dropped during the write and the node is not as it was when it
+    /// comes back; the write timed out), so that a retry never counts a change twice; with the
+    /// client's errors once its retry policy gives up (the change did not apply).
     pub async fn add(&self, delta: T) -> Result<Change<T>, Error> {
         // Lock-free: a lost race means another writer's change applied, so the loop ends once
         // contention does. Connection trouble is retried per attempt by the client's policy.
@@ -202,7 +202,7 @@ impl<T: CounterValue> Counter<T> {
             match attempt {
                 Attempt::Done(change) => return Ok(change),
                 Attempt::Raced => continue,
-                Attempt::Unknown => return Err(Error::ConnectionLoss),
+                Attempt::Unknown(e) => return Err(e),
             }
         }
     }
@@ -243,7 +243,7 @@ impl<T: CounterValue> Counter<T> {
                     post_value,
                 }),
                 Cas::Conflict => Attempt::Raced,
-                Cas::Unknown => Attempt::Unknown,
+                Cas::Unknown(e) => Attempt::Unknown(e),
             },
         )
     }
@@ -283,7 +283,8 @@ impl<T: CounterValue> Counter<T> {
 enum Attempt<T> {
     Done(Change<T>),
     Raced,
-    Unknown,
+    /// Whether the write applied cannot be told: give the caller this error.
+    Unknown(Error),
 }
 
 #[cfg(test)]

@@ -29,21 +29,28 @@ pub use ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
 pub use rw_lock::{ReadLock, WriteLock};
 pub use semaphore::Semaphore;
 pub use set_partitioner::{PartitionState, SetPartitioner};
-mod coord_util;
-pub mod counter;
-pub mod shared_count;
 
-pub use counter::{Change, Counter, CounterValue};
-pub use shared_count::{CountChanges, SharedCount, VersionedValue};
-pub mod queue;
-pub use queue::Queue;
+// ---- coordination recipes: counters, queue, barriers, party, nodes kept in place, caches ----
+mod coord_util;
+
 pub mod barrier;
-pub mod party;
-pub use barrier::{Barrier, DoubleBarrier};
-pub use party::{Party, ShallowParty};
-pub mod persistent_node;
-pub use persistent_node::{NodeMode, PersistentNode, PersistentTtlNode};
+pub mod counter;
 pub mod group_member;
-pub use group_member::GroupMember;
+pub mod party;
+pub mod patient_children_watch;
+pub mod persistent_node;
+pub mod queue;
+pub mod shared_count;
 pub mod subtree_cache;
+pub mod tree_cache;
+
+pub use barrier::{Barrier, DoubleBarrier};
+pub use counter::{Change, Counter, CounterValue};
+pub use group_member::GroupMember;
+pub use party::{Party, ShallowParty};
+pub use patient_children_watch::PatientChildrenWatch;
+pub use persistent_node::{NodeMode, PersistentNode, PersistentTtlNode};
+pub use queue::Queue;
+pub use shared_count::{CountChanges, SharedCount, VersionedValue};
 pub use subtree_cache::{CacheEvent, CacheView, ChildData, SubtreeCache};
+pub use tree_cache::{TreeCache, TreeEvent};

@@ -121,13 +121,13 @@ impl SharedCount {
     /// (read it again and retry).
     ///
     /// Errors with [`Error::ConnectionLoss`] when the connection dropped during the write and
-    /// the node changed more than once before it came back (whether this write applied cannot be
-    /// told), and with the client's errors.
+    /// the node is not as it was when it comes back, or [`Error::Timeout`] when the write timed
+    /// out (whether it applied cannot be told), and with the client's errors.
     pub async fn try_set_count(&self, previous: &VersionedValue, n: i32) -> Result<bool, Error> {
         match cas_write(&self.client, &self.path, encode_count(n), previous.version).await? {
             Cas::Applied => Ok(true),
             Cas::Conflict => Ok(false),
-            Cas::Unknown => Err(Error::ConnectionLoss),
+            Cas::Unknown(e) => Err(e),
         }
     }
 

@@ -360,13 +360,14 @@ impl Driver {
 
     /// Reads the subtree, then applies the watch's events until it ends (Ok: add it again).
     async fn follow(&self, watch: &mut PersistentWatch) -> Result<(), Error> {
-        // Reconnects are also taken from the session's states, not only from the watch's Resync
-        // item: a reconnect always shows there, so the cache re-reads even if a Resync is
-        // missing (the core on main does not emit it yet). Both can lead to a re-read; one
-        // extra read of the subtree per reconnect is the price.
+        // A reconnect shows twice: as the session's state coming back and as the watch's
+        // Resync item. Either one triggers a re-read, so the cache converges even if one of
+        // them is missing (a core without Resync); counting both makes one re-read per
+        // reconnect, not two.
         let mut states = self.client.state_changes();
         self.reload().await?;
         let mut was_connected = true;
+        let (mut backs, mut resyncs, mut reloads) = (0u64, 0u64, 0u64);
         loop {
             let item = std::future::poll_fn(|cx| {
                 while let Poll::Ready(Some(s)) = Pin::new(&mut states).poll_next(cx) {
@@ -374,22 +375,40 @@ impl Driver {
                     let back = now && !was_connected;
                     was_connected = now;
                     if back {
-                        return Poll::Ready(Some(PersistentItem::Resync));
+                        return Poll::Ready(Some(Signal::Back));
                     }
                 }
-                Pin::new(&mut *watch).poll_next(cx)
+                Pin::new(&mut *watch).poll_next(cx).map(|o| {
+                    o.map(|item| match item {
+                        PersistentItem::Event(ev) => Signal::Event(ev),
+                        PersistentItem::Resync => Signal::Resync,
+                    })
+                })
             })
             .await;
             match item {
-                Some(PersistentItem::Event(ev)) => {
+                Some(Signal::Event(ev)) => {
                     if let Err(e) = self.apply(&ev).await {
                         if !transient(&self.client, &e) {
                             return Err(e);
                         }
-                        // The connection went while reading: a Resync follows the reconnect.
+                        // The connection went while reading: the reconnect re-reads it all.
                     }
                 }
-                Some(PersistentItem::Resync) => self.reload().await?,
+                Some(Signal::Back) => {
+                    backs += 1;
+                    if backs > reloads {
+                        reloads += 1;
+                        self.reload().await?;
+                    }
+                }
+                Some(Signal::Resync) => {
+                    resyncs += 1;
+                    if resyncs > reloads {
+                        reloads += 1;
+                        self.reload().await?;
+                    }
+                }
                 // The session ended: its watch with it. Add it again in the next one.
                 None => return Ok(()),
             }
@@ -623,6 +642,15 @@ async fn read_tree(client: &Client, root: &str) -> Result<BTreeMap<String, Child
         level = next;
     }
     Ok(tree)
+}
+
+/// What the recursive-watch loop reacts to.
+enum Signal {
+    Event(WatchedEvent),
+    /// The watch says events may have been missed (a reconnect).
+    Resync,
+    /// The session's state says the connection is back.
+    Back,
 }
 
 /// Which one-shot watch.

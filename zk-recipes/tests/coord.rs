@@ -1,12 +1,16 @@
 //! The coordination recipes (counter, shared count, queue, barriers, party, persistent node,
-//! group member, caches) on every runtime (tokio, async-std, smol) against real ZooKeeper 3.8
-//! and 3.9 started by zk-testkit, and with kazoo sharing the same nodes.
+//! group member, caches, patient children watch) on every runtime (tokio, async-std, smol)
+//! against real ZooKeeper 3.8 and 3.9 started by zk-testkit, with kazoo sharing the same nodes,
+//! through failovers of 3-node ensembles (kill -9 of the server under a client), on a server
+//! without addWatch (SimServer as 3.5), and through zk-blocking's wrappers on plain threads.
 //!
-//! One test per server version runs every scenario on each runtime in turn; a scenario returns
+//! One test per server runs every scenario on each runtime in turn; a scenario returns
 //! `Err(message)` rather than panicking, so a test reports every failed (runtime, scenario) at
 //! once. `SUITE_FILTER=name` runs only scenarios whose name contains `name`. Nothing asserts
-//! timing: every wait is for a reply, an item or an event, bounded generously. python3 or kazoo
-//! missing is a failure, never a skip.
+//! timing: every wait is for a reply, an item, an event or a state of the servers, bounded
+//! generously. A client is cut off from its server behind a TCP relay (`Relay`) to test
+//! reconnects and, with a second client resuming and closing its session, expiry. python3 or
+//! kazoo missing is a failure, never a skip.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -20,8 +24,9 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use zk_client::{Client, ClientBuilder, Error, Runtime};
 use zk_recipes::{
-    Barrier, CacheEvent, Counter, DoubleBarrier, GroupMember, NodeMode, Party, PersistentNode,
-    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, VersionedValue,
+    Barrier, CacheEvent, Counter, DoubleBarrier, GroupMember, NodeMode, Party,
+    PatientChildrenWatch, PersistentNode, PersistentTtlNode, Queue, ShallowParty, SharedCount,
+    SubtreeCache, TreeCache, TreeEvent, VersionedValue,
 };
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
@@ -60,7 +65,8 @@ struct Ctx {
     rt: Arc<dyn Runtime>,
     runtime_name: &'static str,
     connect: String,
-    version: ZkVersion,
+    /// Which server, for messages.
+    server: String,
     ensemble: Option<Arc<Mutex<Ensemble>>>,
 }
 
@@ -317,23 +323,20 @@ async fn run(ctx: &Ctx, list: &[(&'static str, Scenario)], failures: &mut Vec<St
         };
         eprintln!(
             "[{} {}] {name}: {} in {:?}",
-            ctx.version,
+            ctx.server,
             ctx.runtime_name,
             if outcome.is_ok() { "ok" } else { "FAILED" },
             started.elapsed()
         );
         if let Err(e) = outcome {
-            failures.push(format!(
-                "[{} {}] {name}: {e}",
-                ctx.version, ctx.runtime_name
-            ));
+            failures.push(format!("[{} {}] {name}: {e}", ctx.server, ctx.runtime_name));
         }
     }
 }
 
 /// Runs `list` on tokio, async-std and smol in turn against `connect`.
 fn on_every_runtime(
-    version: ZkVersion,
+    server: &str,
     connect: &str,
     ensemble: Option<Arc<Mutex<Ensemble>>>,
     list: &[(&'static str, Scenario)],
@@ -342,7 +345,7 @@ fn on_every_runtime(
         rt,
         runtime_name,
         connect: connect.to_owned(),
-        version,
+        server: server.to_owned(),
         ensemble: ensemble.clone(),
     };
     let mut failures = Vec::new();
@@ -380,6 +383,7 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         queue_items_neither_lost_nor_duplicated,
         queue_priorities_and_put_all,
         kazoo_shares_counters_and_queue,
+        kazoo_shares_parties_and_a_double_barrier,
         barrier_releases_every_waiter,
         double_barrier_enters_and_leaves_together,
         cancelled_double_barrier_enter_leaves_nothing,
@@ -393,6 +397,8 @@ fn standalone_scenarios() -> Vec<(&'static str, Scenario)> {
         subtree_cache_on_one_shot_watches_follows_another_client,
         subtree_cache_converges_after_a_disconnect,
         subtree_cache_converges_after_session_expiry,
+        tree_cache_follows_changes_and_the_connection,
+        patient_children_watch_waits_for_stillness,
     ]
 }
 
@@ -400,10 +406,29 @@ fn standalone(version: ZkVersion) {
     let ens = Ensemble::start(EnsembleOptions::standalone(version))
         .unwrap_or_else(|e| panic!("starting ZooKeeper {version}: {e}"));
     on_every_runtime(
-        version,
+        &version.to_string(),
         &ens.connect_string(),
         None,
         &standalone_scenarios(),
+    );
+}
+
+/// SubtreeCache on a server without addWatch (SimServer answering as 3.5.10): the cache falls
+/// back to one-shot watches by itself and still follows the tree.
+#[test]
+fn subtree_cache_falls_back_on_a_3_5_server() {
+    let sim = zk_testkit::sim::tcp::SimTcpServer::start(zk_testkit::sim::SimConfig {
+        version: (3, 5, 10),
+        ..zk_testkit::sim::SimConfig::default()
+    })
+    .expect("SimServer listens");
+    on_every_runtime(
+        "SimServer 3.5.10",
+        &sim.connect_string(),
+        None,
+        &[("subtree_cache_falls_back_without_add_watch", |ctx| {
+            Box::pin(subtree_cache_falls_back_without_add_watch(ctx))
+        })],
     );
 }
 
@@ -411,7 +436,11 @@ fn standalone(version: ZkVersion) {
 static ENSEMBLES: Mutex<()> = Mutex::new(());
 
 fn ensemble_scenarios() -> Vec<(&'static str, Scenario)> {
-    scenarios![caches_converge_after_a_server_kill]
+    scenarios![
+        caches_converge_after_a_server_kill,
+        counter_adds_up_across_a_server_kill,
+        queue_loses_nothing_across_a_server_kill,
+    ]
 }
 
 fn ensemble(version: ZkVersion) {
@@ -420,7 +449,7 @@ fn ensemble(version: ZkVersion) {
         .unwrap_or_else(|e| panic!("starting a ZooKeeper {version} ensemble: {e}"));
     let connect = ens.connect_string();
     on_every_runtime(
-        version,
+        &format!("{version} x3"),
         &connect,
         Some(Arc::new(Mutex::new(ens))),
         &ensemble_scenarios(),
@@ -428,12 +457,12 @@ fn ensemble(version: ZkVersion) {
 }
 
 #[test]
-fn caches_on_a_zookeeper_3_8_ensemble() {
+fn failover_on_a_zookeeper_3_8_ensemble() {
     ensemble(ZkVersion::V3_8);
 }
 
 #[test]
-fn caches_on_a_zookeeper_3_9_ensemble() {
+fn failover_on_a_zookeeper_3_9_ensemble() {
     ensemble(ZkVersion::V3_9);
 }
 
@@ -719,14 +748,19 @@ async fn queue_priorities_and_put_all(ctx: &Ctx) -> Outcome {
 
 // ---- kazoo -----------------------------------------------------------------------------------
 
-/// kazoo's side of `kazoo_shares_counters_and_queue`, one command per stdin line:
-/// `go` runs the increments and puts and answers `produced`; `consume` takes items until the
-/// queue is empty, answering `item <hex>` for each and then `consumed`.
+/// kazoo's side of the kazoo scenarios, one command per stdin line: `go` runs the increments
+/// and puts and answers `produced`; `consume` takes items until the queue is empty, answering
+/// `item <hex>` for each and then `consumed`; `party <path>` joins a Party at `path` and a
+/// ShallowParty at `path-shallow` as `py` (`joined`); `members <path>` lists both
+/// (`members <deep> <shallow>`, comma-separated, sorted); `double <path>` enters a 2-member
+/// DoubleBarrier (`entered`), then leaves it (`left`).
 const KAZOO_SCRIPT: &str = r#"
 import sys
 from kazoo.client import KazooClient
 from kazoo.recipe.counter import Counter
 from kazoo.recipe.queue import Queue
+from kazoo.recipe.party import Party, ShallowParty
+from kazoo.recipe.barrier import DoubleBarrier
 hosts, base, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 zk = KazooClient(hosts=hosts, command_retry={"max_tries": -1})
 zk.start(timeout=30)
@@ -755,6 +789,23 @@ for line in sys.stdin:
                 break
             say("item " + item.hex())
         say("consumed")
+    elif cmd.startswith("party "):
+        path = cmd.split(" ", 1)[1]
+        Party(zk, path, "py").join()
+        ShallowParty(zk, path + "-shallow", "py").join()
+        say("joined")
+    elif cmd.startswith("members "):
+        path = cmd.split(" ", 1)[1]
+        deep = ",".join(sorted(Party(zk, path)))
+        shallow = ",".join(sorted(ShallowParty(zk, path + "-shallow")))
+        say("members %s %s" % (deep, shallow))
+    elif cmd.startswith("double "):
+        path = cmd.split(" ", 1)[1]
+        db = DoubleBarrier(zk, path, 2, identifier="py")
+        db.enter()
+        say("entered")
+        db.leave()
+        say("left")
     elif cmd == "quit":
         break
 zk.stop()
@@ -1685,6 +1736,20 @@ async fn subtree_cache_follows_another_client(ctx: &Ctx) -> Outcome {
     subtree_cache_scenario(ctx, "subtree-cache", false).await
 }
 
+/// On a server without addWatch, [`SubtreeCache::new`] itself ends up on one-shot watches.
+async fn subtree_cache_falls_back_without_add_watch(ctx: &Ctx) -> Outcome {
+    let c = ctx.client().await?;
+    match c
+        .add_watch("/", zk_client::AddWatchMode::PersistentRecursive)
+        .await
+    {
+        Err(Error::Unsupported { .. }) | Err(Error::Unimplemented) => {}
+        r => return Err(format!("this server must refuse addWatch: {r:?}")),
+    }
+    c.close().await;
+    subtree_cache_scenario(ctx, "subtree-cache-fallback", false).await
+}
+
 /// The same on one-shot watches (the fallback for 3.5 servers).
 async fn subtree_cache_on_one_shot_watches_follows_another_client(ctx: &Ctx) -> Outcome {
     subtree_cache_scenario(ctx, "subtree-cache-one-shot", true).await
@@ -1854,6 +1919,396 @@ async fn caches_converge_after_a_server_kill(ctx: &Ctx) -> Outcome {
     }
     drop((recursive, one_shot));
     other.close().await;
+    c.close().await;
+    Ok(())
+}
+
+// ---- tree cache and patient children watch ---------------------------------------------------
+
+/// The next TreeCache event.
+async fn next_tree_event(ctx: &Ctx, cache: &mut TreeCache) -> Result<TreeEvent, String> {
+    Ok(ok!(ctx.next(cache).await?))
+}
+
+/// kazoo's TreeCache: the first read ends with Initialized; another client's changes come as
+/// NodeAdded/NodeUpdated/NodeRemoved and show in get_data/get_children; a disconnect comes as
+/// ConnectionSuspended then ConnectionReconnected, and changes made meanwhile reach the cache.
+async fn tree_cache_follows_changes_and_the_connection(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("tree-cache").await?;
+    let root = format!("{base}/root");
+    ok!(other.create(&format!("{root}/a"), "a").make_parents().await);
+    ok!(other.create(&format!("{root}/b"), "b").await);
+    let (c, relay) = relayed_client(ctx).await?;
+    let mut cache = TreeCache::start(&c, &root);
+    let mut added = BTreeSet::new();
+    loop {
+        match next_tree_event(ctx, &mut cache).await? {
+            TreeEvent::NodeAdded(n) => {
+                added.insert(n.path);
+            }
+            TreeEvent::Initialized => break,
+            other => return Err(format!("before Initialized: {other:?}")),
+        }
+    }
+    check!(
+        added.len() == 3,
+        "the first read added root, a, b: {added:?}"
+    );
+    let kids = cache.get_children(&root).ok_or("root not cached")?;
+    check!(
+        kids == BTreeSet::from(["a".to_owned(), "b".to_owned()]),
+        "children {kids:?}"
+    );
+    check!(
+        cache.get_data(&format!("{root}/a")).map(|n| n.data) == Some("a".into()),
+        "data of a"
+    );
+
+    // One change at a time: changes close together may fold (a node created and deleted
+    // before the cache reads it never shows), as in kazoo.
+    ok!(other.create(&format!("{root}/a/c"), "c").await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeAdded(n) if n.path.ends_with("/a/c") => {}
+        ev => return Err(format!("want c added, got {ev:?}")),
+    }
+    check!(
+        cache.get_children(&format!("{root}/a")) == Some(BTreeSet::from(["c".to_owned()])),
+        "a has c"
+    );
+    ok!(other.set_data(&format!("{root}/b"), "b2").await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeUpdated(n) if n.path.ends_with("/b") && &n.data[..] == b"b2" => {}
+        ev => return Err(format!("want b updated, got {ev:?}")),
+    }
+    ok!(other.delete(&format!("{root}/a/c")).await);
+    match next_tree_event(ctx, &mut cache).await? {
+        TreeEvent::NodeRemoved(n) if n.path.ends_with("/a/c") => {}
+        ev => return Err(format!("want c removed, got {ev:?}")),
+    }
+    check!(
+        cache.get_children(&format!("{root}/a")) == Some(BTreeSet::new()),
+        "a has no children again"
+    );
+
+    relay.cut();
+    loop {
+        if next_tree_event(ctx, &mut cache).await? == TreeEvent::ConnectionSuspended {
+            break;
+        }
+    }
+    ok!(other.create(&format!("{root}/while-away"), "w").await);
+    relay.heal();
+    let mut reconnected = false;
+    loop {
+        match next_tree_event(ctx, &mut cache).await? {
+            TreeEvent::ConnectionReconnected => reconnected = true,
+            TreeEvent::NodeAdded(n) if n.path.ends_with("/while-away") => break,
+            ev => return Err(format!("after the reconnect: {ev:?}")),
+        }
+    }
+    check!(reconnected, "ConnectionReconnected before the catch-up");
+    check!(
+        cache
+            .get_children(&root)
+            .is_some_and(|k| k.contains("while-away")),
+        "the change made while away is cached"
+    );
+    drop(cache);
+    c.close().await;
+    other.close().await;
+    Ok(())
+}
+
+/// PatientChildrenWatch returns only once the children have been still for the boundary:
+/// what it returns is what is there, and its watch fires at the next change.
+async fn patient_children_watch_waits_for_stillness(ctx: &Ctx) -> Outcome {
+    let (other, base) = ctx.fresh("patient").await?;
+    let c = ctx.client().await?;
+    let path = format!("{base}/p");
+    ok!(other.create(&path, "").await);
+    let watch = PatientChildrenWatch::new(&c, &path, Duration::from_millis(300));
+    let adds = async {
+        for i in 0..5 {
+            other.create(&format!("{path}/c{i}"), "").await?;
+            other.sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<(), Error>(())
+    };
+    type Patient = Option<(Vec<String>, zk_client::Watch)>;
+    let mut futs: Vec<Task<'_, Patient>> = vec![
+        Box::pin(async { watch.start().await.map(Some) }),
+        Box::pin(async { adds.await.map(|()| None) }),
+    ];
+    let mut results = ctx
+        .within(WAIT, join_all(std::mem::take(&mut futs)))
+        .await?;
+    ok!(results.pop().ok_or("adds")?);
+    let (children, mut changed) = ok!(results.pop().ok_or("start")?).ok_or("no result")?;
+    let now = ok!(other.get_children(&path).await).to_vec();
+    let fired = ctx
+        .within(Duration::from_millis(1), &mut changed)
+        .await
+        .is_ok();
+    check!(
+        fired || sorted(children.clone()) == sorted(now.clone()),
+        "returned {children:?} but the node has {now:?} and no change was reported"
+    );
+    if !fired {
+        ok!(other.create(&format!("{path}/later"), "").await);
+        let ev = ok!(ctx.within(WAIT, changed).await?);
+        check!(
+            ev.event_type == zk_client::EventType::NodeChildrenChanged,
+            "the watch fires at the next change: {ev:?}"
+        );
+    }
+    c.close().await;
+    other.close().await;
+    Ok(())
+}
+
+/// One client per server (each listing its own server first), and the index of the first
+/// client's server: the one to kill.
+async fn pinned_clients(ctx: &Ctx, ports: &[u16]) -> Result<(Vec<Client>, usize), String> {
+    let mut clients = Vec::new();
+    for port in ports {
+        let mut hosts: Vec<String> = vec![format!("127.0.0.1:{port}")];
+        hosts.extend(
+            ports
+                .iter()
+                .filter(|p| *p != port)
+                .map(|p| format!("127.0.0.1:{p}")),
+        );
+        let cl = ClientBuilder::new(ctx.rt.clone(), &hosts.join(","))
+            .randomize_hosts(false)
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(WAIT)
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        clients.push(cl);
+    }
+    let port = clients[0].current_host().ok_or("not connected")?.port;
+    let victim = ports
+        .iter()
+        .position(|p| *p == port)
+        .ok_or("no node on the port")?;
+    Ok((clients, victim))
+}
+
+/// Clients on every server increment one counter while the server under one of them is killed
+/// (kill -9): every increment reported done is counted exactly once. An increment cut by the
+/// failover whose outcome cannot be told fails with ConnectionLoss or Timeout and may or may not
+/// count; the final value lies between the two bounds.
+async fn counter_adds_up_across_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("counter-failover").await?;
+    let path = format!("{base}/count");
+    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+    let (clients, victim) = pinned_clients(ctx, &ports).await?;
+    const EACH: usize = 30;
+    let counters: Vec<Counter> = clients.iter().map(|cl| Counter::new(cl, &path)).collect();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut futs: Vec<Task<'_, (usize, usize)>> = Vec::new();
+    for counter in &counters {
+        let done = done.clone();
+        futs.push(Box::pin(async move {
+            let (mut applied, mut unknown) = (0, 0);
+            for _ in 0..EACH {
+                match counter.add(1).await {
+                    Ok(_) => applied += 1,
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => unknown += 1,
+                    Err(e) => return Err(e),
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok((applied, unknown))
+        }));
+    }
+    let killer = async {
+        while done.load(std::sync::atomic::Ordering::SeqCst) < EACH {
+            c.sleep(Duration::from_millis(5)).await;
+        }
+        lock()
+            .kill(victim)
+            .map_err(|e| Error::InvalidArgument(format!("kill node {victim}: {e}")))?;
+        Ok((0, 0))
+    };
+    futs.push(Box::pin(killer));
+    let (mut applied, mut unknown) = (0, 0);
+    for r in ctx.within(SCENARIO_WAIT / 2, join_all(futs)).await? {
+        let (a, u) = ok!(r);
+        applied += a;
+        unknown += u;
+    }
+    // A server may answer reads before it has applied the leader's latest writes: sync first.
+    let value = ok!(c
+        .retry(|c| {
+            let path = path.clone();
+            async move {
+                c.sync(&path).await?;
+                Counter::new(&c, &path).value().await
+            }
+        })
+        .await) as usize;
+    check!(
+        applied <= value && value <= applied + unknown,
+        "counter {value}: {applied} increments done, {unknown} unknown"
+    );
+    check!(applied + unknown == 3 * EACH, "every increment answered");
+    eprintln!(
+        "[{} {}] counter across a kill: {value} ({applied} done, {unknown} unknown)",
+        ctx.server, ctx.runtime_name
+    );
+    {
+        let mut ens = lock();
+        ens.restart(victim)
+            .map_err(|e| format!("restart node {victim}: {e}"))?;
+        ens.wait_all_ready().map_err(|e| format!("{e}"))?;
+    }
+    for cl in clients {
+        cl.close().await;
+    }
+    c.close().await;
+    Ok(())
+}
+
+/// kazoo and this client in the same Party, ShallowParty and DoubleBarrier: each lists the
+/// other among the members, and the barrier lets both in and both out.
+async fn kazoo_shares_parties_and_a_double_barrier(ctx: &Ctx) -> Outcome {
+    let (c, base) = ctx.fresh("kazoo-party").await?;
+    let mut kazoo = Kazoo::start(&ctx.connect, &base, 0)?;
+    kazoo.expect(ctx, "ready").await?;
+    let party = format!("{base}/party");
+    kazoo.send(&format!("party {party}"))?;
+    kazoo.expect(ctx, "joined").await?;
+    let deep = Party::new(&c, &party, "rs");
+    let shallow = ShallowParty::new(&c, &format!("{party}-shallow"), "rs");
+    ok!(deep.join().await);
+    ok!(shallow.join().await);
+    let names = sorted(ok!(deep.members().await));
+    check!(names == ["py", "rs"], "Party members seen here {names:?}");
+    let names = sorted(ok!(shallow.members().await));
+    check!(
+        names == ["py", "rs"],
+        "ShallowParty members seen here {names:?}"
+    );
+    kazoo.send(&format!("members {party}"))?;
+    kazoo.expect(ctx, "members py,rs py,rs").await?;
+
+    let barrier = format!("{base}/double");
+    kazoo.send(&format!("double {barrier}"))?;
+    let member = DoubleBarrier::new(&c, &barrier, 2).identifier("rs");
+    ok!(ctx.within(WAIT, member.enter()).await?);
+    kazoo.expect(ctx, "entered").await?;
+    ok!(ctx.within(WAIT, member.leave()).await?);
+    kazoo.expect(ctx, "left").await?;
+    let left = ok!(c.get_children(&barrier).await).to_vec();
+    check!(left.is_empty(), "members left behind {left:?}");
+    drop(kazoo);
+    c.close().await;
+    Ok(())
+}
+
+/// Clients on every server put into and take from one queue while the server under one of them
+/// is killed: every item whose put succeeded comes out, and nothing comes out that was not put.
+/// (A put or a take cut by the failover is ambiguous: such a put may or may not enqueue, such a
+/// take hands the item out rather than lose it, so it may, rarely, come out twice.)
+async fn queue_loses_nothing_across_a_server_kill(ctx: &Ctx) -> Outcome {
+    let ens = ctx.ensemble.clone().ok_or("no ensemble")?;
+    let lock = || ens.lock().unwrap_or_else(|e| e.into_inner());
+    heal(&mut lock())?;
+    let (c, base) = ctx.fresh("queue-failover").await?;
+    let path = format!("{base}/q");
+    let ports: Vec<u16> = lock().nodes().iter().map(|n| n.port()).collect();
+    let (clients, victim) = pinned_clients(ctx, &ports).await?;
+    const EACH: usize = 20;
+    let puts_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let producers_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    type Outcomes = (Vec<String>, Vec<String>, Vec<String>);
+    let mut futs: Vec<Task<'_, Outcomes>> = Vec::new();
+    for (i, cl) in clients.iter().enumerate() {
+        let (path, puts_done, producers_done) =
+            (path.clone(), puts_done.clone(), producers_done.clone());
+        futs.push(Box::pin(async move {
+            let q = Queue::new(cl, &path);
+            let (mut put, mut maybe, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            for k in 0..EACH {
+                let item = format!("c{i}-{k}");
+                match q.put(item.clone()).await {
+                    Ok(()) => put.push(item),
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => maybe.push(item),
+                    Err(e) => return Err(e),
+                }
+                puts_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            producers_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            loop {
+                match q.get().await {
+                    Ok(Some(item)) => got.push(String::from_utf8_lossy(&item).into_owned()),
+                    Ok(None) => {
+                        if producers_done.load(std::sync::atomic::Ordering::SeqCst) == 3 {
+                            break;
+                        }
+                        cl.sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(Error::ConnectionLoss) | Err(Error::Timeout) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok((put, maybe, got))
+        }));
+    }
+    futs.push(Box::pin(async {
+        while puts_done.load(std::sync::atomic::Ordering::SeqCst) < EACH {
+            c.sleep(Duration::from_millis(5)).await;
+        }
+        lock()
+            .kill(victim)
+            .map_err(|e| Error::InvalidArgument(format!("kill node {victim}: {e}")))?;
+        Ok((Vec::new(), Vec::new(), Vec::new()))
+    }));
+    let (mut put, mut maybe, mut got) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+    for r in ctx.within(SCENARIO_WAIT / 2, join_all(futs)).await? {
+        let (p, m, g) = ok!(r);
+        put.extend(p);
+        maybe.extend(m);
+        got.extend(g);
+    }
+    // Whatever a consumer left (a get cut short) is still in the queue.
+    let q = Queue::new(&c, &path);
+    while let Some(item) = ok!(c.retry(|_| q.get()).await) {
+        got.push(String::from_utf8_lossy(&item).into_owned());
+    }
+    let out: BTreeSet<&String> = got.iter().collect();
+    for item in &put {
+        check!(out.contains(item), "{item} was put and never came out");
+    }
+    for item in &out {
+        check!(
+            put.contains(*item) || maybe.contains(*item),
+            "{item} came out but was never put"
+        );
+    }
+    eprintln!(
+        "[{} {}] queue across a kill: {} put, {} ambiguous puts, {} out, {} twice",
+        ctx.server,
+        ctx.runtime_name,
+        put.len(),
+        maybe.len(),
+        got.len(),
+        got.len() - out.len()
+    );
+    {
+        let mut ens = lock();
+        ens.restart(victim)
+            .map_err(|e| format!("restart node {victim}: {e}"))?;
+        ens.wait_all_ready().map_err(|e| format!("{e}"))?;
+    }
+    for cl in clients {
+        cl.close().await;
+    }
     c.close().await;
     Ok(())
 }
