@@ -81,12 +81,6 @@ pub use ops::{
     GetChildren, GetData, GetDataWatch, Ready, SetData, Transaction, TxnCreate,
 };
 pub use pending::AsyncResult;
-pub use recipes_coord::{
-    Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
-    DoubleBarrier, GroupMember, NodeMode, Party, PatientChildrenWatch, PersistentNode,
-    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, TreeCache, TreeEvent,
-    VersionedValue,
-};
 pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};
 

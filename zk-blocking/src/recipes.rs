@@ -1,6 +1,8 @@
-//! zk-recipes' locks, leases, latches, elections, locking queue and set partitioner, as blocking
-//! calls: each wraps the async recipe and waits on the calling thread. Layouts, semantics and
-//! errors are the async recipes' (see the `zk_recipes` docs); only the waiting differs.
+//! zk-recipes as blocking calls: the locks, leases, latches, elections, locking queue and set
+//! partitioner here, and the coordination recipes (counters, queues, barriers, parties, nodes,
+//! caches) re-exported from their own module; each wraps the async recipe and waits on the
+//! calling thread. Layouts, semantics and errors are the async recipes' (see the `zk_recipes`
+//! docs); only the waiting differs.
 //!
 //! The trust rules carry over: a timed-out acquire removes its node before returning, dropping
 //! a held lock (or a latch, a queue holding an entry, a partitioner) releases it, and each holder
@@ -20,6 +22,14 @@
 //! # Ok(())
 //! # }
 //! ```
+
+/// The coordination recipes (counters, queues, barriers, parties, nodes, caches), blocking.
+pub use crate::recipes_coord::{
+    Barrier, CacheEvent, CacheView, Change, ChildData, CountChanges, Counter, CounterValue,
+    DoubleBarrier, GroupMember, NodeMode, Party, PatientChildrenWatch, PersistentNode,
+    PersistentTtlNode, Queue, ShallowParty, SharedCount, SubtreeCache, TreeCache, TreeEvent,
+    VersionedValue,
+};
 
 use std::time::{Duration, SystemTime};
 

@@ -1209,7 +1209,7 @@ fn blocking_recipes_on_zookeeper_3_9() {
     let queue_path = format!("{base}/queue");
     let barrier_path = format!("{base}/barrier");
     let double_path = format!("{base}/double");
-    zk_blocking::Barrier::new(&c, &barrier_path)
+    zk_blocking::recipes::Barrier::new(&c, &barrier_path)
         .create()
         .expect("barrier");
 
@@ -1228,16 +1228,16 @@ fn blocking_recipes_on_zookeeper_3_9() {
                     .connect_timeout(WAIT)
                     .connect()
                     .expect("connect");
-                let counter = zk_blocking::Counter::new(&c, counter_path);
-                let q = zk_blocking::Queue::new(&c, queue_path);
+                let counter = zk_blocking::recipes::Counter::new(&c, counter_path);
+                let q = zk_blocking::recipes::Queue::new(&c, queue_path);
                 for i in 0..10 {
                     counter.add(1).expect("add");
                     q.put(format!("t{t}-{i}")).expect("put");
                 }
-                zk_blocking::Barrier::new(&c, barrier_path)
+                zk_blocking::recipes::Barrier::new(&c, barrier_path)
                     .wait()
                     .expect("barrier wait");
-                let db = zk_blocking::DoubleBarrier::new(&c, double_path, 3);
+                let db = zk_blocking::recipes::DoubleBarrier::new(&c, double_path, 3);
                 db.enter().expect("enter");
                 let mut got = Vec::new();
                 while let Some(item) = q.get().expect("get") {
@@ -1249,11 +1249,11 @@ fn blocking_recipes_on_zookeeper_3_9() {
             }));
         }
         // Every thread has put its items once the counter reads 30; then let them go.
-        let counter = zk_blocking::Counter::new(&c, &counter_path);
+        let counter = zk_blocking::recipes::Counter::new(&c, &counter_path);
         while counter.value().expect("value") < 30 {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(zk_blocking::Barrier::new(&c, &barrier_path)
+        assert!(zk_blocking::recipes::Barrier::new(&c, &barrier_path)
             .remove()
             .expect("remove"));
         handles
@@ -1262,7 +1262,7 @@ fn blocking_recipes_on_zookeeper_3_9() {
             .collect::<Vec<_>>()
     });
     assert_eq!(
-        zk_blocking::Counter::new(&c, &counter_path)
+        zk_blocking::recipes::Counter::new(&c, &counter_path)
             .value()
             .expect("value"),
         30
@@ -1272,9 +1272,9 @@ fn blocking_recipes_on_zookeeper_3_9() {
     assert_eq!(distinct.len(), 30, "items taken twice: {taken:?}");
 
     let party_path = format!("{base}/party");
-    let a = zk_blocking::Party::new(&c, &party_path, "a");
+    let a = zk_blocking::recipes::Party::new(&c, &party_path, "a");
     let other = client();
-    let b = zk_blocking::Party::new(&other, &party_path, "b");
+    let b = zk_blocking::recipes::Party::new(&other, &party_path, "b");
     a.join().expect("join");
     b.join().expect("join");
     assert_eq!(sorted(a.members().expect("members")), ["a", "b"]);
@@ -1282,9 +1282,14 @@ fn blocking_recipes_on_zookeeper_3_9() {
     assert_eq!(a.members().expect("members"), ["a"]);
 
     let kept = format!("{base}/kept");
-    let node =
-        zk_blocking::PersistentNode::start(&c, zk_blocking::NodeMode::Ephemeral, false, &kept, "k")
-            .expect("start");
+    let node = zk_blocking::recipes::PersistentNode::start(
+        &c,
+        zk_blocking::recipes::NodeMode::Ephemeral,
+        false,
+        &kept,
+        "k",
+    )
+    .expect("start");
     assert!(node.wait_for_initial_create(WAIT).expect("created"));
     let deleter = client();
     deleter.delete(&kept).run().expect("delete");
@@ -1296,7 +1301,7 @@ fn blocking_recipes_on_zookeeper_3_9() {
     node.close();
     assert!(deleter.exists(&kept).run().expect("exists").is_none());
 
-    let mut cache = zk_blocking::SubtreeCache::new(&c, &queue_path);
+    let mut cache = zk_blocking::recipes::SubtreeCache::new(&c, &queue_path);
     // The first read comes as Created events, then Initialized.
     loop {
         match cache.next() {
