@@ -6,8 +6,9 @@
 //! zk -server 127.0.0.1:2181/app                      # the interactive shell, chrooted
 //! ```
 //!
-//! The pieces: [`args`] (global flags, the shell's tokenizer, command flags), [`commands`] (the
-//! command table and parsing), [`exec`] (running a command), [`output`] (zkCli's text layouts
+//! The pieces: [`args`] (global flags, the shell's tokenizer, command flags), [`commands`] (one
+//! unit per command: name, usage, parsing, running; and the table of them), [`exec`] (what a
+//! command runs with: the session, output, the shell's watches), [`output`] (zkCli's text layouts
 //! and JSON), [`shell`] (line editing, history, completion), [`walk`] (subtrees), [`progress`],
 //! [`error`] (messages and exit codes).
 
@@ -90,10 +91,7 @@ async fn one_shot(opts: GlobalOpts, words: Vec<String>) -> i32 {
     } else {
         None
     };
-    let streaming = matches!(
-        cmd,
-        commands::Command::Watch { .. } | commands::Command::AddWatch { .. }
-    );
+    let streaming = cmd.interrupt_is_success(Mode::OneShot);
     let mut ctx = Ctx {
         opts,
         client,
