@@ -109,8 +109,11 @@ pub struct Spec {
     /// What it does, in one line.
     pub summary: &'static str,
     /// Parses the words after the name.
-    parse: fn(&[String]) -> Result<Box<dyn Parsed>, CliError>,
+    parse: ParseFn,
 }
+
+/// Parses a command's words into the command, type-erased.
+type ParseFn = fn(&[String]) -> Result<Box<dyn Parsed>, CliError>;
 
 impl Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
