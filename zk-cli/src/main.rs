@@ -99,9 +99,13 @@ async fn one_shot(opts: GlobalOpts, words: Vec<String>) -> i32 {
         mode: Mode::OneShot,
         watches: Watches::default(),
     };
-    let result = tokio::select! {
-        r = ctx.run(cmd) => r,
-        _ = interrupted() => Err(CliError::Interrupted),
+    let result = if cmd.handles_interrupt() {
+        ctx.run(cmd).await
+    } else {
+        tokio::select! {
+            r = ctx.run(cmd) => r,
+            _ = interrupted() => Err(CliError::Interrupted),
+        }
     };
     if let Some(c) = ctx.client.take() {
         c.close().await;
@@ -124,6 +128,10 @@ pub async fn interrupted() {
 /// Prints an error (stderr; with `--json` also a JSON object on stdout) and returns its exit
 /// code.
 pub fn report(e: &CliError, json: bool) -> i32 {
+    // A program's own exit status passes through silently, as from a shell.
+    if let CliError::Exit(code) = e {
+        return *code;
+    }
     if json {
         let j = json!({"error": {
             "kind": e.kind(),
@@ -187,6 +195,20 @@ pub fn help_text() -> String {
         "  zk txn 'create /a x; set -v 1 /b y; check /c 0; delete /d'",
         "check PATH [VERSION] fails the transaction unless PATH has that data version (without one:",
         "unless PATH exists).",
+        "",
+        "lock and elect: a distributed flock. They wait for the lock (or leadership) at PATH on",
+        "kazoo's layout (<hex>__lock__<seq> nodes, so Python services using kazoo's Lock or",
+        "Election contend too), run CMD with zk's stdin/stdout/stderr, release when it ends and",
+        "exit with its status (a signal N gives 128+N). If ownership is lost while CMD runs, zk",
+        "sends it SIGTERM, then SIGKILL after --grace SECS (default 10), and exits 125. By default",
+        "a suspended connection counts as lost (--on-suspend=kill: another process may hold the",
+        "lock before this one hears from ZooKeeper again); --on-suspend=wait stops CMD only when",
+        "the session has expired. SIGINT, SIGTERM and SIGHUP sent to zk go to CMD; zk releases once",
+        "it ends. Before CMD runs, zk's own codes apply (1-6 below; 124 after lock --timeout SECS).",
+        "lock's --timeout is seconds to wait for the lock; -timeout before the command is still",
+        "the session timeout in ms.",
+        "  zk lock /locks/backup --timeout 30 -- pg_dump -f backup.sql app",
+        "  zk elect /election/cron -- ./run-scheduler",
         "",
     ] {
         lines.push(l.into());

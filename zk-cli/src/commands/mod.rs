@@ -1,6 +1,6 @@
 //! The commands. Each is one unit: a type implementing [`Cmd`] (its name, usage line, summary,
 //! how to parse its words into itself, and how to run), in a module per family ([`node`],
-//! [`watch`], [`acl`], [`admin`], [`txn`], [`meta`]). [`COMMANDS`] lists them in the order
+//! [`watch`], [`acl`], [`admin`], [`txn`], [`recipes`], [`meta`]). [`COMMANDS`] lists them in the order
 //! `help` shows them; adding a command is one type and one entry there.
 
 use std::fmt::Debug;
@@ -18,6 +18,7 @@ pub mod acl;
 pub mod admin;
 pub mod meta;
 pub mod node;
+pub mod recipes;
 pub mod txn;
 pub mod watch;
 
@@ -60,6 +61,12 @@ pub trait Cmd: Debug + Sized + 'static {
         false
     }
 
+    /// Whether it handles SIGINT (and SIGTERM) itself, e.g. to forward it to a program it runs;
+    /// otherwise one-shot mode stops it at Ctrl-C and exits 130.
+    fn handles_interrupt(&self) -> bool {
+        false
+    }
+
     /// The command and its target, e.g. `get /x`, for errors whose message names no path.
     fn context(&self) -> String {
         match self.target() {
@@ -80,6 +87,8 @@ pub trait Parsed: Debug {
     fn interrupt_is_success(&self, mode: Mode) -> bool;
     /// See [`Cmd::changes_session`].
     fn changes_session(&self) -> bool;
+    /// See [`Cmd::handles_interrupt`].
+    fn handles_interrupt(&self) -> bool;
     /// Runs it (see [`Cmd::run`]).
     fn run<'a>(self: Box<Self>, ctx: &'a mut Ctx) -> RunFuture<'a>;
 }
@@ -93,6 +102,9 @@ impl<C: Cmd> Parsed for C {
     }
     fn changes_session(&self) -> bool {
         Cmd::changes_session(self)
+    }
+    fn handles_interrupt(&self) -> bool {
+        Cmd::handles_interrupt(self)
     }
     fn run<'a>(self: Box<Self>, ctx: &'a mut Ctx) -> RunFuture<'a> {
         Box::pin(Cmd::run(*self, ctx))
@@ -158,6 +170,8 @@ pub const COMMANDS: &[Spec] = &[
     spec::<watch::Watch>(),
     spec::<node::Tree>(),
     spec::<txn::Txn>(),
+    spec::<recipes::LockCmd>(),
+    spec::<recipes::ElectCmd>(),
     spec::<admin::FourLetter>(),
     spec::<admin::Session>(),
     spec::<meta::Connect>(),
