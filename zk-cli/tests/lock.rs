@@ -349,6 +349,26 @@ fn losing_the_server_stops_the_command() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(log(&dir), ["started", "done"]);
 
+    // A blip while queued is not a loss of what was not yet held: A holds, B queues, the server
+    // restarts. A's command is stopped (the default policy: the connection was suspended while
+    // it held the lock); B takes the lock afterwards and its command runs to its end. A's
+    // session is short so that, should A's goodbye not reach the server, it expires soon.
+    let dir = scratch("loss-queued");
+    let mut args = vec!["-timeout", "6000", "lock", "/cli_lock_loss", "--"];
+    args.extend(sh(trap, &dir));
+    let a = background(&s, &args);
+    wait_until("A's command to start", || log(&dir) == ["started"]);
+    let mut args = vec!["-timeout", "60000", "lock", "/cli_lock_loss", "--"];
+    args.extend(sh(r#"cd "$1"; echo B >> log"#, &dir));
+    let b = background(&s, &args);
+    wait_until("B to queue", || children(&s, "/cli_lock_loss").len() == 2);
+    ens.restart(0).expect("restart the server");
+    let (code, err) = a.wait();
+    assert_eq!(code, 125, "{err}");
+    let (code, err) = b.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(log(&dir), ["started", "TERM", "B"]);
+
     // The default (kill): the server dies under the holder, so the connection is suspended and
     // the lock may be someone else's: the command gets SIGTERM, zk exits 125.
     let dir = scratch("loss-kill");

@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use tokio::process::Child;
 use tokio::signal::unix::{signal, SignalKind};
 use zk_core::Error;
-use zk_tokio::recipes::{Election, Lock, LossPolicy, OwnershipState};
+use zk_tokio::recipes::{Election, Lock, LossPolicy, Ownership, OwnershipState};
 
 use super::{check_path, zk_err, Cmd};
 use crate::args::{opt, parse_flags};
@@ -229,6 +229,15 @@ impl Supervised {
         self.command.first().map_or("", String::as_str)
     }
 
+    /// Whether the connection was suspended while this contender queued, before it took
+    /// ownership. The Standard policy's loss signal counts any suspension since the node was
+    /// created, so it would stop the command the moment it starts, although ownership was taken
+    /// after the connection came back in the same session: the caller releases and queues
+    /// again instead (a suspension once it holds is a loss, as the policy says).
+    fn suspended_while_queued(&self, own: &Ownership) -> bool {
+        self.policy == LossPolicy::Standard && own.was_suspended()
+    }
+
     /// Spawns the command.
     ///
     /// Errors with exit code 127 when it is not found and 126 when it cannot be run.
@@ -409,24 +418,35 @@ impl Cmd for LockCmd {
         let client = ctx.client()?;
         let mut lock = Lock::new(client, &run.path, &run.identifier).with_policy(run.policy);
         let held = async {
-            let acquired = match self.timeout {
-                Some(t) => lock.acquire_timeout(t).await.map_err(&zk)?,
-                None => lock.acquire().await.map(|()| true).map_err(&zk)?,
+            let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+            let lost = loop {
+                let acquired = match deadline {
+                    Some(d) => {
+                        let left = d.saturating_duration_since(tokio::time::Instant::now());
+                        lock.acquire_timeout(left).await.map_err(&zk)?
+                    }
+                    None => lock.acquire().await.map(|()| true).map_err(&zk)?,
+                };
+                if !acquired {
+                    return Err(CliError::Other {
+                        message: format!(
+                            "timed out after {} s waiting for the lock {}; {} did not run",
+                            self.timeout.unwrap_or_default().as_secs_f64(),
+                            run.path,
+                            run.program()
+                        ),
+                        code: EXIT_TIMEOUT,
+                    });
+                }
+                let own = lock
+                    .ownership()
+                    .ok_or_else(|| zk(Error::Protocol("acquired without ownership".into())))?;
+                if run.suspended_while_queued(own) {
+                    let _ = lock.release().await;
+                    continue;
+                }
+                break own.lost();
             };
-            if !acquired {
-                return Err(CliError::Other {
-                    message: format!(
-                        "timed out after {} s waiting for the lock {}; {} did not run",
-                        self.timeout.unwrap_or_default().as_secs_f64(),
-                        run.path,
-                        run.program()
-                    ),
-                    code: EXIT_TIMEOUT,
-                });
-            }
-            let lost = lock
-                .lost()
-                .ok_or_else(|| zk(Error::Protocol("acquired without ownership".into())))?;
             let ended = run.supervise(lost, &running).await;
             // Released whatever happened to the command; bounded, since after a loss there may
             // be no server to answer.
@@ -475,14 +495,23 @@ impl Cmd for ElectCmd {
         let client = ctx.client()?;
         let mut election =
             Election::new(client, &run.path, &run.identifier).with_policy(run.policy);
-        // Election::run steps down (deletes the node) once the command has ended.
-        let leading = election.run(|own| {
-            let running = &running;
-            async move { run.supervise(own.lost(), running).await }
-        });
-        let ended = drive(leading, &running, &mut signals)
-            .await?
-            .map_err(zk)??;
+        let ended = loop {
+            // Election::run steps down (deletes the node) once the command has ended.
+            let leading = election.run(|own| {
+                let running = &running;
+                async move {
+                    if run.suspended_while_queued(&own) {
+                        return None;
+                    }
+                    Some(run.supervise(own.lost(), running).await)
+                }
+            });
+            match drive(leading, &running, &mut signals).await?.map_err(&zk)? {
+                Some(ended) => break ended?,
+                // Stepped down: stand again.
+                None => continue,
+            }
+        };
         outcome(ended, &format!("the leadership of {}", run.path))
     }
 }
