@@ -280,6 +280,7 @@ impl Supervised {
         ended
     }
 
+    /// Waits for `child`; on a loss, SIGTERM at once and SIGKILL once the grace period is over.
     async fn watch(
         &self,
         child: &mut Child,
