@@ -36,7 +36,11 @@ Exit codes:
   4  connection or session: unreachable server, ConnectionLoss, SessionExpired, Timeout
   5  unsupported by the server (too old, or the feature is disabled)
   6  any other error
-  130 interrupted (Ctrl-C) before the command finished";
+  124 lock --timeout passed before the lock was acquired; CMD did not run
+  125 lock/elect: ownership was lost while CMD ran; CMD was stopped
+  126 lock/elect: CMD cannot be run; 127: CMD not found
+  130 interrupted (Ctrl-C) before the command finished
+  lock/elect otherwise exit with CMD's own status";
 
 /// A failed `zk` command.
 #[derive(Debug)]
@@ -74,6 +78,9 @@ pub enum CliError {
     },
     /// Ctrl-C.
     Interrupted,
+    /// A program `zk` ran (`lock`, `elect`) exited with this status, which `zk` exits with
+    /// too; nothing is printed.
+    Exit(i32),
 }
 
 impl CliError {
@@ -109,6 +116,7 @@ impl CliError {
             CliError::Unreachable { .. } => EXIT_CONNECTION,
             CliError::Other { code, .. } => *code,
             CliError::Interrupted => EXIT_INTERRUPTED,
+            CliError::Exit(code) => *code,
         }
     }
 
@@ -121,6 +129,7 @@ impl CliError {
             CliError::Unreachable { .. } => "Unreachable".into(),
             CliError::Other { .. } => "Other".into(),
             CliError::Interrupted => "Interrupted".into(),
+            CliError::Exit(_) => "Exit".into(),
         }
     }
 
@@ -176,6 +185,7 @@ impl fmt::Display for CliError {
             } => write!(f, "Cannot connect to {servers}: {causes}"),
             CliError::Other { message, .. } => f.write_str(message),
             CliError::Interrupted => f.write_str("Interrupted"),
+            CliError::Exit(code) => write!(f, "exit status {code}"),
         }
     }
 }

@@ -6,8 +6,9 @@
 //! zk -server 127.0.0.1:2181/app                      # the interactive shell, chrooted
 //! ```
 //!
-//! The pieces: [`args`] (global flags, the shell's tokenizer, command flags), [`commands`] (the
-//! command table and parsing), [`exec`] (running a command), [`output`] (zkCli's text layouts
+//! The pieces: [`args`] (global flags, the shell's tokenizer, command flags), [`commands`] (one
+//! unit per command: name, usage, parsing, running; and the table of them), [`exec`] (what a
+//! command runs with: the session, output, the shell's watches), [`output`] (zkCli's text layouts
 //! and JSON), [`shell`] (line editing, history, completion), [`walk`] (subtrees), [`progress`],
 //! [`error`] (messages and exit codes).
 
@@ -90,10 +91,7 @@ async fn one_shot(opts: GlobalOpts, words: Vec<String>) -> i32 {
     } else {
         None
     };
-    let streaming = matches!(
-        cmd,
-        commands::Command::Watch { .. } | commands::Command::AddWatch { .. }
-    );
+    let streaming = cmd.interrupt_is_success(Mode::OneShot);
     let mut ctx = Ctx {
         opts,
         client,
@@ -101,9 +99,13 @@ async fn one_shot(opts: GlobalOpts, words: Vec<String>) -> i32 {
         mode: Mode::OneShot,
         watches: Watches::default(),
     };
-    let result = tokio::select! {
-        r = ctx.run(cmd) => r,
-        _ = interrupted() => Err(CliError::Interrupted),
+    let result = if cmd.handles_interrupt() {
+        ctx.run(cmd).await
+    } else {
+        tokio::select! {
+            r = ctx.run(cmd) => r,
+            _ = interrupted() => Err(CliError::Interrupted),
+        }
     };
     if let Some(c) = ctx.client.take() {
         c.close().await;
@@ -126,6 +128,10 @@ pub async fn interrupted() {
 /// Prints an error (stderr; with `--json` also a JSON object on stdout) and returns its exit
 /// code.
 pub fn report(e: &CliError, json: bool) -> i32 {
+    // A program's own exit status passes through silently, as from a shell.
+    if let CliError::Exit(code) = e {
+        return *code;
+    }
     if json {
         let j = json!({"error": {
             "kind": e.kind(),
@@ -189,6 +195,20 @@ pub fn help_text() -> String {
         "  zk txn 'create /a x; set -v 1 /b y; check /c 0; delete /d'",
         "check PATH [VERSION] fails the transaction unless PATH has that data version (without one:",
         "unless PATH exists).",
+        "",
+        "lock and elect: a distributed flock. They wait for the lock (or leadership) at PATH on",
+        "kazoo's layout (<hex>__lock__<seq> nodes, so Python services using kazoo's Lock or",
+        "Election contend too), run CMD with zk's stdin/stdout/stderr, release when it ends and",
+        "exit with its status (a signal N gives 128+N). If ownership is lost while CMD runs, zk",
+        "sends it SIGTERM, then SIGKILL after --grace SECS (default 10), and exits 125. By default",
+        "a suspended connection counts as lost (--on-suspend=kill: another process may hold the",
+        "lock before this one hears from ZooKeeper again); --on-suspend=wait stops CMD only when",
+        "the session has expired. SIGINT, SIGTERM and SIGHUP sent to zk go to CMD; zk releases once",
+        "it ends. Before CMD runs, zk's own codes apply (1-6 below; 124 after lock --timeout SECS).",
+        "lock's --timeout is seconds to wait for the lock; -timeout before the command is still",
+        "the session timeout in ms.",
+        "  zk lock /locks/backup --timeout 30 -- pg_dump -f backup.sql app",
+        "  zk elect /election/cron -- ./run-scheduler",
         "",
     ] {
         lines.push(l.into());

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use zk_tokio::Client;
 
 use crate::args::GlobalOpts;
-use crate::commands::{self, Command};
+use crate::commands;
 use crate::error::{CliError, EXIT_OK};
 use crate::exec::{self, Ctx, Flow, Mode, Watches};
 use crate::output::{self, Out};
@@ -152,8 +152,8 @@ pub fn run(rt: &tokio::runtime::Runtime, opts: GlobalOpts) -> i32 {
                     continue;
                 }
             };
-            let streaming = matches!(cmd, Command::Watch { .. });
-            let reconnect = matches!(cmd, Command::Connect { .. });
+            let streaming = cmd.interrupt_is_success(Mode::Shell);
+            let reconnect = cmd.changes_session();
             let result = tokio::select! {
                 r = ctx.run(cmd) => r,
                 _ = crate::interrupted() => Err(CliError::Interrupted),
