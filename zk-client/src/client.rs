@@ -88,6 +88,14 @@ impl Client {
         ClientBuilder::new(runtime, connect_string)
     }
 
+    /// A handle to the same session that does not keep it open: when every ordinary handle is
+    /// dropped, the session is closed even while such handles live (their requests then fail
+    /// with Closed). For tasks that work for the user's handles, such as a recipe's background
+    /// task, and must not outlive them.
+    pub fn background_handle(&self) -> Self {
+        self.uncounted()
+    }
+
     /// A handle that does not keep the session open (for recipes that live beside the user's
     /// handles).
     pub(crate) fn uncounted(&self) -> Self {

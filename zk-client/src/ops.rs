@@ -136,9 +136,11 @@ impl Client {
         self.make_path(path, self.opts.default_acl.clone()).await
     }
 
-    /// Creates `path` and its missing ancestors with `acl`; nodes that exist are fine. Tries the
-    /// node first and walks up only while a parent is missing; under a chroot that does not exist
-    /// yet, creates the chroot's missing levels first (as kazoo does), with the same ACL.
+    /// Creates `path` and its missing ancestors with `acl` and empty data (as kazoo does: kazoo
+    /// reads a node with null data as `None`, which its recipes do not expect); nodes that exist
+    /// are fine. Tries the node first and walks up only while a parent is missing; under a chroot
+    /// that does not exist yet, creates the chroot's missing levels first (as kazoo does), with
+    /// the same ACL.
     pub(crate) async fn make_path(&self, path: &str, acl: Vec<Acl>) -> Result<(), Error> {
         validate_path(path, false)?;
         if path == "/" {
@@ -149,7 +151,7 @@ impl Client {
         while let Some(p) = missing.last().cloned() {
             let req = Request::Create(CreateRequest {
                 path: p.clone(),
-                data: None,
+                data: Some(Bytes::new()),
                 acl: acl.clone(),
                 flags: CreateMode::Persistent.code(),
             });
@@ -187,7 +189,7 @@ impl Client {
             level.push_str(part);
             let req = Request::Create(CreateRequest {
                 path: level.clone(),
-                data: None,
+                data: Some(Bytes::new()),
                 acl: acl.to_vec(),
                 flags: CreateMode::Persistent.code(),
             });

@@ -126,7 +126,8 @@ impl LeaderLatch {
         }
         self.started = true;
         let task = Task {
-            client: self.client.clone(),
+            // Not counted: the latch's task must not keep the session open by itself.
+            client: self.client.background_handle(),
             path: self.path.clone(),
             prefix: format!("{}{LATCH_NAME}", curator_prefix(&Guid::new())),
             data: Bytes::from(self.id.clone()),

@@ -303,7 +303,8 @@ impl Drop for TakeGuard {
         let Some(lock) = self.lock.take() else {
             return;
         };
-        let client = self.client.clone();
+        // Not counted: a cleanup must not keep the session open by itself.
+        let client = self.client.background_handle();
         let id = self.id.clone();
         let rt = client.runtime().clone();
         // A read and maybe a delete: it ends with their replies or with the session.

@@ -166,7 +166,8 @@ impl PersistentNode {
         });
         let protection = (use_protection && mode.sequential()).then(guid);
         let task = Task {
-            client: client.clone(),
+            // Not counted: the task must not keep the session open by itself.
+            client: client.background_handle(),
             shared: shared.clone(),
             mode,
             path: path.to_owned(),

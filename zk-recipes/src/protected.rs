@@ -272,7 +272,8 @@ impl Drop for NodeGuard {
 /// Starts a task that deletes `parent`'s child starting with `prefix`, if any. Requests of one
 /// session are applied in order, so the listing sees the outcome of the create sent before it.
 pub(crate) fn spawn_cleanup(client: &Client, parent: &str, prefix: &str) {
-    let client = client.clone();
+    // Not counted: a cleanup must not keep the session open by itself.
+    let client = client.background_handle();
     let parent = parent.to_owned();
     let prefix = prefix.to_owned();
     let rt = client.runtime().clone();

@@ -6,6 +6,8 @@
 //! - **Lock**: never two believers at once. A contender that holds the lock (`Lock` acquired,
 //!   loss signal not fired under the default policy) is a believer; a new holder may enter only
 //!   when no other believer remains, and its fencing token is larger than every earlier one's.
+//! - **Semaphore** (2 leases): never more than 2 lease holders believe they hold one.
+//! - **LeaderLatch**: never two participants believe they lead at once.
 //! - **Counter**: the final value lies between the sum of the acknowledged increments and that
 //!   sum plus the increments whose outcome is unknown (ConnectionLoss, Timeout): nothing
 //!   acknowledged is lost, nothing is applied twice.
@@ -39,8 +41,14 @@ const LIMIT: Duration = Duration::from_secs(3600);
 /// What the checker saw; the violations end the run's test.
 #[derive(Default)]
 struct Checker {
-    /// Current believers: node and fencing token.
+    /// Current believers of the lock: node and fencing token.
     believers: Vec<(Node, i64)>,
+    /// Current holders of a semaphore lease.
+    lease_holders: Vec<Node>,
+    /// Current believers of a LeaderLatch's leadership.
+    leaders: Vec<Node>,
+    lease_entries: u32,
+    leaderships: u32,
     highest_token: i64,
     violations: Vec<String>,
     entries: u32,
@@ -70,7 +78,43 @@ impl Checker {
     fn leave(&mut self, node: Node) {
         self.believers.retain(|(n, _)| *n != node);
     }
+
+    fn lease(&mut self, at: Duration, node: Node) {
+        self.lease_entries += 1;
+        self.lease_holders.push(node);
+        if self.lease_holders.len() > LEASES {
+            self.violations.push(format!(
+                "at {at:?} {node:?} took a lease: {:?} hold {} of {LEASES}",
+                self.lease_holders,
+                self.lease_holders.len()
+            ));
+        }
+    }
+
+    fn unlease(&mut self, node: Node) {
+        if let Some(i) = self.lease_holders.iter().position(|n| *n == node) {
+            self.lease_holders.remove(i);
+        }
+    }
+
+    fn lead(&mut self, at: Duration, node: Node) {
+        self.leaderships += 1;
+        if !self.leaders.is_empty() {
+            self.violations.push(format!(
+                "at {at:?} {node:?} became leader while {:?} still believed it led",
+                self.leaders
+            ));
+        }
+        self.leaders.push(node);
+    }
+
+    fn unlead(&mut self, node: Node) {
+        self.leaders.retain(|n| *n != node);
+    }
 }
+
+/// Leases of the simulated semaphore.
+const LEASES: usize = 2;
 
 type Shared = Arc<Mutex<Checker>>;
 
@@ -120,6 +164,19 @@ fn sleep(w: &SimWorld, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> 
 /// increment the counter each round.
 async fn contender(w: SimWorld, node: Node, policy: LossPolicy, shared: Shared) {
     let c = connect(&w, node).await;
+    // The same session also takes semaphore leases and competes for leadership.
+    let others = Arc::new(Mutex::new(0u32));
+    for role in 0..2 {
+        let (w2, c2, s2, o2) = (w.clone(), c.clone(), shared.clone(), others.clone());
+        w.spawn(async move {
+            if role == 0 {
+                lease_user(w2, c2, node, policy, s2).await;
+            } else {
+                latch_participant(w2, c2, node, policy, s2).await;
+            }
+            *o2.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        });
+    }
     let mut lock = Lock::new(&c, "/sim/lock", &format!("node-{}", node.0)).with_policy(policy);
     let counter = Counter::new(&c, "/sim/counter");
     for _ in 0..ROUNDS {
@@ -153,7 +210,71 @@ async fn contender(w: SimWorld, node: Node, policy: LossPolicy, shared: Shared) 
             Err(_) => {}
         }
     }
+    while *others.lock().unwrap_or_else(|e| e.into_inner()) < 2 {
+        sleep(&w, Duration::from_millis(100)).await;
+    }
     c.close().await;
+}
+
+/// A hold: mostly short, sometimes past a session timeout (a long critical section is where a
+/// lost session matters).
+fn hold_time(w: &SimWorld) -> Duration {
+    let max = if w.next_random() % 4 == 0 { 15_000 } else { 3000 };
+    Duration::from_millis(w.next_random() % max)
+}
+
+/// One semaphore user: take a lease, hold it (or until its loss signal fires), give it back.
+async fn lease_user(w: SimWorld, c: Client, node: Node, policy: LossPolicy, shared: Shared) {
+    let mut sem = zk_recipes::Semaphore::new(&c, "/sim/sem", &format!("node-{}", node.0), LEASES)
+        .with_policy(policy);
+    for _ in 0..ROUNDS {
+        match sem.acquire_timeout(Duration::from_secs(30)).await {
+            Ok(true) => {
+                let Some(lost) = sem.lost() else {
+                    check(&shared)
+                        .violations
+                        .push(format!("{node:?}: a lease without an ownership"));
+                    return;
+                };
+                check(&shared).lease(w.elapsed(), node);
+                race(sleep(&w, hold_time(&w)), lost).await;
+                check(&shared).unlease(node);
+                let _ = sem.release().await;
+            }
+            Ok(false) => {}
+            Err(_) => sleep(&w, Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// One LeaderLatch participant: lead (until the loss signal fires or a while has passed), then
+/// step down and queue again.
+async fn latch_participant(w: SimWorld, c: Client, node: Node, policy: LossPolicy, shared: Shared) {
+    for _ in 0..ROUNDS {
+        let mut latch =
+            zk_recipes::LeaderLatch::new(&c, "/sim/latch", &format!("node-{}", node.0))
+                .with_policy(policy);
+        if latch.start().is_err() {
+            return;
+        }
+        let led = {
+            let mut won = std::pin::pin!(latch.await_leadership());
+            let mut give_up = sleep(&w, Duration::from_secs(30));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = won.as_mut().poll(cx) {
+                    return Poll::Ready(r.ok());
+                }
+                give_up.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        };
+        if let Some(own) = led {
+            check(&shared).lead(w.elapsed(), node);
+            race(sleep(&w, hold_time(&w)), own.lost()).await;
+            check(&shared).unlead(node);
+        }
+        latch.close().await;
+    }
 }
 
 /// Faults at seeded times while the contenders run.
@@ -239,13 +360,16 @@ fn run(seed: u64, policy: LossPolicy, trace: bool) -> (Vec<String>, Vec<String>)
             c.acked, c.unknown
         )),
     }
-    if c.entries == 0 {
-        violations.push("nobody ever held the lock".into());
+    if c.entries == 0 || c.lease_entries == 0 || c.leaderships == 0 {
+        violations.push(format!(
+            "a recipe never got through: {} lock entries, {} leases, {} leaderships",
+            c.entries, c.lease_entries, c.leaderships
+        ));
     }
     if trace {
         println!(
-            "seed {seed}: {} lock entries, {} increments acknowledged, {} unknown, counter {value:?}, {:?} of virtual time",
-            c.entries, c.acked, c.unknown, w.elapsed()
+            "seed {seed}: {} lock entries, {} leases, {} leaderships, {} increments acknowledged, {} unknown, counter {value:?}, {:?} of virtual time",
+            c.entries, c.lease_entries, c.leaderships, c.acked, c.unknown, w.elapsed()
         );
     }
     (violations, w.trace())

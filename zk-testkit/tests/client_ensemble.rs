@@ -265,6 +265,10 @@ async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome
     let now_on = node_of(ens, &c)?;
     check!(now_on != victim, "still on the killed node {victim}");
 
+    // A reply on the session after the reconnect means its SetWatches2 was processed before
+    // (one connection is ordered): only then can another session's changes not slip past the
+    // re-armed persistent watch (ZOOKEEPER-4698; the stream says Resync for that gap).
+    ok!(c.exists(&tree).await);
     // Every watch armed before the kill fires for changes made after it.
     ok!(other.set_data(&data, "1").await);
     ok!(other.set_data(&dw, "1").await);
