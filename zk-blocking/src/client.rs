@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use zk_client::{
     Acl, Data, Error, HostAddr, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId,
-    SessionState,
+    SessionState, TlsConfig,
 };
 
 use crate::runtime::{block_on, block_on_timeout, DriverThread, Listeners};
@@ -294,6 +294,12 @@ impl ClientBuilder {
     /// Digest credentials `user:password`, sent on every connection.
     pub fn digest(self, user: &str, password: &str) -> Self {
         self.map(|b| b.digest(user, password))
+    }
+
+    /// Connects over TLS with `config` (see [`zk_client::ClientBuilder::tls`]): TLS failures are
+    /// each host's connect failure cause in [`Error::ConnectFailed`](crate::Error::ConnectFailed).
+    pub fn tls(self, config: TlsConfig) -> Self {
+        self.map(|b| b.tls(config))
     }
 
     /// Fail requests that get no reply within `t` with [`Error::Timeout`] (default: wait while

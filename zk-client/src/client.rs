@@ -23,8 +23,9 @@ use zk_core::{
 use crate::data::Data;
 use crate::driver::Driver;
 use crate::engine::Engine;
-use crate::four_letter::four_letter_word_on;
+use crate::four_letter::four_letter_word_over;
 use crate::runtime::{sleep_until, Runtime};
+use crate::tls::{Connector, TlsConfig};
 
 /// Largest four-letter-word answer `command` reads (mntr and dump can be long).
 const COMMAND_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -201,10 +202,9 @@ impl Client {
     pub async fn command(&self, word: &str) -> Result<String, Error> {
         crate::four_letter::check_word(word)?;
         let host = self.current_host().ok_or(Error::ConnectionLoss)?;
-        four_letter_word_on(
-            &**self.engine.rt(),
-            host.host,
-            host.port,
+        // Through the engine's connector, so a TLS-only port is asked over TLS.
+        four_letter_word_over(
+            self.engine.dial(host.host, host.port, None),
             word,
             COMMAND_MAX_BYTES,
         )
@@ -372,6 +372,7 @@ pub struct ClientBuilder {
     config: Option<SessionConfig>,
     error: Option<Error>,
     opts: ClientOptions,
+    connector: Connector,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -382,6 +383,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("config", &self.config)
             .field("error", &self.error)
             .field("opts", &self.opts)
+            .field("connector", &self.connector)
             .finish()
     }
 }
@@ -408,6 +410,7 @@ impl ClientBuilder {
                 connect_timeout: Duration::from_secs(15),
                 command_retry: RetryPolicy::default(),
             },
+            connector: Connector::Plain,
         }
     }
 
@@ -459,6 +462,17 @@ impl ClientBuilder {
     /// kazoo's `start()`).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.opts.connect_timeout = t;
+        self
+    }
+
+    /// Connects over TLS with `config` (which CAs to trust, which client certificate to show):
+    /// every connection to a server, four-letter words and [`Client::command`] included. The
+    /// certificate files are read again for each new connection, so rotated ones are picked up
+    /// on reconnect. A TLS failure (unreadable file, untrusted or expired certificate, name
+    /// mismatch, refused client certificate) is that host's connect failure, and appears as its
+    /// cause in [`Error::ConnectFailed`].
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.connector = Connector::Tls(Arc::new(config));
         self
     }
 
@@ -545,7 +559,7 @@ impl ClientBuilder {
         })?;
         let session = Session::new(config.clone(), self.rt.now());
         Ok(Client {
-            engine: Engine::new(session, self.rt),
+            engine: Engine::new(session, self.rt, self.connector),
             opts: Arc::new(self.opts),
             config: Arc::new(config),
             counted: true,
