@@ -132,6 +132,12 @@ impl Client {
         self.inner.set_hosts(hosts)
     }
 
+    /// Why authentication failed, once a refused SASL login ended the session (see
+    /// [`zk_client::Client::auth_failure`]).
+    pub fn auth_failure(&self) -> Option<String> {
+        self.inner.auth_failure()
+    }
+
     /// The server the session is attached to, if connected.
     pub fn current_host(&self) -> Option<HostAddr> {
         self.inner.current_host()
@@ -300,6 +306,13 @@ impl ClientBuilder {
     /// each host's connect failure cause in [`Error::ConnectFailed`](crate::Error::ConnectFailed).
     pub fn tls(self, config: TlsConfig) -> Self {
         self.map(|b| b.tls(config))
+    }
+
+    /// Authenticates with SASL DIGEST-MD5 on every connection (see
+    /// [`zk_client::ClientBuilder::sasl_digest`]); a refused login ends the session with
+    /// `Lost(AuthFailed)` and [`Client::auth_failure`] says why.
+    pub fn sasl_digest(self, user: &str, password: &str) -> Self {
+        self.map(|b| b.sasl_digest(user, password))
     }
 
     /// Fail requests that get no reply within `t` with [`Error::Timeout`] (default: wait while

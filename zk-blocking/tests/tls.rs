@@ -6,6 +6,8 @@
 //! - `mtls_on_zookeeper_3_8` / `_3_9`: connect with a client certificate; reads and writes; the
 //!   connection's identity is `x509:<subject>`; an `x509` ACL admits it; a four-letter word goes
 //!   over TLS; without a client certificate the connection fails with a cause that says so.
+//! - `sasl_digest_on_zookeeper_3_9`: `.sasl_digest(..)` on a SASL-enforcing server logs in as
+//!   `sasl:bob`; a wrong password fails with AuthFailed and `auth_failure()` names the mechanism.
 
 use std::time::Duration;
 
@@ -69,4 +71,51 @@ fn mtls_on_zookeeper_3_8() {
 #[test]
 fn mtls_on_zookeeper_3_9() {
     mtls(ZkVersion::V3_9);
+}
+
+/// SASL DIGEST-MD5 from the blocking client on a server that enforces SASL: the login gives
+/// `sasl:bob`; a wrong password fails with AuthFailed and a reason.
+#[test]
+fn sasl_digest_on_zookeeper_3_9() {
+    let dir = std::env::temp_dir().join(format!("zk-rs-blocking-sasl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let jaas = dir.join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "Server {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n \
+         user_bob=\"bobsecret\";\n};\n",
+    )
+    .expect("write the JAAS file");
+    let mut o = EnsembleOptions::standalone(ZkVersion::V3_9);
+    o.system_properties.push((
+        "java.security.auth.login.config".into(),
+        jaas.display().to_string(),
+    ));
+    o.extra_config.extend([
+        "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider".into(),
+        "enforce.auth.enabled=true".into(),
+        "enforce.auth.schemes=sasl".into(),
+    ]);
+    let ens = Ensemble::start(o).unwrap_or_else(|e| panic!("starting ZooKeeper: {e}"));
+    let c = Client::builder(&ens.connect_string())
+        .sasl_digest("bob", "bobsecret")
+        .connect()
+        .unwrap_or_else(|e| panic!("connect with SASL: {e}"));
+    let who = c.whoami().expect("whoAmI");
+    assert!(
+        who.iter()
+            .any(|i| i.auth_scheme == "sasl" && i.user == "bob"),
+        "{who:?}"
+    );
+    c.create("/blocking-sasl", "x").run().expect("create");
+    c.close();
+
+    let bad = Client::builder(&ens.connect_string())
+        .sasl_digest("bob", "wrong")
+        .build()
+        .expect("build");
+    assert!(matches!(bad.start(), Err(Error::AuthFailed)));
+    let why = bad.auth_failure().expect("a reason");
+    assert!(why.contains("DIGEST-MD5"), "{why}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -175,6 +175,12 @@ impl Client {
         self.engine.set_hosts(parsed.hosts)
     }
 
+    /// Why authentication failed, once the session has ended with `Lost(AuthFailed)` because a
+    /// SASL login was refused: the mechanism and the server's answer (e.g. a wrong password).
+    pub fn auth_failure(&self) -> Option<String> {
+        self.engine.auth_failure()
+    }
+
     /// The server the session is attached to, if connected.
     pub fn current_host(&self) -> Option<HostAddr> {
         self.engine.current_host()
@@ -501,6 +507,19 @@ impl ClientBuilder {
     /// Digest credentials `user:password`, sent on every connection.
     pub fn digest(self, user: &str, password: &str) -> Self {
         self.edit(|c| c.auth.push(Credentials::digest(user, password)))
+    }
+
+    /// Authenticates with SASL DIGEST-MD5 as `user` with `password` (a user of the server's JAAS
+    /// `DigestLoginModule`), on every connection before anything else is sent, as the Java client
+    /// does. The connection's identity is then `sasl:<user>` (see
+    /// [`make_sasl_acl`](crate::make_sasl_acl)). A refused login ends the session with
+    /// `Lost(AuthFailed)`; [`Client::auth_failure`] says why.
+    pub fn sasl_digest(self, user: &str, password: &str) -> Self {
+        let factory = crate::sasl::DigestMd5Factory {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        self.edit(|c| c.sasl = Some(Arc::new(factory)))
     }
 
     /// Fail requests that get no reply within `t` (default: wait while the session lives).

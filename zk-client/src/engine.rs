@@ -240,6 +240,10 @@ impl Engine {
         self.lock().session.connect_failures()
     }
 
+    pub(crate) fn auth_failure(&self) -> Option<String> {
+        self.lock().session.auth_failure().map(str::to_owned)
+    }
+
     pub(crate) fn hosts(&self) -> Vec<HostAddr> {
         self.lock().session.hosts().to_vec()
     }

@@ -30,6 +30,7 @@ pub mod ops;
 mod reply;
 mod retry;
 pub mod runtime;
+mod sasl;
 mod tls;
 pub mod txn;
 pub mod watch;
