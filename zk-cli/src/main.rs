@@ -173,6 +173,7 @@ pub fn help_text() -> String {
         "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
         "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
         "                          zookeeper.ssl.{trustStore,keyStore}.{location,type} (PEM),".into(),
+        "                          zookeeper.ssl.keyStore.password (an encrypted PKCS#8 key),".into(),
         "                          zookeeper.ssl.hostnameVerification, zookeeper.sasl.client,".into(),
         "                          zookeeper.sasl.clientconfig, java.security.auth.login.config"
             .into(),

@@ -89,6 +89,9 @@ impl SecurityOpts {
                     }
                 }
             }
+            if let Some(pw) = get("zookeeper.ssl.keyStore.password").filter(|p| !p.is_empty()) {
+                t = t.client_key_password(pw);
+            }
             if is_false("zookeeper.ssl.hostnameVerification") {
                 t = t.verify_hostname(false);
             }
@@ -309,6 +312,7 @@ mod tests {
                 ("zookeeper.client.secure".into(), "true".into()),
                 ("zookeeper.ssl.trustStore.location".into(), "/t.pem".into()),
                 ("zookeeper.ssl.keyStore.location".into(), "/k.pem".into()),
+                ("zookeeper.ssl.keyStore.password".into(), "pw".into()),
                 ("zookeeper.ssl.hostnameVerification".into(), "false".into()),
             ],
             ..Default::default()
@@ -320,6 +324,7 @@ mod tests {
                 TlsConfig::new()
                     .ca_file("/t.pem")
                     .client_keystore_pem("/k.pem")
+                    .client_key_password("pw")
                     .verify_hostname(false)
             )
         );

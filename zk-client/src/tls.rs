@@ -62,6 +62,8 @@ enum Identity {
 pub struct TlsConfig {
     roots: Roots,
     identity: Option<Identity>,
+    /// The password of an encrypted client key.
+    key_password: Option<String>,
     server_name: Option<String>,
     verify_hostname: bool,
 }
@@ -72,6 +74,7 @@ impl fmt::Debug for TlsConfig {
         f.debug_struct("TlsConfig")
             .field("roots", &self.roots)
             .field("identity", &self.identity)
+            .field("key_password", &self.key_password.as_ref().map(|_| "<set>"))
             .field("server_name", &self.server_name)
             .field("verify_hostname", &self.verify_hostname)
             .finish()
@@ -92,6 +95,7 @@ impl TlsConfig {
         TlsConfig {
             roots: Roots::Files(Vec::new()),
             identity: None,
+            key_password: None,
             server_name: None,
             verify_hostname: true,
         }
@@ -117,7 +121,8 @@ impl TlsConfig {
     }
 
     /// Shows the client certificate chain in the PEM file `cert`, with the PEM private key in
-    /// `key` (PKCS#8, PKCS#1 or SEC1, unencrypted), to servers that ask for one. A connection
+    /// `key` (PKCS#8, PKCS#1 or SEC1; an encrypted PKCS#8 key needs
+    /// [`client_key_password`](Self::client_key_password)), to servers that ask for one. A connection
     /// fails, naming the file, if either cannot be read or parsed; a Java keystore (JKS) or a
     /// PKCS#12 file is refused with a message saying how to convert it to PEM.
     pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
@@ -133,6 +138,15 @@ impl TlsConfig {
     /// `zookeeper.ssl.keyStore.type=PEM`). Errors as [`client_cert`](Self::client_cert).
     pub fn client_keystore_pem(mut self, path: impl Into<PathBuf>) -> Self {
         self.identity = Some(Identity::KeyStore(path.into()));
+        self
+    }
+
+    /// The password of the client's private key when it is an encrypted PKCS#8 PEM key
+    /// (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2 as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes
+    /// it; ZooKeeper's `zookeeper.ssl.keyStore.password`). A connection fails, naming the key
+    /// file, when the password is missing or wrong.
+    pub fn client_key_password(mut self, password: impl Into<String>) -> Self {
+        self.key_password = Some(password.into());
         self
     }
 
@@ -210,7 +224,7 @@ impl TlsConfig {
         match &self.identity {
             None => Ok(builder.with_no_client_auth()),
             Some(id) => {
-                let (chain, key, what) = load_identity(id)?;
+                let (chain, key, what) = load_identity(id, self.key_password.as_deref())?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| {
                     invalid(format!("{what}: the key does not fit the certificate: {e}"))
                 })
@@ -313,14 +327,46 @@ fn parse_certs(bytes: &[u8], path: &Path, what: &str) -> io::Result<Vec<Certific
     Ok(certs)
 }
 
-/// The private key in a PEM file; errors if there is none, it is encrypted, or malformed.
-fn parse_key(bytes: &[u8], path: &Path, what: &str) -> io::Result<PrivateKeyDer<'static>> {
-    if contains(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err(invalid(format!(
-            "{what} {}: encrypted private keys are not supported; decrypt it \
-             (openssl pkcs8 -in FILE -out FILE.pem)",
-            path.display()
-        )));
+/// The private key in a PEM file, decrypted with `password` if it is an encrypted PKCS#8 key;
+/// errors if there is none, it is malformed, or it is encrypted and the password is missing or
+/// wrong.
+fn parse_key(
+    bytes: &[u8],
+    path: &Path,
+    what: &str,
+    password: Option<&str>,
+) -> io::Result<PrivateKeyDer<'static>> {
+    const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    let text = String::from_utf8_lossy(bytes);
+    if let Some(start) = text.find(BEGIN) {
+        let Some(password) = password else {
+            return Err(invalid(format!(
+                "{what} {}: the private key is encrypted and no password is configured \
+                 (TlsConfig::client_key_password, zookeeper.ssl.keyStore.password)",
+                path.display()
+            )));
+        };
+        let body = &text[start + BEGIN.len()..];
+        let body = &body[..body.find(END).unwrap_or(body.len())];
+        let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| invalid(format!("{what} {}: bad PEM: {e}", path.display())))?;
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| {
+            invalid(format!(
+                "{what} {}: malformed encrypted key: {e}",
+                path.display()
+            ))
+        })?;
+        let plain = info.decrypt(password).map_err(|e| {
+            invalid(format!(
+                "{what} {}: cannot decrypt the private key (wrong password?): {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
     }
     PrivateKeyDer::from_pem_slice(bytes).map_err(|e| {
         invalid(format!(
@@ -333,6 +379,7 @@ fn parse_key(bytes: &[u8], path: &Path, what: &str) -> io::Result<PrivateKeyDer<
 /// Loads a client identity; also returns a description naming its file(s) for later errors.
 fn load_identity(
     id: &Identity,
+    password: Option<&str>,
 ) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String)> {
     match id {
         Identity::CertAndKey { cert, key } => {
@@ -341,7 +388,7 @@ fn load_identity(
                 cert,
                 "client certificate",
             )?;
-            let k = parse_key(&read_file(key, "client key")?, key, "client key")?;
+            let k = parse_key(&read_file(key, "client key")?, key, "client key", password)?;
             Ok((
                 chain,
                 k,
@@ -355,7 +402,7 @@ fn load_identity(
         Identity::KeyStore(path) => {
             let bytes = read_file(path, "client keystore")?;
             let chain = parse_certs(&bytes, path, "client keystore")?;
-            let key = parse_key(&bytes, path, "client keystore")?;
+            let key = parse_key(&bytes, path, "client keystore", password)?;
             Ok((chain, key, format!("client keystore {}", path.display())))
         }
     }

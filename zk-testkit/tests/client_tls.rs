@@ -13,7 +13,8 @@
 //! - `mtls_*`: a server that requires client certificates; the connection gets the identity
 //!   `x509:<subject>`, an `x509` ACL admits that certificate and refuses another; the key and
 //!   chain in one PEM file (ZooKeeper's PEM keystore) works the same; certificate files rotated
-//!   on disk are used on the next connection without a restart.
+//!   on disk are used on the next connection without a restart; an encrypted PKCS#8 key works
+//!   with its password and names the key file without it or with a wrong one.
 //! - `failover_over_tls`: a 3-node TLS ensemble; killing the session's server moves the session
 //!   to another node over TLS with its watches re-armed, and a second client resumes the session
 //!   by id and password on another node.
@@ -476,6 +477,60 @@ fn mtls_rotated_certificate_used_on_reconnect() {
     if let Err(e) = result {
         panic!("{e}\nserver log:\n{}", ens.log_tail(0, 40));
     }
+}
+
+/// An encrypted PKCS#8 client key (as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it) works
+/// with its password, and without it or with a wrong one the cause names the key file.
+#[test]
+fn mtls_with_an_encrypted_key() {
+    let pki = pki();
+    let ens = tls_standalone(ZkVersion::V3_9, &pki, ServerCert::Good, ClientAuth::Need);
+    let encrypted = pki.dir().join("client-encrypted.key");
+    // openssl (Debian's package, installed by .ci/run) writes the key the way operators do.
+    let status = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:keypass",
+            "-in",
+        ])
+        .arg(pki.client_key())
+        .arg("-out")
+        .arg(&encrypted)
+        .status()
+        .unwrap_or_else(|e| panic!("running openssl (apt-get install openssl): {e}"));
+    assert!(status.success(), "openssl pkcs8 failed");
+    let pki = Arc::new(pki);
+    let encrypted = Arc::new(encrypted);
+    on_every_runtime(ServerKind::Real39, &ens.connect_string(), |c| {
+        let (pki, encrypted) = (pki.clone(), encrypted.clone());
+        Box::pin(async move {
+            let tls = ca_only(&pki).client_cert(pki.client_cert(), &*encrypted);
+            let client = connect(builder(
+                c,
+                &c.connect,
+                tls.clone().client_key_password("keypass"),
+            ))
+            .await?;
+            let who = ok!(client.whoami().await);
+            check!(who.iter().any(|i| i.user == CLIENT_SUBJECT), "{who:?}");
+            client.close().await;
+            let causes = connect_fails(c, &c.connect, tls.clone()).await?;
+            check!(
+                causes.contains("no password"),
+                "without the password: {causes}"
+            );
+            let causes = connect_fails(c, &c.connect, tls.client_key_password("nope")).await?;
+            check!(
+                causes.contains("wrong password") && causes.contains("client-encrypted.key"),
+                "with a wrong password: {causes}"
+            );
+            Ok(())
+        })
+    });
 }
 
 // ---- failover in a TLS ensemble --------------------------------------------------------------
