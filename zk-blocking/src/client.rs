@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use zk_client::{
     Acl, Data, Error, HostAddr, ReconnectPolicy, RetryPolicy, ServerVersion, SessionId,
-    SessionState,
+    SessionState, TlsConfig,
 };
 
 use crate::runtime::{block_on, block_on_timeout, Listeners, ThreadRuntime};
@@ -130,6 +130,12 @@ impl Client {
     /// chroot.
     pub fn set_hosts(&self, hosts: &str) -> Result<(), Error> {
         self.inner.set_hosts(hosts)
+    }
+
+    /// Why authentication failed, once a refused SASL login ended the session (see
+    /// [`zk_client::Client::auth_failure`]).
+    pub fn auth_failure(&self) -> Option<String> {
+        self.inner.auth_failure()
     }
 
     /// The server the session is attached to, if connected.
@@ -294,6 +300,19 @@ impl ClientBuilder {
     /// Digest credentials `user:password`, sent on every connection.
     pub fn digest(self, user: &str, password: &str) -> Self {
         self.map(|b| b.digest(user, password))
+    }
+
+    /// Connects over TLS with `config` (see [`zk_client::ClientBuilder::tls`]): TLS failures are
+    /// each host's connect failure cause in [`Error::ConnectFailed`](crate::Error::ConnectFailed).
+    pub fn tls(self, config: TlsConfig) -> Self {
+        self.map(|b| b.tls(config))
+    }
+
+    /// Authenticates with SASL DIGEST-MD5 on every connection (see
+    /// [`zk_client::ClientBuilder::sasl_digest`]); a refused login ends the session with
+    /// `Lost(AuthFailed)` and [`Client::auth_failure`] says why.
+    pub fn sasl_digest(self, user: &str, password: &str) -> Self {
+        self.map(|b| b.sasl_digest(user, password))
     }
 
     /// Fail requests that get no reply within `t` with [`Error::Timeout`] (default: wait while

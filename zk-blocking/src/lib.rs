@@ -92,3 +92,4 @@ pub use zk_client::{
     ReadResult, ReconnectPolicy, RetryPolicy, RetryState, ServerVersion, SessionId, SessionState,
     Stat, WatchEnd, WatchedEvent, WatcherType,
 };
+pub use zk_client::{make_ip_acl, make_sasl_acl, make_x509_acl, TlsConfig};

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::CliError;
+use crate::security::SecurityOpts;
 
 /// The servers used when neither `-server` nor `ZK_SERVER` names any (zkCli's default).
 pub const DEFAULT_SERVER: &str = "localhost:2181";
 
 /// The usage line of `zk` itself.
 pub const MAIN_USAGE: &str = "zk [-server HOST:PORT[,HOST:PORT...][/chroot]] [-timeout MS] [-r] \
-[--json] [--connect-timeout SECS] [COMMAND ARGS...]";
+[--json] [--connect-timeout SECS] [-client-configuration FILE] [-Dkey=value] [--jaas FILE] \
+[--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [COMMAND ARGS...]";
 
 /// Options that come before the command.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,8 @@ pub struct GlobalOpts {
     pub help: bool,
     /// `--version` before any command.
     pub version: bool,
+    /// TLS and SASL options (`-client-configuration`, `-D`, `--jaas`, `--tls-*`).
+    pub security: SecurityOpts,
 }
 
 impl Default for GlobalOpts {
@@ -43,6 +47,7 @@ impl Default for GlobalOpts {
             connect_timeout: Duration::from_secs(5),
             help: false,
             version: false,
+            security: SecurityOpts::default(),
         }
     }
 }
@@ -97,6 +102,20 @@ pub fn parse_global(
                         MAIN_USAGE,
                     )
                 })?;
+            }
+            "-client-configuration" | "--client-configuration" => {
+                opts.security.client_config = Some(take(&mut i)?.into());
+            }
+            "--jaas" => opts.security.jaas = Some(take(&mut i)?.into()),
+            "--tls-ca" => opts.security.tls_ca = Some(take(&mut i)?.into()),
+            "--tls-cert" => opts.security.tls_cert = Some(take(&mut i)?.into()),
+            "--tls-key" => opts.security.tls_key = Some(take(&mut i)?.into()),
+            // -Dkey=value, as zkCli.sh passes JVM properties.
+            f if f.starts_with("-D") && f.len() > 2 => {
+                let (k, v) = arg[2..].split_once('=').ok_or_else(|| {
+                    CliError::usage(format!("{arg}: -D takes key=value"), MAIN_USAGE)
+                })?;
+                opts.security.properties.push((k.to_owned(), v.to_owned()));
             }
             "-r" | "--read-only" => opts.read_only = true,
             "--json" => opts.json = true,
@@ -376,6 +395,40 @@ mod tests {
         assert!(parse_global(&s(&["-server"]), None).is_err());
         assert!(parse_global(&s(&["-bogus"]), None).is_err());
         assert!(parse_global(&s(&["-timeout", "x"]), None).is_err());
+    }
+
+    #[test]
+    fn security_flags() {
+        let (o, rest) = parse_global(
+            &s(&[
+                "-client-configuration",
+                "/c.properties",
+                "-Djava.security.auth.login.config=/j.conf",
+                "--tls-ca",
+                "/ca.pem",
+                "--tls-cert=/c.pem",
+                "--tls-key",
+                "/k.pem",
+                "--jaas",
+                "/jaas.conf",
+                "ls",
+                "/",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(rest, s(&["ls", "/"]));
+        let sec = &o.security;
+        assert_eq!(sec.client_config.as_deref(), Some("/c.properties".as_ref()));
+        assert_eq!(
+            sec.properties,
+            vec![("java.security.auth.login.config".into(), "/j.conf".into())]
+        );
+        assert_eq!(sec.tls_ca.as_deref(), Some("/ca.pem".as_ref()));
+        assert_eq!(sec.tls_cert.as_deref(), Some("/c.pem".as_ref()));
+        assert_eq!(sec.tls_key.as_deref(), Some("/k.pem".as_ref()));
+        assert_eq!(sec.jaas.as_deref(), Some("/jaas.conf".as_ref()));
+        assert!(parse_global(&s(&["-Dnovalue"]), None).is_err());
     }
 
     #[test]

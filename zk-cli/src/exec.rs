@@ -151,23 +151,41 @@ pub async fn connect(opts: &GlobalOpts, server: &str) -> Result<Client, CliError
             MAIN_USAGE,
         ));
     }
-    let builder = zk_tokio::ClientBuilder::new(TokioRuntime::default().shared(), server)
+    let security = opts.security.resolve()?;
+    let mut builder = zk_tokio::ClientBuilder::new(TokioRuntime::default().shared(), server)
         .session_timeout(opts.session_timeout)
         .read_only(opts.read_only)
         .connect_timeout(opts.connect_timeout)
         .request_timeout(REQUEST_TIMEOUT);
-    match builder.connect().await {
-        Ok(c) => Ok(c),
-        Err(Error::ConnectFailed { causes }) => Err(CliError::Unreachable {
-            servers: server.to_owned(),
-            waited: opts.connect_timeout.as_secs_f64(),
-            causes: causes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        }),
-        Err(e) => Err(CliError::zk(e, format!("connect {server}"))),
+    if let Some(tls) = security.tls {
+        builder = builder.tls(tls);
+    }
+    if let Some((user, password)) = &security.sasl {
+        builder = builder.sasl_digest(user, password);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| CliError::zk(e, format!("connect {server}")))?;
+    match client.start().await {
+        Ok(()) => Ok(client),
+        Err(e) => {
+            // A refused SASL login says why (wrong password...) only on the client.
+            let why = client.auth_failure();
+            client.close().await;
+            match (e, why) {
+                (Error::ConnectFailed { causes }, _) => Err(CliError::Unreachable {
+                    servers: server.to_owned(),
+                    waited: opts.connect_timeout.as_secs_f64(),
+                    causes: causes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }),
+                (e, Some(why)) => Err(CliError::zk(e, format!("connect {server}: {why}"))),
+                (e, None) => Err(CliError::zk(e, format!("connect {server}"))),
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod error;
 mod exec;
 mod output;
 mod progress;
+mod security;
 mod shell;
 mod walk;
 
@@ -176,6 +177,20 @@ pub fn help_text() -> String {
         "  --json                  print JSON: one object per result or event; errors as {\"error\": ...}"
             .into(),
         "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
+        "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
+        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type} (PEM),".into(),
+        "                          zookeeper.ssl.keyStore.password (an encrypted PKCS#8 key),".into(),
+        "                          zookeeper.ssl.hostnameVerification, zookeeper.sasl.client,".into(),
+        "                          zookeeper.sasl.clientconfig, java.security.auth.login.config"
+            .into(),
+        "  -Dkey=value             one such property (e.g. -Djava.security.auth.login.config=F)"
+            .into(),
+        "  --jaas FILE             JAAS file whose Client section (DigestLoginModule username,"
+            .into(),
+        "                          password) logs in with SASL DIGEST-MD5".into(),
+        "  --tls-ca FILE           connect with TLS, trusting this CA (PEM)".into(),
+        "  --tls-cert FILE         client certificate (PEM) for servers that require one".into(),
+        "  --tls-key FILE          its private key (PEM)".into(),
         String::new(),
         "Commands:".into(),
     ];

@@ -31,6 +31,26 @@ pub fn make_digest_acl(user: &str, password: &str, perms: Perms) -> Acl {
     make_acl("digest", &make_digest_acl_credential(user, password), perms)
 }
 
+/// An ACL entry granting `perms` to clients from `address`, an IP address or a CIDR block
+/// (`10.0.0.0/8`): the `ip` scheme.
+pub fn make_ip_acl(address: &str, perms: Perms) -> Acl {
+    make_acl("ip", address, perms)
+}
+
+/// An ACL entry granting `perms` to clients whose TLS client certificate has the subject
+/// `subject`, as the server's X509AuthenticationProvider writes it (Java's
+/// `X500Principal.getName()`, RFC 2253: `CN=app,O=Example`): the `x509` scheme. The client
+/// authenticates by showing that certificate ([`TlsConfig::client_cert`](crate::TlsConfig::client_cert)).
+pub fn make_x509_acl(subject: &str, perms: Perms) -> Acl {
+    make_acl("x509", subject, perms)
+}
+
+/// An ACL entry granting `perms` to the SASL user `user` (the authorization id of a DIGEST-MD5
+/// or Kerberos login): the `sasl` scheme.
+pub fn make_sasl_acl(user: &str, perms: Perms) -> Acl {
+    make_acl("sasl", user, perms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

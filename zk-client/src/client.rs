@@ -23,8 +23,9 @@ use zk_core::{
 use crate::data::Data;
 use crate::driver::Driver;
 use crate::engine::Engine;
-use crate::four_letter::four_letter_word_on;
+use crate::four_letter::four_letter_word_over;
 use crate::runtime::{sleep_until, Runtime};
+use crate::tls::{Connector, TlsConfig};
 
 /// Largest four-letter-word answer `command` reads (mntr and dump can be long).
 const COMMAND_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -182,6 +183,12 @@ impl Client {
         self.engine.set_hosts(parsed.hosts)
     }
 
+    /// Why authentication failed, once the session has ended with `Lost(AuthFailed)` because a
+    /// SASL login was refused: the mechanism and the server's answer (e.g. a wrong password).
+    pub fn auth_failure(&self) -> Option<String> {
+        self.engine.auth_failure()
+    }
+
     /// The server the session is attached to, if connected.
     pub fn current_host(&self) -> Option<HostAddr> {
         self.engine.current_host()
@@ -209,10 +216,9 @@ impl Client {
     pub async fn command(&self, word: &str) -> Result<String, Error> {
         crate::four_letter::check_word(word)?;
         let host = self.current_host().ok_or(Error::ConnectionLoss)?;
-        four_letter_word_on(
-            &**self.engine.rt(),
-            host.host,
-            host.port,
+        // Through the engine's connector, so a TLS-only port is asked over TLS.
+        four_letter_word_over(
+            self.engine.dial(host.host, host.port, None),
             word,
             COMMAND_MAX_BYTES,
         )
@@ -391,6 +397,7 @@ pub struct ClientBuilder {
     config: Option<SessionConfig>,
     error: Option<Error>,
     opts: ClientOptions,
+    connector: Connector,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -401,6 +408,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("config", &self.config)
             .field("error", &self.error)
             .field("opts", &self.opts)
+            .field("connector", &self.connector)
             .finish()
     }
 }
@@ -427,6 +435,7 @@ impl ClientBuilder {
                 connect_timeout: Duration::from_secs(15),
                 command_retry: RetryPolicy::default(),
             },
+            connector: Connector::Plain,
         }
     }
 
@@ -481,6 +490,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects over TLS with `config` (which CAs to trust, which client certificate to show):
+    /// every connection to a server, four-letter words and [`Client::command`] included. The
+    /// certificate files are read again for each new connection, so rotated ones are picked up
+    /// on reconnect. A TLS failure (unreadable file, untrusted or expired certificate, name
+    /// mismatch, refused client certificate) is that host's connect failure, and appears as its
+    /// cause in [`Error::ConnectFailed`].
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.connector = Connector::Tls(Arc::new(config));
+        self
+    }
+
     /// The ACL for nodes created without one (default: world:anyone, all permissions).
     pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
         self.opts.default_acl = acl;
@@ -506,6 +526,19 @@ impl ClientBuilder {
     /// Digest credentials `user:password`, sent on every connection.
     pub fn digest(self, user: &str, password: &str) -> Self {
         self.edit(|c| c.auth.push(Credentials::digest(user, password)))
+    }
+
+    /// Authenticates with SASL DIGEST-MD5 as `user` with `password` (a user of the server's JAAS
+    /// `DigestLoginModule`), on every connection before anything else is sent, as the Java client
+    /// does. The connection's identity is then `sasl:<user>` (see
+    /// [`make_sasl_acl`](crate::make_sasl_acl)). A refused login ends the session with
+    /// `Lost(AuthFailed)`; [`Client::auth_failure`] says why.
+    pub fn sasl_digest(self, user: &str, password: &str) -> Self {
+        let factory = crate::sasl::DigestMd5Factory {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        self.edit(|c| c.sasl = Some(Arc::new(factory)))
     }
 
     /// Fail requests that get no reply within `t` (default: wait while the session lives).
@@ -564,7 +597,7 @@ impl ClientBuilder {
         })?;
         let session = Session::new(config.clone(), self.rt.now());
         Ok(Client {
-            engine: Engine::new(session, self.rt),
+            engine: Engine::new(session, self.rt, self.connector),
             opts: Arc::new(self.opts),
             config: Arc::new(config),
             counted: true,

@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 use zk_core::session::{ConnId, ProbeId};
 
 use crate::engine::{Action, Engine, ReadOutcome};
-use crate::four_letter::four_letter_word_on;
+use crate::four_letter::four_letter_word_over;
 use crate::runtime::{BoxFuture, Timer, Transport};
 
 /// Largest four-letter-word answer a probe reads.
@@ -102,7 +102,7 @@ impl Driver {
         for action in actions {
             match action {
                 Action::Dial(c) => {
-                    let fut = self.engine.rt().connect(c.addr.host.clone(), c.addr.port);
+                    let fut = self.engine.dial(c.addr.host.clone(), c.addr.port, None);
                     self.connecting = Some((c.conn, fut));
                 }
                 Action::Probe(p) => {
@@ -111,10 +111,12 @@ impl Driver {
                         Some(addr) => (addr.ip().to_string(), addr.port()),
                         None => (p.addr.host.clone(), p.addr.port),
                     };
-                    let rt = self.engine.rt().clone();
+                    // Through the engine's connector: a TLS-only port answers probes over TLS.
+                    // The certificate names the host of the connect string, not its address.
+                    let dial = self.engine.dial(host, port, Some(p.addr.host.clone()));
                     let command = p.command;
                     let fut = async move {
-                        four_letter_word_on(&*rt, host, port, command, PROBE_MAX_BYTES)
+                        four_letter_word_over(dial, command, PROBE_MAX_BYTES)
                             .await
                             .map_err(|_| ())
                     };

@@ -29,7 +29,8 @@ use zk_core::{
     SessionState, WatchedEvent, WatcherId,
 };
 
-use crate::runtime::{Runtime, Transport};
+use crate::runtime::{BoxFuture, Runtime, Transport};
+use crate::tls::Connector;
 
 /// Hashes the session's sequential u64 ids (request and watcher numbers) with one
 /// multiplication: they are dense, never attacker-chosen, and SipHash cost more than the
@@ -153,10 +154,12 @@ struct Inner {
 pub(crate) struct Engine {
     inner: Mutex<Inner>,
     rt: Arc<dyn Runtime>,
+    /// Plain TCP or TLS, for every connection to a server (session, probes, commands).
+    connector: Connector,
 }
 
 impl Engine {
-    pub(crate) fn new(session: Session, rt: Arc<dyn Runtime>) -> Arc<Self> {
+    pub(crate) fn new(session: Session, rt: Arc<dyn Runtime>, connector: Connector) -> Arc<Self> {
         Arc::new(Engine {
             inner: Mutex::new(Inner {
                 session,
@@ -177,11 +180,24 @@ impl Engine {
                 generation: 0,
             }),
             rt,
+            connector,
         })
     }
 
     pub(crate) fn rt(&self) -> &Arc<dyn Runtime> {
         &self.rt
+    }
+
+    /// Opens a connection to `host:port` as the client is configured (TCP, or TLS with its
+    /// handshake done). With TLS, the certificate is checked against `name` when given (the
+    /// host the connect string named, when `host` is the address it resolved to), else `host`.
+    pub(crate) fn dial(
+        &self,
+        host: String,
+        port: u16,
+        name: Option<String>,
+    ) -> BoxFuture<io::Result<Box<dyn Transport>>> {
+        self.connector.connect(&self.rt, host, port, name)
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -222,6 +238,10 @@ impl Engine {
 
     pub(crate) fn connect_failures(&self) -> Vec<HostFailure> {
         self.lock().session.connect_failures()
+    }
+
+    pub(crate) fn auth_failure(&self) -> Option<String> {
+        self.lock().session.auth_failure().map(str::to_owned)
     }
 
     pub(crate) fn hosts(&self) -> Vec<HostAddr> {
@@ -513,10 +533,24 @@ impl Engine {
             let id = *id;
             match tcp.poll_read(cx, buf) {
                 Poll::Pending => break,
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                Poll::Ready(Ok(0)) => {
                     tracing::debug!(conn = id.0, "connection closed by peer");
                     g.set_io(None);
                     g.session.handle_closed(now, id);
+                    g.drain(now);
+                    outcome = ReadOutcome::Progress;
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = id.0, error = %e, "connection failed");
+                    g.set_io(None);
+                    if g.session.state().is_connected() {
+                        g.session.handle_closed(now, id);
+                    } else {
+                        // Before the session is up, the error is why this host failed: a TLS
+                        // server refusing our certificate says so only after our handshake
+                        // ended (TLS 1.3), so that cause would be lost as a plain close.
+                        g.session.handle_connect_failed(now, id, &e.to_string());
+                    }
                     g.drain(now);
                     outcome = ReadOutcome::Progress;
                 }
@@ -683,7 +717,15 @@ impl Inner {
                 Poll::Pending => return WriteState::Blocked,
             }
         }
-        WriteState::Done
+        // A TLS transport may still hold records the socket did not take.
+        match tcp.poll_flush(cx) {
+            Poll::Ready(Ok(())) => WriteState::Done,
+            Poll::Ready(Err(_)) => {
+                self.clear_write_buf();
+                WriteState::Failed
+            }
+            Poll::Pending => WriteState::Blocked,
+        }
     }
 
     fn wake_driver(&mut self) {

@@ -6,7 +6,7 @@ use std::io;
 
 use zk_core::Error;
 
-use crate::runtime::Runtime;
+use crate::runtime::{BoxFuture, Runtime, Transport};
 
 /// Checks that `word` is a four-letter word (four lowercase ASCII letters).
 ///
@@ -35,10 +35,21 @@ pub async fn four_letter_word_on(
     command: &str,
     max_bytes: usize,
 ) -> io::Result<String> {
+    four_letter_word_over(rt.connect(host, port), command, max_bytes).await
+}
+
+/// Sends `command` over the connection `dial` opens (plain TCP, or TLS with its handshake done:
+/// a secure client port answers four-letter words over TLS) and reads the answer, as
+/// [`four_letter_word_on`] does, with the same errors plus the dial's.
+pub(crate) async fn four_letter_word_over(
+    dial: BoxFuture<io::Result<Box<dyn Transport>>>,
+    command: &str,
+    max_bytes: usize,
+) -> io::Result<String> {
     if let Err(e) = check_word(command) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
     }
-    let mut tcp = rt.connect(host, port).await?;
+    let mut tcp = dial.await?;
     let mut sent = 0;
     while sent < 4 {
         let n = poll_fn(|cx| tcp.poll_write(cx, &command.as_bytes()[sent..])).await?;
@@ -47,13 +58,18 @@ pub async fn four_letter_word_on(
         }
         sent += n;
     }
+    poll_fn(|cx| tcp.poll_flush(cx)).await?;
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let n = poll_fn(|cx| tcp.poll_read(cx, &mut buf)).await?;
-        if n == 0 {
-            break;
-        }
+        let n = match poll_fn(|cx| tcp.poll_read(cx, &mut buf)).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            // A TLS server that closes without close_notify has still said everything: the
+            // answer ends where the connection does.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        };
         if answer.len() + n > max_bytes {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -30,16 +30,22 @@ pub mod ops;
 mod reply;
 mod retry;
 pub mod runtime;
+mod sasl;
+mod tls;
 pub mod txn;
 pub mod watch;
 
-pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
+pub use acl::{
+    make_acl, make_digest_acl, make_digest_acl_credential, make_ip_acl, make_sasl_acl,
+    make_x509_acl,
+};
 pub use client::{Client, ClientBuilder, StateChanges};
 pub use data::Data;
 pub use four_letter::four_letter_word_on as four_letter_word;
 pub use ops::{ReadOp, ReadResult};
 pub use reply::OpFuture;
 pub use runtime::{BoxFuture, Runtime, Timer, Transport};
+pub use tls::TlsConfig;
 pub use txn::{OpResult, Transaction};
 pub use watch::{
     ChildrenItem, ChildrenWatch, DataItem, DataWatch, PersistentItem, PersistentWatch, Watch,

@@ -53,6 +53,14 @@ pub trait Transport: Send + Unpin + 'static {
     /// Errors with the socket's error.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
 
+    /// Writes out whatever the transport buffered itself (a TLS layer's records); `Ready` once
+    /// nothing is left. A plain socket buffers nothing, hence the default.
+    ///
+    /// Errors with the socket's error.
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
     /// The peer's address, when known (used to ask the same server a four-letter word).
     fn peer_addr(&self) -> Option<SocketAddr>;
 }

@@ -1440,3 +1440,119 @@ fn handle_timeout_acts_exactly_when_poll_timeout_says() {
         assert!(reasons.contains(why), "{why} never came up: {reasons:?}");
     }
 }
+
+/// A scripted SASL mechanism: sends "hi", answers "challenge" with "answer", completes on "done".
+#[derive(Debug)]
+struct ScriptedSasl;
+
+struct ScriptedRun {
+    complete: bool,
+}
+
+impl zk_core::session::SaslClient for ScriptedRun {
+    fn mechanism(&self) -> &str {
+        "SCRIPTED"
+    }
+    fn initial(&mut self) -> Result<Vec<u8>, String> {
+        Ok(b"hi".to_vec())
+    }
+    fn step(&mut self, challenge: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        match challenge {
+            b"challenge" => Ok(Some(b"answer".to_vec())),
+            b"done" => {
+                self.complete = true;
+                Ok(None)
+            }
+            other => Err(format!("unexpected {other:?}")),
+        }
+    }
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+impl zk_core::session::SaslFactory for ScriptedSasl {
+    fn start(&self) -> Box<dyn zk_core::session::SaslClient> {
+        Box::new(ScriptedRun { complete: false })
+    }
+}
+
+fn sasl_harness() -> Harness {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.randomize_hosts = false;
+    c.session_timeout = Duration::from_secs(6);
+    c.auth.push(zk_core::session::Credentials::digest("u", "p"));
+    c.sasl = Some(std::sync::Arc::new(ScriptedSasl));
+    Harness::new(c)
+}
+
+fn sasl_token(t: &[u8]) -> Request {
+    Request::Sasl(SaslToken {
+        token: Some(Bytes::copy_from_slice(t)),
+    })
+}
+
+#[test]
+fn sasl_runs_first_and_holds_everything_else_back() {
+    let mut h = sasl_harness();
+    let queued = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    // Only the first SASL token: no Connected yet, no auth packet, no queued request.
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].0.op, 102, "op sasl");
+    assert_eq!(reqs[0].1, sasl_token(b"hi"));
+    assert!(h.events.is_empty(), "{:?}", h.events);
+    let xid = reqs[0].0.xid;
+    h.reply(
+        conn,
+        xid,
+        0,
+        ErrorCode::Ok,
+        Some(Response::Sasl(SaslToken {
+            token: Some(Bytes::from_static(b"challenge")),
+        })),
+    );
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].1, sasl_token(b"answer"));
+    let xid = reqs[0].0.xid;
+    h.reply(
+        conn,
+        xid,
+        0,
+        ErrorCode::Ok,
+        Some(Response::Sasl(SaslToken {
+            token: Some(Bytes::from_static(b"done")),
+        })),
+    );
+    // Now the connection is up: the state, then the auth replay, then the queued request.
+    assert_eq!(h.events, vec![Event::State(SessionState::Connected)]);
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].0.xid, -4, "auth packet first");
+    assert_eq!(reqs[1].1, get_data("/a", false));
+    h.reply(conn, reqs[1].0.xid, 3, ErrorCode::Ok, data_reply());
+    let replies = h.replies();
+    assert_eq!(replies[0].0, queued);
+    assert!(replies[0].1.is_ok());
+}
+
+#[test]
+fn a_refused_sasl_login_ends_the_session_with_auth_failed_and_says_why() {
+    let mut h = sasl_harness();
+    let queued = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let reqs = h.take_requests();
+    h.reply(conn, reqs[0].0.xid, 0, ErrorCode::AuthFailed, None);
+    assert!(h
+        .events
+        .contains(&Event::State(SessionState::Lost(LostReason::AuthFailed))));
+    let replies = h.replies();
+    assert_eq!(replies, vec![(queued, Err(Error::AuthFailed))]);
+    let why = h.s.auth_failure().expect("a reason");
+    assert!(why.contains("SCRIPTED") && why.contains("-115"), "{why}");
+    assert!(h.closes.contains(&conn), "the connection is dropped");
+}

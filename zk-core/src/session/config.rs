@@ -1,6 +1,8 @@
 //! Everything a session is configured with. Defaults follow kazoo where kazoo has a say (10 s
 //! session timeout, a new session after expiry) and the Java client elsewhere.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,6 +30,36 @@ impl Credentials {
             auth: Bytes::from(format!("{user}:{password}")),
         }
     }
+}
+
+/// The client side of a SASL mechanism (PROTOCOL.md §13.3), one instance per connection: the
+/// session carries its tokens in `sasl` (102) requests right after the ConnectResponse and holds
+/// everything else back until it completes. The mechanism itself (DIGEST-MD5, GSSAPI) lives
+/// outside the core; it is pure computation, so the core stays free of I/O.
+pub trait SaslClient: Send {
+    /// The mechanism's name, for messages (e.g. `DIGEST-MD5`).
+    fn mechanism(&self) -> &str;
+
+    /// The first token to send (empty for DIGEST-MD5, which has no initial response).
+    ///
+    /// Errors with the reason the exchange cannot start; the session then ends with
+    /// `Lost(AuthFailed)`.
+    fn initial(&mut self) -> Result<Vec<u8>, String>;
+
+    /// Answers the server's `challenge`: `Some(token)` to send, `None` when nothing more is sent.
+    ///
+    /// Errors with the reason when the challenge is malformed or the server cannot be verified;
+    /// the session then ends with `Lost(AuthFailed)`.
+    fn step(&mut self, challenge: &[u8]) -> Result<Option<Vec<u8>>, String>;
+
+    /// True once the exchange has succeeded.
+    fn is_complete(&self) -> bool;
+}
+
+/// Makes a fresh [`SaslClient`] for each connection (SASL is per connection, like auth).
+pub trait SaslFactory: Send + Sync + fmt::Debug {
+    /// A new exchange.
+    fn start(&self) -> Box<dyn SaslClient>;
 }
 
 /// Configuration of a [`super::Session`].
@@ -58,6 +90,9 @@ pub struct SessionConfig {
     pub max_request: usize,
     /// Credentials sent on every connection, before anything else.
     pub auth: Vec<Credentials>,
+    /// A SASL mechanism run on every connection right after the handshake, before auth replay,
+    /// watches and requests; a failure ends the session with `Lost(AuthFailed)`.
+    pub sasl: Option<Arc<dyn SaslFactory>>,
     /// After an expiry, start a new session (kazoo) instead of ending for good (Java).
     pub renew_after_expiry: bool,
     /// Declare the session expired after the session timeout passes without hearing from any
@@ -101,6 +136,7 @@ impl SessionConfig {
             max_frame: DEFAULT_MAX_FRAME,
             max_request: SERVER_MAX_FRAME,
             auth: Vec::new(),
+            sasl: None,
             renew_after_expiry: true,
             client_side_expiry: false,
             close_timeout: Duration::from_secs(2),

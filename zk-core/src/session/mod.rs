@@ -36,7 +36,7 @@ mod requests;
 mod timers;
 mod watches;
 
-pub use config::{Credentials, SessionConfig};
+pub use config::{Credentials, SaslClient, SaslFactory, SessionConfig};
 pub use event::{
     ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
     WatchedEvent,
@@ -195,6 +195,26 @@ pub struct Session {
     /// Why the last connection attempt to each host failed, in the order hosts first failed;
     /// cleared when a session is connected.
     connect_failures: Vec<HostFailure>,
+    /// The SASL exchange under way on this connection; requests wait until it is done.
+    sasl: Option<SaslRun>,
+    /// Why authentication failed, once it has (the session is then `Lost(AuthFailed)`).
+    auth_failure: Option<String>,
+}
+
+/// A SASL exchange under way.
+struct SaslRun {
+    client: Box<dyn SaslClient>,
+    /// Whether the server said read-only: the state to enter once the exchange succeeds.
+    read_only: bool,
+}
+
+impl std::fmt::Debug for SaslRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslRun")
+            .field("mechanism", &self.client.mechanism())
+            .field("read_only", &self.read_only)
+            .finish()
+    }
 }
 
 impl Session {
@@ -244,6 +264,8 @@ impl Session {
             close_out: VecDeque::new(),
             scratch: Vec::new(),
             connect_failures: Vec::new(),
+            sasl: None,
+            auth_failure: None,
         };
         s.schedule_dial(now);
         s
@@ -336,6 +358,12 @@ impl Session {
     /// [`Error::ConnectFailed`].
     pub fn connect_failures(&self) -> Vec<HostFailure> {
         self.connect_failures.clone()
+    }
+
+    /// Why authentication failed (a SASL exchange the server refused, naming the mechanism and
+    /// the server's answer), once the session has ended with `Lost(AuthFailed)` for it.
+    pub fn auth_failure(&self) -> Option<&str> {
+        self.auth_failure.as_deref()
     }
 
     /// Requests submitted and not yet resolved (queued or in flight).
@@ -984,6 +1012,10 @@ impl Session {
                     return self.protocol_error(now, false, &why);
                 }
                 self.note_zxid(header.zxid);
+                if head_op == OpCode::Sasl && self.sasl.is_some() {
+                    self.pipe.in_flight.pop_front();
+                    return self.on_sasl_reply(now, &header, body);
+                }
                 match decode_reply(&header, head_op, body) {
                     Ok(result) => {
                         if let Some(head) = self.pipe.in_flight.pop_front() {
@@ -1006,7 +1038,7 @@ impl Session {
     fn complete(&mut self, zxid: i64, head: InFlight, result: Result<Response, ErrorCode>) {
         match head.origin {
             Origin::Close => self.finish_close(),
-            Origin::Internal(Internal::RemoveWatch) => {}
+            Origin::Internal(Internal::RemoveWatch | Internal::Sasl) => {}
             Origin::Internal(Internal::Downgrade) => {
                 if result.is_ok() {
                     self.watches
@@ -1168,6 +1200,101 @@ impl Session {
             read_only,
             "session attached"
         );
+        if let Some(factory) = self.config.sasl.clone() {
+            let mut client = factory.start();
+            match client.initial() {
+                Ok(token) => {
+                    self.send_sasl(now, token);
+                    self.sasl = Some(SaslRun { client, read_only });
+                }
+                Err(why) => {
+                    let why = format!("{} authentication failed: {why}", client.mechanism());
+                    self.sasl_failed(now, why);
+                }
+            }
+            return;
+        }
+        self.link_ready(now, read_only);
+    }
+
+    /// Sends one SASL token (op 102, a normal xid).
+    fn send_sasl(&mut self, now: Instant, token: Vec<u8>) {
+        let xid = self.pipe.peek_xid();
+        self.pipe.advance_xid();
+        let request = Request::Sasl(crate::proto::SaslToken {
+            token: Some(Bytes::from(token)),
+        });
+        let _ = encode_request(&mut self.out, usize::MAX, xid, &request);
+        self.push_in_flight(
+            now,
+            xid,
+            OpCode::Sasl,
+            Origin::Internal(Internal::Sasl),
+            String::new(),
+            None,
+        );
+    }
+
+    /// The server answered a SASL token: feed its token to the mechanism, send the answer, or
+    /// finish the connection's set-up once the mechanism is complete.
+    fn on_sasl_reply(
+        &mut self,
+        now: Instant,
+        header: &crate::proto::ReplyHeader,
+        body: crate::proto::Reader,
+    ) {
+        let Some(mut run) = self.sasl.take() else {
+            return self.protocol_error(now, false, "SASL reply with no SASL exchange");
+        };
+        let mech = run.client.mechanism().to_owned();
+        if !header.err.is_ok() {
+            let why = format!(
+                "{mech} authentication failed: the server answered {} (wrong user name or \
+                 password, or no such user on the server)",
+                header.err
+            );
+            return self.sasl_failed(now, why);
+        }
+        let token = match decode_reply(header, OpCode::Sasl, body) {
+            Ok(Ok(Response::Sasl(t))) => t.token.unwrap_or_default(),
+            Ok(_) => Bytes::new(),
+            Err(e) => return self.protocol_error(now, false, &format!("bad SASL reply: {e}")),
+        };
+        match run.client.step(&token) {
+            Err(why) => self.sasl_failed(now, format!("{mech} authentication failed: {why}")),
+            Ok(Some(answer)) => {
+                self.send_sasl(now, answer);
+                self.sasl = Some(run);
+            }
+            Ok(None) if run.client.is_complete() => {
+                debug!(mechanism = %mech, "SASL authenticated");
+                self.link_ready(now, run.read_only);
+            }
+            Ok(None) => self.sasl_failed(
+                now,
+                format!("{mech} authentication failed: the exchange ended unfinished"),
+            ),
+        }
+    }
+
+    /// Authentication failed: the session ends with `Lost(AuthFailed)`, saying why.
+    fn sasl_failed(&mut self, now: Instant, why: String) {
+        warn!(why = %why, "SASL authentication failed");
+        if let Link::Up { host, .. } = self.link {
+            if let Some(addr) = self.config.connect_string.hosts.get(host) {
+                self.connect_failures.push(HostFailure {
+                    host: addr.clone(),
+                    cause: why.clone(),
+                });
+            }
+        }
+        self.auth_failure = Some(why);
+        self.session_lost(now, LostReason::AuthFailed);
+    }
+
+    /// The connection is usable: enter the connected state, replay credentials, re-arm the
+    /// watches and send what waited.
+    fn link_ready(&mut self, now: Instant, read_only: bool) {
         self.set_state(if read_only {
             SessionState::ConnectedReadOnly
         } else {
@@ -1224,6 +1351,7 @@ impl Session {
         self.connect_out = None;
         self.out.clear();
         self.link = Link::Down;
+        self.sasl = None;
         self.probing.open.clear();
         self.probing.ro_at = None;
         self.rearm_pending = false;

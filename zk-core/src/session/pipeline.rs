@@ -41,6 +41,8 @@ pub(super) enum Internal {
     RemoveWatch,
     /// addWatch that steps a path's server mode down to persistent.
     Downgrade,
+    /// A SASL token (handled before decoding, in `on_sasl_reply`).
+    Sasl,
 }
 
 /// A request not yet sent: encoded with a placeholder xid, patched when it goes out.
@@ -270,6 +272,7 @@ impl Session {
     /// ahead of it, watches re-armed, and the server version known if it matters.
     pub(super) fn can_send_now(&self, needs: Option<ServerVersion>) -> bool {
         matches!(self.link, Link::Up { .. })
+            && self.sasl.is_none()
             && self.pipe.queue.is_empty()
             && !self.rearm_pending
             && !matches!(self.version, VersionState::Probing(_))
@@ -315,6 +318,10 @@ impl Session {
     /// Sends queued requests in order while the connection is up and nothing holds the queue.
     pub(super) fn flush_queue(&mut self, now: Instant) {
         if !matches!(self.link, Link::Up { .. }) || self.phase != Phase::Running {
+            return;
+        }
+        // SASL first: the server takes nothing else until it is done (PROTOCOL.md §13.3).
+        if self.sasl.is_some() {
             return;
         }
         if self.rearm_pending || matches!(self.version, VersionState::Probing(_)) {

@@ -7,12 +7,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{self, Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::install::{Installation, Logging, ZkVersion};
 use super::node::Node;
 use super::ports::{self, PortBlock};
+use super::tls::{self, ServerTls};
 use super::{four_letter_word, Error, ServerMode};
 
 /// Timeout for one four-letter-word probe while waiting for readiness; a local server answers in
@@ -84,6 +86,9 @@ pub struct EnsembleOptions {
     pub jvm_args: Vec<String>,
     /// How long [`Ensemble::start`] and the waiting methods wait for servers (default 60 s).
     pub ready_timeout: Duration,
+    /// Serve clients over TLS only: a `secureClientPort` (Netty) on each node's client port and
+    /// no plain one; the harness then probes over TLS too. Default `None` (plain TCP).
+    pub tls: Option<ServerTls>,
 }
 
 impl EnsembleOptions {
@@ -103,6 +108,7 @@ impl EnsembleOptions {
             system_properties: Vec::new(),
             jvm_args: Vec::new(),
             ready_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 
@@ -153,6 +159,8 @@ pub struct Ensemble {
     nodes: Vec<Node>,
     watchdog: Option<Child>,
     keep: bool,
+    /// How the harness's own probes speak TLS, when the servers do.
+    probe_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Ensemble {
@@ -167,6 +175,13 @@ impl Ensemble {
         opts.validate()?;
         let install = opts.version.locate()?;
         let keep = env::var_os("ZK_RS_KEEP").is_some_and(|v| v == "1");
+        let probe_tls = match &opts.tls {
+            Some(t) => Some(
+                tls::probe_config(t)
+                    .map_err(|e| Error::io("loading the probes' TLS identity", e))?,
+            ),
+            None => None,
+        };
         let root = make_root()?;
         // From here on, dropping `ens` cleans up whatever exists.
         let mut ens = Ensemble {
@@ -176,6 +191,7 @@ impl Ensemble {
             nodes: Vec::new(),
             watchdog: None,
             keep,
+            probe_tls,
         };
         let pids = ens.root.join("pids");
         create_dir(&pids)?;
@@ -261,7 +277,12 @@ impl Ensemble {
                 format!("no ZooKeeper node {i}"),
             )
         })?;
-        four_letter_word(node.port(), word, FOUR_LETTER_TIMEOUT)
+        send_word(
+            node.port(),
+            word,
+            FOUR_LETTER_TIMEOUT,
+            self.probe_tls.as_ref(),
+        )
     }
 
     /// Node `i`'s mode from `srvr`; `None` when it is stopped, paused, not serving or unknown.
@@ -270,7 +291,7 @@ impl Ensemble {
         if !node.is_running() || node.is_paused() {
             return None;
         }
-        probe(node.port()).ok()
+        probe(node.port(), self.probe_tls.as_ref()).ok()
     }
 
     /// The node that currently leads: the one whose `srvr` says `leader` (a standalone server
@@ -372,7 +393,7 @@ impl Ensemble {
                 .iter()
                 .filter(|n| n.is_running() && !n.is_paused())
             {
-                let state = probe(node.port());
+                let state = probe(node.port(), self.probe_tls.as_ref());
                 match &state {
                     Ok(m) if m.is_serving() => {
                         leaders += usize::from(matches!(m, ServerMode::Leader));
@@ -414,6 +435,7 @@ impl Ensemble {
     ) -> Result<(), Error> {
         let timeout = self.opts.ready_timeout;
         let deadline = Instant::now() + timeout;
+        let probe_tls = self.probe_tls.clone();
         loop {
             let node = self.node_mut(i)?;
             if let Some(status) = node.check_exited()? {
@@ -422,7 +444,7 @@ impl Ensemble {
             if !node.is_running() || node.is_paused() {
                 return Err(Error::NotRunning(i));
             }
-            let state = probe(node.port());
+            let state = probe(node.port(), probe_tls.as_ref());
             if state.as_ref().is_ok_and(&accept) {
                 return Ok(());
             }
@@ -528,8 +550,14 @@ impl Ensemble {
         let _ = writeln!(cfg, "initLimit={}", o.init_limit);
         let _ = writeln!(cfg, "syncLimit={}", o.sync_limit);
         let _ = writeln!(cfg, "dataDir={}", node.data_dir().display());
-        let _ = writeln!(cfg, "clientPort={}", node.port());
-        let _ = writeln!(cfg, "clientPortAddress=127.0.0.1");
+        match &o.tls {
+            // The secure port only: a client that fell back to plain TCP would find nothing.
+            Some(t) => cfg.push_str(&tls::config_lines(t, node.port())),
+            None => {
+                let _ = writeln!(cfg, "clientPort={}", node.port());
+                let _ = writeln!(cfg, "clientPortAddress=127.0.0.1");
+            }
+        }
         if let Some(ms) = o.min_session_timeout_ms {
             let _ = writeln!(cfg, "minSessionTimeout={ms}");
         }
@@ -628,15 +656,28 @@ impl Drop for Ensemble {
     }
 }
 
+/// A four-letter word, over TLS when `tls` is given.
+fn send_word(
+    port: u16,
+    word: &str,
+    timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> io::Result<String> {
+    match tls {
+        Some(config) => tls::four_letter_word_tls(port, word, timeout, config),
+        None => four_letter_word(port, word, timeout),
+    }
+}
+
 /// One readiness probe: `ruok` must answer `imok`, then `srvr` must name a mode.
-fn probe(port: u16) -> Result<ServerMode, String> {
-    match four_letter_word(port, "ruok", PROBE_TIMEOUT) {
+fn probe(port: u16, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<ServerMode, String> {
+    match send_word(port, "ruok", PROBE_TIMEOUT, tls) {
         Ok(a) if a == "imok" => {}
         Ok(a) => return Err(format!("ruok answered {a:?}")),
         Err(e) => return Err(format!("ruok failed: {e}")),
     }
     let srvr =
-        four_letter_word(port, "srvr", PROBE_TIMEOUT).map_err(|e| format!("srvr failed: {e}"))?;
+        send_word(port, "srvr", PROBE_TIMEOUT, tls).map_err(|e| format!("srvr failed: {e}"))?;
     ServerMode::from_srvr(&srvr).ok_or_else(|| format!("srvr answered {:?}", srvr.trim()))
 }
 

@@ -23,6 +23,14 @@ const DEBIAN_LOG_JARS: [&str; 2] = [
     "/usr/share/java/log4j-1.2.jar",
 ];
 
+/// Netty jars the Debian jar's manifest leaves out although its Netty server (the TLS client
+/// port, `NettyServerCnxnFactory`) needs them: the handler's decoders and address resolver. They
+/// come with libnetty-java, a dependency of the package.
+const DEBIAN_NETTY_JARS: [&str; 2] = [
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+];
+
 /// A ZooKeeper server release the harness can start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -54,7 +62,10 @@ impl ZkVersion {
         let java = find_java()?;
         let (classpath, logging) = match self {
             ZkVersion::V3_8 => {
-                for jar in std::iter::once(DEBIAN_ZK_JAR).chain(DEBIAN_LOG_JARS) {
+                for jar in std::iter::once(DEBIAN_ZK_JAR)
+                    .chain(DEBIAN_LOG_JARS)
+                    .chain(DEBIAN_NETTY_JARS)
+                {
                     require_file(Path::new(jar), self)?;
                 }
                 // /etc/zookeeper/conf first, as Debian's own zkEnv.sh does; its log4j.properties
@@ -62,6 +73,7 @@ impl ZkVersion {
                 let cp = ["/etc/zookeeper/conf", DEBIAN_ZK_JAR]
                     .into_iter()
                     .chain(DEBIAN_LOG_JARS)
+                    .chain(DEBIAN_NETTY_JARS)
                     .collect::<Vec<_>>()
                     .join(":");
                 (cp, Logging::Log4j1)

@@ -40,6 +40,7 @@ mod ensemble;
 mod install;
 mod node;
 mod ports;
+mod tls;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -49,6 +50,7 @@ use std::time::Duration;
 pub use ensemble::{Ensemble, EnsembleOptions};
 pub use install::{Installation, ZkVersion};
 pub use node::Node;
+pub use tls::{ClientAuth, ServerCert, ServerTls, TestPki, CLIENT_SUBJECT, OTHER_CLIENT_SUBJECT};
 
 /// Largest four-letter-word answer read; `mntr`, `conf` and `dump` of a test server are a few KiB.
 const FOUR_LETTER_CAP: u64 = 1024 * 1024;

@@ -1,0 +1,332 @@
+//! TLS and SASL for `zk`, configured the way zkCli.sh is: `-client-configuration FILE` (a Java
+//! properties file with `zookeeper.client.secure`, `zookeeper.ssl.*` and `zookeeper.sasl.*`
+//! keys), `-Dkey=value` for the same keys, and a JAAS file (`-Djava.security.auth.login.config=FILE`
+//! or `--jaas FILE`) whose `Client` section holds DigestLoginModule credentials; plus short flags
+//! (`--tls-ca`, `--tls-cert`, `--tls-key`) for the common case.
+//!
+//! Keystores and truststores must be PEM (`ssl.*.type=PEM`, or a `.pem`/`.crt`/`.key` file): a
+//! JKS or PKCS#12 store is refused with the command that converts it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use zk_tokio::TlsConfig;
+
+use crate::error::CliError;
+
+/// The security options given on the command line, before files are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityOpts {
+    /// `-client-configuration FILE`.
+    pub client_config: Option<PathBuf>,
+    /// `-Dkey=value` properties, later ones winning (and over the configuration file).
+    pub properties: Vec<(String, String)>,
+    /// `--jaas FILE` (same as `-Djava.security.auth.login.config=FILE`).
+    pub jaas: Option<PathBuf>,
+    /// `--tls-ca FILE`: trust this CA (PEM) and turn TLS on.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-cert FILE`: the client certificate (PEM); needs `--tls-key`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key FILE`: the client certificate's key (PEM).
+    pub tls_key: Option<PathBuf>,
+}
+
+/// What the client connects with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Security {
+    /// TLS, when on.
+    pub tls: Option<TlsConfig>,
+    /// SASL DIGEST-MD5 user and password, when a JAAS `Client` section names them.
+    pub sasl: Option<(String, String)>,
+}
+
+impl SecurityOpts {
+    /// Reads the configuration and JAAS files and works out TLS and SASL.
+    ///
+    /// Errors with a usage error naming the file or key that is unreadable, malformed or
+    /// unsupported (a JKS or PKCS#12 store, a JAAS login module other than DigestLoginModule,
+    /// `--tls-cert` without `--tls-key`).
+    pub fn resolve(&self) -> Result<Security, CliError> {
+        let mut props: HashMap<String, String> = HashMap::new();
+        if let Some(file) = &self.client_config {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                CliError::bad_input(format!("-client-configuration {}: {e}", file.display()))
+            })?;
+            props.extend(parse_properties(&text));
+        }
+        props.extend(self.properties.iter().cloned());
+        let get = |k: &str| props.get(k).map(|v| v.trim().to_owned());
+        let is_true = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let is_false = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("false"));
+
+        let secure = is_true("zookeeper.client.secure") || self.tls_ca.is_some();
+        let tls = if secure {
+            let mut t = TlsConfig::new();
+            match (&self.tls_ca, get("zookeeper.ssl.trustStore.location")) {
+                (Some(ca), _) => t = t.ca_file(ca),
+                (None, Some(loc)) if !loc.is_empty() => {
+                    let loc = PathBuf::from(loc);
+                    check_pem(&loc, get("zookeeper.ssl.trustStore.type"), "trustStore")?;
+                    t = t.ca_file(loc);
+                }
+                // No trust store: the platform's CAs, as Java's default trust store would be.
+                _ => t = t.platform_roots(),
+            }
+            match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => t = t.client_cert(cert, key),
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(CliError::bad_input(
+                        "--tls-cert and --tls-key go together (the certificate and its key)",
+                    ))
+                }
+                (None, None) => {
+                    if let Some(loc) =
+                        get("zookeeper.ssl.keyStore.location").filter(|l| !l.is_empty())
+                    {
+                        let loc = PathBuf::from(loc);
+                        check_pem(&loc, get("zookeeper.ssl.keyStore.type"), "keyStore")?;
+                        t = t.client_keystore_pem(loc);
+                    }
+                }
+            }
+            if let Some(pw) = get("zookeeper.ssl.keyStore.password").filter(|p| !p.is_empty()) {
+                t = t.client_key_password(pw);
+            }
+            if is_false("zookeeper.ssl.hostnameVerification") {
+                t = t.verify_hostname(false);
+            }
+            Some(t)
+        } else {
+            None
+        };
+
+        let jaas = self
+            .jaas
+            .clone()
+            .or_else(|| get("java.security.auth.login.config").map(PathBuf::from));
+        let sasl = match jaas {
+            Some(file) if !is_false("zookeeper.sasl.client") => {
+                let section = get("zookeeper.sasl.clientconfig").unwrap_or_else(|| "Client".into());
+                read_jaas_digest(&file, &section)?
+            }
+            _ => None,
+        };
+        Ok(Security { tls, sasl })
+    }
+}
+
+/// Refuses key and trust stores that are not PEM, saying how to convert them.
+fn check_pem(path: &Path, declared: Option<String>, what: &str) -> Result<(), CliError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let kind = declared
+        .map(|d| d.to_ascii_uppercase())
+        .unwrap_or_else(|| match ext.as_str() {
+            "jks" => "JKS".into(),
+            "p12" | "pfx" | "pkcs12" => "PKCS12".into(),
+            _ => "PEM".into(),
+        });
+    let fix = match kind.as_str() {
+        "PEM" => return Ok(()),
+        "JKS" => {
+            "keytool -importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 \
+                  -deststoretype PKCS12, then openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem"
+        }
+        _ => "openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem",
+    };
+    Err(CliError::bad_input(format!(
+        "zookeeper.ssl.{what} {}: type {kind} is not supported, only PEM; convert it: {fix}",
+        path.display()
+    )))
+}
+
+/// Java properties: `key=value` or `key: value` lines, `#` and `!` comments, a trailing `\`
+/// continuing a line.
+fn parse_properties(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        if let Some(cont) = line.strip_suffix('\\') {
+            pending.push_str(cont);
+            continue;
+        }
+        pending.push_str(line);
+        let full = std::mem::take(&mut pending);
+        let split = full.find(['=', ':']).unwrap_or(full.len());
+        let key = full[..split].trim().to_owned();
+        let value = full.get(split + 1..).unwrap_or("").trim().to_owned();
+        if !key.is_empty() {
+            out.push((key, value));
+        }
+    }
+    out
+}
+
+/// The DigestLoginModule `username` and `password` of the JAAS section `section` in `file`;
+/// `None` if the file has no such section (then no SASL, as in Java).
+///
+/// Errors when the file cannot be read, or the section uses another login module (Kerberos is
+/// not supported) or lacks a user name or password.
+fn read_jaas_digest(file: &Path, section: &str) -> Result<Option<(String, String)>, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::bad_input(format!("JAAS file {}: {e}", file.display())))?;
+    let Some(body) = jaas_section(&text, section) else {
+        return Ok(None);
+    };
+    if !body.contains("DigestLoginModule") {
+        return Err(CliError::bad_input(format!(
+            "JAAS file {}: section {section} does not use DigestLoginModule; only SASL \
+             DIGEST-MD5 logins are supported",
+            file.display()
+        )));
+    }
+    let options = jaas_options(body);
+    let user = options.get("username").cloned();
+    let password = options.get("password").cloned();
+    match (user, password) {
+        (Some(u), Some(p)) => Ok(Some((u, p))),
+        _ => Err(CliError::bad_input(format!(
+            "JAAS file {}: section {section} needs username=\"...\" and password=\"...\"",
+            file.display()
+        ))),
+    }
+}
+
+/// The text between `NAME {` and its closing `};`, comments removed.
+fn jaas_section<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let mut search = 0;
+    while let Some(pos) = text[search..].find(name) {
+        let start = search + pos;
+        let after = text[start + name.len()..].trim_start();
+        let before_ok = start == 0
+            || text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_whitespace() || c == ';' || c == '}');
+        if before_ok && after.starts_with('{') {
+            let open = text.len() - after.len();
+            let end = text[open..].find('}')?;
+            return Some(&text[open + 1..open + end]);
+        }
+        search = start + name.len();
+    }
+    None
+}
+
+/// `key="value"` (or unquoted) options of a JAAS login module entry.
+fn jaas_options(body: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = body;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq]
+            .split_whitespace()
+            .last()
+            .unwrap_or("")
+            .to_owned();
+        let after = rest[eq + 1..].trim_start();
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            match q.find('"') {
+                Some(end) => (q[..end].to_owned(), &q[end + 1..]),
+                None => (q.to_owned(), ""),
+            }
+        } else {
+            let end = after
+                .find(|c: char| c.is_whitespace() || c == ';')
+                .unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        out.insert(key, value);
+        rest = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_parse_like_java() {
+        let p = parse_properties(
+            "# comment\nzookeeper.client.secure=true\n! other\nzookeeper.ssl.trustStore.location : /a/b.pem\n\
+             long=one\\\n  two\n",
+        );
+        assert_eq!(
+            p,
+            vec![
+                ("zookeeper.client.secure".into(), "true".into()),
+                (
+                    "zookeeper.ssl.trustStore.location".into(),
+                    "/a/b.pem".into()
+                ),
+                ("long".into(), "onetwo".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn jaas_client_section() {
+        let text = "Server {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n user_bob=\"x\";\n};\n\
+                    Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"bob\"\n  password=\"bob secret\";\n};\n";
+        let body = jaas_section(text, "Client").expect("section");
+        let o = jaas_options(body);
+        assert_eq!(o.get("username").map(String::as_str), Some("bob"));
+        assert_eq!(o.get("password").map(String::as_str), Some("bob secret"));
+        assert!(jaas_section(text, "Nope").is_none());
+    }
+
+    #[test]
+    fn stores_must_be_pem() {
+        assert!(check_pem(Path::new("/x/store.jks"), None, "keyStore").is_err());
+        assert!(check_pem(Path::new("/x/store.p12"), None, "keyStore").is_err());
+        assert!(check_pem(Path::new("/x/store"), Some("PKCS12".into()), "keyStore").is_err());
+        assert!(check_pem(Path::new("/x/store.pem"), None, "keyStore").is_ok());
+        assert!(check_pem(Path::new("/x/store"), Some("pem".into()), "keyStore").is_ok());
+    }
+
+    #[test]
+    fn short_flags_and_files() {
+        let o = SecurityOpts {
+            tls_ca: Some("/ca.pem".into()),
+            tls_cert: Some("/c.pem".into()),
+            ..Default::default()
+        };
+        assert!(o.resolve().is_err(), "--tls-cert without --tls-key");
+        let o = SecurityOpts {
+            tls_ca: Some("/ca.pem".into()),
+            ..Default::default()
+        };
+        let s = o.resolve().expect("resolves");
+        assert_eq!(s.tls, Some(TlsConfig::new().ca_file("/ca.pem")));
+        assert_eq!(s.sasl, None);
+        let o = SecurityOpts {
+            properties: vec![
+                ("zookeeper.client.secure".into(), "true".into()),
+                ("zookeeper.ssl.trustStore.location".into(), "/t.pem".into()),
+                ("zookeeper.ssl.keyStore.location".into(), "/k.pem".into()),
+                ("zookeeper.ssl.keyStore.password".into(), "pw".into()),
+                ("zookeeper.ssl.hostnameVerification".into(), "false".into()),
+            ],
+            ..Default::default()
+        };
+        let s = o.resolve().expect("resolves");
+        assert_eq!(
+            s.tls,
+            Some(
+                TlsConfig::new()
+                    .ca_file("/t.pem")
+                    .client_keystore_pem("/k.pem")
+                    .client_key_password("pw")
+                    .verify_hostname(false)
+            )
+        );
+    }
+}
