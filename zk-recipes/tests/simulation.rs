@@ -219,7 +219,11 @@ async fn contender(w: SimWorld, node: Node, policy: LossPolicy, shared: Shared) 
 /// A hold: mostly short, sometimes past a session timeout (a long critical section is where a
 /// lost session matters).
 fn hold_time(w: &SimWorld) -> Duration {
-    let max = if w.next_random() % 4 == 0 { 15_000 } else { 3000 };
+    let max = if w.next_random() % 4 == 0 {
+        15_000
+    } else {
+        3000
+    };
     Duration::from_millis(w.next_random() % max)
 }
 
@@ -251,9 +255,8 @@ async fn lease_user(w: SimWorld, c: Client, node: Node, policy: LossPolicy, shar
 /// step down and queue again.
 async fn latch_participant(w: SimWorld, c: Client, node: Node, policy: LossPolicy, shared: Shared) {
     for _ in 0..ROUNDS {
-        let mut latch =
-            zk_recipes::LeaderLatch::new(&c, "/sim/latch", &format!("node-{}", node.0))
-                .with_policy(policy);
+        let mut latch = zk_recipes::LeaderLatch::new(&c, "/sim/latch", &format!("node-{}", node.0))
+            .with_policy(policy);
         if latch.start().is_err() {
             return;
         }
