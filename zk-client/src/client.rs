@@ -150,6 +150,11 @@ impl Client {
         self.engine.last_zxid()
     }
 
+    /// The seed of this client's random choices (host order, jitter), as configured.
+    pub(crate) fn rng_seed(&self) -> u64 {
+        self.config.rng_seed
+    }
+
     /// The chroot of the connect string, if any.
     pub fn chroot(&self) -> Option<String> {
         self.config

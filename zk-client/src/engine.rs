@@ -15,7 +15,7 @@
 //! driver-side method checks it under the lock, so a driver of an ended session can never touch
 //! the next one, not even half-way through one of its steps.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -137,7 +137,9 @@ struct Inner {
     driver_thread: Option<std::thread::ThreadId>,
     replies: IdMap<RequestId, ReplySlot>,
     watchers: IdMap<WatcherId, WatchSlot>,
-    state_subs: HashMap<u64, StateSub>,
+    // Ordered: subscribers are woken in subscription order, the same on every run (the
+    // deterministic simulation replays a seed only if wake-ups come in the same order).
+    state_subs: BTreeMap<u64, StateSub>,
     next_sub: u64,
     driver_waker: Option<Waker>,
     actions: VecDeque<Action>,
@@ -156,6 +158,9 @@ pub(crate) struct Engine {
     rt: Arc<dyn Runtime>,
     /// Plain TCP or TLS, for every connection to a server (session, probes, commands).
     connector: Connector,
+    /// Numbers the retry loops' jitter seeds, so they differ per loop yet replay in a
+    /// deterministic runtime.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -170,7 +175,7 @@ impl Engine {
                 driver_thread: None,
                 replies: IdMap::default(),
                 watchers: IdMap::default(),
-                state_subs: HashMap::new(),
+                state_subs: BTreeMap::new(),
                 next_sub: 0,
                 driver_waker: None,
                 actions: VecDeque::new(),
@@ -181,7 +186,16 @@ impl Engine {
             }),
             rt,
             connector,
+            retries: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A seed for one retry loop's jitter: `base` (the client's RNG seed) and a count.
+    pub(crate) fn retry_seed(&self, base: u64) -> u64 {
+        let n = self
+            .retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        base ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     pub(crate) fn rt(&self) -> &Arc<dyn Runtime> {

@@ -35,8 +35,7 @@ impl Client {
     {
         let rt = self.runtime().clone();
         let start = rt.now();
-        let seed = start.elapsed().as_nanos() as u64 ^ (self as *const Self as u64);
-        let mut state = policy.start(seed);
+        let mut state = policy.start(self.engine.retry_seed(self.rng_seed()));
         loop {
             match op(self.clone()).await {
                 Ok(v) => return Ok(v),

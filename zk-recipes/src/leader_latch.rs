@@ -12,7 +12,7 @@
 //! Curator's `RECONNECTED` does); after an expiry, with a client that starts a new session, a new
 //! node is created and the participant queues up again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,7 +54,7 @@ struct Inner {
     error: Option<Error>,
     task_waker: Option<Waker>,
     waiters: Vec<Waker>,
-    subscribers: HashMap<u64, (VecDeque<LeadershipEvent>, Option<Waker>)>,
+    subscribers: BTreeMap<u64, (VecDeque<LeadershipEvent>, Option<Waker>)>,
     next_subscriber: u64,
 }
 

@@ -29,6 +29,15 @@ pub struct Semaphore {
     held: Option<Ownership>,
 }
 
+/// How waiting for a lease ended.
+enum Lease {
+    Taken,
+    /// Not now: non-blocking and none free, or the deadline passed.
+    NotNow,
+    /// The lock's session ended while waiting.
+    LockLost,
+}
+
 impl Semaphore {
     /// A semaphore on `path` with `max_leases` leases, for a holder named `identifier`. Nothing is
     /// sent until an acquire.
@@ -109,33 +118,58 @@ impl Semaphore {
         }
         self.ensure_path().await?;
         let client = self.client.clone();
-        let mut lock = Lock::new(&client, &self.lock_path, &self.identifier);
-        let got = match (blocking, deadline) {
-            (false, _) => lock.try_acquire().await?,
-            (true, None) => {
-                lock.acquire().await?;
-                true
+        loop {
+            let mut lock = Lock::new(&client, &self.lock_path, &self.identifier);
+            let got = match (blocking, deadline) {
+                (false, _) => lock.try_acquire().await?,
+                (true, None) => {
+                    lock.acquire().await?;
+                    true
+                }
+                (true, Some(d)) => {
+                    let left = d.saturating_duration_since(client.runtime().now());
+                    lock.acquire_timeout(left).await?
+                }
+            };
+            if !got {
+                return Ok(false);
             }
-            (true, Some(d)) => {
-                let left = d.saturating_duration_since(client.runtime().now());
-                lock.acquire_timeout(left).await?
+            let lock_node = lock.ownership().map(|o| o.node().to_owned());
+            let result = match lock_node {
+                Some(node) => self.take_lease(&node, blocking, deadline).await,
+                None => Ok(Lease::LockLost),
+            };
+            // Sent whatever happened; on a cancel, dropping `lock` sends it.
+            let _ = lock.release().await;
+            match result? {
+                // Releasing the lock took a round trip: the session may have ended meanwhile.
+                // A lease already lost is not handed out; queue again.
+                Lease::Taken
+                    if self.held.as_ref().map(Ownership::state) == Some(OwnershipState::Lost) =>
+                {
+                    self.held = None;
+                    continue;
+                }
+                Lease::Taken => return Ok(true),
+                Lease::NotNow => return Ok(false),
+                // The session that held the lock ended while waiting for a lease (a new one
+                // may have started): queue for the lock again.
+                Lease::LockLost => continue,
             }
-        };
-        if !got {
-            return Ok(false);
         }
-        let result = self.take_lease(blocking, deadline).await;
-        // Sent whatever happened; on a cancel, dropping `lock` sends it.
-        let _ = lock.release().await;
-        result
     }
 
-    /// With the lock held: waits for a free lease and takes it.
+    /// With the lock held (its node `lock_node`): waits for a free lease and takes it. The lease
+    /// is created in one transaction with a check that `lock_node` still exists: if the session
+    /// that holds the lock expired while waiting and the client started a new one, the lock is
+    /// gone (another contender may hold it and count the leases too), and creating the lease in
+    /// the new session would go past `max_leases` (found by the recipes simulation).
     async fn take_lease(
         &mut self,
+        lock_node: &str,
         blocking: bool,
         deadline: Option<Instant>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Lease, Error> {
         let client = self.client.clone();
         let data = Bytes::from(self.identifier.clone());
         loop {
@@ -145,13 +179,21 @@ impl Semaphore {
                 let mut guard = NodeGuard::new(&client, &self.path, "");
                 // The name is known before the create: a cancel deletes it by name.
                 guard.created(&self.create_path);
-                match client
+                let created = client
+                    .transaction()
+                    .check(lock_node, -1)
                     .create(&self.create_path, data.clone())
                     .ephemeral()
-                    .with_stat()
-                    .await
-                {
-                    Ok(_) | Err(Error::NodeExists { .. }) | Err(Error::ConnectionLoss) => {}
+                    .commit()
+                    .await;
+                match created {
+                    Ok(_) | Err(Error::ConnectionLoss) => {}
+                    Err(Error::TransactionFailed { index: 0, .. }) => {
+                        guard.forget();
+                        return Ok(Lease::LockLost);
+                    }
+                    Err(Error::TransactionFailed { error, .. })
+                        if matches!(*error, Error::NodeExists { .. }) => {}
                     Err(e) => return Err(e),
                 }
                 if let Some(stat) = retry_loss(|| client.exists(&self.create_path)).await? {
@@ -165,16 +207,16 @@ impl Semaphore {
                             stat.czxid,
                             self.policy,
                         ));
-                        return Ok(true);
+                        return Ok(Lease::Taken);
                     }
                 }
                 guard.forget();
             }
             if !blocking {
-                return Ok(false);
+                return Ok(Lease::NotNow);
             }
             match until(&client, deadline, watch).await {
-                None => return Ok(false),
+                None => return Ok(Lease::NotNow),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
             }

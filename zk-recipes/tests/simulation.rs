@@ -3,8 +3,9 @@
 //! that cuts clients off (closed links), black-holes them (silent loss, only timeouts tell),
 //! crashes and restarts servers; the recipes' invariants are checked as the run goes.
 //!
-//! - **Lock**: never two believers at once. A contender that holds the lock (`Lock` acquired,
-//!   loss signal not fired under the default policy) is a believer; a new holder may enter only
+//! - **Lock**: never two believers at once. A contender that holds the lock (`Lock` acquired and
+//!   its ownership `Held` when it looks, loss signal not fired since, under the default policy)
+//!   is a believer; a new holder may enter only
 //!   when no other believer remains, and its fencing token is larger than every earlier one's.
 //! - **Semaphore** (2 leases): never more than 2 lease holders believe they hold one.
 //! - **LeaderLatch**: never two participants believe they lead at once.
@@ -30,7 +31,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_recipes::{Counter, Lock, LossPolicy};
+use zk_recipes::{Counter, Lock, LossPolicy, OwnershipState};
 use zk_testkit::sim::{NetConfig, Node, SimConfig, SimWorld};
 
 const CONTENDERS: u32 = 4;
@@ -188,6 +189,12 @@ async fn contender(w: SimWorld, node: Node, policy: LossPolicy, shared: Shared) 
                         .push(format!("{node:?}: acquired without an ownership"));
                     return;
                 };
+                // A careful holder looks at the state first: ownership can be lost between the
+                // acquire's last reply and this line.
+                if lock.state() != OwnershipState::Held {
+                    let _ = lock.release().await;
+                    continue;
+                }
                 check(&shared).enter(w.elapsed(), node, token);
                 // Mostly short, sometimes past a session timeout (a long critical section is
                 // where a lost session matters).
@@ -240,7 +247,33 @@ async fn lease_user(w: SimWorld, c: Client, node: Node, policy: LossPolicy, shar
                         .push(format!("{node:?}: a lease without an ownership"));
                     return;
                 };
+                if sem.state() != OwnershipState::Held {
+                    let _ = sem.release().await;
+                    continue;
+                }
+                let before = check(&shared).violations.len();
                 check(&shared).lease(w.elapsed(), node);
+                if check(&shared).violations.len() > before {
+                    // Say what the ensemble holds, for the replay.
+                    let leases = w.with_server(|srv, _| {
+                        srv.children("/sim/sem")
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|c| {
+                                let owner = srv
+                                    .node(&format!("/sim/sem/{c}"))
+                                    .map(|n| n.stat.ephemeral_owner)
+                                    .unwrap_or(0);
+                                format!("{c} owned by {owner:#x}")
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    let alive = w.with_server(|srv, _| srv.session_ids());
+                    let mine = c.client_id().map(|i| i.id).unwrap_or(0);
+                    check(&shared).violations.push(format!(
+                        "  {node:?} is session {mine:#x}; leases on the ensemble: {leases:?}; live sessions {alive:x?}"
+                    ));
+                }
                 race(sleep(&w, hold_time(&w)), lost).await;
                 check(&shared).unlease(node);
                 let _ = sem.release().await;
@@ -271,7 +304,7 @@ async fn latch_participant(w: SimWorld, c: Client, node: Node, policy: LossPolic
             })
             .await
         };
-        if let Some(own) = led {
+        if let Some(own) = led.filter(|o| o.state() == OwnershipState::Held) {
             check(&shared).lead(w.elapsed(), node);
             race(sleep(&w, hold_time(&w)), own.lost()).await;
             check(&shared).unlead(node);
