@@ -30,41 +30,59 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), Error> {
     if path.ends_with('/') && !sequential {
         return bad("path must not end with /");
     }
-    // Fast path, one pass over the bytes, for ASCII paths (nearly all): the same rules as below.
-    if path.is_ascii() {
-        let bytes = path.as_bytes();
-        let mut start = 1;
-        for i in 1..=bytes.len() {
-            let end = i == bytes.len();
-            if !end {
-                let b = bytes[i];
-                if b < 0x20 || b == 0x7f {
-                    return bad("path contains a character ZooKeeper does not allow");
-                }
-                if b != b'/' {
-                    continue;
-                }
+    let checked = if path.is_ascii() {
+        check_ascii(path.as_bytes(), sequential)
+    } else {
+        check_any(path, sequential)
+    };
+    checked.or_else(bad)
+}
+
+/// The component and character rules for an ASCII path (nearly all paths): one pass over the
+/// bytes, the same rules as [`check_any`], in the same order. It runs for every request, so it
+/// keeps only a length and a count of dots per component instead of slicing each one out.
+fn check_ascii(bytes: &[u8], sequential: bool) -> Result<(), &'static str> {
+    let relative = |len: usize, dots: usize| len == dots && len <= 2;
+    let (mut len, mut dots) = (0usize, 0usize);
+    for &b in &bytes[1..] {
+        if b == b'/' {
+            if len == 0 {
+                return Err("empty node name (//)");
             }
-            match &bytes[start..i] {
-                b"" if !(end && sequential) => return bad("empty node name (//)"),
-                b"." | b".." => return bad("relative paths (. and ..) are not allowed"),
-                _ => {}
+            if relative(len, dots) {
+                return Err("relative paths (. and ..) are not allowed");
             }
-            start = i + 1;
+            (len, dots) = (0, 0);
+        } else if b < 0x20 || b == 0x7f {
+            return Err("path contains a character ZooKeeper does not allow");
+        } else {
+            len += 1;
+            dots += usize::from(b == b'.');
         }
-        return Ok(());
     }
-    // Components are checked one by one; a sequential prefix ending in `/` has an empty last
-    // component, which the server fills in.
+    // The last component is empty only for a sequential prefix, which the server completes.
+    if len == 0 && !sequential {
+        return Err("empty node name (//)");
+    }
+    if len > 0 && relative(len, dots) {
+        return Err("relative paths (. and ..) are not allowed");
+    }
+    Ok(())
+}
+
+/// The component and character rules for any path that starts with `/` and is longer than
+/// that. Components are checked one by one; a sequential prefix ending in `/` has an empty last
+/// component, which the server fills in.
+fn check_any(path: &str, sequential: bool) -> Result<(), &'static str> {
     let body = &path[1..];
     let mut components = body.split('/').peekable();
     while let Some(c) = components.next() {
         let last = components.peek().is_none();
         if c.is_empty() && !(last && sequential) {
-            return bad("empty node name (//)");
+            return Err("empty node name (//)");
         }
         if c == "." || c == ".." {
-            return bad("relative paths (. and ..) are not allowed");
+            return Err("relative paths (. and ..) are not allowed");
         }
     }
     for ch in path.chars() {
@@ -74,7 +92,7 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), Error> {
             || ('\u{e000}'..='\u{f8ff}').contains(&ch)
             || ('\u{fff0}'..='\u{ffff}').contains(&ch);
         if bad_char {
-            return bad("path contains a character ZooKeeper does not allow");
+            return Err("path contains a character ZooKeeper does not allow");
         }
     }
     Ok(())
@@ -224,6 +242,31 @@ mod tests {
                 matches!(validate_path(bad, false), Err(Error::InvalidPath { .. })),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn ascii_fast_path_agrees_with_the_general_rules() {
+        // Every path over a small alphabet that reaches the component checks: the one-pass
+        // ASCII check must accept and refuse exactly what the general one does.
+        let alphabet = [b'/', b'.', b'a', 0x01, 0x7f];
+        for len in 1..=6u32 {
+            for n in 0..5usize.pow(len) {
+                let mut path = vec![b'/'];
+                let mut k = n;
+                for _ in 0..len {
+                    path.push(alphabet[k % 5]);
+                    k /= 5;
+                }
+                let text = std::str::from_utf8(&path).expect("ASCII");
+                for sequential in [false, true] {
+                    assert_eq!(
+                        check_ascii(&path, sequential).is_ok(),
+                        check_any(text, sequential).is_ok(),
+                        "{text:?} sequential={sequential}"
+                    );
+                }
+            }
         }
     }
 

@@ -37,7 +37,9 @@ pub enum Wakeup {
     ReadOnlyProbe,
 }
 
-/// Every reason, in the order `next_wakeup` reports a tie (the link's own timers first).
+/// Every reason, in the order `next_wakeup` reports a tie (the link's own timers first), which is
+/// the order `Session::timers` sets them in.
+#[cfg(test)]
 const ALL: [Wakeup; 9] = [
     Wakeup::Dial,
     Wakeup::ConnectTimeout,
@@ -82,10 +84,14 @@ impl Wakeup {
     }
 }
 
-/// The earliest deadline for each reason, if the session has one.
+/// The earliest deadline for each reason, if the session has one, and the earliest of all.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Timers {
     at: [Option<Instant>; 9],
+    /// The earliest deadline and its reason, kept as deadlines are set: the driver asks for it
+    /// after every request, so it is not found by a scan. `Session::timers` sets reasons in
+    /// [`ALL`]'s order and a tie keeps the first, so a tie reports the reason `ALL` puts first.
+    first: Option<(Instant, Wakeup)>,
 }
 
 impl Timers {
@@ -94,6 +100,9 @@ impl Timers {
         let slot = &mut self.at[why.slot()];
         if slot.is_none_or(|t| at < t) {
             *slot = Some(at);
+        }
+        if self.first.is_none_or(|(t, _)| at < t) {
+            self.first = Some((at, why));
         }
     }
 
@@ -104,15 +113,7 @@ impl Timers {
 
     /// The earliest deadline and its reason.
     pub(super) fn next(&self) -> Option<(Instant, Wakeup)> {
-        let mut best: Option<(Instant, Wakeup)> = None;
-        for why in ALL {
-            if let Some(at) = self.at[why.slot()] {
-                if best.is_none_or(|(b, _)| at < b) {
-                    best = Some((at, why));
-                }
-            }
-        }
-        best
+        self.first
     }
 }
 
@@ -221,5 +222,51 @@ impl Session {
     /// The next wakeup and its reason.
     pub fn next_wakeup(&self) -> Option<(Instant, Wakeup)> {
         self.timers().next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The earliest deadline by a scan in `ALL`'s order, as `next` reported it before it was
+    /// kept incrementally.
+    fn scan(t: &Timers) -> Option<(Instant, Wakeup)> {
+        let mut best: Option<(Instant, Wakeup)> = None;
+        for why in ALL {
+            if let Some(at) = t.at[why.slot()] {
+                if best.is_none_or(|(b, _)| at < b) {
+                    best = Some((at, why));
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn kept_earliest_matches_a_scan_ties_included() {
+        let base = Instant::now();
+        // Every assignment of "absent / +0 / +1 / +2 seconds" to four of the reasons, set in
+        // ALL's order as Session::timers does, plus a second, later deadline for one of them.
+        let reasons = [
+            Wakeup::Dial,
+            Wakeup::Ping,
+            Wakeup::RequestTimeout,
+            Wakeup::ProbeTimeout,
+        ];
+        for n in 0..4usize.pow(4) {
+            let mut t = Timers::default();
+            let mut k = n;
+            for why in reasons {
+                if k % 4 > 0 {
+                    t.set(why, base + Duration::from_secs((k % 4) as u64 - 1));
+                }
+                k /= 4;
+            }
+            t.set(Wakeup::ProbeTimeout, base + Duration::from_secs(5));
+            assert_eq!(t.next(), scan(&t), "case {n}");
+        }
     }
 }
