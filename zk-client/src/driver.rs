@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 
 use zk_core::session::{ConnId, ProbeId};
 
-use crate::engine::{Action, Engine, ReadOutcome};
+use crate::engine::{Action, Engine};
 use crate::four_letter::four_letter_word_over;
 use crate::runtime::{BoxFuture, Timer, Transport};
 
@@ -39,6 +39,8 @@ pub(crate) struct Driver {
     /// Made on the first poll, which runs on the runtime: some runtimes (tokio) cannot make a
     /// timer on a thread outside them, and the client may be built on one.
     timer: Option<Box<dyn Timer>>,
+    /// The timer fired since the last turn; the next turn tells the engine.
+    timer_fired: bool,
     read_buf: Vec<u8>,
     probes: Vec<(ProbeId, BoxFuture<Result<String, ()>>)>,
 }
@@ -50,6 +52,7 @@ impl Driver {
             generation,
             connecting: None,
             timer: None,
+            timer_fired: false,
             read_buf: vec![0; 64 * 1024],
             probes: Vec::new(),
         }
@@ -68,8 +71,9 @@ impl Driver {
         result
     }
 
-    /// Polls everything once; returns whether anything happened, or `None` if the driver is
-    /// stale (restart() replaced its session).
+    /// Polls everything once. Returns whether the driver must look again before it sleeps
+    /// (`Some(true)`), may sleep (`Some(false)`), or ends (`None`: the session is over, or
+    /// restart() replaced it).
     fn step(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let gen = self.generation;
         let mut progress = false;
@@ -86,8 +90,6 @@ impl Driver {
             }
         }
 
-        progress |= self.engine.driver_read(gen, cx, &mut self.read_buf) == ReadOutcome::Progress;
-
         for i in (0..self.probes.len()).rev() {
             if let Poll::Ready(res) = self.probes[i].1.as_mut().poll(cx) {
                 let (id, _) = self.probes.swap_remove(i);
@@ -97,9 +99,19 @@ impl Driver {
             }
         }
 
-        let (moved, actions) = self.engine.driver_turn(gen, cx)?;
-        progress |= moved;
-        for action in actions {
+        let fired = std::mem::take(&mut self.timer_fired);
+        let turn = self.engine.driver_step(
+            gen,
+            cx,
+            &mut self.read_buf,
+            fired,
+            self.connecting.is_some(),
+        )?;
+        if turn.finished {
+            return None;
+        }
+        progress |= turn.progress;
+        for action in turn.actions {
             match action {
                 Action::Dial(c) => {
                     let fut = self.engine.dial(c.addr.host.clone(), c.addr.port, None);
@@ -124,30 +136,25 @@ impl Driver {
                 }
             }
         }
-        Some(progress)
-    }
 
-    /// Re-arms the timer for the session's next deadline; true if it already fired. `None` if
-    /// the driver is stale.
-    fn arm_timer(&mut self, cx: &mut Context<'_>) -> Option<bool> {
-        let gen = self.generation;
-        let (deadline, moved) = self.engine.driver_deadline(gen)?;
-        let Some(deadline) = deadline else {
-            return Some(false);
-        };
-        match &mut self.timer {
-            Some(t) if moved => t.reset(deadline),
-            Some(_) => {}
-            None => self.timer = Some(self.engine.rt().timer(deadline)),
+        // Arm the timer for the session's next deadline; if it already fired, the next turn
+        // handles the timeout.
+        if let Some(deadline) = turn.deadline {
+            match &mut self.timer {
+                Some(t) if turn.rearm => t.reset(deadline),
+                Some(_) => {}
+                None => self.timer = Some(self.engine.rt().timer(deadline)),
+            }
+            if self
+                .timer
+                .as_mut()
+                .is_some_and(|t| t.poll_fire(cx).is_ready())
+            {
+                self.timer_fired = true;
+                progress = true;
+            }
         }
-        let fired = self
-            .timer
-            .as_mut()
-            .is_some_and(|t| t.poll_fire(cx).is_ready());
-        if fired {
-            self.engine.driver_timer_fired(gen);
-        }
-        Some(fired)
+        Some(progress)
     }
 }
 
@@ -165,21 +172,10 @@ impl Future for Driver {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            let Some(moved) = this.step(cx) else {
-                // restart() replaced the session; a newer driver runs it.
-                return Poll::Ready(());
-            };
-            if this
-                .engine
-                .driver_try_finish(this.generation, this.connecting.is_some())
-            {
-                return Poll::Ready(());
-            }
-            let Some(fired) = this.arm_timer(cx) else {
-                return Poll::Ready(());
-            };
-            if !moved && !fired {
-                return Poll::Pending;
+            match this.step(cx) {
+                Some(true) => {}
+                Some(false) => return Poll::Pending,
+                None => return Poll::Ready(()),
             }
         }
     }

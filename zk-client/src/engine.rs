@@ -114,13 +114,21 @@ enum DriverState {
     Done,
 }
 
-/// What one read pass of the driver found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadOutcome {
-    /// Nothing to read, or the driver is stale.
-    Idle,
-    /// Bytes were fed to the session, or the connection ended.
-    Progress,
+/// What one turn of the driver left it to do.
+pub(crate) struct Turn {
+    /// Something changed that the driver must look at again before it sleeps: a timeout was
+    /// handled, the session began closing, the write failed, or there is transport work.
+    /// Bytes read do not count: the read ended with the socket holding the driver's waker, and
+    /// everything they produced was drained and written in the same turn.
+    pub(crate) progress: bool,
+    /// Dials and probes to start.
+    pub(crate) actions: Vec<Action>,
+    /// The session's next deadline, if it has one.
+    pub(crate) deadline: Option<Instant>,
+    /// The deadline came earlier than the timer is armed for (or the timer is idle): move it.
+    pub(crate) rearm: bool,
+    /// The session is over and nothing is left to do: the driver ends (also when stale).
+    pub(crate) finished: bool,
 }
 
 struct Inner {
@@ -530,54 +538,6 @@ impl Engine {
         g.drain(now);
     }
 
-    /// Reads everything the socket has ready into the session.
-    pub(crate) fn driver_read(
-        &self,
-        gen: u64,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> ReadOutcome {
-        let now = self.now();
-        let Some(mut g) = self.lock_for(gen) else {
-            return ReadOutcome::Idle;
-        };
-        g.driver_thread = Some(std::thread::current().id());
-        let mut outcome = ReadOutcome::Idle;
-        while let Some((id, tcp)) = &mut g.io {
-            let id = *id;
-            match tcp.poll_read(cx, buf) {
-                Poll::Pending => break,
-                Poll::Ready(Ok(0)) => {
-                    tracing::debug!(conn = id.0, "connection closed by peer");
-                    g.set_io(None);
-                    g.session.handle_closed(now, id);
-                    g.drain(now);
-                    outcome = ReadOutcome::Progress;
-                }
-                Poll::Ready(Err(e)) => {
-                    tracing::debug!(conn = id.0, error = %e, "connection failed");
-                    g.set_io(None);
-                    if g.session.state().is_connected() {
-                        g.session.handle_closed(now, id);
-                    } else {
-                        // Before the session is up, the error is why this host failed: a TLS
-                        // server refusing our certificate says so only after our handshake
-                        // ended (TLS 1.3), so that cause would be lost as a plain close.
-                        g.session.handle_connect_failed(now, id, &e.to_string());
-                    }
-                    g.drain(now);
-                    outcome = ReadOutcome::Progress;
-                }
-                Poll::Ready(Ok(n)) => {
-                    g.session.handle_bytes(now, id, &buf[..n]);
-                    g.drain(now);
-                    outcome = ReadOutcome::Progress;
-                }
-            }
-        }
-        outcome
-    }
-
     pub(crate) fn driver_probe_result(&self, gen: u64, id: ProbeId, result: Result<&str, ()>) {
         let now = self.now();
         let Some(mut g) = self.lock_for(gen) else {
@@ -587,16 +547,27 @@ impl Engine {
         g.drain(now);
     }
 
-    /// The driver's turn: a timeout that is due, closing the session once every handle is gone,
-    /// writing what is left, and registering the driver's waker. Returns whether anything moved
-    /// and the transport work to do; `None` if the driver is stale.
-    pub(crate) fn driver_turn(
+    /// One turn of the driver, under one lock: reads everything the socket has ready into the
+    /// session, fires a timeout that is due, closes the session once every handle is gone,
+    /// writes what is left, registers the driver's waker, and reports the transport work to do
+    /// and the next deadline. `timer_fired` says the driver's timer fired since the last turn;
+    /// `dialing` that a connection attempt is still under way. `None` if the driver is stale
+    /// (restart() replaced its session).
+    pub(crate) fn driver_step(
         &self,
         gen: u64,
         cx: &mut Context<'_>,
-    ) -> Option<(bool, Vec<Action>)> {
+        buf: &mut [u8],
+        timer_fired: bool,
+        dialing: bool,
+    ) -> Option<Turn> {
         let now = self.now();
         let mut g = self.lock_for(gen)?;
+        g.driver_thread = Some(std::thread::current().id());
+        if timer_fired {
+            g.timer_at = None;
+        }
+        g.read_ready(now, cx, buf);
         let mut progress = false;
         if g.session.poll_timeout().is_some_and(|t| t <= now) {
             g.session.handle_timeout(now);
@@ -623,7 +594,34 @@ impl Engine {
         }
         let actions: Vec<Action> = g.actions.drain(..).collect();
         progress |= !actions.is_empty();
-        Some((progress, actions))
+        let deadline = g.session.poll_timeout();
+        // Move the timer only when the deadline comes earlier (or the timer is idle): a later
+        // deadline is handled by letting the timer fire early and re-checking the clock.
+        let rearm = match deadline {
+            Some(d) => g.timer_at.is_none_or(|t| d < t),
+            None => false,
+        };
+        g.timer_at = if rearm {
+            deadline
+        } else {
+            g.timer_at.and(deadline)
+        };
+        let finished = deadline.is_none()
+            && !dialing
+            && actions.is_empty()
+            && matches!(g.session.state(), SessionState::Lost(_));
+        if finished {
+            g.drain(now);
+            g.set_io(None);
+            g.shut_down();
+        }
+        Some(Turn {
+            progress,
+            actions,
+            deadline,
+            rearm,
+            finished,
+        })
     }
 
     /// The peer address of connection `conn`, if it is the current one.
@@ -636,46 +634,6 @@ impl Engine {
 
     /// The session's next deadline, and whether the timer must move to it (it is earlier than
     /// the one armed, or none is). `None` if the driver is stale.
-    pub(crate) fn driver_deadline(&self, gen: u64) -> Option<(Option<Instant>, bool)> {
-        let mut g = self.lock_for(gen)?;
-        let Some(deadline) = g.session.poll_timeout() else {
-            g.timer_at = None;
-            return Some((None, false));
-        };
-        // Move the timer only when the deadline comes earlier (or the timer is idle): a later
-        // deadline is handled by letting the timer fire early and re-checking the clock.
-        let moved = g.timer_at.is_none_or(|t| deadline < t);
-        if moved {
-            g.timer_at = Some(deadline);
-        }
-        Some((Some(deadline), moved))
-    }
-
-    /// The driver's timer fired.
-    pub(crate) fn driver_timer_fired(&self, gen: u64) {
-        if let Some(mut g) = self.lock_for(gen) {
-            g.timer_at = None;
-        }
-    }
-
-    /// If the session is over and nothing is left to do, stops the driver, waking everyone still
-    /// waiting; true if the driver should end (also when it is stale).
-    pub(crate) fn driver_try_finish(&self, gen: u64, dialing: bool) -> bool {
-        let Some(mut g) = self.lock_for(gen) else {
-            return true;
-        };
-        let finished = matches!(g.session.state(), SessionState::Lost(_))
-            && g.session.poll_timeout().is_none()
-            && !dialing;
-        if finished {
-            let now = self.now();
-            g.drain(now);
-            g.set_io(None);
-            g.shut_down();
-        }
-        finished
-    }
-
     /// The driver of generation `gen` was dropped: if it had not finished, nothing will drive
     /// this session again, so end it for everyone waiting.
     pub(crate) fn driver_dropped(&self, gen: u64) {
@@ -702,6 +660,40 @@ impl Inner {
     /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
     /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
     /// polling with its own waker, registers for writability.
+    /// Reads everything the socket has ready into the session, draining after each read. Ends
+    /// with the socket holding the caller's waker, or with no socket.
+    fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
+        while let Some((id, tcp)) = &mut self.io {
+            let id = *id;
+            match tcp.poll_read(cx, buf) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(0)) => {
+                    tracing::debug!(conn = id.0, "connection closed by peer");
+                    self.set_io(None);
+                    self.session.handle_closed(now, id);
+                    self.drain(now);
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = id.0, error = %e, "connection failed");
+                    self.set_io(None);
+                    if self.session.state().is_connected() {
+                        self.session.handle_closed(now, id);
+                    } else {
+                        // Before the session is up, the error is why this host failed: a TLS
+                        // server refusing our certificate says so only after our handshake
+                        // ended (TLS 1.3), so that cause would be lost as a plain close.
+                        self.session.handle_connect_failed(now, id, &e.to_string());
+                    }
+                    self.drain(now);
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.session.handle_bytes(now, id, &buf[..n]);
+                    self.drain(now);
+                }
+            }
+        }
+    }
+
     fn write_out(&mut self, cx: &mut Context<'_>) -> WriteState {
         if self.write_pos == self.write_buf.len() {
             self.clear_write_buf();
