@@ -326,6 +326,15 @@ impl ClientBuilder {
         self.map(|b| b.max_frame(bytes))
     }
 
+    /// Most requests sent and not yet answered (default 2,000, twice the server's own
+    /// `globalOutstandingLimit`; 0 counts as 1). Requests beyond it wait on the client, in
+    /// order, and go out as replies arrive: callers wait, they do not fail, and a request's
+    /// timeout counts the wait. This keeps a burst (a herd of watchers re-reading after an
+    /// election, say) from flooding the server or the client's buffers.
+    pub fn max_in_flight(self, n: usize) -> Self {
+        self.map(|b| b.max_in_flight(n))
+    }
+
     /// Largest request sent (default 1 MiB - 1, the server's default `jute.maxbuffer`).
     pub fn max_request(self, bytes: usize) -> Self {
         self.map(|b| b.max_request(bytes))

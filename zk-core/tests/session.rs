@@ -1556,3 +1556,59 @@ fn a_refused_sasl_login_ends_the_session_with_auth_failed_and_says_why() {
     assert!(why.contains("SCRIPTED") && why.contains("-115"), "{why}");
     assert!(h.closes.contains(&conn), "the connection is dropped");
 }
+
+#[test]
+fn requests_beyond_max_in_flight_wait_in_order_and_their_timeouts_run_while_they_wait() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.session_timeout = Duration::from_secs(6);
+    c.max_in_flight = 2;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let ids: Vec<RequestId> = (0..4)
+        .map(|i| {
+            h.s.submit(h.now, get_data(&format!("/n{i}"), false))
+                .unwrap()
+        })
+        .collect();
+    let waiting = SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
+    let late =
+        h.s.submit_with(h.now, get_data("/late", false), waiting)
+            .unwrap();
+    h.drain();
+    // Only two go out; the rest wait on the client.
+    let sent: Vec<String> = h
+        .take_requests()
+        .into_iter()
+        .map(|(_, r)| match r {
+            Request::GetData(g) => g.path,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(sent, ["/n0", "/n1"]);
+    assert_eq!(h.s.in_flight(), 2);
+    // The waiting request's timeout counts from its submission, not from its sending.
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.replies(), vec![(late, Err(Error::Timeout))]);
+    // Each reply lets the next waiting request out, in submission order.
+    h.reply(conn, 1, 5, ErrorCode::Ok, data_reply());
+    let next: Vec<i32> = h.take_requests().iter().map(|(hd, _)| hd.xid).collect();
+    assert_eq!(next, [3]);
+    h.reply(conn, 2, 5, ErrorCode::Ok, data_reply());
+    h.reply(conn, 3, 5, ErrorCode::Ok, data_reply());
+    let next: Vec<String> = h
+        .take_requests()
+        .into_iter()
+        .map(|(_, r)| match r {
+            Request::GetData(g) => g.path,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(next, ["/n3"], "the timed-out request is never sent");
+    h.reply(conn, 4, 5, ErrorCode::Ok, data_reply());
+    let done: Vec<RequestId> = h.replies().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(done, ids);
+}

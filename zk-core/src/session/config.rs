@@ -11,6 +11,11 @@ use super::event::SessionId;
 use crate::error::Error;
 use crate::hosts::{ConnectString, ReconnectPolicy};
 use crate::proto::{DEFAULT_MAX_FRAME, SERVER_MAX_FRAME};
+
+/// The default of [`SessionConfig::max_in_flight`]: twice the server's own default limit of
+/// outstanding requests over all its connections (`globalOutstandingLimit`, 1,000), so one
+/// client alone can keep a server busy but a herd of callers waits on the client.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 2_000;
 use crate::version::ServerVersion;
 
 /// Credentials for an auth scheme, replayed on every connection (auth is per connection).
@@ -83,6 +88,10 @@ pub struct SessionConfig {
     /// Fail a request that has no reply after this long; `None` waits for as long as the session
     /// lives.
     pub request_timeout: Option<Duration>,
+    /// Most requests sent and not yet answered. Requests beyond it wait in the session, in
+    /// submission order, and go out as replies come in (their timeouts run while they wait), so
+    /// a burst of callers cannot flood the server or the output buffer. At least 1.
+    pub max_in_flight: usize,
     /// Largest frame accepted from a server.
     pub max_frame: usize,
     /// Largest request frame sent; larger requests fail with `RequestTooLarge` instead of making
@@ -133,6 +142,7 @@ impl SessionConfig {
             reconnect: ReconnectPolicy::default(),
             connect_timeout: None,
             request_timeout: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_frame: DEFAULT_MAX_FRAME,
             max_request: SERVER_MAX_FRAME,
             auth: Vec::new(),

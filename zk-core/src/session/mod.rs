@@ -36,7 +36,7 @@ mod requests;
 mod timers;
 mod watches;
 
-pub use config::{Credentials, SaslClient, SaslFactory, SessionConfig};
+pub use config::{Credentials, SaslClient, SaslFactory, SessionConfig, DEFAULT_MAX_IN_FLIGHT};
 pub use event::{
     ConnId, Event, HostFailure, LostReason, ProbeId, RequestId, SessionId, SessionState, WatchEnd,
     WatchedEvent,
@@ -730,7 +730,7 @@ impl Session {
                 _ => return,
             };
             match next {
-                Ok(None) => return,
+                Ok(None) => break,
                 Ok(Some(frame)) => {
                     self.last_heard = now;
                     if let Link::Up { last_recv, .. } = &mut self.link {
@@ -743,6 +743,10 @@ impl Session {
                     return;
                 }
             }
+        }
+        // Replies made room for requests held back by `max_in_flight`.
+        if !self.pipe.queue.is_empty() {
+            self.flush_queue(now);
         }
     }
 

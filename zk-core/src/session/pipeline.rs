@@ -274,9 +274,15 @@ impl Session {
         matches!(self.link, Link::Up { .. })
             && self.sasl.is_none()
             && self.pipe.queue.is_empty()
+            && self.has_send_room()
             && !self.rearm_pending
             && !matches!(self.version, VersionState::Probing(_))
             && (needs.is_none() || self.version != VersionState::Unknown)
+    }
+
+    /// True while fewer than `max_in_flight` requests are sent and unanswered.
+    pub(super) fn has_send_room(&self) -> bool {
+        self.pipe.in_flight.len() < self.config.max_in_flight.max(1)
     }
 
     /// Encodes a request into the output buffer under `xid`, refusing one over `max_request`.
@@ -328,6 +334,10 @@ impl Session {
             return;
         }
         while let Some(front) = self.pipe.queue.front() {
+            if !self.has_send_room() {
+                // The rest goes out as replies come in (handle_bytes flushes again).
+                return;
+            }
             if let Some(needs) = front.needs {
                 match self.version {
                     VersionState::Unknown => {

@@ -219,6 +219,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         command_retry_is_the_default_policy,
         set_hosts_checks_its_argument,
         byte_containers_as_data,
+        a_burst_beyond_max_in_flight_waits_in_order,
     ]
 }
 
@@ -1704,5 +1705,26 @@ pub async fn prepare_wide(c: &Client, path: &str) -> Result<(), String> {
             Err(e) => return Err(format!("creating children: {e}")),
         }
     }
+    Ok(())
+}
+
+/// A burst far beyond `max_in_flight` neither fails nor hangs: the requests wait on the client
+/// and reach the server in submission order (the sequence numbers say so).
+async fn a_burst_beyond_max_in_flight_waits_in_order(ctx: &Ctx) -> Outcome {
+    let (setup, base) = ctx.fresh("burst").await?;
+    let c = ok!(ctx.builder().max_in_flight(3).connect().await);
+    let prefix = format!("{base}/n-");
+    // Creating the futures submits the requests: all 300 are on the client before any reply.
+    let pending: Vec<_> = (0..300)
+        .map(|_| std::future::IntoFuture::into_future(c.create(&prefix, "x").sequential()))
+        .collect();
+    let mut names = Vec::new();
+    for f in pending {
+        names.push(ok!(f.await));
+    }
+    let expected: Vec<String> = (0..300).map(|i| format!("{prefix}{i:010}")).collect();
+    check!(names == expected, "created out of order: {:?}", &names[..5]);
+    c.close().await;
+    setup.close().await;
     Ok(())
 }
