@@ -24,6 +24,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 
@@ -175,25 +176,29 @@ impl Gate {
     }
 }
 
+/// Runs `fut` until `abort` opens (then `Err`).
+fn or_abort<'a>(abort: &'a Gate, fut: impl Future<Output = Outcome> + 'a) -> BoxFut<'a> {
+    Box::pin(async move {
+        let mut fut = std::pin::pin!(fut);
+        let mut aborted = std::pin::pin!(abort.wait());
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            aborted
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err("given up: the scenario failed elsewhere".to_owned()))
+        })
+        .await
+    })
+}
+
 /// Awaits a peer's reply to `seq`, which must be ok.
 async fn peer_reply(ctx: &Ctx, p: &Peer, seq: u64, what: &str) -> Result<Vec<String>, String> {
     ctx.within(WAIT, p.reply(seq))
         .await??
         .map_err(|e| format!("{what}: {e}; log:\n{}", p.log()))
-}
-
-async fn next_leadership(
-    ctx: &Ctx,
-    events: &mut zk_recipes::LeadershipEvents,
-) -> Result<LeadershipEvent, String> {
-    use futures_core::Stream;
-    ctx.within(
-        WAIT,
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut *events).poll_next(cx)),
-    )
-    .await
-    .map_err(|e| format!("waiting for a leadership event: {e}"))?
-    .ok_or_else(|| "the latch's events ended".to_owned())
 }
 
 // ---- Curator ------------------------------------------------------------------------------
@@ -287,13 +292,17 @@ async fn curator_mutex_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
             }) as BoxFut<'_>
         })
         .collect();
-    for r in join_all(runs).await {
-        r?;
-    }
-    peer_reply(ctx, &cur, s1, "Curator's loop 1").await?;
-    peer_reply(ctx, &cur, s2, "Curator's loop 2").await?;
+    let results = join_all(runs).await;
+    let loop1 = peer_reply(ctx, &cur, s1, "Curator's loop 1").await;
+    let loop2 = peer_reply(ctx, &cur, s2, "Curator's loop 2").await;
+    // Two holders at once is the finding that matters most, whatever else failed after it.
     let entries = read_log(&c, &log).await?;
     let counts = disjoint_intervals(&entries, "start", "end")?;
+    for r in results {
+        r?;
+    }
+    loop1?;
+    loop2?;
     for who in ["curator-1", "curator-2", "rust-1", "rust-2"] {
         check!(
             counts.get(who) == Some(&ROUNDS),
@@ -316,100 +325,133 @@ async fn curator_leader_latch_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     let c1 = ctx.client().await?;
     let c2 = ctx.client().await?;
     let mut cur = Peer::curator(ctx).await?;
-
-    // The queue: rust-1, curator-1, rust-2, curator-2, each joining once the one before is in.
-    let mut r1 = LeaderLatch::new(&c1, &path, "rust-1");
-    let mut e1 = r1.events();
-    ok!(r1.start());
-    match next_leadership(ctx, &mut e1).await? {
-        LeadershipEvent::Gained(_) => log_entry(&c1, &log, "rust-1", "gained").await?,
-        other => return Err(format!("rust-1: {other:?}")),
-    }
-    cur.call(ctx, &format!("latch l1 {path} curator-1 {log}"))
-        .await?;
-    ctx.children_until(&admin, &path, |ch, _| ch.len() == 2)
-        .await?;
-    let mut r2 = LeaderLatch::new(&c2, &path, "rust-2");
-    let mut e2 = r2.events();
-    ok!(r2.start());
-    ctx.children_until(&admin, &path, |ch, _| ch.len() == 3)
-        .await?;
-    cur.call(ctx, &format!("latch l2 {path} curator-2 {log}"))
-        .await?;
-    let names = ctx
-        .children_until(&admin, &path, |ch, _| ch.len() == 4)
-        .await?;
-    check!(
-        names.iter().all(|n| curator_layout(n, "latch")),
-        "not all in Curator's layout: {names:?}"
-    );
     let queue = ["rust-1", "curator-1", "rust-2", "curator-2"];
-    let theirs = cur.call(ctx, "latchparts l2").await?;
-    check!(theirs == queue, "Curator's participants {theirs:?}");
-    let ours = ok!(LeaderLatch::participants(&admin, &path).await);
-    check!(ours == queue, "our participants {ours:?}");
-    check!(
-        cur.call(ctx, "leader l2").await? == ["rust-1"],
-        "Curator's leader"
-    );
-    check!(
-        cur.call(ctx, "hasleader l1").await? == ["false"],
-        "curator-1 leads behind rust-1"
-    );
-    check!(
-        r1.has_leadership() && !r2.has_leadership(),
-        "rust-1 alone leads"
-    );
 
-    // rust-1 leaves: curator-1 leads.
-    log_entry(&c1, &log, "rust-1", "end").await?;
-    r1.close().await;
-    cur.wait_event(ctx, &["l1", "gained"]).await?;
-    check!(!r2.has_leadership(), "rust-2 leads behind curator-1");
-    check!(
-        ok!(LeaderLatch::leader(&admin, &path).await).as_deref() == Some("curator-1"),
-        "our view of the leader"
-    );
-    check!(
-        cur.call(ctx, "leader l2").await? == ["curator-1"],
-        "Curator's leader"
-    );
+    // Our participants. Each one's events are logged the moment they come, by a future of its
+    // own, as Curator's listener logs its side: a leadership our latch took too early would
+    // overlap the Curator leader's interval in the log. Leaving on purpose (`closing`) ends the
+    // interval before the close, as an application stops acting as leader before it leaves.
+    let clients = [&c1, &c2];
+    let mut latches: Vec<LeaderLatch> = (0..2)
+        .map(|i| LeaderLatch::new(clients[i], &path, &format!("rust-{}", i + 1)))
+        .collect();
+    let events: Vec<_> = latches.iter().map(LeaderLatch::events).collect();
+    let gained: [Gate; 2] = Default::default();
+    let closing: [std::cell::Cell<bool>; 2] = Default::default();
+    let watchers = events.into_iter().enumerate().map(|(i, mut ev)| {
+        let (log, gained, closing, cl) = (&log, &gained[i], &closing[i], clients[i]);
+        Box::pin(async move {
+            use futures_core::Stream;
+            let who = format!("rust-{}", i + 1);
+            while let Some(e) =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut ev).poll_next(cx)).await
+            {
+                match e {
+                    LeadershipEvent::Gained(_) => {
+                        log_entry(cl, log, &who, "gained").await?;
+                        gained.open();
+                    }
+                    LeadershipEvent::Lost(_) if closing.get() => {}
+                    LeadershipEvent::Lost(how) => {
+                        log_entry(cl, log, &who, "end").await?;
+                        return Err(format!("{who} lost leadership: {how:?}"));
+                    }
+                }
+            }
+            Ok(())
+        }) as BoxFut<'_>
+    });
+    let driver: BoxFut<'_> = Box::pin(async {
+        // The queue: rust-1, curator-1, rust-2, curator-2, each joining once the one before is in.
+        let mut r2 = latches.pop().ok_or("no latch")?;
+        let mut r1 = latches.pop().ok_or("no latch")?;
+        ok!(r1.start());
+        ctx.within(WAIT, gained[0].wait()).await?;
+        cur.call(ctx, &format!("latch l1 {path} curator-1 {log}"))
+            .await?;
+        ctx.children_until(&admin, &path, |ch, _| ch.len() == 2)
+            .await?;
+        ok!(r2.start());
+        ctx.children_until(&admin, &path, |ch, _| ch.len() == 3)
+            .await?;
+        cur.call(ctx, &format!("latch l2 {path} curator-2 {log}"))
+            .await?;
+        let names = ctx
+            .children_until(&admin, &path, |ch, _| ch.len() == 4)
+            .await?;
+        check!(
+            names.iter().all(|n| curator_layout(n, "latch")),
+            "not all in Curator's layout: {names:?}"
+        );
+        let theirs = cur.call(ctx, "latchparts l2").await?;
+        check!(theirs == queue, "Curator's participants {theirs:?}");
+        let ours = ok!(LeaderLatch::participants(&admin, &path).await);
+        check!(ours == queue, "our participants {ours:?}");
+        check!(
+            cur.call(ctx, "leader l2").await? == ["rust-1"],
+            "Curator's leader"
+        );
+        check!(
+            cur.call(ctx, "hasleader l1").await? == ["false"],
+            "curator-1 leads behind rust-1"
+        );
+        check!(
+            r1.has_leadership() && !r2.has_leadership(),
+            "rust-1 alone leads"
+        );
 
-    // curator-1 leaves: rust-2 leads.
-    cur.call(ctx, "close l1").await?;
-    match next_leadership(ctx, &mut e2).await? {
-        LeadershipEvent::Gained(_) => log_entry(&c2, &log, "rust-2", "gained").await?,
-        other => return Err(format!("rust-2: {other:?}")),
+        // rust-1 leaves: curator-1 leads.
+        closing[0].set(true);
+        log_entry(&c1, &log, "rust-1", "end").await?;
+        r1.close().await;
+        cur.wait_event(ctx, &["l1", "gained"]).await?;
+        check!(
+            ok!(LeaderLatch::leader(&admin, &path).await).as_deref() == Some("curator-1"),
+            "our view of the leader"
+        );
+        check!(
+            cur.call(ctx, "leader l2").await? == ["curator-1"],
+            "Curator's leader"
+        );
+
+        // curator-1 leaves: rust-2 leads.
+        cur.call(ctx, "close l1").await?;
+        ctx.within(WAIT, gained[1].wait()).await?;
+        check!(
+            cur.call(ctx, "hasleader l2").await? == ["false"],
+            "curator-2 leads behind rust-2"
+        );
+        check!(
+            cur.call(ctx, "leader l2").await? == ["rust-2"],
+            "Curator's leader"
+        );
+
+        // rust-2 leaves: curator-2 leads, then leaves.
+        closing[1].set(true);
+        log_entry(&c2, &log, "rust-2", "end").await?;
+        r2.close().await;
+        cur.wait_event(ctx, &["l2", "gained"]).await?;
+        cur.call(ctx, "close l2").await?;
+        Ok(())
+    });
+    let mut runs: Vec<BoxFut<'_>> = vec![driver];
+    runs.extend(watchers);
+    let results = join_all(runs).await;
+    // Two leaders at once is the finding that matters most, whatever else failed after it.
+    let entries = read_log(&admin, &log).await?;
+    disjoint_intervals(&entries, "gained", "end")?;
+    for r in results {
+        r?;
     }
-    check!(
-        cur.call(ctx, "hasleader l2").await? == ["false"],
-        "curator-2 leads behind rust-2"
-    );
-    check!(
-        cur.call(ctx, "leader l2").await? == ["rust-2"],
-        "Curator's leader"
-    );
-
-    // rust-2 leaves: curator-2 leads, then leaves.
-    log_entry(&c2, &log, "rust-2", "end").await?;
-    r2.close().await;
-    cur.wait_event(ctx, &["l2", "gained"]).await?;
-    cur.call(ctx, "close l2").await?;
     ctx.children_until(&admin, &path, |ch, _| ch.is_empty())
         .await?;
-
-    let entries = read_log(&admin, &log).await?;
-    let counts = disjoint_intervals(&entries, "gained", "end")?;
     let order: Vec<&str> = entries
         .iter()
         .filter(|(_, what)| what == "gained")
         .map(|(who, _)| who.as_str())
         .collect();
-    check!(
-        order == queue,
-        "leaders in the order {order:?} ({counts:?})"
-    );
-    drop((e1, e2, cur));
+    check!(order == queue, "leaders in the order {order:?}");
+    drop(cur);
     for c in [c1, c2, admin] {
         c.close().await;
     }
@@ -494,9 +536,12 @@ async fn kazoo_election_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     let gates: [[Gate; 3]; 2] = Default::default();
     let queue = ["kazoo-1", "rust-1", "kazoo-2", "rust-2"];
 
+    // Opened when the driver fails, so that candidates still queued give up instead of waiting
+    // for a leader that will not step down.
+    let abort = Gate::default();
     let candidates = [&c1, &c2].into_iter().enumerate().map(|(i, cl)| {
-        let (path, log, gates) = (&path, &log, &gates[i]);
-        Box::pin(async move {
+        let (path, log, gates, abort) = (&path, &log, &gates[i], &abort);
+        or_abort(abort, async move {
             let who = format!("rust-{}", i + 1);
             let mut e = Election::new(cl, path, &who);
             gates[0].wait().await;
@@ -512,9 +557,9 @@ async fn kazoo_election_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
             led?;
             check!(!e.is_leader(), "{who}: leads after run returned");
             Ok(())
-        }) as BoxFut<'_>
+        })
     });
-    let driver: BoxFut<'_> = Box::pin(async {
+    let driver = async {
         let run1 = k.send(&format!("run k1 {log}"))?;
         k.wait_event(ctx, &["k1", "leading"]).await?;
         gates[0][0].open();
@@ -549,16 +594,25 @@ async fn kazoo_election_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
         peer_reply(ctx, &k, run2, "kazoo-2's run").await?;
         gates[1][2].open();
         Ok(())
+    };
+    let driver: BoxFut<'_> = Box::pin(async {
+        let out = driver.await;
+        if out.is_err() {
+            abort.open();
+        }
+        out
     });
     let mut runs: Vec<BoxFut<'_>> = vec![driver];
     runs.extend(candidates);
-    for r in join_all(runs).await {
+    let results = join_all(runs).await;
+    // Two leaders at once is the finding that matters most, whatever else failed after it.
+    let entries = read_log(&admin, &log).await?;
+    disjoint_intervals(&entries, "gained", "end")?;
+    for r in results {
         r?;
     }
     ctx.children_until(&admin, &path, |ch, _| ch.is_empty())
         .await?;
-    let entries = read_log(&admin, &log).await?;
-    disjoint_intervals(&entries, "gained", "end")?;
     let order: Vec<&str> = entries
         .iter()
         .filter(|(_, what)| what == "gained")
