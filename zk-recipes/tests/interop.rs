@@ -16,10 +16,10 @@
 //!   both sides lists both sides' identifiers in queue order; never two leaders.
 //!
 //! "Never two holders (leaders) at once" is checked on a log in ZooKeeper itself: every holder
-//! appends "<who> start" right after it acquires and "<who> end" right before it releases, as
-//! persistent sequential nodes under one parent, so the server's order of the appends is one
-//! total order over every process. Two holders at once would show as a start while another
-//! holder's interval is open. Nothing compares clocks or waits for time.
+//! appends "<who> start" ("gained" for a leader) right after it acquires and "<who> end" right
+//! before it releases, as persistent sequential nodes under one parent, so the server's order of
+//! the appends is one total order over every process. Two holders at once would show as a start
+//! while another holder's interval is open. Nothing compares clocks or waits for time.
 
 mod common;
 
