@@ -519,7 +519,7 @@ async fn inter_process_mutex(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
 async fn kazoo_lock_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     let (c, base) = ctx.fresh("kazoo-lock").await?;
     let path = format!("{base}/lock");
-    let mut k = Kazoo::start(ctx).await?;
+    let mut k = Peer::kazoo(ctx).await?;
     k.call(ctx, &format!("lock k {path} kazoo")).await?;
 
     // We hold; kazoo waits; we release; kazoo gets it.
@@ -576,7 +576,7 @@ async fn kazoo_lock_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
 async fn kazoo_read_write_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     let (c, base) = ctx.fresh("kazoo-rw").await?;
     let path = format!("{base}/rw");
-    let mut k = Kazoo::start(ctx).await?;
+    let mut k = Peer::kazoo(ctx).await?;
     k.call(ctx, &format!("wlock kw {path} kazoo-w")).await?;
     k.call(ctx, &format!("rlock kr {path} kazoo-r")).await?;
     // A kazoo writer excludes our reader.
@@ -735,7 +735,7 @@ async fn kazoo_semaphore_interop(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     let path = format!("{base}/sem");
     let holders = format!("{base}/holders");
     ok!(c.ensure_path(&holders).await);
-    let mut k = Kazoo::start(ctx).await?;
+    let mut k = Peer::kazoo(ctx).await?;
     k.call(ctx, &format!("sem k {path} kazoo 2")).await?;
     k.call(ctx, &format!("sem k2 {path} kazoo2 2")).await?;
     // kazoo holds one; ours takes the other; kazoo's second waits until ours goes.
@@ -1079,7 +1079,7 @@ async fn leases_by_the_clock(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     );
 
     // kazoo reads our record and we read kazoo's.
-    let mut k = Kazoo::start(ctx).await?;
+    let mut k = Peer::kazoo(ctx).await?;
     let kpath = format!("{base}/kazoo-lease");
     let ours = ok!(NonBlockingLease::obtain(&c, &kpath, hour, "rust").await);
     check!(ours.is_obtained(), "ours");

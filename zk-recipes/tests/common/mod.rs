@@ -1,19 +1,20 @@
 //! What the recipe tests share: a context per (server, runtime), helpers that wait for events
 //! (never for time), a runner that runs every scenario on tokio, async-std and smol against one
-//! real ZooKeeper server, and a kazoo process driven over a line protocol.
+//! real ZooKeeper server, and a peer process (kazoo, or Apache Curator) driven over a line
+//! protocol.
 //!
 //! Scenarios return `Err(message)` instead of panicking, so each test reports every failed
 //! (runtime, scenario) at once. `SUITE_FILTER=name` runs only scenarios whose name contains it.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -307,25 +308,34 @@ pub fn run_everywhere(version: ZkVersion, scenarios: &[(&str, Scenario)]) {
     );
 }
 
-// ---- kazoo ----------------------------------------------------------------------------------
+// ---- peers: kazoo and Curator ---------------------------------------------------------------
 
 /// The interpreter Debian's python3-kazoo is installed for.
 const PYTHON: &str = "/usr/bin/python3";
 
+/// The Curator release the interop tests run (scripts/setup-zookeeper fetches it).
+pub const CURATOR_VERSION: &str = "5.9.0";
+
 #[derive(Default)]
 struct Replies {
     by_seq: HashMap<u64, Result<Vec<String>, String>>,
+    /// Unsolicited `e <fields...>` lines (e.g. a leader latch's listener), in order.
+    events: VecDeque<Vec<String>>,
     closed: bool,
     wakers: Vec<Waker>,
 }
 
-/// One running `tests/kazoo/lock_driver.py` with its own kazoo session.
-pub struct Kazoo {
+/// One running peer process with its own ZooKeeper session, driven one command per line:
+/// `tests/kazoo/lock_driver.py` (kazoo) or `tests/curator/CuratorPeer.java` (Curator). Both
+/// answer `r <seq> ok <fields...>` or `r <seq> err <exception> <message>`, and may emit events
+/// as `e <fields...>`.
+pub struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
     replies: Arc<Mutex<Replies>>,
     log: Arc<Mutex<String>>,
     seq: u64,
+    label: &'static str,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -347,18 +357,107 @@ pub fn require_kazoo() {
     );
 }
 
-impl Kazoo {
-    /// Starts the driver with a kazoo session on `hosts`; waits for it to connect.
-    pub async fn start(ctx: &Ctx) -> Result<Kazoo, String> {
+/// `${ZK_RS_CACHE:-$HOME/.cache/zk-rs}`, the rule of scripts/setup-zookeeper.
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ZK_RS_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| panic!("neither ZK_RS_CACHE nor HOME is set: no Curator cache"));
+    PathBuf::from(home).join(".cache").join("zk-rs")
+}
+
+/// `$JAVA_HOME/bin/<tool>` if it exists, else `<tool>` from PATH.
+fn java_tool(tool: &str) -> PathBuf {
+    if let Some(home) = std::env::var_os("JAVA_HOME").filter(|h| !h.is_empty()) {
+        let p = Path::new(&home).join("bin").join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(tool)
+}
+
+/// The classpath of the Curator peer: its compiled class, then Curator's jars.
+fn curator_classpath() -> &'static str {
+    static CP: OnceLock<String> = OnceLock::new();
+    CP.get_or_init(|| {
+        let lib = cache_dir().join(format!("curator-{CURATOR_VERSION}/lib"));
+        let jar = lib.join(format!("curator-recipes-{CURATOR_VERSION}.jar"));
+        assert!(
+            jar.is_file(),
+            "{} is missing: run scripts/setup-zookeeper (it fetches Curator {CURATOR_VERSION})",
+            jar.display()
+        );
+        let source =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/curator/CuratorPeer.java");
+        // Compiled once per test binary, so the class always matches the source.
+        let classes = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("curator-peer");
+        let _ = std::fs::remove_dir_all(&classes);
+        let jars = format!("{}/*", lib.display());
+        let javac = java_tool("javac");
+        let out = Command::new(&javac)
+            .arg("-d")
+            .arg(&classes)
+            .args(["-cp", &jars])
+            .arg(&source)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} (a JDK 17 is needed)", javac.display()));
+        assert!(
+            out.status.success(),
+            "javac {} failed:\n{}{}",
+            source.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("{}:{jars}", classes.display())
+    })
+}
+
+/// Fails loudly unless Curator's jars are installed and the peer compiles.
+pub fn require_curator() {
+    curator_classpath();
+}
+
+impl Peer {
+    /// Starts `tests/kazoo/lock_driver.py` with a kazoo session on the context's server; waits
+    /// for it to connect.
+    pub async fn kazoo(ctx: &Ctx) -> Result<Peer, String> {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kazoo/lock_driver.py");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&ctx.connect)
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(script).arg(&ctx.connect);
+        Peer::start(ctx, "kazoo", cmd).await
+    }
+
+    /// Starts the Curator peer (`tests/curator/CuratorPeer.java`, Curator 5.9.0) with a session
+    /// on the context's server; waits for it to connect.
+    pub async fn curator(ctx: &Ctx) -> Result<Peer, String> {
+        let mut cmd = Command::new(java_tool("java"));
+        // A small, quickly started JVM: the peer does little work.
+        cmd.args([
+            "-Xmx128m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:-UsePerfData",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-cp",
+            curator_classpath(),
+            "CuratorPeer",
+            &ctx.connect,
+        ]);
+        Peer::start(ctx, "curator", cmd).await
+    }
+
+    async fn start(ctx: &Ctx, label: &'static str, mut cmd: Command) -> Result<Peer, String> {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {PYTHON}: {e} (run scripts/setup-zookeeper)"))?;
+            .map_err(|e| {
+                format!("cannot start the {label} peer: {e} (run scripts/setup-zookeeper)")
+            })?;
         let replies = Arc::new(Mutex::new(Replies::default()));
         let log = Arc::new(Mutex::new(String::new()));
         let stdin = child.stdin.take();
@@ -370,6 +469,14 @@ impl Kazoo {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
                     let fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+                    if fields.first().map(String::as_str) == Some("e") {
+                        let mut g = lock(&replies);
+                        g.events.push_back(fields[1..].to_vec());
+                        for w in g.wakers.drain(..) {
+                            w.wake();
+                        }
+                        continue;
+                    }
                     let parsed = match (fields.first().map(String::as_str), fields.get(1)) {
                         (Some("r"), Some(seq)) => seq.parse::<u64>().ok(),
                         _ => None,
@@ -408,17 +515,18 @@ impl Kazoo {
                 }
             });
         }
-        let mut k = Kazoo {
+        let mut k = Peer {
             child,
             stdin,
             replies,
             log,
             seq: 0,
+            label,
         };
-        // The driver says `r 0 ok started` once its session is up.
+        // The peer says `r 0 ok started` once its session is up.
         ctx.within(WAIT, k.reply(0))
             .await??
-            .map_err(|e| format!("the kazoo driver did not start: {e}"))?;
+            .map_err(|e| format!("the {label} peer did not start: {e}"))?;
         k.seq = 1;
         Ok(k)
     }
@@ -430,7 +538,7 @@ impl Kazoo {
         let stdin = self.stdin.as_mut().ok_or("driver stdin closed")?;
         writeln!(stdin, "{seq} {cmd}")
             .and_then(|()| stdin.flush())
-            .map_err(|e| format!("writing to kazoo: {e}"))?;
+            .map_err(|e| format!("writing to the {} peer: {e}", self.label))?;
         Ok(seq)
     }
 
@@ -451,7 +559,8 @@ impl Kazoo {
             }
             if g.closed {
                 return Poll::Ready(Err(format!(
-                    "the kazoo driver exited; its log:\n{}",
+                    "the {} peer exited; its log:\n{}",
+                    self.label,
                     lock(&self.log)
                 )));
             }
@@ -465,16 +574,55 @@ impl Kazoo {
         let seq = self.send(cmd)?;
         ctx.within(WAIT, self.reply(seq))
             .await??
-            .map_err(|e| format!("kazoo {cmd}: {e}; log:\n{}", lock(&self.log)))
+            .map_err(|e| format!("{} {cmd}: {e}; log:\n{}", self.label, lock(&self.log)))
     }
 
-    /// kazoo's log so far.
+    /// Waits for the next event line (`e <fields...>`), returning its fields.
+    pub async fn next_event(&self, ctx: &Ctx) -> Result<Vec<String>, String> {
+        let fut = std::future::poll_fn(|cx| {
+            let mut g = lock(&self.replies);
+            if let Some(ev) = g.events.pop_front() {
+                return Poll::Ready(Ok(ev));
+            }
+            if g.closed {
+                return Poll::Ready(Err(format!(
+                    "the {} peer exited; its log:\n{}",
+                    self.label,
+                    lock(&self.log)
+                )));
+            }
+            g.wakers.push(cx.waker().clone());
+            Poll::Pending
+        });
+        ctx.within(WAIT, fut)
+            .await?
+            .map_err(|e| format!("{e} waiting for an event of the {} peer", self.label))
+    }
+
+    /// Waits until the event `want` comes, skipping others; returns those skipped.
+    pub async fn wait_event(&self, ctx: &Ctx, want: &[&str]) -> Result<Vec<Vec<String>>, String> {
+        let mut skipped = Vec::new();
+        loop {
+            let ev = self.next_event(ctx).await?;
+            if ev == want {
+                return Ok(skipped);
+            }
+            skipped.push(ev);
+        }
+    }
+
+    /// The events that came and were not taken yet.
+    pub fn pending_events(&self) -> Vec<Vec<String>> {
+        lock(&self.replies).events.iter().cloned().collect()
+    }
+
+    /// The peer's stderr so far.
     pub fn log(&self) -> String {
         lock(&self.log).clone()
     }
 }
 
-impl Drop for Kazoo {
+impl Drop for Peer {
     fn drop(&mut self) {
         // Closing stdin ends the driver (its session closes); kill it if it does not go.
         self.stdin.take();

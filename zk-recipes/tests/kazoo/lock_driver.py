@@ -1,4 +1,5 @@
-"""Drives kazoo's Lock and Semaphore for zk-recipes/tests/locks.rs, one command per stdin line.
+"""Drives kazoo's Lock, Semaphore and Election for zk-recipes/tests/locks.rs and interop.rs, one
+command per stdin line.
 
 Run as `/usr/bin/python3 lock_driver.py <hosts>`. Every command runs on its own thread, so a
 blocking acquire does not hold up the next command; replies are matched by sequence number.
@@ -6,6 +7,7 @@ blocking acquire does not hold up the next command; replies are matched by seque
   request:  <seq> <command> <args...>
   reply:    r <seq> ok <fields...>
             r <seq> err <ExceptionClass> <message...>
+  event:    e <name> <what>
 
 Commands (<name> names a recipe object kept by the driver):
   lock <name> <path> <identifier> [<pattern,pattern>]   kazoo Lock(path, identifier,
@@ -22,7 +24,16 @@ Commands (<name> names a recipe object kept by the driver):
                                             (must be <= max); delete; release -> ok <rounds>
                                             or err Violation
   lease <path> <seconds> <identifier>       kazoo NonBlockingLease -> ok <True|False>
+  elect <name> <path> <identifier>          kazoo Election -> ok (contenders <name> works on it)
+  run <name> <log>                          Election.run(func): func logs "<identifier> gained"
+                                            in <log>, emits `e <name> leading`, waits for
+                                            `stepdown <name>`, logs "<identifier> end" -> ok
+  stepdown <name>                           lets the leader's func return -> ok
   quit                                      exit
+
+<log> is a znode directory holding a shared, totally ordered log: each entry is a persistent
+sequential child `ev-<seq>` whose data is "<who> <what>", so hold intervals of several processes
+are compared by the server's order, never by clocks.
 """
 
 import sys
@@ -53,6 +64,7 @@ class Driver(object):
         self.client = KazooClient(hosts=hosts, timeout=10.0)
         self.client.start(timeout=30)
         self.objects = {}
+        self.stepdowns = {}
 
     def cmd_lock(self, name, path, ident, patterns=""):
         extra = [p for p in patterns.split(",") if p]
@@ -90,6 +102,31 @@ class Driver(object):
             path, datetime.timedelta(seconds=int(seconds)), identifier=ident
         )
         return [bool(lease)]
+
+    def log(self, log, entry):
+        self.client.create(log + "/ev-", entry.encode(), sequence=True, makepath=True)
+
+    def cmd_elect(self, name, path, ident):
+        self.objects[name] = self.client.Election(path, ident)
+        self.stepdowns[name] = (ident, threading.Event())
+        return []
+
+    def cmd_run(self, name, log):
+        ident, stepdown = self.stepdowns[name]
+
+        def lead():
+            self.log(log, ident + " gained")
+            emit("e", name, "leading")
+            stepdown.wait()
+            # The leader stops acting as one before kazoo deletes its node.
+            self.log(log, ident + " end")
+
+        self.objects[name].run(lead)
+        return []
+
+    def cmd_stepdown(self, name):
+        self.stepdowns[name][1].set()
+        return []
 
     def cmd_loop(self, name, rounds, holder_dir, most):
         obj = self.objects[name]
