@@ -335,6 +335,13 @@ impl ClientBuilder {
         self.map(|b| b.max_in_flight(n))
     }
 
+    /// Most events a watch holds for a consumer that has not taken them (default 10,000); past
+    /// it, what was not taken is replaced by one resync item (see zk-client's
+    /// `ClientBuilder::watch_queue_limit`).
+    pub fn watch_queue_limit(self, n: usize) -> Self {
+        self.map(|b| b.watch_queue_limit(n))
+    }
+
     /// Largest request sent (default 1 MiB - 1, the server's default `jute.maxbuffer`).
     pub fn max_request(self, bytes: usize) -> Self {
         self.map(|b| b.max_request(bytes))

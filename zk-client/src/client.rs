@@ -31,6 +31,9 @@ use crate::tls::{Connector, TlsConfig};
 const COMMAND_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// Options that shape requests rather than the session.
+/// The default of [`ClientBuilder::watch_queue_limit`].
+pub const DEFAULT_WATCH_QUEUE_LIMIT: usize = 10_000;
+
 #[derive(Debug, Clone)]
 pub(crate) struct ClientOptions {
     pub(crate) default_acl: Vec<Acl>,
@@ -38,6 +41,8 @@ pub(crate) struct ClientOptions {
     pub(crate) connect_timeout: Duration,
     /// The policy of [`Client::retry`] (kazoo's `command_retry`).
     pub(crate) command_retry: RetryPolicy,
+    /// Most items a watch's mailbox holds for a consumer that does not read.
+    pub(crate) watch_queue_limit: usize,
 }
 
 /// A handle to one ZooKeeper session. Cheap to clone, `Send + Sync`, and the same type on every
@@ -439,6 +444,7 @@ impl ClientBuilder {
                 default_acl: Acl::open_unsafe(),
                 connect_timeout: Duration::from_secs(15),
                 command_retry: RetryPolicy::default(),
+                watch_queue_limit: DEFAULT_WATCH_QUEUE_LIMIT,
             },
             connector: Connector::Plain,
         }
@@ -565,6 +571,16 @@ impl ClientBuilder {
         self.edit(|c| c.max_in_flight = n.max(1))
     }
 
+    /// Most events a watch holds for a consumer that does not read them (default 10,000; 0
+    /// counts as 1). A persistent watch whose consumer falls that far behind loses the events
+    /// it has not read, and gets one [`PersistentItem::Resync`] in their place, so it knows to
+    /// re-read; replies and other watchers are never held up by it, and memory stays bounded.
+    /// One-shot watches, DataWatch and ChildrenWatch never come near it.
+    pub fn watch_queue_limit(mut self, n: usize) -> Self {
+        self.opts.watch_queue_limit = n.max(1);
+        self
+    }
+
     /// Largest request sent (default 1 MiB - 1, the server's default `jute.maxbuffer`).
     pub fn max_request(self, bytes: usize) -> Self {
         self.edit(|c| c.max_request = bytes)
@@ -611,7 +627,12 @@ impl ClientBuilder {
         })?;
         let session = Session::new(config.clone(), self.rt.now());
         Ok(Client {
-            engine: Engine::new(session, self.rt, self.connector),
+            engine: Engine::new(
+                session,
+                self.rt,
+                self.connector,
+                self.opts.watch_queue_limit,
+            ),
             opts: Arc::new(self.opts),
             config: Arc::new(config),
             counted: true,

@@ -158,6 +158,8 @@ struct Inner {
     driver: DriverState,
     /// Bumped by `restart()`: a driver of an older generation stops without touching anything.
     generation: u64,
+    /// Most items one watcher's mailbox holds (see `deliver`).
+    watch_queue_limit: usize,
 }
 
 /// Shared between every handle and the driver.
@@ -172,7 +174,12 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(session: Session, rt: Arc<dyn Runtime>, connector: Connector) -> Arc<Self> {
+    pub(crate) fn new(
+        session: Session,
+        rt: Arc<dyn Runtime>,
+        connector: Connector,
+        watch_queue_limit: usize,
+    ) -> Arc<Self> {
         Arc::new(Engine {
             inner: Mutex::new(Inner {
                 session,
@@ -191,6 +198,7 @@ impl Engine {
                 closing_unowned: false,
                 driver: DriverState::NotStarted,
                 generation: 0,
+                watch_queue_limit,
             }),
             rt,
             connector,
@@ -822,6 +830,22 @@ impl Inner {
 
     fn deliver(&mut self, watcher: WatcherId, item: WatchItem) {
         if let Some(slot) = self.watchers.get_mut(&watcher) {
+            let resync = matches!(item, WatchItem::Resync);
+            if resync && matches!(slot.queue.back(), Some(WatchItem::Resync)) {
+                // One unread Resync already says everything a second one would.
+                return;
+            }
+            if slot.queue.len() >= self.watch_queue_limit {
+                // The consumer fell this far behind: rather than hold events without bound (or
+                // hold up anyone else), what it has not read is replaced by one Resync, after
+                // which it re-reads. An end is never queued before this point (nothing follows
+                // it), so none is lost here.
+                slot.queue.clear();
+                slot.queue.push_back(WatchItem::Resync);
+                if resync {
+                    return;
+                }
+            }
             slot.queue.push_back(item);
             if let Some(w) = slot.waker.take() {
                 w.wake();

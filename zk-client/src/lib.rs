@@ -39,7 +39,7 @@ pub use acl::{
     make_acl, make_digest_acl, make_digest_acl_credential, make_ip_acl, make_sasl_acl,
     make_x509_acl,
 };
-pub use client::{Client, ClientBuilder, StateChanges};
+pub use client::{Client, ClientBuilder, StateChanges, DEFAULT_WATCH_QUEUE_LIMIT};
 pub use data::Data;
 pub use four_letter::four_letter_word_on as four_letter_word;
 pub use ops::{ReadOp, ReadResult};

@@ -220,6 +220,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         set_hosts_checks_its_argument,
         byte_containers_as_data,
         a_burst_beyond_max_in_flight_waits_in_order,
+        a_watch_consumer_far_behind_gets_a_resync,
     ]
 }
 
@@ -1724,6 +1725,59 @@ async fn a_burst_beyond_max_in_flight_waits_in_order(ctx: &Ctx) -> Outcome {
     }
     let expected: Vec<String> = (0..300).map(|i| format!("{prefix}{i:010}")).collect();
     check!(names == expected, "created out of order: {:?}", &names[..5]);
+    c.close().await;
+    setup.close().await;
+    Ok(())
+}
+
+/// A persistent watch whose consumer does not read holds at most `watch_queue_limit` items; what
+/// it lost is replaced by one Resync, and it is told of every change after that. Meanwhile the
+/// client's replies and other watchers go on.
+async fn a_watch_consumer_far_behind_gets_a_resync(ctx: &Ctx) -> Outcome {
+    if ctx.kind.version() < ServerVersion::new(3, 6, 0) {
+        return Ok(());
+    }
+    let (setup, base) = ctx.fresh("behind").await?;
+    let c = ok!(ctx.builder().watch_queue_limit(10).connect().await);
+    let p = format!("{base}/n");
+    ok!(c.create(&p, "0").await);
+    let mut slow = ok!(c.add_watch(&p, AddWatchMode::Persistent).await);
+    let mut fast = ok!(c.add_watch(&p, AddWatchMode::Persistent).await);
+    // 50 changes; each reply comes after its notification, so every event is queued by the
+    // time the last set returns.
+    for i in 1..=50 {
+        ok!(c.set_data(&p, format!("{i}")).await);
+        let ev = ctx
+            .next_event(&mut fast, WAIT)
+            .await
+            .map_err(|e| format!("fast watcher, change {i}: {e}"))?;
+        check!(ev.event_type == EventType::NodeDataChanged, "fast {ev:?}");
+    }
+    // 50 events through a mailbox of 10: the 11th finds it full and leaves [Resync, 11th]; so do
+    // the 20th, 29th, 38th and 47th. What is left is the Resync and the 47th to the 50th.
+    match ctx
+        .next(&mut slow, WAIT)
+        .await
+        .map_err(|e| format!("slow watcher, first item: {e}"))?
+    {
+        zk_client::PersistentItem::Resync => {}
+        other => return Err(format!("first item after falling behind: {other:?}")),
+    }
+    for i in 0..4 {
+        let ev = ctx
+            .next_event(&mut slow, WAIT)
+            .await
+            .map_err(|e| format!("slow watcher, event {i} after the resync: {e}"))?;
+        check!(
+            ev.event_type == EventType::NodeDataChanged,
+            "event {i}: {ev:?}"
+        );
+    }
+    ctx.quiet(&mut slow, Duration::from_millis(300)).await?;
+    // Caught up: later changes arrive one by one again.
+    ok!(c.set_data(&p, "51").await);
+    let ev = ctx.next_event(&mut slow, WAIT).await?;
+    check!(ev.event_type == EventType::NodeDataChanged, "after {ev:?}");
     c.close().await;
     setup.close().await;
     Ok(())
