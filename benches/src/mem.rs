@@ -1,5 +1,5 @@
 //! Resident memory (`zk-bench-mem`): the RSS of a client process before it connects, with an
-//! idle session, and holding 100,000 watches.
+//! idle session, and holding 100,000 watches; and (`--soak`) over a million requests.
 //!
 //! The watches are 50,000 data watches (getData with a watch on each child of /zkb/wide) and
 //! 50,000 exist watches (exists with a watch on /zkb/wide/x00000 … x49999, which do not exist):
@@ -165,4 +165,54 @@ pub async fn peer(addr: &str) -> BenchResult<Mem> {
         idle,
         watches,
     })
+}
+
+/// Requests of the soak, and the points where the RSS is read.
+pub const SOAK_REQUESTS: usize = 1_000_000;
+const SOAK_WARM_UP: usize = 100_000;
+
+/// RSS over a long run of requests, in KiB: after a warm-up, half-way and at the end. A client
+/// that keeps anything per request (a reply slot, a waker, a buffer that only grows) shows it
+/// as growth between the three.
+#[derive(Debug, Clone, Copy)]
+pub struct Soak {
+    /// After the first 100,000 requests.
+    pub warm: u64,
+    /// After half of them.
+    pub mid: u64,
+    /// After all of them.
+    pub end: u64,
+}
+
+impl Soak {
+    /// The `SOAK` line: `SOAK <column> <warm_kib> <mid_kib> <end_kib> <requests>`.
+    pub fn line(&self, column: &str) -> String {
+        format!(
+            "SOAK {column} {} {} {} {SOAK_REQUESTS}",
+            self.warm, self.mid, self.end
+        )
+    }
+}
+
+/// A million pipelined reads of the small node (W2's request) on this client's async API.
+///
+/// Errors on any failed operation.
+pub async fn soak(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<Soak> {
+    let client = crate::ours::connect(rt, addr).await?;
+    let reads = |n: usize| {
+        windowed(
+            n,
+            WINDOW,
+            |_| std::future::IntoFuture::into_future(client.get_data(SMALL)),
+            |_, _| Ok(()),
+        )
+    };
+    reads(SOAK_WARM_UP).await?;
+    let warm = rss_kib();
+    reads(SOAK_REQUESTS / 2 - SOAK_WARM_UP).await?;
+    let mid = rss_kib();
+    reads(SOAK_REQUESTS / 2).await?;
+    let end = rss_kib();
+    client.close().await;
+    Ok(Soak { warm, mid, end })
 }

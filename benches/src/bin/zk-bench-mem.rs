@@ -1,6 +1,8 @@
 //! `zk-bench-mem [--client NAME] HOST:PORT`: resident memory of a client process before it
 //! connects, with an idle session, and holding 100,000 watches. Prints
-//! `MEM <column> <baseline_kib> <idle_kib> <watches_kib> <watch_count>`. Needs `zk-bench setup`.
+//! `MEM <column> <baseline_kib> <idle_kib> <watches_kib> <watch_count>`. With `--soak`, the RSS
+//! over a million pipelined reads instead: `SOAK <column> <warm_kib> <mid_kib> <end_kib> <n>`.
+//! Needs `zk-bench setup`.
 
 use std::process::ExitCode;
 
@@ -26,13 +28,48 @@ fn measure(client: &str, addr: &str) -> BenchResult<Mem> {
     }
 }
 
+fn soak(client: &str, addr: &str) -> BenchResult<mem::Soak> {
+    match client {
+        "tokio" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(mem::soak(zk_tokio::TokioRuntime::default().shared(), addr)),
+        "async-std" => {
+            async_std::task::block_on(mem::soak(zk_async_std::AsyncStdRuntime.shared(), addr))
+        }
+        "smol" => smol::block_on(mem::soak(zk_async_std::SmolRuntime.shared(), addr)),
+        other => Err(fail(format!("no soak for client {other:?}"))),
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--soak") {
+        args.remove(0);
+        let (client, addr) = match args.as_slice() {
+            [flag, client, addr] if flag == "--client" => (client.as_str(), addr.as_str()),
+            [addr] => ("tokio", addr.as_str()),
+            _ => {
+                eprintln!("usage: zk-bench-mem --soak [--client NAME] HOST:PORT");
+                return ExitCode::FAILURE;
+            }
+        };
+        return match soak(client, addr) {
+            Ok(s) => {
+                println!("{}", s.line(client));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("zk-bench-mem: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (client, addr) = match args.as_slice() {
         [flag, client, addr] if flag == "--client" => (client.as_str(), addr.as_str()),
         [addr] => ("tokio", addr.as_str()),
         _ => {
-            eprintln!("usage: zk-bench-mem [--client NAME] HOST:PORT");
+            eprintln!("usage: zk-bench-mem [--soak] [--client NAME] HOST:PORT");
             return ExitCode::FAILURE;
         }
     };
