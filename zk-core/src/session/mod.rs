@@ -1000,7 +1000,14 @@ impl Session {
                     return self.protocol_error(now, false, "setWatches reply with no request");
                 }
                 self.set_watches_in_flight -= 1;
-                self.note_zxid(header.zxid);
+                // A re-arm of many watches takes several frames, and the catch-up events of a
+                // later frame come after the reply to an earlier one. Were the earlier reply's
+                // zxid the last seen, and the connection died before the later frames were
+                // answered, the next re-arm would be relative to a zxid past changes those
+                // watchers never heard of. The last reply follows every catch-up event.
+                if self.set_watches_in_flight == 0 {
+                    self.note_zxid(header.zxid);
+                }
                 if !header.err.is_ok() {
                     warn!(err = %header.err, "setWatches failed");
                 }
