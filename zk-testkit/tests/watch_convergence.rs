@@ -1,10 +1,13 @@
-//! DataWatch and ChildrenWatch converge: whole clients on the deterministic world
-//! ([`SimWorld`]), one watching every node of a small tree with a DataWatch and a ChildrenWatch
-//! each, two writers changing those nodes (data, children, deletion and re-creation) while the
+//! DataWatch, ChildrenWatch and a cache fed by a persistent watch converge: whole clients on the
+//! deterministic world ([`SimWorld`]), one watching every node of a small tree with a DataWatch
+//! and a ChildrenWatch each (and, from 3.6, keeping a copy of the whole tree from a recursive
+//! persistent watch: re-read a node on its event, re-read everything on a resync item), two writers changing those nodes (data, children, deletion and re-creation) while the
 //! watcher is cut off, partitioned (now and then past its session timeout, so its session expires
 //! and is renewed) or its server crashes. Once the world is quiet, every watch's last item must
-//! be the node's committed state in the model ensemble (data and mzxid; the child set), the
-//! streams must not have ended, and a DataWatch's items never go back in mzxid.
+//! be the node's committed state in the model ensemble (data and mzxid; the child set), the copy
+//! must equal the committed tree, the streams must not have ended, and a DataWatch's items never
+//! go back in mzxid. A persistent watcher that missed a change and was not told to resync would
+//! leave its copy stale.
 //!
 //! `WATCH_CONV_SEEDS=N` runs N seeds (default 40, from `WATCH_CONV_SEED_START`); a failure prints
 //! the command that replays one seed with the world's trace.
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use zk_client::{Client, Error};
+use zk_client::{AddWatchMode, Client, Error, PersistentItem};
 use zk_core::rng::Rng;
 use zk_testkit::sim::{NetConfig, Node, SimConfig, SimWorld};
 
@@ -31,6 +34,8 @@ struct Seen {
     children: BTreeMap<String, Option<BTreeSet<String>>>,
     violations: Vec<String>,
     items: usize,
+    /// The copy of the tree under BASE kept from the persistent watch: path -> (data, mzxid).
+    copy: BTreeMap<String, (Bytes, i64)>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -104,6 +109,75 @@ fn spawn_watches(w: &SimWorld, client: &Client, path: String, seen: &Shared) {
     });
 }
 
+/// Reads one node into the copy (or drops it when gone); false when the read failed.
+async fn refresh(c: &Client, p: &str, s: &Shared) -> bool {
+    match c.get_data(p).await {
+        Ok((d, stat)) => {
+            lock(s).copy.insert(p.to_owned(), (d, stat.mzxid));
+            true
+        }
+        Err(Error::NoNode { .. }) => {
+            lock(s).copy.remove(p);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Reads the whole tree under BASE into the copy, until a walk succeeds.
+async fn refresh_all(c: &Client, s: &Shared) {
+    'walk: loop {
+        let mut found = BTreeSet::new();
+        let mut stack = vec![BASE.to_owned()];
+        while let Some(p) = stack.pop() {
+            match c.get_children(&p).await {
+                Ok(children) => {
+                    for child in children.iter() {
+                        stack.push(format!("{p}/{child}"));
+                    }
+                }
+                Err(Error::NoNode { .. }) => continue,
+                Err(_) => continue 'walk,
+            }
+            if p != BASE {
+                if !refresh(c, &p, s).await {
+                    continue 'walk;
+                }
+                found.insert(p);
+            }
+        }
+        lock(s).copy.retain(|p, _| found.contains(p));
+        return;
+    }
+}
+
+/// Keeps the copy of the tree from a recursive persistent watch on BASE: a node is read again
+/// on each of its events, the whole tree on a resync item and whenever the watch has to be
+/// added again (its session ended).
+fn spawn_copy(w: &SimWorld, client: &Client, seen: &Shared) {
+    let (c, s) = (client.clone(), seen.clone());
+    w.spawn(async move {
+        loop {
+            let mut watch = match c.add_watch(BASE, AddWatchMode::PersistentRecursive).await {
+                Ok(watch) => watch,
+                Err(Error::Closed) => return,
+                Err(_) => continue,
+            };
+            refresh_all(&c, &s).await;
+            while let Some(item) = next(&mut watch).await {
+                lock(&s).items += 1;
+                match item {
+                    PersistentItem::Event(ev) => {
+                        // A failed read means the connection went: a resync item follows.
+                        let _ = refresh(&c, &ev.path, &s).await;
+                    }
+                    PersistentItem::Resync => refresh_all(&c, &s).await,
+                }
+            }
+        }
+    });
+}
+
 fn connect(w: &SimWorld, node: Node, timeout: Duration) -> Result<Client, String> {
     let b = w
         .builder(node, &w.connect_string())
@@ -140,10 +214,11 @@ fn run_seed(seed: u64, verbose: bool) -> Result<usize, String> {
     let mut rng = Rng::new(seed);
     let versions = [(3, 5, 10), (3, 6, 4), (3, 8, 0), (3, 9, 5)];
     let servers = 1 + rng.below(3) as usize;
+    let version = versions[rng.below(versions.len() as u64) as usize];
     let w = SimWorld::new(
         SimConfig {
             servers,
-            version: versions[rng.below(versions.len() as u64) as usize],
+            version,
             ..SimConfig::default()
         },
         NetConfig::default(),
@@ -152,7 +227,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<usize, String> {
     if verbose {
         w.enable_trace();
     }
-    let r = run(&w, &mut rng, servers);
+    let r = run(&w, &mut rng, servers, version);
     if verbose && r.is_err() {
         for line in w.trace() {
             eprintln!("{line}");
@@ -161,7 +236,12 @@ fn run_seed(seed: u64, verbose: bool) -> Result<usize, String> {
     r
 }
 
-fn run(w: &SimWorld, rng: &mut Rng, servers: usize) -> Result<usize, String> {
+fn run(
+    w: &SimWorld,
+    rng: &mut Rng,
+    servers: usize,
+    version: (u32, u32, u32),
+) -> Result<usize, String> {
     let n = 3 + rng.below(6) as usize;
     let nodes: Vec<String> = (0..n).map(|i| format!("{BASE}/n{i}")).collect();
     let timeout = Duration::from_millis(4000 + 2000 * rng.below(2));
@@ -186,6 +266,10 @@ fn run(w: &SimWorld, rng: &mut Rng, servers: usize) -> Result<usize, String> {
     let seen: Shared = Arc::default();
     for p in &nodes {
         spawn_watches(w, &watcher, p.clone(), &seen);
+    }
+    let persistent = version >= (3, 6, 0);
+    if persistent {
+        spawn_copy(w, &watcher, &seen);
     }
     let mut partitioned_for = 0u32;
     for _ in 0..150 {
@@ -227,6 +311,39 @@ fn run(w: &SimWorld, rng: &mut Rng, servers: usize) -> Result<usize, String> {
     let g = lock(&seen);
     if let Some(v) = g.violations.first() {
         return Err(v.clone());
+    }
+    if persistent {
+        let tree = w.with_server(|s, _| {
+            let mut out = BTreeMap::new();
+            let mut stack = vec![BASE.to_owned()];
+            while let Some(p) = stack.pop() {
+                for c in s.children(&p).unwrap_or_default() {
+                    stack.push(format!("{p}/{c}"));
+                }
+                if p != BASE {
+                    if let Some(n) = s.node(&p) {
+                        out.insert(p, (n.data.unwrap_or_default(), n.stat.mzxid));
+                    }
+                }
+            }
+            out
+        });
+        if g.copy != tree {
+            let diff: Vec<_> = tree
+                .iter()
+                .filter(|(p, v)| g.copy.get(*p) != Some(v))
+                .map(|(p, v)| format!("{p}: ensemble {v:?}, copy {:?}", g.copy.get(p)))
+                .chain(
+                    g.copy
+                        .keys()
+                        .filter(|p| !tree.contains_key(*p))
+                        .map(|p| format!("{p}: gone, still in the copy")),
+                )
+                .collect();
+            return Err(format!(
+                "the copy kept from the persistent watch is stale: {diff:?}"
+            ));
+        }
     }
     for p in &nodes {
         let (want_data, want_children) = w.with_server(|s, _| {
