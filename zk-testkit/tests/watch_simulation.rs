@@ -153,6 +153,8 @@ struct Link {
     frames_in: u64,
     /// SetWatches frames the client sent on this link.
     set_watches_out: usize,
+    /// Frames the client sent on this link (the handshake first).
+    frames_out: usize,
 }
 
 #[derive(Debug)]
@@ -256,6 +258,8 @@ struct Stats {
     /// The most SetWatches frames sent on one connection.
     max_batches: usize,
     changes: usize,
+    /// SetWatches sent later on a live connection (a riding watch armed late).
+    late_arms: usize,
 }
 
 type Fail = String;
@@ -430,6 +434,7 @@ impl World {
                             cut: false,
                             frames_in: 0,
                             set_watches_out: 0,
+                            frames_out: 0,
                         },
                     );
                     if i == WATCHER {
@@ -553,8 +558,17 @@ impl World {
             )
         };
         let sw: Vec<usize> = (0..frames.len()).filter(|i| is_sw(&frames[*i])).collect();
+        let Some(link) = self.links.get_mut(&key) else {
+            return Ok(bytes);
+        };
+        let before = link.frames_out;
+        link.frames_out += frames.len();
         if sw.is_empty() {
             return Ok(bytes);
+        }
+        if before != 1 + link.set_watches_out {
+            // Not a re-arm right after the handshake: a watch armed late on a live connection.
+            self.stats.late_arms += 1;
         }
         if let Some(link) = self.links.get_mut(&key) {
             link.set_watches_out += sw.len();
@@ -1512,6 +1526,7 @@ fn run_seeds(start: u64, n: u64, opts: Opts) -> Result<Stats, String> {
                 total.resyncs += s.resyncs;
                 total.reconnects += s.reconnects;
                 total.changes += s.changes;
+                total.late_arms += s.late_arms;
                 total.max_batches = total.max_batches.max(s.max_batches);
             }
             Err((why, trace)) => {
