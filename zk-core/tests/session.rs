@@ -1612,3 +1612,145 @@ fn requests_beyond_max_in_flight_wait_in_order_and_their_timeouts_run_while_they
     let done: Vec<RequestId> = h.replies().into_iter().map(|(id, _)| id).collect();
     assert_eq!(done, ids);
 }
+
+/// A notification carrying `zxid` (3.9 servers send the change's zxid).
+fn notify_at(h: &mut Harness, conn: ConnId, zxid: i64, event_type: EventType, path: &str) {
+    let mut out = Vec::new();
+    encode_notification(
+        &mut out,
+        usize::MAX,
+        zxid,
+        &WatcherEvent {
+            event_type,
+            state: KeeperState::SyncConnected,
+            path: path.into(),
+        },
+    )
+    .unwrap();
+    h.feed(conn, &out);
+}
+
+fn watch_events_of(events: &[Event], w: WatcherId) -> Vec<(EventType, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Watch { watcher, event } if *watcher == w => {
+                Some((event.event_type, event.path.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_one_shot_watch_riding_on_a_persistent_one_is_rearmed_so_it_catches_up() {
+    let (mut h, conn) = connected_38("h1:1,h2:2");
+    h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+        .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    let rider = h.s.submit(h.now, get_data("/p", true)).unwrap();
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(reqs[0].1, get_data("/p", false), "it rides: no watch flag");
+    h.reply(conn, 2, 6, ErrorCode::Ok, data_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    let reqs = h.take_requests();
+    // The persistent watch comes back silently (ZOOKEEPER-4698); only the data list makes the
+    // server fire a change the rider missed while away. Listed before the persistent list, the
+    // one-shot mode cannot displace it on servers before 3.9.
+    assert_eq!(
+        reqs[0].1,
+        Request::SetWatches2(SetWatches2 {
+            relative_zxid: 6,
+            data_watches: vec!["/p".into()],
+            exist_watches: vec![],
+            child_watches: vec![],
+            persistent_watches: vec!["/p".into()],
+            persistent_recursive_watches: vec![],
+        })
+    );
+    h.notify(conn2, EventType::NodeDataChanged, "/p");
+    assert_eq!(
+        watch_events_of(&h.events, rider.watcher()),
+        [(EventType::NodeDataChanged, "/p".to_owned())]
+    );
+}
+
+#[test]
+fn a_rearm_in_several_frames_takes_the_zxid_of_its_last_reply_only() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    // 300 watches on 1000-byte paths: three SetWatches frames of at most 128 KiB.
+    let long = "x".repeat(990);
+    for i in 0..300 {
+        h.s.submit(h.now, get_data(&format!("/{i:03}{long}"), true))
+            .unwrap();
+    }
+    h.drain();
+    h.take_frames();
+    for i in 0..300 {
+        h.reply(conn, i + 1, 0x10, ErrorCode::Ok, data_reply());
+    }
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 0x42, 6000);
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 3, "three frames");
+    // The first frame is answered as of a later zxid; the later frames' catch-up events (for
+    // changes after 0x10) are still on their way when the connection dies.
+    h.reply(conn2, xid::SET_WATCHES, 0x20, ErrorCode::Ok, None);
+    h.s.handle_closed(h.now, conn2);
+    h.drain();
+    let conn3 = h.connect_next();
+    h.accept(conn3, 0x42, 6000);
+    let reqs = h.take_requests();
+    for (_, r) in &reqs {
+        let Request::SetWatches(s) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            s.relative_zxid, 0x10,
+            "still relative to what every watch heard of"
+        );
+    }
+    // Once every frame is answered, the last reply's zxid counts.
+    for _ in 0..3 {
+        h.reply(conn3, xid::SET_WATCHES, 0x21, ErrorCode::Ok, None);
+    }
+    assert_eq!(h.s.last_zxid(), 0x21);
+}
+
+#[test]
+fn a_children_changed_event_derived_for_a_recursive_parent_is_not_delivered_twice() {
+    let (mut h, conn) = connected_38("h:1");
+    let p =
+        h.s.submit(h.now, add_watch("/a", AddWatchMode::Persistent))
+            .unwrap();
+    h.s.submit(h.now, add_watch("/a", AddWatchMode::PersistentRecursive))
+        .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 5, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 2, 6, ErrorCode::Ok, add_watch_reply());
+    // A 3.9 server keeps both modes and sends its own NodeChildrenChanged after the child's
+    // event, with the same zxid; the session derived one already.
+    notify_at(&mut h, conn, 7, EventType::NodeCreated, "/a/b");
+    notify_at(&mut h, conn, 7, EventType::NodeChildrenChanged, "/a");
+    // Two children created in one transaction: two changes, each heard once.
+    notify_at(&mut h, conn, 8, EventType::NodeCreated, "/a/c");
+    notify_at(&mut h, conn, 8, EventType::NodeChildrenChanged, "/a");
+    notify_at(&mut h, conn, 8, EventType::NodeCreated, "/a/d");
+    notify_at(&mut h, conn, 8, EventType::NodeChildrenChanged, "/a");
+    let cc = (EventType::NodeChildrenChanged, "/a".to_owned());
+    assert_eq!(
+        watch_events_of(&h.events, p.watcher()),
+        [cc.clone(), cc.clone(), cc]
+    );
+}

@@ -212,13 +212,14 @@ async fn set_hosts_moves_the_session(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
 
 async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
     let (other, base) = ctx.fresh("kill").await?;
-    let (data, dw, cw, tree) = (
+    let (data, dw, cw, tree, ridden) = (
         format!("{base}/data"),
         format!("{base}/dw"),
         format!("{base}/cw"),
         format!("{base}/tree"),
+        format!("{base}/ridden"),
     );
-    for p in [&data, &dw, &cw, &tree] {
+    for p in [&data, &dw, &cw, &tree, &ridden] {
         ok!(other.create(p, "0").await);
     }
 
@@ -241,6 +242,11 @@ async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome
         "first ChildrenWatch item {first:?}"
     );
     let mut recursive = ok!(c.add_watch(&tree, AddWatchMode::PersistentRecursive).await);
+    // A one-shot watch riding on a persistent one of the same path: the re-arm lists it in the
+    // data list ahead of the persistent list, which must leave the persistent watch armed (before
+    // 3.9 the server keeps one mode per path, the last listed).
+    let mut persistent = ok!(c.add_watch(&ridden, AddWatchMode::Persistent).await);
+    let (_, _, rider) = ok!(c.get_data(&ridden).watch().await);
     let mut states = c.state_changes();
 
     let victim = node_of(ens, &c)?;
@@ -316,6 +322,27 @@ async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome
         "recursive watch, second event {ev:?}"
     );
 
+    ok!(other.set_data(&ridden, "1").await);
+    let ev = ok!(ctx.within(WAIT, rider).await?);
+    check!(
+        ev.event_type == EventType::NodeDataChanged && ev.path == ridden,
+        "riding one-shot watch {ev:?}"
+    );
+    let item = ctx.next(&mut persistent, WAIT).await?;
+    check!(
+        item == PersistentItem::Resync,
+        "persistent watch under the rider, a resync item first: {item:?}"
+    );
+    ok!(other.set_data(&ridden, "2").await);
+    for want in ["first", "second"] {
+        let ev = ctx.next(&mut persistent, WAIT).await?;
+        check!(
+            ev.event()
+                .is_some_and(|ev| ev.event_type == EventType::NodeDataChanged && ev.path == ridden),
+            "persistent watch under the rider, {want} change {ev:?}"
+        );
+    }
+
     // The session, and so its ephemeral node, lived through the failover.
     let st = ok!(other.exists(&eph).await).ok_or("the ephemeral node is gone")?;
     check!(
@@ -328,7 +355,7 @@ async fn watches_survive_a_server_kill(ctx: &Ctx, ens: &mut Ensemble) -> Outcome
     ens.restart(victim)
         .map_err(|e| format!("restart node {victim}: {e}"))?;
     ens.wait_all_ready().map_err(|e| format!("{e}"))?;
-    drop((data_items, child_items, recursive));
+    drop((data_items, child_items, recursive, persistent));
     c.close().await;
     other.close().await;
     Ok(())

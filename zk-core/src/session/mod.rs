@@ -46,7 +46,7 @@ use watches::{Removal, WatchRegistry};
 pub use watches::{WatchKind, WatcherId};
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -192,6 +192,10 @@ pub struct Session {
     connect_out: Option<Connect>,
     close_out: VecDeque<ConnId>,
     scratch: Vec<WatcherId>,
+    /// The NodeChildrenChanged events derived (for parents the server watches recursively) from
+    /// the notifications of one zxid, per parent: from 3.9 a server may hold a persistent watch
+    /// on the parent next to the recursive one and send its own, which is then the same change.
+    derived_children: (i64, BTreeMap<String, usize>),
     /// Why the last connection attempt to each host failed, in the order hosts first failed;
     /// cleared when a session is connected.
     connect_failures: Vec<HostFailure>,
@@ -263,6 +267,7 @@ impl Session {
             connect_out: None,
             close_out: VecDeque::new(),
             scratch: Vec::new(),
+            derived_children: (-1, BTreeMap::new()),
             connect_failures: Vec::new(),
             sasl: None,
             auth_failure: None,
@@ -999,7 +1004,14 @@ impl Session {
                     return self.protocol_error(now, false, "setWatches reply with no request");
                 }
                 self.set_watches_in_flight -= 1;
-                self.note_zxid(header.zxid);
+                // A re-arm of many watches takes several frames, and the catch-up events of a
+                // later frame come after the reply to an earlier one. Were the earlier reply's
+                // zxid the last seen, and the connection died before the later frames were
+                // answered, the next re-arm would be relative to a zxid past changes those
+                // watchers never heard of. The last reply follows every catch-up event.
+                if self.set_watches_in_flight == 0 {
+                    self.note_zxid(header.zxid);
+                }
                 if !header.err.is_ok() {
                     warn!(err = %header.err, "setWatches failed");
                 }
@@ -1110,10 +1122,27 @@ impl Session {
                 return;
             }
         };
+        // A server from 3.9 adds a recursive watch to a persistent one on the same path rather
+        // than replacing it (until a reconnect re-arms the recursive one alone), and then sends
+        // the NodeChildrenChanged we derived when the child's event came (the server sends the
+        // child's event first). Notifications carry their zxid from 3.9, which tells the two
+        // apart from a second change of the same transaction.
+        if self.derived_children.0 != zxid {
+            self.derived_children = (zxid, BTreeMap::new());
+        }
+        if ev.event_type == EventType::NodeChildrenChanged && zxid != -1 {
+            if let Some(n) = self.derived_children.1.get_mut(&path).filter(|n| **n > 0) {
+                *n -= 1;
+                return;
+            }
+        }
         self.fan_out(ev.event_type, &path, zxid);
         if let Some(parent) = self.watches.child_event_to_derive(ev.event_type, &path) {
             let parent = parent.to_owned();
             self.fan_out(EventType::NodeChildrenChanged, &parent, zxid);
+            if zxid != -1 {
+                *self.derived_children.1.entry(parent).or_insert(0) += 1;
+            }
         }
     }
 

@@ -2,7 +2,8 @@
 //! SetWatches2 when persistent watches exist), batched under 128 KiB of paths, relative to the
 //! last zxid seen, so the server fires what changed meanwhile (one-shot watches) and persistent
 //! watchers are told to resync (ZOOKEEPER-4698). Also the "riders": one-shot watches that leave
-//! the watch flag off because a persistent watch on the path already delivers their events.
+//! the watch flag off because a persistent watch on the path already delivers their events (a
+//! re-arm lists them all the same, so that they catch up too).
 
 use std::time::Instant;
 

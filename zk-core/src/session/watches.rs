@@ -412,16 +412,23 @@ impl WatchRegistry {
                 l.persistent.push(to_server(path));
                 self.server_modes
                     .insert(path.to_string(), WatchKind::Persistent);
-            } else {
-                if w.any(WatchKind::Data) {
-                    l.data.push(to_server(path));
-                }
-                if w.any(WatchKind::Exist) {
-                    l.exist.push(to_server(path));
-                }
-                if w.any(WatchKind::Child) {
-                    l.child.push(to_server(path));
-                }
+            }
+            // One-shot watches are listed even when they ride on the path's persistent watch:
+            // only their lists make the server catch up on what changed while we were away (it
+            // re-arms persistent watches silently). SetWatches2 arms its lists in order (data,
+            // exist, child, persistent, recursive), so before 3.9, where the latest mode of a
+            // path wins, the persistent mode still holds the path afterwards; from 3.9 modes
+            // add up and the one-shot mode goes when it fires. (A recursive mode never carries
+            // NodeChildrenChanged; the session derives it for child watchers, see
+            // `child_event_to_derive`.)
+            if w.any(WatchKind::Data) {
+                l.data.push(to_server(path));
+            }
+            if w.any(WatchKind::Exist) {
+                l.exist.push(to_server(path));
+            }
+            if w.any(WatchKind::Child) {
+                l.child.push(to_server(path));
             }
         }
         l
@@ -558,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn rearm_lists_name_each_path_in_one_mode() {
+    fn rearm_lists_name_one_shot_watches_riding_on_persistent_ones_too() {
         let mut r = WatchRegistry::default();
         r.add("/a", WatchKind::Data, w(1));
         r.add("/b", WatchKind::Exist, w(2));
@@ -567,10 +574,11 @@ mod tests {
         r.add("/c", WatchKind::Data, w(6));
         r.add("/", WatchKind::PersistentRecursive, w(5));
         r.add("/", WatchKind::Persistent, w(7));
+        r.add("/", WatchKind::Child, w(8));
         let l = r.rearm_lists(|p| format!("/root{p}"));
-        assert_eq!(l.data, ["/root/a"]);
+        assert_eq!(l.data, ["/root/a", "/root/c"]);
         assert_eq!(l.exist, ["/root/b"]);
-        assert_eq!(l.child, ["/root/a"]);
+        assert_eq!(l.child, ["/root/", "/root/a"]);
         assert_eq!(l.persistent, ["/root/c"]);
         assert_eq!(l.recursive, ["/root/"]);
         assert_eq!(r.server_mode("/c"), Some(WatchKind::Persistent));
@@ -578,6 +586,6 @@ mod tests {
         assert!(r.has_persistent());
         assert_eq!(r.drain_persistent(), [w(4), w(5), w(7)]);
         assert!(!r.has_persistent());
-        assert_eq!(r.drain(), [w(1), w(2), w(3), w(6)]);
+        assert_eq!(r.drain(), [w(1), w(2), w(3), w(6), w(8)]);
     }
 }

@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zk_core::proto::{Acl, Stat};
+use zk_core::proto::{Acl, EventType, Stat};
 
 pub use tcp::SimTcpServer;
 pub use world::{NetConfig, Node, SimWorld, Stuck};
@@ -148,6 +148,17 @@ pub struct NodeView {
     pub kind: NodeKind,
 }
 
+/// One change the ensemble committed, as a watch event: what [`SimServer::history`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The zxid of the transaction that made it (a multi's changes share one).
+    pub zxid: i64,
+    /// NodeCreated, NodeDeleted, NodeDataChanged or NodeChildrenChanged.
+    pub event: EventType,
+    /// The node it happened to.
+    pub path: String,
+}
+
 /// One server of the ensemble: its replica of the tree and its switches.
 #[derive(Debug)]
 struct Replica {
@@ -195,6 +206,8 @@ pub struct SimServer {
     outputs: VecDeque<ServerOutput>,
     /// The sweeper's next run, `start + k * interval`.
     next_sweep: Option<Instant>,
+    /// Every change committed since [`SimServer::record_history`], when recording.
+    history: Option<Vec<Change>>,
 }
 
 impl SimServer {
@@ -214,6 +227,7 @@ impl SimServer {
             next_conn: 1,
             outputs: VecDeque::new(),
             next_sweep: None,
+            history: None,
             start: now,
             config,
         };
@@ -404,6 +418,20 @@ impl SimServer {
     /// Live session ids, sorted.
     pub fn session_ids(&self) -> Vec<i64> {
         self.sessions.ids()
+    }
+
+    /// Starts recording every committed change (see [`SimServer::history`]). Off by default: a
+    /// long-running server would grow without bound. Recording again changes nothing.
+    pub fn record_history(&mut self) {
+        self.history.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes committed since [`SimServer::record_history`], in commit order (zxid order;
+    /// within one transaction, the order its watch events fire), whatever session or sweeper made
+    /// them. Empty when not recording. Tests check watch delivery against it: every watch event
+    /// a client can get is one of these, or a catch-up event of SetWatches.
+    pub fn history(&self) -> &[Change] {
+        self.history.as_deref().unwrap_or(&[])
     }
 
     /// The zxid of the last committed transaction.

@@ -29,7 +29,15 @@ impl SimServer {
             op,
         };
         let zxid = txn.zxid;
-        self.head.apply(&txn, &mut Vec::new());
+        let mut events = Vec::new();
+        self.head.apply(&txn, &mut events);
+        if let Some(h) = &mut self.history {
+            h.extend(events.into_iter().map(|e| super::Change {
+                zxid,
+                event: e.kind,
+                path: e.path,
+            }));
+        }
         self.log.push(txn);
         for server in 0..self.servers.len() {
             if self.servers[server].follows_quorum() || origin == Some(server) {
