@@ -32,6 +32,14 @@ fn main() -> ExitCode {
     };
     let mut opts = EnsembleOptions::standalone(version);
     if let Some(dir) = tls_dir {
+        // Absolute: the server reads the files from its own working directory.
+        let dir = match std::fs::create_dir_all(&dir).and_then(|()| std::fs::canonicalize(&dir)) {
+            Ok(d) => d.display().to_string(),
+            Err(e) => {
+                eprintln!("zk-bench-server: {dir}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         match TestPki::generate(std::path::Path::new(&dir)) {
             Ok(pki) => opts.tls = Some(pki.server_tls(ServerCert::Good, ClientAuth::None)),
             Err(e) => {
