@@ -35,9 +35,11 @@ pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
 
 /// A session with the spec's settings, connected.
 pub fn connect(addr: &str) -> BenchResult<Client> {
-    Ok(Client::builder(addr)
-        .session_timeout(SESSION_TIMEOUT)
-        .connect()?)
+    let mut b = Client::builder(addr).session_timeout(SESSION_TIMEOUT);
+    if let Some(ca) = crate::tls_ca() {
+        b = b.tls(zk_blocking::TlsConfig::new().ca_file(ca));
+    }
+    Ok(b.connect()?)
 }
 
 fn get(client: &Client, path: &str, len: usize) -> BenchResult<()> {

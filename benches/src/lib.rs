@@ -30,6 +30,15 @@ pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 /// The result of a workload or a setup step.
 pub type BenchResult<T> = Result<T, BenchError>;
 
+/// The CA file (PEM) in `ZKB_TLS_CA`, when the server speaks TLS (`zk-bench-server --tls DIR`):
+/// this client's columns then connect over TLS; `zookeeper-client` and `raw` speak plain TCP
+/// only and say NA.
+pub fn tls_ca() -> Option<std::path::PathBuf> {
+    std::env::var_os("ZKB_TLS_CA")
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+}
+
 /// Builds a [`BenchError`] from a message.
 pub fn fail(msg: impl Into<String>) -> BenchError {
     msg.into().into()

@@ -40,10 +40,11 @@ pub async fn run(
 
 /// A session with the spec's settings, connected.
 pub async fn connect(rt: Arc<dyn zk_client::Runtime>, addr: &str) -> BenchResult<Client> {
-    Ok(ClientBuilder::new(rt, addr)
-        .session_timeout(SESSION_TIMEOUT)
-        .connect()
-        .await?)
+    let mut b = ClientBuilder::new(rt, addr).session_timeout(SESSION_TIMEOUT);
+    if let Some(ca) = crate::tls_ca() {
+        b = b.tls(zk_client::TlsConfig::new().ca_file(ca));
+    }
+    Ok(b.connect().await?)
 }
 
 async fn w1(client: &Client) -> BenchResult<Vec<String>> {

@@ -315,6 +315,15 @@ impl ClientBuilder {
         self.map(|b| b.sasl_digest(user, password))
     }
 
+    /// Authenticates with Kerberos (SASL GSSAPI) on every connection (see
+    /// [`zk_client::ClientBuilder::sasl_kerberos`]); missing credentials or a refused login end
+    /// the session with `Lost(AuthFailed)` and [`Client::auth_failure`] says why. Needs the
+    /// `gssapi` feature.
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_kerberos(self, config: crate::KerberosConfig) -> Self {
+        self.map(|b| b.sasl_kerberos(config))
+    }
+
     /// Fail requests that get no reply within `t` with [`Error::Timeout`] (default: wait while
     /// the session lives).
     pub fn request_timeout(self, t: Duration) -> Self {

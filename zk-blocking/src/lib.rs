@@ -85,6 +85,8 @@ pub use runtime::ThreadRuntime;
 pub use watch::{PersistentWatch, Watch};
 
 pub use bytes::Bytes;
+#[cfg(feature = "gssapi")]
+pub use zk_client::KerberosConfig;
 pub use zk_client::{
     make_acl, make_digest_acl, make_digest_acl_credential, Acl, AddWatchMode, ChildNames,
     ClientInfo, ConnectString, CreateMode, Data, Error, ErrorCode, EventType, HostAddr,

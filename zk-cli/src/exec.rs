@@ -24,6 +24,7 @@ use crate::commands::watch::WatchKind;
 use crate::commands::Parsed;
 use crate::error::CliError;
 use crate::output::{self, Out};
+use crate::security::Sasl;
 
 /// How long a request may wait for its reply (also while the client reconnects).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -160,8 +161,18 @@ pub async fn connect(opts: &GlobalOpts, server: &str) -> Result<Client, CliError
     if let Some(tls) = security.tls {
         builder = builder.tls(tls);
     }
-    if let Some((user, password)) = &security.sasl {
-        builder = builder.sasl_digest(user, password);
+    match &security.sasl {
+        Some(Sasl::Digest { user, password }) => builder = builder.sasl_digest(user, password),
+        #[cfg(feature = "gssapi")]
+        Some(Sasl::Kerberos(login)) => builder = builder.sasl_kerberos(login.config()),
+        #[cfg(not(feature = "gssapi"))]
+        Some(Sasl::Kerberos(_)) => {
+            return Err(CliError::bad_input(
+                "the JAAS Client section asks for Kerberos (Krb5LoginModule), but this zk was \
+                 built without it: cargo build -p zk-cli --features gssapi",
+            ))
+        }
+        None => {}
     }
     let client = builder
         .build()

@@ -55,6 +55,16 @@ fn run(args: Vec<String>) -> i32 {
         println!("{}", help_text());
         return EXIT_OK;
     }
+    // A Kerberos keytab from the JAAS file reaches MIT krb5 only through the environment, which
+    // is changed here, while `zk` still has one thread (the runtime below starts others).
+    // Errors in the files are reported when connecting.
+    if let Ok(crate::security::Security {
+        sasl: Some(crate::security::Sasl::Kerberos(login)),
+        ..
+    }) = opts.security.resolve()
+    {
+        login.export_env();
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -181,13 +191,18 @@ pub fn help_text() -> String {
         "                          zookeeper.ssl.{trustStore,keyStore}.{location,type} (PEM),".into(),
         "                          zookeeper.ssl.keyStore.password (an encrypted PKCS#8 key),".into(),
         "                          zookeeper.ssl.hostnameVerification, zookeeper.sasl.client,".into(),
-        "                          zookeeper.sasl.clientconfig, java.security.auth.login.config"
+        "                          zookeeper.sasl.clientconfig, java.security.auth.login.config,"
             .into(),
+        "                          zookeeper.sasl.client.username, zookeeper.server.principal,"
+            .into(),
+        "                          zookeeper.server.realm (Kerberos)".into(),
         "  -Dkey=value             one such property (e.g. -Djava.security.auth.login.config=F)"
             .into(),
-        "  --jaas FILE             JAAS file whose Client section (DigestLoginModule username,"
+        "  --jaas FILE             JAAS file whose Client section logs in: DigestLoginModule"
             .into(),
-        "                          password) logs in with SASL DIGEST-MD5".into(),
+        "                          (username, password: SASL DIGEST-MD5) or Krb5LoginModule"
+            .into(),
+        "                          (keyTab, principal: Kerberos, if built with gssapi)".into(),
         "  --tls-ca FILE           connect with TLS, trusting this CA (PEM)".into(),
         "  --tls-cert FILE         client certificate (PEM) for servers that require one".into(),
         "  --tls-key FILE          its private key (PEM)".into(),

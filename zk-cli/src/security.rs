@@ -1,8 +1,9 @@
 //! TLS and SASL for `zk`, configured the way zkCli.sh is: `-client-configuration FILE` (a Java
 //! properties file with `zookeeper.client.secure`, `zookeeper.ssl.*` and `zookeeper.sasl.*`
 //! keys), `-Dkey=value` for the same keys, and a JAAS file (`-Djava.security.auth.login.config=FILE`
-//! or `--jaas FILE`) whose `Client` section holds DigestLoginModule credentials; plus short flags
-//! (`--tls-ca`, `--tls-cert`, `--tls-key`) for the common case.
+//! or `--jaas FILE`) whose `Client` section holds DigestLoginModule credentials or a
+//! Krb5LoginModule keytab and principal (Kerberos, when built with the `gssapi` feature); plus
+//! short flags (`--tls-ca`, `--tls-cert`, `--tls-key`) for the common case.
 //!
 //! Keystores and truststores must be PEM (`ssl.*.type=PEM`, or a `.pem`/`.crt`/`.key` file): a
 //! JKS or PKCS#12 store is refused with the command that converts it.
@@ -36,8 +37,78 @@ pub struct SecurityOpts {
 pub struct Security {
     /// TLS, when on.
     pub tls: Option<TlsConfig>,
-    /// SASL DIGEST-MD5 user and password, when a JAAS `Client` section names them.
-    pub sasl: Option<(String, String)>,
+    /// The SASL login a JAAS `Client` section asks for.
+    pub sasl: Option<Sasl>,
+}
+
+/// A SASL login from a JAAS `Client` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sasl {
+    /// DigestLoginModule: DIGEST-MD5 as this user with this password.
+    Digest {
+        /// `username`.
+        user: String,
+        /// `password`.
+        password: String,
+    },
+    /// Krb5LoginModule: Kerberos (SASL GSSAPI).
+    Kerberos(KerberosLogin),
+}
+
+/// What a JAAS `Krb5LoginModule` section and the `zookeeper.*` properties say about a Kerberos
+/// login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KerberosLogin {
+    /// `principal`: the client principal (default: the cache's or keytab's default one).
+    pub principal: Option<String>,
+    /// `keyTab` (with `useKeyTab`, default true when a keytab is named): the client keytab.
+    pub keytab: Option<PathBuf>,
+    /// `useTicketCache=true`: tickets may come from (and go to) the user's credential cache; else
+    /// a keytab login keeps its tickets in memory, as Java's login module does.
+    pub use_ticket_cache: bool,
+    /// `zookeeper.sasl.client.username`: the service part of the server principal.
+    pub service: Option<String>,
+    /// `zookeeper.server.principal`: the whole server principal.
+    pub server_principal: Option<String>,
+    /// `zookeeper.server.realm`: the server principal's realm.
+    pub server_realm: Option<String>,
+}
+
+impl KerberosLogin {
+    /// The client's Kerberos settings.
+    #[cfg(feature = "gssapi")]
+    pub fn config(&self) -> zk_tokio::KerberosConfig {
+        let mut c = zk_tokio::KerberosConfig::new();
+        if let Some(p) = &self.principal {
+            c = c.client_principal(p);
+        }
+        if let Some(s) = &self.service {
+            c = c.service_name(s);
+        }
+        if let Some(p) = &self.server_principal {
+            c = c.server_principal(p);
+        }
+        if let Some(r) = &self.server_realm {
+            c = c.server_realm(r);
+        }
+        c
+    }
+
+    /// Points this process's Kerberos library at the keytab: MIT krb5 takes the client keytab
+    /// (`KRB5_CLIENT_KTNAME`) and the credential cache (`KRB5CCNAME`) from the environment
+    /// only. Without `useTicketCache=true` the tickets go to a private in-memory cache, so the
+    /// user's own cache is neither used nor overwritten.
+    ///
+    /// Must run before the process starts any thread (it changes the environment, which other
+    /// threads' C code may be reading): `zk` calls it first thing.
+    pub fn export_env(&self) {
+        if let Some(keytab) = &self.keytab {
+            std::env::set_var("KRB5_CLIENT_KTNAME", format!("FILE:{}", keytab.display()));
+            if !self.use_ticket_cache {
+                std::env::set_var("KRB5CCNAME", "MEMORY:zk-cli");
+            }
+        }
+    }
 }
 
 impl SecurityOpts {
@@ -107,9 +178,18 @@ impl SecurityOpts {
         let sasl = match jaas {
             Some(file) if !is_false("zookeeper.sasl.client") => {
                 let section = get("zookeeper.sasl.clientconfig").unwrap_or_else(|| "Client".into());
-                read_jaas_digest(&file, &section)?
+                read_jaas(&file, &section)?
             }
             _ => None,
+        };
+        let sasl = match sasl {
+            Some(Sasl::Kerberos(k)) => Some(Sasl::Kerberos(KerberosLogin {
+                service: get("zookeeper.sasl.client.username").filter(|s| !s.is_empty()),
+                server_principal: get("zookeeper.server.principal").filter(|s| !s.is_empty()),
+                server_realm: get("zookeeper.server.realm").filter(|s| !s.is_empty()),
+                ..k
+            })),
+            other => other,
         };
         Ok(Security { tls, sasl })
     }
@@ -170,21 +250,36 @@ fn parse_properties(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The DigestLoginModule `username` and `password` of the JAAS section `section` in `file`;
-/// `None` if the file has no such section (then no SASL, as in Java).
+/// The login of the JAAS section `section` in `file`: DigestLoginModule's `username` and
+/// `password`, or Krb5LoginModule's `principal` and `keyTab`; `None` if the file has no such
+/// section (then no SASL, as in Java).
 ///
-/// Errors when the file cannot be read, or the section uses another login module (Kerberos is
-/// not supported) or lacks a user name or password.
-fn read_jaas_digest(file: &Path, section: &str) -> Result<Option<(String, String)>, CliError> {
+/// Errors when the file cannot be read, or the section uses another login module or lacks a
+/// DIGEST-MD5 user name or password.
+fn read_jaas(file: &Path, section: &str) -> Result<Option<Sasl>, CliError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::bad_input(format!("JAAS file {}: {e}", file.display())))?;
     let Some(body) = jaas_section(&text, section) else {
         return Ok(None);
     };
+    if body.contains("Krb5LoginModule") {
+        let options = jaas_options(body);
+        let flag = |k: &str| options.get(k).map(|v| v.eq_ignore_ascii_case("true"));
+        let keytab = options
+            .get("keyTab")
+            .filter(|k| !k.is_empty() && flag("useKeyTab") != Some(false))
+            .map(PathBuf::from);
+        return Ok(Some(Sasl::Kerberos(KerberosLogin {
+            principal: options.get("principal").cloned().filter(|p| !p.is_empty()),
+            keytab,
+            use_ticket_cache: flag("useTicketCache") == Some(true),
+            ..KerberosLogin::default()
+        })));
+    }
     if !body.contains("DigestLoginModule") {
         return Err(CliError::bad_input(format!(
-            "JAAS file {}: section {section} does not use DigestLoginModule; only SASL \
-             DIGEST-MD5 logins are supported",
+            "JAAS file {}: section {section} uses neither DigestLoginModule nor \
+             Krb5LoginModule; only SASL DIGEST-MD5 and Kerberos logins are supported",
             file.display()
         )));
     }
@@ -192,7 +287,7 @@ fn read_jaas_digest(file: &Path, section: &str) -> Result<Option<(String, String
     let user = options.get("username").cloned();
     let password = options.get("password").cloned();
     match (user, password) {
-        (Some(u), Some(p)) => Ok(Some((u, p))),
+        (Some(user), Some(password)) => Ok(Some(Sasl::Digest { user, password })),
         _ => Err(CliError::bad_input(format!(
             "JAAS file {}: section {section} needs username=\"...\" and password=\"...\"",
             file.display()
@@ -281,6 +376,37 @@ mod tests {
         assert_eq!(o.get("username").map(String::as_str), Some("bob"));
         assert_eq!(o.get("password").map(String::as_str), Some("bob secret"));
         assert!(jaas_section(text, "Nope").is_none());
+    }
+
+    #[test]
+    fn jaas_kerberos_section() {
+        let dir = std::env::temp_dir().join(format!("zk-cli-jaas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("jaas.conf");
+        std::fs::write(
+            &file,
+            "Client {\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+             useKeyTab=true\n  keyTab=\"/etc/app.keytab\"\n  storeKey=true\n  \
+             useTicketCache=false\n  principal=\"app@EXAMPLE.COM\";\n};\n",
+        )
+        .expect("write");
+        let o = SecurityOpts {
+            jaas: Some(file),
+            properties: vec![("zookeeper.server.realm".into(), "ZK.EXAMPLE.COM".into())],
+            ..Default::default()
+        };
+        let s = o.resolve().expect("resolves");
+        assert_eq!(
+            s.sasl,
+            Some(Sasl::Kerberos(KerberosLogin {
+                principal: Some("app@EXAMPLE.COM".into()),
+                keytab: Some("/etc/app.keytab".into()),
+                use_ticket_cache: false,
+                server_realm: Some("ZK.EXAMPLE.COM".into()),
+                ..KerberosLogin::default()
+            }))
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn make_x509_acl(subject: &str, perms: Perms) -> Acl {
 }
 
 /// An ACL entry granting `perms` to the SASL user `user` (the authorization id of a DIGEST-MD5
-/// or Kerberos login): the `sasl` scheme.
+/// or Kerberos login): the `sasl` scheme. For DIGEST-MD5 it is the user name; for Kerberos the
+/// principal as the server maps it, by default `app@EXAMPLE.COM` for `app@EXAMPLE.COM` and
+/// `svc/host@EXAMPLE.COM` for `svc/host@EXAMPLE.COM` (the server's
+/// `zookeeper.kerberos.removeHostFromPrincipal` / `removeRealmFromPrincipal` shorten it;
+/// `whoami` shows it).
 pub fn make_sasl_acl(user: &str, perms: Perms) -> Acl {
     make_acl("sasl", user, perms)
 }

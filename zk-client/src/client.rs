@@ -552,6 +552,20 @@ impl ClientBuilder {
         self.edit(|c| c.sasl = Some(Arc::new(factory)))
     }
 
+    /// Authenticates with Kerberos (SASL GSSAPI, RFC 4752) on every connection before anything
+    /// else is sent, as the Java client does with a JAAS `Krb5LoginModule`: a ticket for the
+    /// service principal `zookeeper/<host>` (see [`KerberosConfig`](crate::KerberosConfig)),
+    /// from the default credential cache or the client keytab (`KRB5_CLIENT_KTNAME`). The
+    /// connection's identity is then `sasl:<principal>` as the server maps it (see
+    /// [`make_sasl_acl`](crate::make_sasl_acl)). Missing credentials, an unknown server
+    /// principal or a refusal by the server end the session with `Lost(AuthFailed)`;
+    /// [`Client::auth_failure`] says why. Needs the `gssapi` feature.
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_kerberos(self, config: crate::KerberosConfig) -> Self {
+        let factory = crate::kerberos::GssapiFactory { config };
+        self.edit(|c| c.sasl = Some(Arc::new(factory)))
+    }
+
     /// Fail requests that get no reply within `t` (default: wait while the session lives).
     pub fn request_timeout(self, t: Duration) -> Self {
         self.edit(|c| c.request_timeout = Some(t))

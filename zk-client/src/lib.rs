@@ -26,6 +26,8 @@ mod data;
 mod driver;
 mod engine;
 mod four_letter;
+#[cfg(feature = "gssapi")]
+mod kerberos;
 pub mod ops;
 mod reply;
 mod retry;
@@ -42,6 +44,8 @@ pub use acl::{
 pub use client::{Client, ClientBuilder, StateChanges, DEFAULT_WATCH_QUEUE_LIMIT};
 pub use data::Data;
 pub use four_letter::four_letter_word_on as four_letter_word;
+#[cfg(feature = "gssapi")]
+pub use kerberos::KerberosConfig;
 pub use ops::{ReadOp, ReadResult};
 pub use reply::OpFuture;
 pub use runtime::{BoxFuture, Runtime, Timer, Transport};

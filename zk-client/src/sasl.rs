@@ -34,7 +34,8 @@ impl fmt::Debug for DigestMd5Factory {
 }
 
 impl SaslFactory for DigestMd5Factory {
-    fn start(&self) -> Box<dyn SaslClient> {
+    // DIGEST-MD5's digest-uri names no host (`zookeeper/zk-sasl-md5`), whatever the server.
+    fn start(&self, _server: &zk_core::HostAddr) -> Box<dyn SaslClient> {
         Box::new(DigestMd5 {
             user: self.user.clone(),
             password: self.password.clone(),
@@ -89,6 +90,10 @@ impl SaslClient for DigestMd5 {
 
     fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    fn refusal_hint(&self) -> &str {
+        "wrong user name or password, or no such user on the server"
     }
 }
 
@@ -280,7 +285,10 @@ mod tests {
             user: "bob".into(),
             password: "secret".into(),
         };
-        let mut c = factory.start();
+        let mut c = factory.start(&zk_core::HostAddr {
+            host: "localhost".into(),
+            port: 2181,
+        });
         assert_eq!(c.initial().expect("initial"), b"");
         let resp = c
             .step(br#"realm="zk-sasl-md5",nonce="n1",qop="auth",charset=utf-8,algorithm=md5-sess"#)

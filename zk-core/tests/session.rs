@@ -1472,7 +1472,7 @@ impl zk_core::session::SaslClient for ScriptedRun {
 }
 
 impl zk_core::session::SaslFactory for ScriptedSasl {
-    fn start(&self) -> Box<dyn zk_core::session::SaslClient> {
+    fn start(&self, _server: &zk_core::HostAddr) -> Box<dyn zk_core::session::SaslClient> {
         Box::new(ScriptedRun { complete: false })
     }
 }

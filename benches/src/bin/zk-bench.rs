@@ -9,6 +9,9 @@
 //! The async columns run on a single-threaded executor where the runtime has one (tokio's
 //! current-thread runtime for `tokio` and `zookeeper-client`); async-std and smol run their
 //! own executors as a user of them would.
+//!
+//! With `ZKB_TLS_CA=FILE` (the CA of a `zk-bench-server --tls DIR`, i.e. `DIR/ca.pem`) this
+//! client's columns connect over TLS; the others print NA.
 
 use std::process::ExitCode;
 
@@ -24,6 +27,12 @@ fn tokio_rt() -> BenchResult<tokio::runtime::Runtime> {
 }
 
 fn run(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
+    if zk_benches::tls_ca().is_some() && matches!(client, "zookeeper-client" | "raw") {
+        return Ok(vec![format!(
+            "NA    {} {client} speaks plain TCP only (ZKB_TLS_CA is set)",
+            workload.name()
+        )]);
+    }
     match client {
         "tokio" => tokio_rt()?.block_on(async {
             ours::run(zk_tokio::TokioRuntime::default().shared(), workload, addr).await

@@ -59,12 +59,19 @@ pub trait SaslClient: Send {
 
     /// True once the exchange has succeeded.
     fn is_complete(&self) -> bool;
+
+    /// The likely cause, in a few words, when the server refuses the login with an error code
+    /// (for DIGEST-MD5: a wrong user name or password); it goes into the failure's reason.
+    fn refusal_hint(&self) -> &str {
+        "the server refused the credentials"
+    }
 }
 
 /// Makes a fresh [`SaslClient`] for each connection (SASL is per connection, like auth).
 pub trait SaslFactory: Send + Sync + fmt::Debug {
-    /// A new exchange.
-    fn start(&self) -> Box<dyn SaslClient>;
+    /// A new exchange with `server`, the address the connection was made to, as the connect
+    /// string names it (Kerberos derives the service principal `zookeeper/<host>` from it).
+    fn start(&self, server: &crate::HostAddr) -> Box<dyn SaslClient>;
 }
 
 /// Configuration of a [`super::Session`].

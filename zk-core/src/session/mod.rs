@@ -1234,7 +1234,10 @@ impl Session {
             "session attached"
         );
         if let Some(factory) = self.config.sasl.clone() {
-            let mut client = factory.start();
+            let Some(server) = self.config.connect_string.hosts.get(host).cloned() else {
+                return self.protocol_error(now, false, "attached to a host not in the list");
+            };
+            let mut client = factory.start(&server);
             match client.initial() {
                 Ok(token) => {
                     self.send_sasl(now, token);
@@ -1282,9 +1285,9 @@ impl Session {
         let mech = run.client.mechanism().to_owned();
         if !header.err.is_ok() {
             let why = format!(
-                "{mech} authentication failed: the server answered {} (wrong user name or \
-                 password, or no such user on the server)",
-                header.err
+                "{mech} authentication failed: the server answered {} ({})",
+                header.err,
+                run.client.refusal_hint()
             );
             return self.sasl_failed(now, why);
         }

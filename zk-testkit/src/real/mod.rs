@@ -38,6 +38,7 @@
 
 mod ensemble;
 mod install;
+mod kdc;
 mod node;
 mod ports;
 mod tls;
@@ -49,6 +50,7 @@ use std::time::Duration;
 
 pub use ensemble::{Ensemble, EnsembleOptions};
 pub use install::{Installation, ZkVersion};
+pub use kdc::{TestKdc, TEST_REALM};
 pub use node::Node;
 pub use tls::{ClientAuth, ServerCert, ServerTls, TestPki, CLIENT_SUBJECT, OTHER_CLIENT_SUBJECT};
 
