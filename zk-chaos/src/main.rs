@@ -169,6 +169,9 @@ fn main() {
 
 type Violations = Vec<(&'static str, String)>;
 
+/// Slack for the caller's own scheduling delay in `request-within-timeout`.
+const SCHEDULING_ALLOWANCE: Duration = Duration::from_secs(1);
+
 /// Runs shorter than this report memory but do not check it: over half a minute the process
 /// grows by the allocator's warm-up alone (8-9 % in 30-40 s runs), which says nothing of leaks.
 const MEMORY_CHECK_FROM: Duration = Duration::from_secs(300);
@@ -464,7 +467,10 @@ fn run(opts: &Options) -> Result<Violations, String> {
     );
     let max_req = Duration::from_micros(shared.max_request_us.load(Ordering::Relaxed));
     let max_rec = Duration::from_micros(shared.max_reconnect_us.load(Ordering::Relaxed));
-    let bound = settings.request_timeout + max_rec;
+    // Plus a second for the worker's own scheduling: the time is measured by the caller, which
+    // on a loaded machine may run a while after its request resolved (0.15 s over in a 10-minute
+    // run at load 19). A request the client forgot to time out overshoots by far more.
+    let bound = settings.request_timeout + max_rec + SCHEDULING_ALLOWANCE;
     println!(
         "        slowest request {max_req:.2?}; request timeout {:?}; longest reconnect {max_rec:.2?}; bound {bound:.2?}",
         settings.request_timeout
