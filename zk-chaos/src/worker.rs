@@ -668,12 +668,17 @@ impl Worker {
         self.eph_n += 1;
         let path = format!("/chaos/eph/w{}-{}", self.id, self.eph_n);
         let t = Instant::now();
+        let before = conn.inner().client_id().map(|i| i.id);
         let r = conn.create_ephemeral(&path, "e").await;
         self.took(t);
+        let after = conn.inner().client_id().map(|i| i.id);
         match r {
             Ok(stat) => {
                 self.report.ops_ok += 1;
-                if stat.ephemeral_owner != sid {
+                // Only when one session was there all along: during a renewal after an expiry
+                // `client_id` is None and a create waits for, and belongs to, the new session.
+                let steady = before == Some(sid) && after == Some(sid);
+                if steady && stat.ephemeral_owner != sid {
                     self.violation(
                         "ephemeral",
                         format!(
