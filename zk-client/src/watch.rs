@@ -360,7 +360,12 @@ struct NodeWatch<T> {
     step: Step<T>,
     /// What the last item showed; `None` before the first item.
     last: Option<Option<T>>,
+    /// Fetches in a row that failed with a protocol error (see `after_error`).
+    protocol_errors: u32,
 }
+
+/// Fetches in a row that may fail with a protocol error before a node watch gives up.
+const PROTOCOL_ERRORS_TOLERATED: u32 = 3;
 
 impl<T> Unpin for NodeWatch<T> {}
 
@@ -375,6 +380,7 @@ impl<T: Clone> NodeWatch<T> {
             same,
             step: Step::Fetch(first, None),
             last: None,
+            protocol_errors: 0,
         }
     }
 
@@ -390,8 +396,17 @@ impl<T: Clone> NodeWatch<T> {
     }
 
     /// Goes on after an error: fetch again if a new attempt can get past it, else end.
+    ///
+    /// A protocol error means the server sent garbage in place of the reply; the client has
+    /// dropped that connection and resumes the session elsewhere, so fetch again, as after a
+    /// lost connection. Only a few times in a row, though: a reply that is bad every time (one
+    /// over the client's `max_frame`) would otherwise reconnect forever.
     fn after_error(&mut self, e: Error, ev: Option<WatchedEvent>) -> Option<Option<ItemResult<T>>> {
-        if should_refetch(&self.client, &e) {
+        let garbage = matches!(e, Error::Protocol(_));
+        self.protocol_errors = if garbage { self.protocol_errors + 1 } else { 0 };
+        if should_refetch(&self.client, &e)
+            || (garbage && self.protocol_errors <= PROTOCOL_ERRORS_TOLERATED)
+        {
             self.step = Step::Start(ev);
             None
         } else {
@@ -413,6 +428,7 @@ impl<T: Clone> NodeWatch<T> {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok((value, watch))) => {
                         let event = ev.take();
+                        self.protocol_errors = 0;
                         self.step = Step::Wait(watch);
                         if let Some(item) = self.item(Some(value), event) {
                             return Poll::Ready(Some(item));

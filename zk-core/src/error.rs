@@ -320,10 +320,14 @@ impl Error {
         }
     }
 
-    /// True when the request may have been applied even though it failed (ConnectionLoss, and a
-    /// Timeout after sending): the caller cannot know without reading back.
+    /// True when the request may have been applied even though it failed (ConnectionLoss, a
+    /// Timeout after sending, and a Protocol error: the server sent garbage where the reply
+    /// belonged, after the request reached it): the caller cannot know without reading back.
     pub fn is_indeterminate(&self) -> bool {
-        matches!(self, Error::ConnectionLoss | Error::Timeout)
+        matches!(
+            self,
+            Error::ConnectionLoss | Error::Timeout | Error::Protocol(_)
+        )
     }
 }
 
@@ -401,6 +405,14 @@ mod tests {
             assert!(!e.is_indeterminate());
             assert_eq!(e.path(), None);
         }
+    }
+
+    #[test]
+    fn garbage_in_place_of_a_reply_leaves_the_outcome_unknown() {
+        // The request reached the server before the garbage came back: it may have applied.
+        assert!(Error::Protocol("bad frame".into()).is_indeterminate());
+        assert!(Error::ConnectionLoss.is_indeterminate());
+        assert!(!Error::SessionExpired.is_indeterminate());
     }
 
     #[test]
