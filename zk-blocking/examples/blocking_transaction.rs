@@ -1,7 +1,7 @@
 //! A transaction (ZooKeeper's `multi`): all of its ops apply, or none.
 //!
 //! ```sh
-//! cargo run -p zk-blocking --example transaction -- 127.0.0.1:2181
+//! cargo run -p zk-blocking --example blocking_transaction -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`.

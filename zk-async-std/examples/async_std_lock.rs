@@ -3,7 +3,7 @@
 //! session).
 //!
 //! ```sh
-//! cargo run -p zk-async-std --example lock -- 127.0.0.1:2181
+//! cargo run -p zk-async-std --example async_std_lock -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`. Run two

@@ -1,22 +1,22 @@
 //! A transaction (ZooKeeper's `multi`): all of its ops apply, or none.
 //!
 //! ```sh
-//! cargo run -p zk-async-std --example transaction -- 127.0.0.1:2181
+//! cargo run -p zk-tokio --example tokio_transaction -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`.
 
-use zk_async_std::Error;
+use zk_tokio::Error;
 
 const BASE: &str = "/zk-rs-examples/transaction";
 
-#[async_std::main]
+#[tokio::main]
 async fn main() -> Result<(), Error> {
     let servers = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("ZK_SERVER").ok())
         .unwrap_or_else(|| "127.0.0.1:2181".into());
-    let client = zk_async_std::connect(&servers).await?;
+    let client = zk_tokio::connect(&servers).await?;
     client.delete(BASE).recursive().await?;
     client.ensure_path(BASE).await?;
 

@@ -2,7 +2,7 @@
 //! counts as lost (a suspended connection, an expired session), so the work can stop at once.
 //!
 //! ```sh
-//! cargo run -p zk-blocking --example lock -- 127.0.0.1:2181
+//! cargo run -p zk-blocking --example blocking_lock -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`. Run two

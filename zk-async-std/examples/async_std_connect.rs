@@ -1,7 +1,7 @@
 //! Connect, write a node, read it back, close.
 //!
 //! ```sh
-//! cargo run -p zk-async-std --example connect -- 127.0.0.1:2181
+//! cargo run -p zk-async-std --example async_std_connect -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER` (the line `scripts/tour` prints

@@ -2,7 +2,7 @@
 //! stop the moment ownership counts as lost (a suspended connection, an expired session).
 //!
 //! ```sh
-//! cargo run -p zk-tokio --example lock -- 127.0.0.1:2181
+//! cargo run -p zk-tokio --example tokio_lock -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`. Run two

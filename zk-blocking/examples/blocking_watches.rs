@@ -2,7 +2,7 @@
 //! change, on a thread of its own, until the callback returns `false`.
 //!
 //! ```sh
-//! cargo run -p zk-blocking --example watches -- 127.0.0.1:2181
+//! cargo run -p zk-blocking --example blocking_watches -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`.
@@ -21,29 +21,29 @@ fn main() -> Result<(), Error> {
     let client = Client::connect(&servers)?;
     client.delete(NODE).recursive().run()?;
 
-    // Called with None first (no node yet), then per change. Changes faster than the watch
-    // re-reads are folded into one call, never lost. Returning false after the deletion ends it.
-    let (done_tx, done) = mpsc::channel();
-    let mut seen_node = false;
+    // Called with the data now (None: no node yet), then after each change, on a thread of its
+    // own; it hands each call's data to this thread. Returning false would end the watch.
+    let (tx, calls) = mpsc::channel();
     client.data_watch(NODE, move |data, event| {
         let data = data.map(|(data, _stat)| data);
         println!(
             "data watch: {data:?} after {:?}",
             event.map(|e| e.event_type)
         );
-        seen_node |= data.is_some();
-        let deleted = seen_node && data.is_none();
-        if deleted {
-            let _ = done_tx.send(());
-        }
-        !deleted
+        tx.send(data.is_some()).is_ok()
     })?;
 
+    // One change at a time, each awaited: changes that come faster than the watch re-reads are
+    // folded into one call (the last state wins), and a node created and deleted in between
+    // makes no call at all.
+    let next = || calls.recv().map_err(|_| Error::Closed);
+    next()?;
     client.create(NODE, "v1").make_parents().run()?;
+    next()?;
     client.set_data(NODE, "v2").run()?;
+    next()?;
     client.delete(NODE).run()?;
-    // Wait for the callback to see the deletion.
-    let _ = done.recv();
+    next()?;
     client.close();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! `zk_async_std::smol`.
 //!
 //! ```sh
-//! cargo run -p zk-async-std --example smol -- 127.0.0.1:2181
+//! cargo run -p zk-async-std --example smol_tour -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`.

@@ -1,24 +1,21 @@
-//! Connect, write a node, read it back, close.
+//! Connect, write a node, read it back, close: no async runtime, `.run()` where async code has
+//! `.await`.
 //!
 //! ```sh
-//! cargo run -p zk-tokio --example connect -- 127.0.0.1:2181
+//! cargo run -p zk-blocking --example blocking_connect -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER` (the line `scripts/tour` prints
 //! for its ensemble), else `127.0.0.1:2181` as with zkCli.sh.
 
-use std::time::Duration;
+use zk_blocking::{Client, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), zk_tokio::Error> {
+fn main() -> Result<(), Error> {
     let servers = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("ZK_SERVER").ok())
         .unwrap_or_else(|| "127.0.0.1:2181".into());
-    let client = zk_tokio::builder(&servers)
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await?;
+    let client = Client::connect(&servers)?;
     println!("connected: session {:?}", client.client_id());
 
     // An ephemeral, sequential node: gone when the session ends, numbered by the server.
@@ -27,11 +24,11 @@ async fn main() -> Result<(), zk_tokio::Error> {
         .ephemeral()
         .sequential()
         .make_parents()
-        .await?;
-    let (data, stat) = client.get_data(&path).await?;
-    println!("{path} = {:?} (version {})", data, stat.version);
+        .run()?;
+    let (data, stat) = client.get_data(&path).run()?;
+    println!("{path} = {data:?} (version {})", stat.version);
 
-    client.delete("/zk-rs-examples/connect").recursive().await?;
-    client.close().await;
+    client.delete("/zk-rs-examples/connect").recursive().run()?;
+    client.close();
     Ok(())
 }
