@@ -252,7 +252,7 @@ fn zk_binary() -> Result<PathBuf> {
         Ok(zk)
     } else {
         Err(format!(
-            "{} is missing: build it with `cargo build -p zk-cli --bins` (scripts/tour does)",
+            "{} is missing: build it with `cargo build -p zookeeper-cli --bins` (scripts/tour does)",
             zk.display()
         ))
     }

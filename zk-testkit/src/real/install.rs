@@ -13,6 +13,10 @@ use super::Error;
 /// The ZooKeeper 3.9 release fetched from Maven Central by the setup script.
 const ZK39_RELEASE: &str = "3.9.5";
 
+/// Names a directory of ZooKeeper 3.9 jars (a binary distribution's `lib/`) to run instead of the
+/// setup script's cache.
+pub(crate) const LIB_ENV: &str = "ZK_TESTKIT_ZOOKEEPER_LIB";
+
 /// The Debian package's jar; its manifest Class-Path names netty, jute, metrics, snappy, etc.
 const DEBIAN_ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
@@ -38,7 +42,7 @@ pub enum ZkVersion {
     /// 3.8.0, Debian 12's `zookeeper` package (`/usr/share/java`). Notifications carry zxid -1.
     V3_8,
     /// 3.9.5 from Maven Central, in `$ZK_RS_CACHE/zookeeper-3.9.5/lib` (default cache:
-    /// `~/.cache/zk-rs`). Notifications carry the zxid of the transaction that fired them.
+    /// `~/.cache/zk-rs`), or any 3.9 release whose jars are in `$ZK_TESTKIT_ZOOKEEPER_LIB`. Notifications carry the zxid of the transaction that fired them.
     V3_9,
 }
 
@@ -77,6 +81,19 @@ impl ZkVersion {
                     .collect::<Vec<_>>()
                     .join(":");
                 (cp, Logging::Log4j1)
+            }
+            ZkVersion::V3_9 if env::var_os(LIB_ENV).is_some_and(|d| !d.is_empty()) => {
+                // A user's own 3.9 distribution: its lib/ holds the server, its dependencies and
+                // logback, exactly like the cache's.
+                let lib = PathBuf::from(env::var_os(LIB_ENV).unwrap_or_default());
+                if !has_server_jar(&lib, "zookeeper-3.9") {
+                    return Err(Error::NotInstalled(format!(
+                        "{LIB_ENV}={} holds no zookeeper-3.9.*.jar; point it at the lib/ folder \
+                         of an unpacked apache-zookeeper-3.9.x-bin.tar.gz",
+                        lib.display()
+                    )));
+                }
+                (format!("{}/*", lib.display()), Logging::Logback)
             }
             ZkVersion::V3_9 => {
                 let lib = cache_dir()?
@@ -156,6 +173,17 @@ fn cache_dir() -> Result<PathBuf, Error> {
                 .into(),
         )),
     }
+}
+
+/// Whether `dir` holds a jar named `<prefix>*.jar` (`zookeeper-3.9` matches the server's
+/// `zookeeper-3.9.5.jar`, not `zookeeper-jute-3.9.5.jar`).
+fn has_server_jar(dir: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(".jar")
+        })
+    })
 }
 
 fn require_file(path: &Path, version: ZkVersion) -> Result<(), Error> {
