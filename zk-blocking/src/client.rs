@@ -267,6 +267,12 @@ impl ClientBuilder {
         self.map(|b| b.randomize_hosts(on))
     }
 
+    /// Follow the ensemble's membership through `reconfig` (Curator's EnsembleTracker; off by
+    /// default): see [`zk_client::ClientBuilder::track_ensemble`].
+    pub fn track_ensemble(self, on: bool) -> Self {
+        self.map(|b| b.track_ensemble(on))
+    }
+
     /// Pauses between connection attempts: jitter per attempt, backoff per full pass, its cap.
     pub fn reconnect(self, policy: ReconnectPolicy) -> Self {
         self.map(|b| b.reconnect(policy))

@@ -43,6 +43,8 @@ pub(crate) struct ClientOptions {
     pub(crate) command_retry: RetryPolicy,
     /// Most items a watch's mailbox holds for a consumer that does not read.
     pub(crate) watch_queue_limit: usize,
+    /// Follow `/zookeeper/config` into `set_hosts` ([`ClientBuilder::track_ensemble`]).
+    pub(crate) track_ensemble: bool,
 }
 
 /// A handle to one ZooKeeper session. Cheap to clone, `Send + Sync`, and the same type on every
@@ -248,7 +250,16 @@ impl Client {
             return Ok(());
         }
         Driver::spawn(&self.engine, self.engine.generation())
-            .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))
+            .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))?;
+        if self.opts.track_ensemble {
+            // A background handle: the tracker never keeps the session open, and ends when the
+            // driver stops.
+            let tracker = crate::ensemble::track(self.background_handle());
+            self.runtime()
+                .spawn(Box::pin(tracker))
+                .map_err(|e| Error::Runtime(format!("cannot start the ensemble tracker: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Starts the session (if it is not started) and waits until it is established, at most the
@@ -445,9 +456,24 @@ impl ClientBuilder {
                 connect_timeout: Duration::from_secs(15),
                 command_retry: RetryPolicy::default(),
                 watch_queue_limit: DEFAULT_WATCH_QUEUE_LIMIT,
+                track_ensemble: false,
             },
             connector: Connector::Plain,
         }
+    }
+
+    /// Follow the ensemble's membership (Curator's `EnsembleTracker`; off by default): after
+    /// every (re)connect, and whenever it changes, read `/zookeeper/config` (outside any chroot)
+    /// and give the client addresses of its servers, participants and observers, to
+    /// [`Client::set_hosts`], so the session survives a `reconfig` that moves the ensemble to
+    /// other hosts. Needs a server with dynamic reconfiguration (3.5+, `reconfigEnabled=true`);
+    /// a standalone server, an unreadable or malformed config is logged and ignored. Under a
+    /// chroot the config cannot be watched (its notification lies outside the chroot), so it is
+    /// re-read only after each reconnect. The tracker stops when the session is closed and is
+    /// not restarted by [`Client::restart`].
+    pub fn track_ensemble(mut self, on: bool) -> Self {
+        self.opts.track_ensemble = on;
+        self
     }
 
     fn edit(mut self, f: impl FnOnce(&mut SessionConfig)) -> Self {
@@ -587,7 +613,7 @@ impl ClientBuilder {
 
     /// Most events a watch holds for a consumer that does not read them (default 10,000; 0
     /// counts as 1). A persistent watch whose consumer falls that far behind loses the events
-    /// it has not read, and gets one [`PersistentItem::Resync`] in their place, so it knows to
+    /// it has not read, and gets one [`PersistentItem::Resync`](crate::PersistentItem::Resync) in their place, so it knows to
     /// re-read; replies and other watchers are never held up by it, and memory stays bounded.
     /// One-shot watches, DataWatch and ChildrenWatch never come near it.
     pub fn watch_queue_limit(mut self, n: usize) -> Self {

@@ -25,6 +25,7 @@ mod client;
 mod data;
 mod driver;
 mod engine;
+pub mod ensemble;
 mod four_letter;
 #[cfg(feature = "gssapi")]
 mod kerberos;
@@ -43,6 +44,7 @@ pub use acl::{
 };
 pub use client::{Client, ClientBuilder, StateChanges, DEFAULT_WATCH_QUEUE_LIMIT};
 pub use data::Data;
+pub use ensemble::parse_ensemble_config;
 pub use four_letter::four_letter_word_on as four_letter_word;
 #[cfg(feature = "gssapi")]
 pub use kerberos::KerberosConfig;

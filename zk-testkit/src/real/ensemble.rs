@@ -89,6 +89,10 @@ pub struct EnsembleOptions {
     /// Serve clients over TLS only: a `secureClientPort` (Netty) on each node's client port and
     /// no plain one; the harness then probes over TLS too. Default `None` (plain TCP).
     pub tls: Option<ServerTls>,
+    /// Dynamic reconfiguration (a quorum only): `reconfigEnabled=true`, `skipACL=yes` so any
+    /// client may call `reconfig`, and each `server.N` line carries its client address
+    /// (`;127.0.0.1:port`) so `/zookeeper/config` names it. Default false.
+    pub reconfig: bool,
 }
 
 impl EnsembleOptions {
@@ -109,6 +113,7 @@ impl EnsembleOptions {
             jvm_args: Vec::new(),
             ready_timeout: Duration::from_secs(60),
             tls: None,
+            reconfig: false,
         }
     }
 
@@ -132,6 +137,9 @@ impl EnsembleOptions {
         }
         if self.tick_ms == 0 || self.init_limit == 0 || self.sync_limit == 0 {
             return bad("tick_ms, init_limit and sync_limit must be positive");
+        }
+        if self.reconfig && (self.size < 2 || self.tls.is_some()) {
+            return bad("reconfig needs a quorum with plain client ports");
         }
         if self.extra_config.iter().any(|l| l.contains('\n')) {
             return bad("an extra_config entry must be a single line");
@@ -553,6 +561,9 @@ impl Ensemble {
         match &o.tls {
             // The secure port only: a client that fell back to plain TCP would find nothing.
             Some(t) => cfg.push_str(&tls::config_lines(t, node.port())),
+            // With reconfig the client address is on the server lines (dynamic config) only: a
+            // static clientPort as well would have to agree with it.
+            None if o.reconfig => {}
             None => {
                 let _ = writeln!(cfg, "clientPort={}", node.port());
                 let _ = writeln!(cfg, "clientPortAddress=127.0.0.1");
@@ -570,10 +581,18 @@ impl Ensemble {
         // Durability is not under test; fsync on every write would make tests slow.
         cfg.push_str("forceSync=no\n");
         if self.nodes.len() > 1 {
+            if o.reconfig {
+                cfg.push_str("reconfigEnabled=true\nskipACL=yes\n");
+            }
             for peer in &self.nodes {
+                let client = if o.reconfig {
+                    format!(":participant;127.0.0.1:{}", peer.port())
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     cfg,
-                    "server.{}=127.0.0.1:{}:{}",
+                    "server.{}=127.0.0.1:{}:{}{client}",
                     peer.index() + 1,
                     peer.quorum_port(),
                     peer.election_port()
