@@ -136,7 +136,9 @@ impl Watched {
                 Some(_) => {}
             }
         }
-        if self.state == PartitionState::Acquired {
+        if self.state == PartitionState::Acquired
+            && !crate::sabotage::is(crate::sabotage::Break::PartitionerIgnoresParty)
+        {
             // Any outcome (a change, or the watch ending with the session) means the set is to
             // be divided again; an ended session also shows in the states.
             let fired = self
