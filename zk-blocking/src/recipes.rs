@@ -433,8 +433,8 @@ impl SetPartitioner {
         .map(SetPartitioner)
     }
 
-    /// The state now.
-    pub fn state(&mut self) -> PartitionState {
+    /// The state now (kept current by the partitioner's task, whether or not this is called).
+    pub fn state(&self) -> PartitionState {
         self.0.state()
     }
 

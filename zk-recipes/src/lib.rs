@@ -17,6 +17,13 @@ pub mod lock;
 pub mod ownership;
 pub mod protected;
 pub mod rw_lock;
+// Deliberate breaks for the simulation's proofs: public (hidden) only with the test-only
+// `sabotage` feature; without it every switch is off and compiled away.
+#[cfg(feature = "sabotage")]
+#[doc(hidden)]
+pub mod sabotage;
+#[cfg(not(feature = "sabotage"))]
+mod sabotage;
 pub mod semaphore;
 pub mod set_partitioner;
 

@@ -11,14 +11,13 @@
 //! node's czxid). A `get` that is cancelled removes a lock it may have created (after checking
 //! it is its own), and dropping the queue releases the entry it holds.
 
-use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_client::{Client, Error};
 
 use crate::lock::until;
-use crate::ownership::{LossPolicy, Ownership};
+use crate::ownership::{LossPolicy, Ownership, OwnershipState};
 use crate::protected::{retry_loss, Guid};
 
 /// kazoo's `LockingQueue` (see the [module](self) docs).
@@ -137,8 +136,12 @@ impl LockingQueue {
     }
 
     async fn get_until(&mut self, deadline: Option<Instant>) -> Result<Option<Bytes>, Error> {
-        if let Some((_, v, _)) = &self.processing {
-            return Ok(Some(v.clone()));
+        match &self.processing {
+            // An entry whose lock went with its session is someone else's to take now: forget
+            // it rather than hand out its value again (and never be rid of it).
+            Some((_, _, own)) if own.state() == OwnershipState::Lost => self.processing = None,
+            Some((_, v, _)) => return Ok(Some(v.clone())),
+            None => {}
         }
         self.ensure_paths().await?;
         let client = self.client.clone();
@@ -239,11 +242,14 @@ impl LockingQueue {
     }
 
     /// Removes the entry being processed from the queue (kazoo's `consume()`): `Ok(false)` if
-    /// none is held or the lock is no longer ours.
+    /// none is held or the lock is no longer ours (the entry is then forgotten: whoever holds
+    /// its lock now processes it).
     ///
     /// Errors with TransactionFailed and the session's errors.
     pub async fn consume(&mut self) -> Result<bool, Error> {
-        if !self.holds_lock().await? {
+        let unchecked = crate::sabotage::is(crate::sabotage::Break::ConsumeWithoutLockCheck);
+        if !unchecked && !self.holds_lock().await? {
+            self.processing = None;
             return Ok(false);
         }
         let Some((name, _, own)) = self.processing.take() else {
@@ -259,11 +265,12 @@ impl LockingQueue {
     }
 
     /// Unlocks the entry being processed without consuming it (kazoo's `release()`):
-    /// `Ok(false)` if none is held or the lock is no longer ours.
+    /// `Ok(false)` if none is held or the lock is no longer ours (the entry is then forgotten).
     ///
     /// Errors with the session's errors.
     pub async fn release(&mut self) -> Result<bool, Error> {
         if !self.holds_lock().await? {
+            self.processing = None;
             return Ok(false);
         }
         let Some((_, _, own)) = self.processing.take() else {
@@ -284,14 +291,26 @@ impl LockingQueue {
 impl Drop for LockingQueue {
     fn drop(&mut self) {
         if let Some((_, _, own)) = self.processing.take() {
-            // Sent now: the entry goes back to the others at once rather than with the session.
-            drop(self.client.delete(own.node()).into_future());
+            // The entry goes back to the others at once rather than with the session. Only if
+            // the lock is still ours: after our session ended, another consumer may hold a lock
+            // of the same path (a blind delete of it was seen in the simulation, seed 214: a
+            // queue dropped after its session's expiry removed the next taker's lock, and a
+            // third consumer took the entry while the second still processed it).
+            if own.state() != OwnershipState::Lost {
+                drop(TakeGuard {
+                    client: self.client.clone(),
+                    lock: Some(own.node().to_owned()),
+                    id: self.id.clone(),
+                });
+            }
         }
     }
 }
 
-/// Deletes a lock a cancelled or failed take may have created, after checking that it holds
-/// our id (the create may have failed with NodeExists on someone else's lock).
+/// Deletes a lock a cancelled or failed take may have created (or a dropped queue holds), after
+/// checking that it holds our id and belongs to our session now (the create may have failed
+/// with NodeExists on someone else's lock; our session may have ended and someone else's lock
+/// taken the path).
 struct TakeGuard {
     client: Client,
     lock: Option<String>,
@@ -310,7 +329,8 @@ impl Drop for TakeGuard {
         // A read and maybe a delete: it ends with their replies or with the session.
         let task = Box::pin(async move {
             if let Ok((data, stat)) = retry_loss(|| client.get_data(&lock)).await {
-                if data == id {
+                let session = client.client_id().map(|s| s.id);
+                if data == id && session == Some(stat.ephemeral_owner) {
                     let _ = retry_loss(|| client.delete(&lock).version(stat.version)).await;
                 }
             }

@@ -26,8 +26,14 @@ impl ReadLock {
     /// A read lock on `path` for a contender named `identifier`. Nothing is sent until an
     /// acquire.
     pub fn new(client: &Client, path: &str, identifier: &str) -> ReadLock {
+        // The simulation's proof that its checker bites: a reader that ignores writers.
+        let exclude: &[&str] = if crate::sabotage::is(crate::sabotage::Break::ReadIgnoresWriters) {
+            &[]
+        } else {
+            &[LOCK_NAME]
+        };
         ReadLock {
-            queue: Lock::queue_with_names(client, path, identifier, READ_LOCK_NAME, &[LOCK_NAME]),
+            queue: Lock::queue_with_names(client, path, identifier, READ_LOCK_NAME, exclude),
         }
     }
 

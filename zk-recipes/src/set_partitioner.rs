@@ -12,9 +12,17 @@
 //! allocate again); Failure when the session is lost or the partitioner finished. kazoo runs the
 //! allocation in the background; here it runs while [`SetPartitioner::wait_for_acquire`] is
 //! awaited, and [`SetPartitioner::changed`] is the loss signal of an acquired set.
+//!
+//! The state itself moves on its own, as kazoo's does from its watch callbacks: a task on the
+//! client's runtime (started by [`SetPartitioner::new`], holding nothing that keeps the session
+//! open, ending with the partitioner or the client's driver) follows the session's state and the
+//! acquired party's watch, so [`SetPartitioner::state`] and [`SetPartitioner::partition`] tell a
+//! member that stopped polling (busy with its items) that its set is gone, and its `changed()`
+//! wakes at once.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -22,7 +30,7 @@ use futures_core::Stream;
 use zk_client::{Client, Error, SessionState, StateChanges, Watch};
 
 use crate::lock::Lock;
-use crate::ownership::Ownership;
+use crate::ownership::{Ownership, OwnershipState};
 use crate::protected::{child_path, retry_loss, Guid};
 
 /// A partitioner's state (kazoo's `PartitionState`).
@@ -54,6 +62,114 @@ pub fn default_partition(identifier: &str, members: &[String], items: &[String])
     items.into_iter().skip(i).step_by(workers.len()).collect()
 }
 
+/// What the partitioner and its watcher task share.
+#[derive(Debug)]
+struct Watched {
+    state: PartitionState,
+    /// The session's state changes since the partitioner joined.
+    states: StateChanges,
+    /// The state changes ended (the client's driver stopped).
+    ended: bool,
+    /// The party watch of the allocation that acquired the set.
+    party_watch: Option<Watch>,
+    /// The partitioner is gone: the task ends.
+    closed: bool,
+    task_waker: Option<Waker>,
+    /// Futures of `changed()` waiting for the state to leave Acquired.
+    waiters: Vec<Waker>,
+}
+
+#[derive(Debug)]
+struct Shared(Mutex<Watched>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Watched> {
+        // Only plain values inside: a panic elsewhere leaves them meaningful.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state after everything that has happened so far, wherever it is asked from: the
+    /// changes are read with the task's waker, so the task stays the one woken by the next.
+    fn current(&self) -> PartitionState {
+        let mut g = self.lock();
+        let waker = g
+            .task_waker
+            .clone()
+            .unwrap_or_else(|| Waker::noop().clone());
+        g.catch_up(&mut Context::from_waker(&waker));
+        g.state
+    }
+}
+
+impl Watched {
+    /// Moves to `state`, waking whoever waits for a change.
+    fn set(&mut self, state: PartitionState) {
+        if self.state != state {
+            self.state = state;
+            if state != PartitionState::Acquired {
+                self.party_watch = None;
+            }
+            for w in self.waiters.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Takes into account every session state change and party change that has happened
+    /// (kazoo's session listener and child watch), registering `cx` for the next ones.
+    fn catch_up(&mut self, cx: &mut Context<'_>) {
+        while !self.ended {
+            let item = match Pin::new(&mut self.states).poll_next(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => break,
+            };
+            match item {
+                None | Some(SessionState::Lost(_)) | Some(SessionState::Connecting) => {
+                    self.ended |= item.is_none();
+                    self.set(PartitionState::Failure)
+                }
+                // A suspension (or anything else) may have cost the locks: release and
+                // allocate again. While allocating, the allocation checks the locks itself.
+                Some(_) if self.state == PartitionState::Acquired => {
+                    self.set(PartitionState::Release)
+                }
+                Some(_) => {}
+            }
+        }
+        if self.state == PartitionState::Acquired
+            && !crate::sabotage::is(crate::sabotage::Break::PartitionerIgnoresParty)
+        {
+            // Any outcome (a change, or the watch ending with the session) means the set is to
+            // be divided again; an ended session also shows in the states.
+            let fired = self
+                .party_watch
+                .as_mut()
+                .is_some_and(|w| Pin::new(w).poll(cx).is_ready());
+            if fired {
+                self.set(PartitionState::Release);
+            }
+        }
+    }
+}
+
+/// The watcher task: keeps the state current while nobody asks, until the partitioner is gone
+/// or the client's driver stops.
+async fn watch_state(shared: Arc<Shared>) {
+    std::future::poll_fn(|cx| {
+        let mut g = shared.lock();
+        if g.closed {
+            return Poll::Ready(());
+        }
+        g.catch_up(cx);
+        if g.ended {
+            return Poll::Ready(());
+        }
+        g.task_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
 /// kazoo's `SetPartitioner` (see the [module](self) docs).
 pub struct SetPartitioner {
     client: Client,
@@ -65,19 +181,16 @@ pub struct SetPartitioner {
     time_boundary: Duration,
     max_reaction_time: Duration,
     partition_func: PartitionFunc,
-    state: PartitionState,
     locks: Vec<Lock>,
     partition: Vec<String>,
-    /// The party watch of the allocation that acquired the set.
-    party_watch: Option<Watch>,
-    states: StateChanges,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for SetPartitioner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SetPartitioner")
             .field("party_node", &self.party_node)
-            .field("state", &self.state)
+            .field("state", &self.state())
             .field("partition", &self.partition)
             .finish()
     }
@@ -85,11 +198,12 @@ impl std::fmt::Debug for SetPartitioner {
 
 impl SetPartitioner {
     /// Joins the party at `path/party` as `identifier` (which must be a valid node name part and
-    /// unique in the party) to share `items`. kazoo's defaults: `time_boundary` 30 s,
-    /// `max_reaction_time` 1 s (how long a lock wait lasts before the party is looked at again).
+    /// unique in the party) to share `items`, and starts the task that follows the session and
+    /// the party for it. kazoo's defaults: `time_boundary` 30 s, `max_reaction_time` 1 s (how
+    /// long a lock wait lasts before the party is looked at again).
     ///
-    /// Errors with InvalidArgument for an identifier containing `/`, NoAuth, and the session's
-    /// errors.
+    /// Errors with InvalidArgument for an identifier containing `/`, NoAuth, the session's
+    /// errors, and [`Error::Runtime`] if the runtime cannot start the task.
     pub async fn new(
         client: &Client,
         path: &str,
@@ -107,13 +221,23 @@ impl SetPartitioner {
         let lock_path = format!("{path}/locks");
         client.ensure_path(&lock_path).await?;
         client.ensure_path(&party_path).await?;
+        // Subscribed before joining, so a loss of the session that joined is seen.
         let states = client.state_changes();
         let party_node = child_path(&party_path, &format!("{}-{identifier}", Guid::new().hex()));
         match retry_loss(|| client.create(&party_node, identifier).ephemeral()).await {
             Ok(_) | Err(Error::NodeExists { .. }) => {}
             Err(e) => return Err(e),
         }
-        Ok(SetPartitioner {
+        let shared = Arc::new(Shared(Mutex::new(Watched {
+            state: PartitionState::Allocating,
+            states,
+            ended: false,
+            party_watch: None,
+            closed: false,
+            task_waker: None,
+            waiters: Vec::new(),
+        })));
+        let partitioner = SetPartitioner {
             client: client.clone(),
             party_path,
             lock_path,
@@ -123,12 +247,16 @@ impl SetPartitioner {
             time_boundary,
             max_reaction_time: Duration::from_secs(1),
             partition_func: Box::new(default_partition),
-            state: PartitionState::Allocating,
             locks: Vec::new(),
             partition: Vec::new(),
-            party_watch: None,
-            states,
-        })
+            shared: shared.clone(),
+        };
+        // On failure the partitioner is dropped here, which leaves the party.
+        client
+            .runtime()
+            .spawn(Box::pin(watch_state(shared)))
+            .map_err(|e| Error::Runtime(format!("cannot start the partitioner's watcher: {e}")))?;
+        Ok(partitioner)
     }
 
     /// How long one lock wait lasts before the party is looked at again (default 1 s).
@@ -143,16 +271,15 @@ impl SetPartitioner {
         self
     }
 
-    /// The state now, after taking any change of the party or the session into account.
-    pub fn state(&mut self) -> PartitionState {
-        let mut cx = Context::from_waker(Waker::noop());
-        self.observe(&mut cx);
-        self.state
+    /// The state now: the watcher task moves it as the party and the session change, whether
+    /// or not this partitioner is being polled.
+    pub fn state(&self) -> PartitionState {
+        self.shared.current()
     }
 
     /// The items this member holds (empty unless Acquired).
     pub fn partition(&self) -> &[String] {
-        if self.state == PartitionState::Acquired {
+        if self.state() == PartitionState::Acquired {
             &self.partition
         } else {
             &[]
@@ -164,43 +291,22 @@ impl SetPartitioner {
         self.locks.iter().filter_map(Lock::ownership).collect()
     }
 
-    /// Takes state changes and party changes into account (kazoo's session listener and its
-    /// child watch of the acquired party).
-    fn observe(&mut self, cx: &mut Context<'_>) {
-        while let Poll::Ready(item) = Pin::new(&mut self.states).poll_next(cx) {
-            match item {
-                None | Some(SessionState::Lost(_)) | Some(SessionState::Connecting) => {
-                    self.state = PartitionState::Failure
-                }
-                Some(_) if self.state == PartitionState::Acquired => {
-                    self.state = PartitionState::Release
-                }
-                Some(_) => {}
-            }
-            if item.is_none() {
-                break;
-            }
-        }
-        if self.state == PartitionState::Acquired {
-            if let Some(w) = self.party_watch.as_mut() {
-                if Pin::new(w).poll(cx).is_ready() {
-                    self.party_watch = None;
-                    self.state = PartitionState::Release;
-                }
-            }
-        }
+    fn set_state(&self, state: PartitionState) {
+        self.shared.lock().set(state);
     }
 
     /// Resolves when an acquired set must be released (the party or the connection changed:
     /// Release) or is lost (Failure): the holder's loss signal. Resolves at once in any other
     /// state.
-    pub fn changed(&mut self) -> impl Future<Output = PartitionState> + '_ {
+    pub fn changed(&self) -> impl Future<Output = PartitionState> + '_ {
         std::future::poll_fn(move |cx| {
-            self.observe(cx);
-            if self.state == PartitionState::Acquired {
+            // Caught up first (with the task's waker): the task wakes the waiters.
+            let state = self.shared.current();
+            if state == PartitionState::Acquired {
+                self.shared.lock().waiters.push(cx.waker().clone());
                 Poll::Pending
             } else {
-                Poll::Ready(self.state)
+                Poll::Ready(state)
             }
         })
     }
@@ -217,15 +323,14 @@ impl SetPartitioner {
             self.release_set().await?;
         }
         loop {
-            match self.state() {
-                PartitionState::Acquired | PartitionState::Failure => return Ok(self.state),
-                _ => {}
+            if let s @ (PartitionState::Acquired | PartitionState::Failure) = self.state() {
+                return Ok(s);
             }
             match self.allocate().await {
                 Ok(()) => {}
                 Err(Error::SessionExpired) | Err(Error::Closed) => {
                     self.release_locks().await;
-                    self.state = PartitionState::Failure;
+                    self.set_state(PartitionState::Failure);
                 }
                 Err(e) => return Err(e),
             }
@@ -288,9 +393,24 @@ impl SetPartitioner {
                 return Ok(());
             }
         }
-        self.partition = mine;
-        self.party_watch = Some(watch);
-        self.state = PartitionState::Acquired;
+        // A lock whose connection is suspended now, or was lost since it was taken, may be
+        // someone else's already: divide again rather than hand out a set that is not ours.
+        if self.client.state() == SessionState::Suspended
+            || self.locks.iter().any(|l| l.state() != OwnershipState::Held)
+        {
+            return Ok(());
+        }
+        let mut g = self.shared.lock();
+        // The watcher may have declared Failure meanwhile; that stays.
+        if g.state == PartitionState::Allocating {
+            self.partition = mine;
+            g.party_watch = Some(watch);
+            g.set(PartitionState::Acquired);
+            if let Some(w) = g.task_waker.take() {
+                // Let the task start following the party watch.
+                w.wake();
+            }
+        }
         Ok(())
     }
 
@@ -300,7 +420,7 @@ impl SetPartitioner {
             let _ = lock.release().await;
         }
         self.partition.clear();
-        self.party_watch = None;
+        self.shared.lock().party_watch = None;
     }
 
     /// Releases the held items and goes back to Allocating (kazoo's `release_set()`); call
@@ -309,8 +429,9 @@ impl SetPartitioner {
     /// Errors never; the result is for symmetry with kazoo's callers.
     pub async fn release_set(&mut self) -> Result<(), Error> {
         self.release_locks().await;
-        if self.state != PartitionState::Failure {
-            self.state = PartitionState::Allocating;
+        let mut g = self.shared.lock();
+        if g.state != PartitionState::Failure {
+            g.set(PartitionState::Allocating);
         }
         Ok(())
     }
@@ -320,7 +441,7 @@ impl SetPartitioner {
     /// Errors with the session's errors from leaving (the party node is ephemeral anyway).
     pub async fn finish(&mut self) -> Result<(), Error> {
         self.release_locks().await;
-        self.state = PartitionState::Failure;
+        self.set_state(PartitionState::Failure);
         match retry_loss(|| self.client.delete(&self.party_node)).await {
             Ok(()) | Err(Error::NoNode { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -331,8 +452,16 @@ impl SetPartitioner {
 impl Drop for SetPartitioner {
     fn drop(&mut self) {
         // The locks release themselves when dropped; the party node goes now, not with the
-        // session.
-        if self.state != PartitionState::Failure {
+        // session; the watcher task ends.
+        let failed = {
+            let mut g = self.shared.lock();
+            g.closed = true;
+            if let Some(w) = g.task_waker.take() {
+                w.wake();
+            }
+            g.state == PartitionState::Failure
+        };
+        if !failed {
             drop(std::future::IntoFuture::into_future(
                 self.client.delete(&self.party_node),
             ));

@@ -365,6 +365,8 @@ impl Driver {
         // them is missing (a core without Resync); counting both makes one re-read per
         // reconnect, not two.
         let mut states = self.client.state_changes();
+        // The simulation's proof that its checker bites: a cache that never re-reads.
+        let deaf = crate::sabotage::is(crate::sabotage::Break::CacheIgnoresResync);
         self.reload().await?;
         let mut was_connected = true;
         let (mut backs, mut resyncs, mut reloads) = (0u64, 0u64, 0u64);
@@ -395,6 +397,7 @@ impl Driver {
                         // The connection went while reading: the reconnect re-reads it all.
                     }
                 }
+                Some(Signal::Back | Signal::Resync) if deaf => {}
                 Some(Signal::Back) => {
                     backs += 1;
                     if backs > reloads {

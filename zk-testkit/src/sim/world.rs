@@ -11,7 +11,9 @@
 //!   the clock to the next event (a timer, a delivery, a server deadline) and handles it;
 //! - the network: bytes travel each way after a seeded latency, in order; [`SimWorld::cut`]
 //!   breaks a client's links, [`SimWorld::partition`] also refuses its new ones until
-//!   [`SimWorld::heal`]; [`SimWorld::crash`] / [`SimWorld::restart`] a server;
+//!   [`SimWorld::heal`], [`SimWorld::blackhole`] holds every byte either way (as a network
+//!   that drops packets, which TCP sends again once it heals); [`SimWorld::crash`] /
+//!   [`SimWorld::restart`] a server;
 //!   [`SimWorld::expire_session`].
 //!
 //! Nothing here reads the real clock after the world is made (its epoch is one `Instant`), and
@@ -85,7 +87,8 @@ struct State {
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
     partitioned: Vec<Node>,
-    /// Nodes whose bytes vanish silently (no close on either side), and whose dials hang.
+    /// Nodes whose bytes are held silently (no close on either side) until they heal, and
+    /// whose dials hang.
     blackholed: Vec<Node>,
     /// Everything that happened, when tracing is on (for replaying a failing seed).
     trace: Option<Vec<String>>,
@@ -105,6 +108,10 @@ struct Link {
     read_waker: Option<Waker>,
     /// The client can read no more (the server closed it, or the link was cut).
     closed: bool,
+    /// Bytes each way (and a close from the server) held by a black hole, sent on when it heals.
+    held_to_server: VecDeque<Vec<u8>>,
+    held_to_client: VecDeque<Vec<u8>>,
+    held_close: bool,
 }
 
 struct Tasks {
@@ -274,17 +281,46 @@ impl SimWorld {
         }
     }
 
-    /// Ends the partition (or black hole) of `node`.
+    /// Ends the partition (or black hole) of `node`: what a black hole held goes on its way,
+    /// in order, on the links that are still open.
     pub fn heal(&self, node: Node) {
         let mut s = self.lock();
         s.note(format!("heal {node:?}"));
         s.partitioned.retain(|n| *n != node);
         s.blackholed.retain(|n| *n != node);
+        let ids: Vec<u64> = s
+            .links
+            .iter()
+            .filter(|(_, l)| l.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let (up, down, close) = match s.links.get_mut(&id) {
+                Some(l) => (
+                    std::mem::take(&mut l.held_to_server),
+                    std::mem::take(&mut l.held_to_client),
+                    std::mem::replace(&mut l.held_close, false),
+                ),
+                None => continue,
+            };
+            for bytes in up {
+                s.send_to_server(id, bytes);
+            }
+            for bytes in down {
+                s.send_to_client(id, bytes);
+            }
+            if close {
+                s.close_to_client(id);
+            }
+        }
     }
 
-    /// Cuts `node` off silently: its links stay open but every byte either way is lost, and new
-    /// dials hang, until [`heal`](Self::heal). Only timeouts tell the two sides (the client's
-    /// read timeout, the ensemble's session timeout), as with a network that drops packets.
+    /// Cuts `node` off silently: its links stay open but every byte either way is held (those
+    /// on their way too), and new dials hang, until [`heal`](Self::heal). Only timeouts tell
+    /// the two sides (the client's read timeout, the ensemble's session timeout), as with a
+    /// network that drops packets; a link that outlives the black hole then gets every byte,
+    /// late and in order, as TCP would resend them (a link that lost bytes in the middle and
+    /// went on would be no TCP).
     pub fn blackhole(&self, node: Node) {
         let mut s = self.lock();
         s.note(format!("blackhole {node:?}"));
@@ -292,8 +328,13 @@ impl SimWorld {
             s.blackholed.push(node);
         }
         for link in s.links.values_mut().filter(|l| l.node == node) {
-            link.to_server.clear();
-            link.to_client.clear();
+            let up: Vec<Vec<u8>> = link.to_server.drain(..).map(|(_, b)| b).collect();
+            link.held_to_server.extend(up);
+            let down: Vec<Vec<u8>> = link.to_client.drain(..).map(|(_, b)| b).collect();
+            link.held_to_client.extend(down);
+            if link.server_close_at.take().is_some() {
+                link.held_close = true;
+            }
         }
     }
 
@@ -561,36 +602,85 @@ impl State {
         while let Some(out) = self.server.poll_output() {
             match out {
                 ServerOutput::Data { conn, bytes } => {
-                    let Some(id) = self.by_server_conn.get(&conn).copied() else {
-                        continue;
-                    };
-                    let lat = self.latency();
-                    let now = self.now;
-                    let blackholed = self.blackholed.clone();
-                    if let Some(link) = self.links.get_mut(&id) {
-                        if link.closed || blackholed.contains(&link.node) {
-                            continue;
-                        }
-                        let at = link
-                            .to_client
-                            .back()
-                            .map_or(now + lat, |(t, _)| (*t).max(now + lat));
-                        link.to_client.push_back((at, bytes));
+                    if let Some(id) = self.by_server_conn.get(&conn).copied() {
+                        self.send_to_client(id, bytes);
                     }
                 }
                 ServerOutput::Close { conn } => {
-                    let Some(id) = self.by_server_conn.get(&conn).copied() else {
-                        continue;
-                    };
-                    let lat = self.latency();
-                    let now = self.now;
-                    if let Some(link) = self.links.get_mut(&id) {
-                        let after = link.to_client.back().map_or(now, |(t, _)| *t);
-                        link.server_close_at = Some(after.max(now + lat));
+                    if let Some(id) = self.by_server_conn.get(&conn).copied() {
+                        self.close_to_client(id);
                     }
                 }
             }
         }
+    }
+
+    /// Whether link `id` is in a black hole now.
+    fn held(&self, id: u64) -> bool {
+        self.links
+            .get(&id)
+            .is_some_and(|l| self.blackholed.contains(&l.node))
+    }
+
+    /// Puts server bytes on link `id`, after the ones already on their way (held if it is in a
+    /// black hole).
+    fn send_to_client(&mut self, id: u64, bytes: Vec<u8>) {
+        let held = self.held(id);
+        let lat = self.latency();
+        let now = self.now;
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        if link.closed {
+            return;
+        }
+        if held {
+            link.held_to_client.push_back(bytes);
+            return;
+        }
+        let at = link
+            .to_client
+            .back()
+            .map_or(now + lat, |(t, _)| (*t).max(now + lat));
+        link.to_client.push_back((at, bytes));
+    }
+
+    /// Puts client bytes on link `id` (held if it is in a black hole).
+    fn send_to_server(&mut self, id: u64, bytes: Vec<u8>) {
+        let held = self.held(id);
+        let lat = self.latency();
+        let now = self.now;
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        if link.closed {
+            return;
+        }
+        if held {
+            link.held_to_server.push_back(bytes);
+            return;
+        }
+        let at = link
+            .to_server
+            .back()
+            .map_or(now + lat, |(t, _)| (*t).max(now + lat));
+        link.to_server.push_back((at, bytes));
+    }
+
+    /// The server's close of link `id`, after the bytes before it (held in a black hole).
+    fn close_to_client(&mut self, id: u64) {
+        let held = self.held(id);
+        let lat = self.latency();
+        let now = self.now;
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        if held {
+            link.held_close = true;
+            return;
+        }
+        let after = link.to_client.back().map_or(now, |(t, _)| *t);
+        link.server_close_at = Some(after.max(now + lat));
     }
 
     /// Both ends of link `id` see it close now.
@@ -603,6 +693,9 @@ impl State {
         link.to_server.clear();
         link.to_client.clear();
         link.server_close_at = None;
+        link.held_to_server.clear();
+        link.held_to_client.clear();
+        link.held_close = false;
         let conn = link.server_conn;
         if let Some(w) = link.read_waker.take() {
             w.wake();
@@ -652,6 +745,9 @@ impl Runtime for SimRuntime {
                     inbox: VecDeque::new(),
                     read_waker: None,
                     closed: false,
+                    held_to_server: VecDeque::new(),
+                    held_to_client: VecDeque::new(),
+                    held_close: false,
                 },
             );
             s.by_server_conn.insert(conn, id);
@@ -712,24 +808,12 @@ impl Transport for SimTransport {
 
     fn poll_write(&mut self, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let mut s = self.world.lock();
-        let lat = s.latency();
-        let now = s.now;
-        let blackholed = s.blackholed.clone();
-        let Some(link) = s.links.get_mut(&self.id) else {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        };
-        if link.closed {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        match s.links.get(&self.id) {
+            Some(link) if !link.closed => {}
+            _ => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
         }
-        if blackholed.contains(&link.node) {
-            // Written, and lost on the way.
-            return Poll::Ready(Ok(buf.len()));
-        }
-        let at = link
-            .to_server
-            .back()
-            .map_or(now + lat, |(t, _)| (*t).max(now + lat));
-        link.to_server.push_back((at, buf.to_vec()));
+        // Written; a black hole holds it until it heals.
+        s.send_to_server(self.id, buf.to_vec());
         Poll::Ready(Ok(buf.len()))
     }
 
