@@ -587,8 +587,9 @@ impl ClientBuilder {
 
     /// Most events a watch holds for a consumer that does not read them (default 10,000; 0
     /// counts as 1). A persistent watch whose consumer falls that far behind loses the events
-    /// it has not read, and gets one [`PersistentItem::Resync`] in their place, so it knows to
-    /// re-read; replies and other watchers are never held up by it, and memory stays bounded.
+    /// it has not read, and gets one
+    /// [`PersistentItem::Resync`](crate::watch::PersistentItem::Resync) in their place, so it
+    /// knows to re-read; replies and other watchers are never held up by it, and memory stays bounded.
     /// One-shot watches, DataWatch and ChildrenWatch never come near it.
     pub fn watch_queue_limit(mut self, n: usize) -> Self {
         self.opts.watch_queue_limit = n.max(1);
