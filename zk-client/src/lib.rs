@@ -35,6 +35,8 @@
 //!   `zk_client_session_state_changes_total{state}`, and the gauges `zk_client_watches`,
 //!   `zk_client_requests_in_flight` and `zk_client_requests_queued`. With no recorder installed it
 //!   allocates nothing.
+//! - `serde`: `Serialize`/`Deserialize` for zk-core's `Stat`, `Acl`, `Id`, `Perms` and
+//!   `SessionId` (the last as its text form, `0x<id>:<password>`).
 //! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library.
 
 #![forbid(unsafe_code)]
