@@ -114,6 +114,7 @@ impl Driver {
         for action in turn.actions {
             match action {
                 Action::Dial(c) => {
+                    crate::obs::connecting(c.conn.0, &c.addr);
                     let fut = self.engine.dial(c.addr.host.clone(), c.addr.port, None);
                     self.connecting = Some((c.conn, fut));
                 }

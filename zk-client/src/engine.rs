@@ -29,6 +29,7 @@ use zk_core::{
     SessionState, WatchedEvent, WatcherId,
 };
 
+use crate::obs::{self, RequestObs};
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::tls::Connector;
 
@@ -60,8 +61,9 @@ pub(crate) type Reply = (Result<Response, Error>, Option<WatcherId>);
 
 /// A reply's mailbox.
 enum ReplySlot {
-    /// Nobody has asked yet, or the asker is parked with this waker.
-    Waiting(Option<Waker>),
+    /// Nobody has asked yet, or the asker is parked with this waker; the request's span and
+    /// metrics state (see `obs`).
+    Waiting(Option<Waker>, RequestObs),
     /// The reply arrived.
     Done(Reply),
 }
@@ -309,15 +311,28 @@ impl Engine {
         options: SubmitOptions,
     ) -> Result<RequestId, Error> {
         let now = self.now();
+        // Disabled (nothing evaluated, nothing allocated) unless a subscriber wants it.
+        let span = obs::request_span(&request);
+        let op = request.op_code();
         let mut g = self.lock();
         // An ended session refuses with its own reason (SessionExpired, AuthFailed, Closed).
-        let id = g.session.submit_with(now, request, options)?;
+        let id = match g.session.submit_with(now, request, options) {
+            Ok(id) => id,
+            Err(e) => {
+                obs::refused(&span, op, &e);
+                return Err(e);
+            }
+        };
         if g.driver == DriverState::Done {
             // Unreachable while the driver only stops with the session; refuse rather than let
             // a request wait for a driver that is gone.
+            obs::refused(&span, op, &Error::Closed);
             return Err(Error::Closed);
         }
-        g.replies.insert(id, ReplySlot::Waiting(None));
+        g.replies.insert(
+            id,
+            ReplySlot::Waiting(None, RequestObs::start(span, id, op, now)),
+        );
         // A lone request goes out now, from here: that saves the driver a wake-up and a task
         // switch per round trip. With others in flight, replies are arriving and their callers
         // submitting too; when the driver runs on this very thread, leaving the write to it lets
@@ -352,7 +367,7 @@ impl Engine {
         g.wake_driver();
         if g.driver == DriverState::NotStarted {
             // Nobody will drive it: end it here, telling every waiter.
-            g.shut_down();
+            g.shut_down(now);
         }
         g.session.state()
     }
@@ -389,7 +404,7 @@ impl Engine {
                 _ => Poll::Ready((Err(Error::Closed), None)),
             },
             _ if done => Poll::Ready((Err(Error::Closed), None)),
-            Some(ReplySlot::Waiting(w)) => {
+            Some(ReplySlot::Waiting(w, _)) => {
                 // Update the waker in place: no second hash, and no clone when the same task
                 // polls again.
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -398,8 +413,10 @@ impl Engine {
                 Poll::Pending
             }
             None => {
-                g.replies
-                    .insert(id, ReplySlot::Waiting(Some(cx.waker().clone())));
+                g.replies.insert(
+                    id,
+                    ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
+                );
                 Poll::Pending
             }
         }
@@ -493,7 +510,7 @@ impl Engine {
         tracing::error!(error = %e, "cannot start the client's driver");
         g.session.close(now);
         g.drain(now);
-        g.shut_down();
+        g.shut_down(now);
     }
 
     /// Puts a new session in place of the ended one (restart); returns the new generation. The
@@ -530,7 +547,7 @@ impl Engine {
         let Some(mut g) = self.lock_for(gen) else {
             return;
         };
-        tracing::debug!(conn = conn.0, "connected");
+        obs::connected(conn.0);
         g.set_io(Some((conn, tcp)));
         g.session.handle_connected(now, conn);
         g.drain(now);
@@ -541,7 +558,7 @@ impl Engine {
         let Some(mut g) = self.lock_for(gen) else {
             return;
         };
-        tracing::debug!(conn = conn.0, error = %e, "connect failed");
+        obs::connection_failed(conn.0, e, false);
         g.session.handle_connect_failed(now, conn, &e.to_string());
         g.drain(now);
     }
@@ -621,7 +638,7 @@ impl Engine {
         if finished {
             g.drain(now);
             g.set_io(None);
-            g.shut_down();
+            g.shut_down(now);
         }
         Some(Turn {
             progress,
@@ -645,9 +662,10 @@ impl Engine {
     /// The driver of generation `gen` was dropped: if it had not finished, nothing will drive
     /// this session again, so end it for everyone waiting.
     pub(crate) fn driver_dropped(&self, gen: u64) {
+        let now = self.now();
         if let Some(mut g) = self.lock_for(gen) {
             if g.driver != DriverState::Done {
-                g.shut_down();
+                g.shut_down(now);
             }
         }
     }
@@ -676,13 +694,13 @@ impl Inner {
             match tcp.poll_read(cx, buf) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
-                    tracing::debug!(conn = id.0, "connection closed by peer");
+                    obs::connection_failed(id.0, &"closed by peer", true);
                     self.set_io(None);
                     self.session.handle_closed(now, id);
                     self.drain(now);
                 }
                 Poll::Ready(Err(e)) => {
-                    tracing::debug!(conn = id.0, error = %e, "connection failed");
+                    obs::connection_failed(id.0, &e, self.session.state().is_connected());
                     self.set_io(None);
                     if self.session.state().is_connected() {
                         self.session.handle_closed(now, id);
@@ -754,7 +772,7 @@ impl Inner {
     fn drain(&mut self, now: Instant) {
         while let Some(conn) = self.session.poll_close() {
             if self.io.as_ref().is_some_and(|(id, _)| *id == conn) {
-                tracing::debug!(conn = conn.0, "closing connection");
+                obs::connection_failed(conn.0, &"closed by the session", true);
                 self.set_io(None);
             }
             self.actions
@@ -773,6 +791,11 @@ impl Inner {
             self.wake_driver();
         }
         self.dispatch_events(now);
+        obs::gauges(
+            self.watchers.len(),
+            self.session.in_flight(),
+            self.session.queued(),
+        );
     }
 
     /// Hands every pending session event to whoever waits for it. Every event kind is named, so
@@ -789,8 +812,11 @@ impl Inner {
                         if let Some(w) = watcher {
                             self.watchers.entry(w).or_default();
                         }
+                        if let ReplySlot::Waiting(_, o) = slot {
+                            std::mem::replace(o, RequestObs::untracked()).finish(&result, now);
+                        }
                         let old = std::mem::replace(slot, ReplySlot::Done((result, watcher)));
-                        if let ReplySlot::Waiting(Some(waker)) = old {
+                        if let ReplySlot::Waiting(Some(waker), _) = old {
                             waker.wake();
                         }
                     }
@@ -811,6 +837,7 @@ impl Inner {
                     self.deliver(watcher, WatchItem::Ended(reason));
                 }
                 Event::State(state) => {
+                    obs::state_changed(state);
                     for sub in self.state_subs.values_mut() {
                         sub.queue.push_back(state);
                         if let Some(w) = sub.waker.take() {
@@ -854,13 +881,15 @@ impl Inner {
     }
 
     /// Wakes everyone still waiting: the driver has stopped and nothing more will arrive.
-    fn shut_down(&mut self) {
+    fn shut_down(&mut self, now: Instant) {
         self.driver = DriverState::Done;
+        let closed = Err(Error::Closed);
         for slot in self.replies.values_mut() {
-            if let ReplySlot::Waiting(w) = slot {
+            if let ReplySlot::Waiting(w, o) = slot {
                 if let Some(w) = w.take() {
                     w.wake();
                 }
+                std::mem::replace(o, RequestObs::untracked()).finish(&closed, now);
                 *slot = ReplySlot::Done((Err(Error::Closed), None));
             }
         }

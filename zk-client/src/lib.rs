@@ -16,6 +16,28 @@
 //! [`watch`] (one-shot, persistent, kazoo's DataWatch and ChildrenWatch as streams);
 //! [`txn`] transactions; [`Client::retry`] with a [`RetryPolicy`]; [`four_letter_word`]. The
 //! protocol, the session rules and the error type come from zk-core.
+//!
+//! # Observability
+//!
+//! Every request is a `tracing` span (target `zk_client::request`, level DEBUG, name `request`)
+//! with the fields `op`, `path`, `id`, and, when it resolves, `result` (`"ok"` or `"error"`),
+//! `error` and `elapsed_us`. Connections log `connecting` (with the host), `connected`,
+//! `connect failed` and `connection closed` (with the reason) under `zk_client::connection`, and
+//! session state changes under `zk_client::session`. With no subscriber interested, none of it
+//! formats or allocates anything.
+//!
+//! # Cargo features
+//!
+//! - `metrics`: records through the [`metrics`](https://docs.rs/metrics) facade, into whatever
+//!   recorder (exporter) the application installs: `zk_client_requests_total{op}`,
+//!   `zk_client_request_errors_total{op}`, the histogram `zk_client_request_duration_seconds{op}`,
+//!   `zk_client_connects_total`, `zk_client_connect_failures_total`,
+//!   `zk_client_session_state_changes_total{state}`, and the gauges `zk_client_watches`,
+//!   `zk_client_requests_in_flight` and `zk_client_requests_queued`. With no recorder installed it
+//!   allocates nothing.
+//! - `serde`: `Serialize`/`Deserialize` for zk-core's `Stat`, `Acl`, `Id`, `Perms` and
+//!   `SessionId` (the last as its text form, `0x<id>:<password>`).
+//! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -29,6 +51,7 @@ pub mod ensemble;
 mod four_letter;
 #[cfg(feature = "gssapi")]
 mod kerberos;
+mod obs;
 pub mod ops;
 mod reply;
 mod retry;

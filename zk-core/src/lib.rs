@@ -10,6 +10,9 @@
 //!   request pipelining, watches and their re-arming, chroot, auth, expiry.
 //! - [`hosts`], [`path`], [`version`], [`error`]: connect strings and host rotation, path rules
 //!   and chroot, server versions, and the error type every request resolves with.
+//!
+//! Cargo feature `serde`: `Serialize`/`Deserialize` for [`proto::Stat`], [`proto::Acl`],
+//! [`proto::Id`], [`proto::Perms`] and [`SessionId`] (as its text form, which round-trips).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

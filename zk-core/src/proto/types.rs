@@ -430,6 +430,8 @@ closed_code_enum! {
 
 /// ACL permission bits, PROTOCOL.md §8.1. A set of bits, combined with `|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Perms(pub i32);
 
 impl Perms {
@@ -461,6 +463,7 @@ impl std::ops::BitOr for Perms {
 
 /// An identity: a scheme (`world`, `digest`, `ip`, `auth`, `sasl`, `x509`, ...) and an id in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Id {
     /// The authentication scheme.
     pub scheme: String,
@@ -502,6 +505,7 @@ impl Id {
 
 /// One entry of an access-control list: permissions granted to an identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Acl {
     /// The permissions granted.
     pub perms: Perms,
@@ -559,6 +563,7 @@ impl Acl {
 
 /// A node's metadata: 11 fields, 68 bytes on the wire (PROTOCOL.md §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stat {
     /// zxid of the create.
     pub czxid: i64,

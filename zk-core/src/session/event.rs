@@ -196,6 +196,24 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// With the `serde` feature: as its text form (see [`Display`](fmt::Display)), so it round-trips
+/// through any format and reads the same as a saved session file.
+#[cfg(feature = "serde")]
+impl serde::Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// With the `serde` feature: parses the text form; errors as [`FromStr`] does.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for SessionId {
     type Err = Error;
 

@@ -381,6 +381,11 @@ impl Session {
         self.pipe.in_flight.len()
     }
 
+    /// Requests submitted and not yet sent (waiting for a connection or behind an auth). Cheap.
+    pub fn queued(&self) -> usize {
+        self.pipe.queue.len()
+    }
+
     /// The connection the session is using or trying, if any.
     pub fn current_conn(&self) -> Option<ConnId> {
         match &self.link {

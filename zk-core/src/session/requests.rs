@@ -81,6 +81,14 @@ pub(crate) fn request_path(req: &Request) -> &str {
     path_field!(req, &).map_or("", String::as_str)
 }
 
+impl Request {
+    /// The path this request concerns as the caller wrote it, `""` when it has none (ping, multi,
+    /// auth, whoAmI...). For logs, traces and errors; never fails.
+    pub fn path(&self) -> &str {
+        request_path(self)
+    }
+}
+
 /// The path field of a request that has exactly one, to move it out once the request is encoded.
 pub(crate) fn request_path_mut(req: &mut Request) -> Option<&mut String> {
     path_field!(req, &mut)
