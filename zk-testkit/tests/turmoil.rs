@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use futures_core::Stream;
-use zk_client::{Client, EventType, LostReason, SessionState};
+use zk_client::{Client, EventType, LostReason, Runtime, SessionState};
 use zk_testkit::sim::turmoil::TurmoilEnsemble;
 use zk_testkit::sim::SimConfig;
 
@@ -266,4 +266,42 @@ fn a_crashed_server_host_closes_its_connections_and_bounce_restarts_it() -> turm
     sim.step()?;
     assert!(model.with_model(|m, _| m.is_up(0)), "bounce restarts it");
     Ok(())
+}
+
+#[test]
+fn the_runtime_reads_turmoils_clock() -> turmoil::Result {
+    let mut sim = sim(8);
+    sim.client("app", async {
+        let rt = zk_tokio::turmoil::TurmoilRuntime::default();
+        let t0 = rt.now();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let passed = rt.now() - t0;
+        assert!(
+            passed >= Duration::from_secs(60) && passed < Duration::from_secs(61),
+            "a simulated minute passed, the runtime saw {passed:?}"
+        );
+        Ok(())
+    });
+    sim.run()
+}
+
+#[test]
+fn an_idle_client_keeps_its_session_for_a_simulated_minute() -> turmoil::Result {
+    let mut sim = sim(9);
+    let zk = ensemble(1);
+    zk.register(&mut sim);
+    let cs = zk.connect_string();
+    sim.client("app", async move {
+        let c = connect(&cs).await?;
+        let id = c.client_id().ok_or("no session id")?;
+        c.create("/idle", "").ephemeral().await?;
+        // Fifteen session timeouts: only the client's pings, on simulated time, keep it alive.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(c.state(), SessionState::Connected);
+        assert_eq!(c.client_id(), Some(id));
+        assert!(c.exists("/idle").await?.is_some());
+        c.close().await;
+        Ok(())
+    });
+    sim.run()
 }
