@@ -21,7 +21,7 @@
 //!
 //! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library (zk-client's
 //!   `gssapi` feature).
-//! - `turmoil`: the [`turmoil`](mod@crate::turmoil) module, a runtime for the client inside a
+//! - `turmoil`: the `turmoil` module, a runtime for the client inside a
 //!   [turmoil](https://docs.rs/turmoil) simulation (simulated network and clock).
 
 #![forbid(unsafe_code)]
