@@ -18,6 +18,13 @@
 //! Time in the model is the simulation's elapsed time (`turmoil::sim_elapsed`), the same on every
 //! host, so a run replays with turmoil's seed.
 //!
+//! ```toml
+//! [dev-dependencies]
+//! zk-testkit = { version = "0.1", features = ["turmoil"] }
+//! zk-tokio = { version = "0.1", features = ["turmoil"] } # the client's side
+//! turmoil = "0.7"
+//! ```
+//!
 //! ```no_run
 //! use zk_testkit::sim::{turmoil::TurmoilEnsemble, SimConfig};
 //!
