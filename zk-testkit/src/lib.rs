@@ -16,7 +16,12 @@
 //! - [`sim`]: SimServer, an in-memory ZooKeeper ensemble that speaks the real wire protocol
 //!   through zk-core's codec (sans-IO, plus a TCP mode), and a deterministic runtime.
 //!
-//! This crate has no cargo features.
+//! # Cargo features
+//!
+//! - `turmoil`: `sim::turmoil`, SimServer served on the hosts of a
+//!   [turmoil](https://docs.rs/turmoil) simulation, for tests that run the client (zk-tokio's
+//!   `turmoil` feature) inside turmoil's simulated network.
+//! - `gssapi`: only for this repository's own Kerberos tests (the clients built with Kerberos).
 //!
 //! [`TestingServer`]: testing::TestingServer
 //! [`TestingCluster`]: testing::TestingCluster

@@ -16,6 +16,13 @@
 //! the caller runs in, or on one named with [`TokioRuntime::with_handle`] (then it may be built
 //! and used from threads outside the runtime). Built outside any tokio runtime without a
 //! handle, starting it fails with [`Error::Runtime`]; nothing panics.
+//!
+//! # Cargo features
+//!
+//! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library (zk-client's
+//!   `gssapi` feature).
+//! - `turmoil`: the `turmoil` module, a runtime for the client inside a
+//!   [turmoil](https://docs.rs/turmoil) simulation (simulated network and clock).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -32,6 +39,9 @@ use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
 pub use zk_client::*;
+
+#[cfg(feature = "turmoil")]
+pub mod turmoil;
 /// kazoo's and Curator's recipes (locks, elections, leases, queues, ...) over this client.
 pub use zk_recipes as recipes;
 
@@ -92,6 +102,9 @@ pub struct TokioTimer {
     deadline: Instant,
     handle: Option<Handle>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Read the deadline against tokio's clock rather than the OS's: under turmoil (which pauses
+    /// tokio's clock and moves it itself) the two part ways, and only tokio's is the client's.
+    tokio_clock: bool,
 }
 
 impl Runtime for TokioRuntime {
@@ -119,6 +132,7 @@ impl Runtime for TokioRuntime {
             deadline,
             handle: self.handle.clone(),
             sleep: None,
+            tokio_clock: false,
         })
     }
 
@@ -141,14 +155,23 @@ impl Runtime for TokioRuntime {
     }
 }
 
+/// Reads from a tokio stream into `buf`, as [`Transport::poll_read`] counts it.
+fn poll_read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    let mut rb = ReadBuf::new(buf);
+    match Pin::new(stream).poll_read(cx, &mut rb) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 impl Transport for TokioTcp {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let mut rb = ReadBuf::new(buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_read_into(&mut self.0, cx, buf)
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -170,7 +193,13 @@ impl Timer for TokioTimer {
 
     fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         use std::future::Future;
-        if Instant::now() >= self.deadline {
+        let now = if self.tokio_clock {
+            let _guard = self.handle.as_ref().map(Handle::enter);
+            tokio::time::Instant::now().into_std()
+        } else {
+            Instant::now()
+        };
+        if now >= self.deadline {
             return Poll::Ready(());
         }
         if self.sleep.is_none() {

@@ -24,7 +24,8 @@
 //! validation of writes into transactions, `watch` a connection's watches, `session` ids,
 //! passwords and timeouts, `acl` identities and permission checks, `conn` a connection's state,
 //! `path` path rules, `handshake` the ConnectRequest, `dispatch` every other request, `replica`
-//! commit, catch-up and watch delivery, `four_letter` the text commands, [`tcp`] sockets.
+//! commit, catch-up and watch delivery, `four_letter` the text commands, [`tcp`] sockets,
+//! `turmoil` hosts of a turmoil simulation (feature `turmoil`).
 
 mod acl;
 mod conn;
@@ -37,6 +38,8 @@ mod replica;
 mod session;
 pub mod tcp;
 mod tree;
+#[cfg(feature = "turmoil")]
+pub mod turmoil;
 mod txn;
 mod watch;
 pub mod world;
