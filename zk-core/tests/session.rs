@@ -595,6 +595,80 @@ fn a_newer_op_waits_for_the_server_version_and_fails_typed_on_an_old_server() {
 }
 
 #[test]
+fn a_server_exactly_at_the_needed_version_gets_the_request() {
+    // getEphemerals came in 3.6.0: a 3.6.0 server must be sent it, not told it is too old.
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id =
+        h.s.submit(
+            h.now,
+            Request::GetEphemerals(PathRequest { path: "/".into() }),
+        )
+        .unwrap();
+    h.drain();
+    let probe = h.probes.pop().unwrap();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.6.0-x, built on y\n"),
+    );
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(reqs.len(), 1, "the getEphemerals goes out");
+    assert!(matches!(reqs[0].1, Request::GetEphemerals(_)));
+    assert!(
+        h.replies().iter().all(|(i, _)| *i != id),
+        "not failed locally"
+    );
+}
+
+#[test]
+fn a_probe_has_until_the_connect_timeout_and_a_late_answer_to_an_old_probe_is_ignored() {
+    let ephemerals = || Request::GetEphemerals(PathRequest { path: "/".into() });
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let first = h.s.submit(h.now, ephemerals()).unwrap();
+    h.drain();
+    let p1 = h.probes.pop().expect("a version probe");
+    // Well inside the connect timeout (6 s here) the probe is still awaited, so its answer
+    // counts: 3.5 is too old for getEphemerals.
+    h.advance(Duration::from_secs(1));
+    h.s.handle_probe_result(
+        h.now,
+        p1.id,
+        Ok("Zookeeper version: 3.5.10-x, built on y\n"),
+    );
+    h.drain();
+    assert!(matches!(
+        h.replies().as_slice(),
+        [(i, Err(Error::Unsupported { .. }))] if *i == first
+    ));
+    // A new connection forgets the version and probes again, under a new id; an answer that
+    // arrives late for the old probe is not taken for the new one.
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.take_frames();
+    let second = h.s.submit(h.now, ephemerals()).unwrap();
+    h.drain();
+    let p2 = h.probes.pop().expect("a second version probe");
+    assert_ne!(p1.id, p2.id, "probe ids are not reused");
+    h.s.handle_probe_result(h.now, p1.id, Ok("Zookeeper version: 3.9.0-x, built on y\n"));
+    h.drain();
+    assert!(
+        h.take_frames().is_empty(),
+        "still waiting for the new probe"
+    );
+    h.s.handle_probe_result(h.now, p2.id, Ok("Zookeeper version: 3.9.0-x, built on y\n"));
+    h.drain();
+    assert_eq!(h.take_requests().len(), 1);
+    assert!(h.replies().iter().all(|(i, _)| *i != second));
+}
+
+#[test]
 fn a_read_only_server_is_left_for_a_writable_one_found_by_probing() {
     let mut c = SessionConfig::new("h1:1,h2:2").unwrap();
     c.randomize_hosts = false;
