@@ -139,7 +139,10 @@ async fn blackhole_suspends_the_client_after_its_read_timeout_and_heal_resumes_t
     let seen = until(&mut states, |s| s == SessionState::Suspended).await;
     assert_eq!(seen, [SessionState::Suspended], "no close was seen first");
     // The request was in the black hole when the link was given up: it may have applied.
-    let r = in_flight.await.unwrap();
+    let r = tokio::time::timeout(LIMIT, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(r, Err(Error::ConnectionLoss)), "{r:?}");
     assert!(server
         .connections()
@@ -150,6 +153,57 @@ async fn blackhole_suspends_the_client_after_its_read_timeout_and_heal_resumes_t
     until(&mut states, |s| s == SessionState::Connected).await;
     assert_eq!(client.client_id().unwrap().id, sid, "the same session");
     client.get_data("/frozen").await.unwrap();
+}
+
+/// Waits (by looking, not by guessing a delay) until a request sent into a fault has reached
+/// the server and is held there.
+async fn until_held(server: &SimTcpServer) {
+    tokio::time::timeout(LIMIT, async {
+        while !server
+            .connections()
+            .iter()
+            .any(|c| c.held && c.held_from_client > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the request reaches the server and is held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heal_delivers_what_the_blackhole_held_on_the_same_connection() {
+    let server = SimTcpServer::start(SimConfig::default()).unwrap();
+    let client = connect(
+        &server.connect_string_for(Node(1)).unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    let conn = server.connections()[0].id;
+    let mut states = client.state_changes();
+
+    server.blackhole(Node(1));
+    let c = client.clone();
+    let waiting = tokio::spawn(async move { c.create("/late", "x").await });
+    until_held(&server).await;
+    assert!(!waiting.is_finished(), "nothing gets through a black hole");
+    assert!(server.with_model(|m| m.node("/late").is_none()));
+
+    // Healed before the client's read timeout: the request arrives late, the reply too.
+    server.heal(Node(1));
+    tokio::time::timeout(LIMIT, waiting)
+        .await
+        .expect("the held request is answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.connections()[0].id, conn, "the same connection");
+    assert_eq!(client.state(), SessionState::Connected);
+    assert!(
+        futures_lite::future::poll_once(states.next())
+            .await
+            .is_none(),
+        "no state change"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,22 +241,15 @@ async fn pause_holds_requests_until_resume_and_keeps_the_connection() {
     server.pause(0).unwrap();
     let c = client.clone();
     let waiting = tokio::spawn(async move { c.get_data("/p").await });
-    // Wait (by looking, not by guessing a delay) for the request to reach the paused server.
-    tokio::time::timeout(LIMIT, async {
-        while !server
-            .connections()
-            .iter()
-            .any(|c| c.held && c.held_from_client > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the request reaches the paused server");
+    until_held(&server).await;
     assert!(!waiting.is_finished(), "a paused server answers nothing");
 
     server.resume(0).unwrap();
-    let (data, _) = waiting.await.unwrap().unwrap();
+    let (data, _) = tokio::time::timeout(LIMIT, waiting)
+        .await
+        .expect("the held request is answered")
+        .unwrap()
+        .unwrap();
     assert_eq!(&data[..], b"1");
     assert_eq!(server.connections()[0].id, conn, "the same connection");
     assert_eq!(client.state(), SessionState::Connected);
