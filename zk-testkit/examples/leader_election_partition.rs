@@ -312,3 +312,43 @@ fn main() -> ExitCode {
         }
     }
 }
+
+// `cargo test` runs these too (the example is declared with `test = true`), so the scenario,
+// its determinism and its checker's power to fail are kept in CI, not only when run by hand.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_two_leaders_and_the_cut_off_leader_is_told_and_a_seed_replays() {
+        for seed in [1, 7, 42] {
+            let (checker, trace) = run(seed, LossPolicy::Standard).expect("the scenario runs");
+            assert!(
+                checker.violations.is_empty(),
+                "seed {seed}: {:?}",
+                checker.violations
+            );
+            assert!(
+                checker.history.len() >= 3,
+                "seed {seed}: {:?}",
+                checker.lines
+            );
+            let (again, trace_again) = run(seed, LossPolicy::Standard).expect("runs again");
+            assert_eq!(checker.lines, again.lines, "seed {seed}");
+            assert_eq!(trace, trace_again, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_checker_catches_a_leader_that_waits_for_its_session_verdict() {
+        let (checker, _) = run(7, LossPolicy::SessionOnly).expect("the scenario runs");
+        assert!(
+            checker
+                .violations
+                .iter()
+                .any(|v| v.contains("still believes it leads")),
+            "{:?}",
+            checker.violations
+        );
+    }
+}
