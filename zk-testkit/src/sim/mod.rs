@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use zk_core::proto::{Acl, EventType, Stat};
 
-pub use tcp::SimTcpServer;
+pub use tcp::{FaultError, SimConnection, SimTcpServer};
 pub use world::{NetConfig, Node, SimWorld, Stuck};
 
 use conn::{Conn, Phase};
@@ -63,7 +63,13 @@ use txn::{Log, TxnOp};
 pub struct SimConfig {
     /// Ensemble size; every server shares one logical data tree. Values below 1 count as 1.
     pub servers: usize,
-    /// The ZooKeeper version whose behaviour to model (PROTOCOL.md §16); default 3.8.0.
+    /// The ZooKeeper version whose behaviour to model (PROTOCOL.md §16); default 3.8.0. Set it
+    /// to test code against an older or newer server: `srvr` reports it (so a client's version
+    /// probe sees it, and fails operations the version lacks with `Error::Unsupported` before
+    /// sending them, e.g. `add_watch` on `(3, 5, 9)`), operations newer than it are answered
+    /// with the Unimplemented error code (`Error::Unimplemented`) as a real server of that
+    /// version does, and per-version details follow it (multi results, watch modes, the
+    /// notification zxid).
     pub version: (u32, u32, u32),
     /// `tickTime` in ms; session timeouts are negotiated into `[2 * tick, 20 * tick]`. Default 500.
     pub tick_ms: u64,
@@ -421,6 +427,12 @@ impl SimServer {
     /// Live session ids, sorted.
     pub fn session_ids(&self) -> Vec<i64> {
         self.sessions.ids()
+    }
+
+    /// The session on connection `conn`, once its handshake is done; `None` before that, and
+    /// for a closed or unknown connection.
+    pub fn session_of(&self, conn: SimConnId) -> Option<i64> {
+        self.conns.get(&conn).and_then(Conn::session)
     }
 
     /// Starts recording every committed change (see [`SimServer::history`]). Off by default: a
