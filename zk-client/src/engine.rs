@@ -77,11 +77,20 @@ pub(crate) enum WatchItem {
     Ended(WatchEnd),
 }
 
+/// A watcher's mailbox. A program may hold 100,000 watches that nobody has polled yet and that
+/// have not fired, so such a watcher's entry in the map is one null pointer (BENCHMARKS.md,
+/// "Memory per watch"); the mailbox is allocated when its watch is first polled or an item
+/// arrives, and kept from then on (a persistent watcher's next items reuse it).
+type WatchSlot = Option<Box<Mailbox>>;
+
 #[derive(Default)]
-struct WatchSlot {
+struct Mailbox {
     queue: VecDeque<WatchItem>,
     waker: Option<Waker>,
 }
+
+/// Below this many buckets the watchers' map is not worth shrinking.
+const MIN_SHRINK: usize = 1024;
 
 #[derive(Default)]
 struct StateSub {
@@ -386,7 +395,7 @@ impl Engine {
     pub(crate) fn drop_watcher(&self, watcher: WatcherId) {
         let now = self.now();
         let mut g = self.lock();
-        g.watchers.remove(&watcher);
+        g.remove_slot(watcher);
         g.session.remove_watcher(now, watcher);
         g.drain(now);
         g.wake_driver();
@@ -427,7 +436,7 @@ impl Engine {
         let now = self.now();
         let mut g = self.lock();
         if let Some(ReplySlot::Done((_, Some(w)))) = g.replies.remove(&id) {
-            g.watchers.remove(&w);
+            g.remove_slot(w);
             g.session.remove_watcher(now, w);
             g.drain(now);
             g.wake_driver();
@@ -446,19 +455,19 @@ impl Engine {
         let Some(slot) = g.watchers.get_mut(&id) else {
             return Poll::Ready(None);
         };
-        if let Some(item) = slot.queue.pop_front() {
+        if let Some(item) = slot.as_mut().and_then(|m| m.queue.pop_front()) {
             return Poll::Ready(Some(item));
         }
         if done {
             return Poll::Ready(None);
         }
-        slot.waker = Some(cx.waker().clone());
+        slot.get_or_insert_with(Box::default).waker = Some(cx.waker().clone());
         Poll::Pending
     }
 
     /// Forgets a one-shot watcher's mailbox after it delivered its item.
     pub(crate) fn forget_watcher(&self, id: WatcherId) {
-        self.lock().watchers.remove(&id);
+        self.lock().remove_slot(id);
     }
 
     pub(crate) fn subscribe_state(&self) -> u64 {
@@ -522,7 +531,8 @@ impl Engine {
         g.driver = DriverState::Running;
         g.generation += 1;
         g.replies.clear();
-        g.watchers.clear();
+        // A fresh map, not `clear()`: the old one's buckets would stay allocated.
+        g.watchers = IdMap::default();
         g.actions.clear();
         g.timer_at = None;
         g.closing_unowned = false;
@@ -672,6 +682,18 @@ impl Engine {
 }
 
 impl Inner {
+    /// Removes a watcher's mailbox. The map gives its memory back once it is below a quarter
+    /// full (hash maps never shrink by themselves, and 100,000 fired watches would otherwise
+    /// leave their buckets behind); shrinking to half keeps that amortised O(1) per removal.
+    fn remove_slot(&mut self, id: WatcherId) {
+        self.watchers.remove(&id);
+        if self.watchers.capacity() > MIN_SHRINK
+            && self.watchers.len() * 4 < self.watchers.capacity()
+        {
+            self.watchers.shrink_to(self.watchers.len() * 2);
+        }
+    }
+
     /// Attaches the connection (or detaches it, dropping unsent bytes).
     fn set_io(&mut self, io: Option<(ConnId, Box<dyn Transport>)>) {
         self.io = io;
@@ -857,6 +879,7 @@ impl Inner {
 
     fn deliver(&mut self, watcher: WatcherId, item: WatchItem) {
         if let Some(slot) = self.watchers.get_mut(&watcher) {
+            let slot = slot.get_or_insert_with(Box::default);
             let resync = matches!(item, WatchItem::Resync);
             if resync && matches!(slot.queue.back(), Some(WatchItem::Resync)) {
                 // One unread Resync already says everything a second one would.
@@ -893,7 +916,7 @@ impl Inner {
                 *slot = ReplySlot::Done((Err(Error::Closed), None));
             }
         }
-        for slot in self.watchers.values_mut() {
+        for slot in self.watchers.values_mut().flatten() {
             if let Some(w) = slot.waker.take() {
                 w.wake();
             }

@@ -44,17 +44,17 @@ fn end_error(reason: WatchEnd) -> Error {
 /// fires removes the watcher.
 #[must_use = "dropping a watch removes it"]
 pub struct Watch {
-    engine: Arc<Engine>,
+    /// `None` once the watch has resolved. (An `Option` rather than a flag beside it keeps the
+    /// handle at 16 bytes: programs hold many of them.)
+    engine: Option<Arc<Engine>>,
     id: WatcherId,
-    done: bool,
 }
 
 impl Watch {
     pub(crate) fn new(engine: Arc<Engine>, id: WatcherId) -> Self {
         Watch {
-            engine,
+            engine: Some(engine),
             id,
-            done: false,
         }
     }
 }
@@ -69,18 +69,19 @@ impl Future for Watch {
     type Output = Result<WatchedEvent, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.done {
+        let id = self.id;
+        let Some(engine) = &self.engine else {
             return Poll::Ready(Err(Error::Closed));
-        }
+        };
         loop {
-            match self.engine.poll_watch(self.id, cx) {
+            match engine.poll_watch(id, cx) {
                 Poll::Pending => return Poll::Pending,
                 // Only persistent watchers are resynced; a one-shot one is re-armed with its
                 // catch-up event by the server itself.
                 Poll::Ready(Some(WatchItem::Resync)) => continue,
                 Poll::Ready(item) => {
-                    self.done = true;
-                    self.engine.forget_watcher(self.id);
+                    engine.forget_watcher(id);
+                    self.engine = None;
                     return Poll::Ready(match item {
                         Some(WatchItem::Event(ev)) => Ok(ev),
                         Some(WatchItem::Ended(reason)) => Err(end_error(reason)),
@@ -94,8 +95,8 @@ impl Future for Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if !self.done {
-            self.engine.drop_watcher(self.id);
+        if let Some(engine) = &self.engine {
+            engine.drop_watcher(self.id);
         }
     }
 }

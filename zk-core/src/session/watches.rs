@@ -7,9 +7,17 @@
 //! The registry also decides what to tell the server when the last local watcher of a server watch
 //! goes away, and lists every live watch for SetWatches on reconnect.
 //!
-//! Paths here are client paths (chroot stripped). Ordered maps keep every output deterministic.
+//! Paths here are client paths (chroot stripped).
+//!
+//! Memory: a client may hold hundreds of thousands of watches, so the per-watch cost is kept
+//! down (BENCHMARKS.md, "Memory per watch"): one allocation per watched path (its name, shared
+//! between the two maps), a per-path record that holds a lone watcher inline, and hash maps
+//! rather than B-trees (a B-tree filled in key order leaves its nodes about half empty). The
+//! maps use a fixed hash so that a run replays exactly, and every output that lists many
+//! watches (`drain`, `persistent_watchers`, `rearm_lists`) is sorted, as the B-trees gave it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::path::ancestors_inclusive;
@@ -42,31 +50,145 @@ impl WatchKind {
     }
 }
 
-/// The local watchers of one path, in registration order. One small vector rather than one per
-/// kind: a path usually has one watcher, and 100,000 watched paths should not cost 100,000 times
-/// five vectors.
+/// A fixed (unseeded) hash for the registry's maps: the session must behave the same on every
+/// run of a seed, and std's `RandomState` would change the maps' layout from run to run. The
+/// keys are watcher ids and paths this client watches itself, so flooding one bucket on purpose
+/// is not a concern. FxHash's word-at-a-time mixing, with splitmix64's finaliser so that the
+/// low bits (which pick the bucket) depend on every byte: paths that differ only in their last
+/// characters would otherwise collide.
+#[derive(Default)]
+struct FixedHasher(u64);
+
+impl FixedHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FixedHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<FixedHasher>>;
+
+/// Below this many buckets a map is not worth shrinking.
+const MIN_SHRINK: usize = 1024;
+
+/// Gives back the memory of a map that has emptied out: hash maps never shrink by themselves,
+/// and a registry that once held 100,000 watches would keep their buckets for good. Shrinking
+/// only below a quarter of the capacity, to half, keeps the rehashing amortised O(1) per removal.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut FixedMap<K, V>) {
+    if map.capacity() > MIN_SHRINK && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
+/// One local watcher of a path: its kind and id.
+type Entry = (WatchKind, WatcherId);
+
+/// The local watchers of one path, in registration order. A path usually has one watcher, which
+/// is held inline (16 bytes, no allocation of its own); several go to a vector.
 #[derive(Debug, Default)]
-struct PathWatches {
-    entries: Vec<(WatchKind, WatcherId)>,
+enum PathWatches {
+    #[default]
+    Empty,
+    One(Entry),
+    // Boxed, which costs a second allocation for the rare path with several watchers, so that
+    // the record stays at 16 bytes for every other path (a bare `Vec` would make it 24).
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Entry>>),
 }
 
 impl PathWatches {
+    fn as_slice(&self) -> &[Entry] {
+        match self {
+            PathWatches::Empty => &[],
+            PathWatches::One(e) => std::slice::from_ref(e),
+            PathWatches::Many(v) => v,
+        }
+    }
+
     fn push(&mut self, kind: WatchKind, id: WatcherId) {
-        self.entries.push((kind, id));
+        let e = (kind, id);
+        match self {
+            PathWatches::Empty => *self = PathWatches::One(e),
+            PathWatches::One(first) => *self = PathWatches::Many(Box::new(vec![*first, e])),
+            PathWatches::Many(v) => v.push(e),
+        }
+    }
+
+    /// Keeps the watchers for which `keep` holds, back to the inline form when one is left.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        match self {
+            PathWatches::Empty => {}
+            PathWatches::One(e) => {
+                if !keep(e) {
+                    *self = PathWatches::Empty;
+                }
+            }
+            PathWatches::Many(v) => {
+                v.retain(|e| keep(e));
+                match v.as_slice() {
+                    [] => *self = PathWatches::Empty,
+                    [e] => *self = PathWatches::One(*e),
+                    _ => {}
+                }
+            }
+        }
     }
 
     fn remove(&mut self, id: WatcherId) {
-        self.entries.retain(|(_, w)| *w != id);
+        self.retain(|(_, w)| *w != id);
+    }
+
+    /// The kind of watcher `id`, if it is registered here.
+    fn kind_of(&self, id: WatcherId) -> Option<WatchKind> {
+        self.as_slice()
+            .iter()
+            .find(|(_, w)| *w == id)
+            .map(|(k, _)| *k)
     }
 
     /// True if a watcher of this kind is registered here.
     fn any(&self, kind: WatchKind) -> bool {
-        self.entries.iter().any(|(k, _)| *k == kind)
+        self.as_slice().iter().any(|(k, _)| *k == kind)
     }
 
     /// The watchers of one kind, in registration order.
     fn ids(&self, kind: WatchKind) -> impl Iterator<Item = WatcherId> + '_ {
-        self.entries
+        self.as_slice()
             .iter()
             .filter(move |(k, _)| *k == kind)
             .map(|(_, w)| *w)
@@ -75,15 +197,15 @@ impl PathWatches {
     /// Removes the watchers of one kind, appending them to `out` in registration order.
     fn take(&mut self, kind: WatchKind, out: &mut Vec<WatcherId>) {
         out.extend(self.ids(kind));
-        self.entries.retain(|(k, _)| *k != kind);
+        self.retain(|(k, _)| *k != kind);
     }
 
     fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        matches!(self, PathWatches::Empty)
     }
 
     fn has_persistent(&self) -> bool {
-        self.entries.iter().any(|(k, _)| k.is_persistent())
+        self.as_slice().iter().any(|(k, _)| k.is_persistent())
     }
 }
 
@@ -127,14 +249,36 @@ pub(crate) enum Removal {
 /// works the same on 3.9, where modes could coexist.
 #[derive(Debug, Default)]
 pub(crate) struct WatchRegistry {
-    /// The path is shared with `owners` (one allocation per watched path).
-    paths: BTreeMap<Arc<str>, PathWatches>,
-    owners: BTreeMap<WatcherId, (Arc<str>, WatchKind)>,
+    /// The local watchers of each path. The key is the one copy of the path, shared with
+    /// `owners`.
+    paths: FixedMap<Arc<str>, PathWatches>,
+    /// The path of each watcher (its kind is in the path's record).
+    owners: FixedMap<WatcherId, Arc<str>>,
+    /// Live watchers of kind PersistentRecursive.
     recursive: usize,
+    /// Live watchers of either persistent kind.
+    persistent: usize,
     server_modes: BTreeMap<String, WatchKind>,
 }
 
 impl WatchRegistry {
+    /// Keeps the persistent counts right as a watcher of `kind` comes (`true`) or goes.
+    fn count(&mut self, kind: WatchKind, added: bool) {
+        let step = |n: &mut usize| {
+            if added {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+            }
+        };
+        if kind == WatchKind::PersistentRecursive {
+            step(&mut self.recursive);
+        }
+        if kind.is_persistent() {
+            step(&mut self.persistent);
+        }
+    }
+
     /// Registers a watcher.
     pub fn add(&mut self, path: &str, kind: WatchKind, id: WatcherId) {
         if self.owners.contains_key(&id) {
@@ -145,10 +289,8 @@ impl WatchRegistry {
             None => Arc::from(path),
         };
         self.paths.entry(key.clone()).or_default().push(kind, id);
-        self.owners.insert(id, (key, kind));
-        if kind == WatchKind::PersistentRecursive {
-            self.recursive += 1;
-        }
+        self.owners.insert(id, key);
+        self.count(kind, true);
     }
 
     /// Number of live watchers.
@@ -168,12 +310,13 @@ impl WatchRegistry {
 
     /// The path and kind of a watcher.
     pub fn get(&self, id: WatcherId) -> Option<(&str, WatchKind)> {
-        self.owners.get(&id).map(|(p, k)| (&**p, *k))
+        let (path, entry) = self.paths.get_key_value(&**self.owners.get(&id)?)?;
+        Some((&**path, entry.kind_of(id)?))
     }
 
     /// True if any persistent or recursive watch is registered (they need SetWatches2).
     pub fn has_persistent(&self) -> bool {
-        self.paths.values().any(PathWatches::has_persistent)
+        self.persistent > 0
     }
 
     /// The persistent mode the server holds for `path` on this connection, if any.
@@ -228,13 +371,14 @@ impl WatchRegistry {
     ///   persistent;
     /// - otherwise keep the server watch: its events find no local watcher, which is harmless.
     pub fn remove(&mut self, id: WatcherId) -> Removal {
-        let Some((path, kind)) = self.owners.remove(&id) else {
+        let Some(path) = self.owners.remove(&id) else {
             return Removal::Keep;
         };
-        if kind == WatchKind::PersistentRecursive {
-            self.recursive -= 1;
-        }
+        shrink(&mut self.owners);
         let Some(entry) = self.paths.get_mut(&*path) else {
+            return Removal::Keep;
+        };
+        let Some(kind) = entry.kind_of(id) else {
             return Removal::Keep;
         };
         entry.remove(id);
@@ -276,7 +420,9 @@ impl WatchRegistry {
         };
         if entry.is_empty() {
             self.paths.remove(&*path);
+            shrink(&mut self.paths);
         }
+        self.count(kind, false);
         action
     }
 
@@ -307,17 +453,16 @@ impl WatchRegistry {
                 | EventType::PersistentWatchRemoved
                 | EventType::Unknown(_) => {}
             }
-            out.extend(entry.ids(WatchKind::Persistent));
-        }
-        for id in &out[before..] {
-            if let Some((_, kind)) = self.owners.get(id) {
-                if !kind.is_persistent() {
-                    self.owners.remove(id);
-                }
+            // The one-shot watchers taken above have fired.
+            for id in &out[before..] {
+                self.owners.remove(id);
             }
-        }
-        if self.paths.get(path).is_some_and(PathWatches::is_empty) {
-            self.paths.remove(path);
+            out.extend(entry.ids(WatchKind::Persistent));
+            if entry.is_empty() {
+                self.paths.remove(path);
+                shrink(&mut self.paths);
+            }
+            shrink(&mut self.owners);
         }
         if self.recursive > 0
             && matches!(
@@ -335,10 +480,13 @@ impl WatchRegistry {
 
     /// Removes every watcher (the session ended) and returns their ids in order.
     pub fn drain(&mut self) -> Vec<WatcherId> {
-        self.paths.clear();
+        let mut ids: Vec<WatcherId> = std::mem::take(&mut self.owners).into_keys().collect();
+        ids.sort_unstable();
+        self.paths = FixedMap::default();
         self.server_modes.clear();
         self.recursive = 0;
-        std::mem::take(&mut self.owners).into_keys().collect()
+        self.persistent = 0;
+        ids
     }
 
     /// Removes the local watchers a successful removeWatches(path, type) took off the server,
@@ -358,32 +506,45 @@ impl WatchRegistry {
             ],
         };
         let mut gone = Vec::new();
+        let mut gone_kinds = Vec::new();
         if let Some(entry) = self.paths.get_mut(path) {
             for kind in kinds {
+                let before = gone.len();
                 entry.take(*kind, &mut gone);
+                gone_kinds.extend(std::iter::repeat_n(*kind, gone.len() - before));
             }
             if !entry.has_persistent() {
                 self.server_modes.remove(path);
             }
             if entry.is_empty() {
                 self.paths.remove(path);
+                shrink(&mut self.paths);
             }
         }
         for id in &gone {
-            if let Some((_, WatchKind::PersistentRecursive)) = self.owners.remove(id) {
-                self.recursive -= 1;
-            }
+            self.owners.remove(id);
+        }
+        shrink(&mut self.owners);
+        for kind in gone_kinds {
+            self.count(kind, false);
         }
         gone
     }
 
     /// Every persistent and persistent-recursive watcher, in id order.
     pub fn persistent_watchers(&self) -> Vec<WatcherId> {
-        self.owners
-            .iter()
-            .filter(|(_, (_, k))| k.is_persistent())
-            .map(|(id, _)| *id)
-            .collect()
+        if self.persistent == 0 {
+            return Vec::new();
+        }
+        let mut ids: Vec<WatcherId> = self
+            .paths
+            .values()
+            .flat_map(PathWatches::as_slice)
+            .filter(|(k, _)| k.is_persistent())
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Removes every persistent and recursive watcher (the server cannot re-arm them) and returns
@@ -397,13 +558,17 @@ impl WatchRegistry {
     }
 
     /// Every watched path by kind for re-arming on a new connection, mapped to server paths with
-    /// `to_server`. A path is listed in one mode only: recursive if it has recursive watchers,
-    /// else persistent if it has persistent ones, else its one-shot kinds. The server modes are
-    /// reset to match.
+    /// `to_server`, each list in path order. A path is listed in one mode only: recursive if it
+    /// has recursive watchers, else persistent if it has persistent ones, else its one-shot
+    /// kinds. The server modes are reset to match.
     pub fn rearm_lists(&mut self, to_server: impl Fn(&str) -> String) -> WatchLists {
         let mut l = WatchLists::default();
         self.server_modes.clear();
-        for (path, w) in &self.paths {
+        // Sorted, as the B-tree this map replaced listed them: the frames are the same on every
+        // run, whatever the map's layout.
+        let mut sorted: Vec<(&Arc<str>, &PathWatches)> = self.paths.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (path, w) in sorted {
             if w.any(WatchKind::PersistentRecursive) {
                 l.recursive.push(to_server(path));
                 self.server_modes
@@ -562,6 +727,73 @@ mod tests {
             None
         );
         assert_eq!(r.remove(w(1)), Removal::Downgrade("/a".into()));
+    }
+
+    #[test]
+    fn a_lone_watcher_is_held_inline_and_several_fall_back_to_it() {
+        // The per-path record is what 100,000 watched paths cost; keep it at two words.
+        assert_eq!(std::mem::size_of::<PathWatches>(), 16);
+        let mut p = PathWatches::default();
+        p.push(WatchKind::Data, w(1));
+        assert!(matches!(
+            p,
+            PathWatches::One((WatchKind::Data, WatcherId(1)))
+        ));
+        p.push(WatchKind::Child, w(2));
+        p.push(WatchKind::Data, w(3));
+        assert_eq!(p.ids(WatchKind::Data).collect::<Vec<_>>(), [w(1), w(3)]);
+        let mut out = Vec::new();
+        p.take(WatchKind::Data, &mut out);
+        assert_eq!(out, [w(1), w(3)]);
+        assert!(matches!(
+            p,
+            PathWatches::One((WatchKind::Child, WatcherId(2)))
+        ));
+        p.remove(w(2));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn the_maps_give_their_memory_back_once_watches_fire() {
+        let mut r = WatchRegistry::default();
+        for i in 0..10_000 {
+            r.add(&format!("/n{i}"), WatchKind::Data, w(i));
+        }
+        r.add("/keep", WatchKind::Persistent, w(10_000));
+        assert!(r.paths.capacity() >= 10_000);
+        for i in 0..10_000 {
+            assert_eq!(
+                fire(&mut r, EventType::NodeDataChanged, &format!("/n{i}")),
+                [i]
+            );
+        }
+        assert_eq!(r.len(), 1);
+        assert!(r.paths.capacity() <= MIN_SHRINK, "{}", r.paths.capacity());
+        assert!(r.owners.capacity() <= MIN_SHRINK, "{}", r.owners.capacity());
+        assert_eq!(r.get(w(10_000)), Some(("/keep", WatchKind::Persistent)));
+    }
+
+    #[test]
+    fn persistent_counts_follow_every_way_out() {
+        let mut r = WatchRegistry::default();
+        r.add("/a", WatchKind::PersistentRecursive, w(1));
+        r.add("/a", WatchKind::Persistent, w(2));
+        r.add("/a", WatchKind::Data, w(3));
+        assert!(r.has_persistent());
+        assert_eq!(
+            r.remove_matching("/a", WatcherType::PersistentRecursive),
+            [w(1)]
+        );
+        assert_eq!(
+            fire(&mut r, EventType::NodeCreated, "/a/b"),
+            Vec::<u64>::new(),
+            "no recursive watcher is left"
+        );
+        assert!(r.has_persistent());
+        r.remove(w(2));
+        assert!(!r.has_persistent());
+        assert_eq!(r.get(w(3)), Some(("/a", WatchKind::Data)));
+        assert_eq!(r.persistent_watchers(), []);
     }
 
     #[test]
