@@ -14,7 +14,7 @@ use zk_client::{AddWatchMode, EventType, PersistentItem, SessionState};
 
 use crate::measure::{Latencies, Meter};
 use crate::spec::*;
-use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES};
+use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES, W8_PASSES};
 use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr`; returns the lines to print.
@@ -328,8 +328,12 @@ fn w8(hosts: &str) -> BenchResult<Vec<String>> {
     let writer = connect(&ens.survivors(victim))?;
     let value = Bytes::from_static(WATCH_VALUE);
     window(
-        W8_NODES,
-        |i| writer.set_data(&paths[i], value.clone()).run_async(),
+        W8_NODES * W8_PASSES,
+        |i| {
+            writer
+                .set_data(&paths[i % W8_NODES], value.clone())
+                .run_async()
+        },
         |_| Ok(()),
     )?;
     let (mut tally, recursive) = reader

@@ -14,7 +14,7 @@ use zk_client::{AddWatchMode, Client, ClientBuilder, EventType, PersistentItem, 
 use crate::measure::{Latencies, Meter};
 use crate::pipeline::windowed;
 use crate::spec::*;
-use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES};
+use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES, W8_PASSES};
 use crate::{check_len, fail, BenchError, BenchResult};
 
 /// Runs `workload` against `addr` on runtime `rt`; returns the lines to print.
@@ -255,7 +255,8 @@ async fn place(rt: Arc<dyn zk_client::Runtime>, ens: &Ensemble) -> BenchResult<(
 /// once it reports `Connected` is answered. The client sends SetWatches2 before any request
 /// after a handshake and the server answers a connection's requests in order, so that reply
 /// proves every SetWatches2 frame was answered (the read adds one round trip). Then a second
-/// session writes every node, and every watch must fire (checked, not timed).
+/// session writes every node twice ([`W8_PASSES`]), and every watch must fire (checked, not
+/// timed).
 async fn w8(rt: Arc<dyn zk_client::Runtime>, hosts: &str) -> BenchResult<Vec<String>> {
     let ens = Ensemble::from_env(hosts)?;
     let (client, victim) = place(rt.clone(), &ens).await?;
@@ -308,9 +309,13 @@ async fn w8(rt: Arc<dyn zk_client::Runtime>, hosts: &str) -> BenchResult<Vec<Str
     let mut tally = W8Tally::default();
     let value = Bytes::from_static(WATCH_VALUE);
     let writes = windowed(
-        W8_NODES,
+        W8_NODES * W8_PASSES,
         WINDOW,
-        |i| writer.set_data(&paths[i], value.clone()).into_future(),
+        |i| {
+            writer
+                .set_data(&paths[i % W8_NODES], value.clone())
+                .into_future()
+        },
         |_, _| Ok(()),
     );
     // The recursive watch is read while the writes go out: its queue holds at most

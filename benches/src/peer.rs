@@ -14,7 +14,7 @@ use zookeeper_client as zkc;
 use crate::measure::{Latencies, Meter};
 use crate::pipeline::windowed;
 use crate::spec::*;
-use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES};
+use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES, W8_PASSES};
 use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr` (call inside a tokio runtime); returns the lines to print.
@@ -305,9 +305,9 @@ async fn w8(hosts: &str) -> BenchResult<Vec<String>> {
     let deadline = tokio::time::Instant::now() + W8_CHECK_TIMEOUT;
     let mut tally = W8Tally::default();
     let writes = windowed(
-        W8_NODES,
+        W8_NODES * W8_PASSES,
         WINDOW,
-        |i| Box::pin(writer.set_data(&paths[i], WATCH_VALUE, None)),
+        |i| Box::pin(writer.set_data(&paths[i % W8_NODES], WATCH_VALUE, None)),
         |_, _| Ok(()),
     );
     let read_recursive = async {

@@ -204,13 +204,21 @@ fn w8_index(path: &str) -> Option<usize> {
     (i < W8_NODES && rest.len() == 5).then_some(i)
 }
 
+/// How many times W8's writer changes every node. The first pass fires the one-shot watches and
+/// the recursive one; the second fires only the recursive watch, because the one-shot watches
+/// are spent. A client dispatches an event of a one-shot watch to a recursive watcher of an
+/// ancestor too, so after one pass a recursive watch the server no longer holds (not re-armed on
+/// reconnect) would still look alive; the second pass tells.
+pub const W8_PASSES: usize = 2;
+
 /// The check after W8's timed phase: every one-shot watch fired once with NodeDataChanged on
-/// its own node, and the recursive watch reported NodeDataChanged for every node.
+/// its own node, and the recursive watch reported NodeDataChanged for every node in both passes.
 #[derive(Debug)]
 pub struct W8Tally {
     oneshot: usize,
-    recursive: Vec<bool>,
-    recursive_seen: usize,
+    /// Events of the recursive watch per node.
+    recursive: Vec<u8>,
+    recursive_events: usize,
     wrong: Vec<String>,
 }
 
@@ -218,8 +226,8 @@ impl Default for W8Tally {
     fn default() -> Self {
         W8Tally {
             oneshot: 0,
-            recursive: vec![false; W8_NODES],
-            recursive_seen: 0,
+            recursive: vec![0; W8_NODES],
+            recursive_events: 0,
             wrong: Vec::new(),
         }
     }
@@ -245,12 +253,13 @@ impl W8Tally {
     }
 
     /// The recursive watch reported an event of type `kind` (`changed`: NodeDataChanged) on
-    /// `path`; true once every node has been reported.
+    /// `path`; true once it has reported every node's every change.
     pub fn recursive(&mut self, changed: bool, kind: &dyn Debug, path: &str) -> bool {
         match (changed, w8_index(path)) {
-            // Each node is written once: a second event for it is as wrong as a missing one.
-            (true, Some(i)) if !std::mem::replace(&mut self.recursive[i], true) => {
-                self.recursive_seen += 1;
+            // Each node is written W8_PASSES times: one event more is as wrong as one missing.
+            (true, Some(i)) if usize::from(self.recursive[i]) < W8_PASSES => {
+                self.recursive[i] += 1;
+                self.recursive_events += 1;
             }
             _ if self.wrong.len() < 3 => self
                 .wrong
@@ -260,9 +269,9 @@ impl W8Tally {
         self.recursive_complete()
     }
 
-    /// True once the recursive watch has reported every node.
+    /// True once the recursive watch has reported every change.
     pub fn recursive_complete(&self) -> bool {
-        self.recursive_seen == W8_NODES
+        self.recursive_events == W8_NODES * W8_PASSES
     }
 
     /// Ok if every watch fired as it should; otherwise the failure, with what was missing.
@@ -272,12 +281,15 @@ impl W8Tally {
         if self.oneshot == W8_NODES && self.recursive_complete() && self.wrong.is_empty() {
             return Ok(());
         }
+        let once = self.recursive.iter().filter(|&&n| n >= 1).count();
+        let twice = self.recursive.iter().filter(|&&n| n >= 2).count();
         Err(fail(format!(
-            "w8 check ({column}): after the reconnect and a write to every node, {} of {W8_NODES} \
-             one-shot data watches and {} of {W8_NODES} nodes on the persistent recursive watch \
-             of {W8_PARENT} fired within {} s{}",
+            "w8 check ({column}): after the reconnect and {W8_PASSES} writes to every node, {} of \
+             {W8_NODES} one-shot data watches fired, and the persistent recursive watch of \
+             {W8_PARENT} reported {} of {W8_NODES} nodes once and {} twice, within {} s{}",
             self.oneshot,
-            self.recursive_seen,
+            once,
+            twice,
             W8_CHECK_TIMEOUT.as_secs(),
             if self.wrong.is_empty() {
                 String::new()
