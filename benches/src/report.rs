@@ -420,3 +420,52 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "zkb-report-test-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_failed_w8_run_is_a_fail_cell_not_a_median_of_the_others() {
+        let dir = dir_with(&[
+            ("w8.tokio.1.out", "PHASE w8 10000 0.080 0.003 0.020\n"),
+            (
+                "w8.zookeeper-client.1.out",
+                "PHASE w8 10000 0.050 0.003 0.020\n",
+            ),
+            (
+                "w8.zookeeper-client.2.out",
+                "FAIL w8 zk-bench: w8: the read after the reconnect: session expired\n",
+            ),
+            ("w8.raw.1.out", "NA    w8 raw is one session\n"),
+        ]);
+        let out = report(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("| **W8 ms from kill"))
+            .unwrap();
+        assert_eq!(
+            row,
+            "| **W8 ms from kill -9 to re-armed (10,000 + 1 watches)** | 80.0 | – | – | – | \
+             FAIL (1/2) | NA |"
+        );
+        assert!(out.contains("FAIL w8 zookeeper-client: zk-bench: w8: the read after"));
+        // Workloads that did not run have no rows.
+        assert!(!out.contains("W1 p50"));
+    }
+}

@@ -357,3 +357,85 @@ impl W8Breakdown {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(t: &mut W8Tally, pass_count: usize) {
+        for _ in 0..pass_count {
+            for i in 0..W8_NODES {
+                t.recursive(true, &"NodeDataChanged", &w8_node(i));
+            }
+        }
+    }
+
+    fn oneshots(t: &mut W8Tally) {
+        for i in 0..W8_NODES {
+            t.oneshot(i, true, &"NodeDataChanged", &w8_node(i));
+        }
+    }
+
+    #[test]
+    fn w8_check_passes_only_when_every_watch_fired_in_both_passes() {
+        let mut t = W8Tally::default();
+        oneshots(&mut t);
+        changed(&mut t, W8_PASSES);
+        assert!(t.recursive_complete());
+        assert!(t.verdict("test").is_ok());
+    }
+
+    #[test]
+    fn w8_check_fails_when_the_recursive_watch_missed_the_second_pass() {
+        // What a client that did not re-arm the recursive watch shows: the first pass arrives
+        // through the one-shot watches on the same nodes, the second does not.
+        let mut t = W8Tally::default();
+        oneshots(&mut t);
+        changed(&mut t, 1);
+        assert!(!t.recursive_complete());
+        let err = t.verdict("test").unwrap_err().to_string();
+        assert!(
+            err.contains("10000 of 10000 nodes once and 0 twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn w8_check_fails_on_a_missing_one_shot_event() {
+        let mut t = W8Tally::default();
+        for i in 1..W8_NODES {
+            t.oneshot(i, true, &"NodeDataChanged", &w8_node(i));
+        }
+        changed(&mut t, W8_PASSES);
+        let err = t.verdict("test").unwrap_err().to_string();
+        assert!(err.contains("9999 of 10000 one-shot"), "{err}");
+    }
+
+    #[test]
+    fn w8_check_fails_on_a_wrong_or_extra_event() {
+        let mut t = W8Tally::default();
+        oneshots(&mut t);
+        changed(&mut t, W8_PASSES);
+        // A third event for a node written twice.
+        t.recursive(true, &"NodeDataChanged", &w8_node(7));
+        assert!(t.verdict("test").is_err());
+
+        let mut t = W8Tally::default();
+        t.oneshot(0, true, &"NodeDataChanged", &w8_node(1));
+        for i in 1..W8_NODES {
+            t.oneshot(i, true, &"NodeDataChanged", &w8_node(i));
+        }
+        changed(&mut t, W8_PASSES);
+        let err = t.verdict("test").unwrap_err().to_string();
+        assert!(err.contains("one-shot watch 0 fired"), "{err}");
+    }
+
+    #[test]
+    fn w8_node_paths_map_back_to_their_index() {
+        assert_eq!(w8_index(&w8_node(0)), Some(0));
+        assert_eq!(w8_index(&w8_node(W8_NODES - 1)), Some(W8_NODES - 1));
+        assert_eq!(w8_index("/zkb/w8"), None);
+        assert_eq!(w8_index("/zkb/w8/n0001"), None);
+        assert_eq!(w8_index(&format!("{W8_PARENT}/n{W8_NODES:05}")), None);
+    }
+}
