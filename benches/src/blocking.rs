@@ -5,20 +5,27 @@
 //! 1,000 of them and waits on the oldest, which is the order ZooKeeper answers in.
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use zk_blocking::{AsyncResult, Client};
+use zk_client::{AddWatchMode, EventType, PersistentItem, SessionState};
 
 use crate::measure::{Latencies, Meter};
 use crate::spec::*;
+use crate::watches::{w7_check, Ensemble, W8Breakdown, W8Tally, PLACEMENT_TRIES, W8_PASSES};
 use crate::{check_len, fail, BenchResult};
 
 /// Runs `workload` against `addr`; returns the lines to print.
 ///
 /// Errors on any failed operation or a reply that is not what setup wrote.
 pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
-    if workload == Workload::W6 {
-        return w6(addr);
+    match workload {
+        Workload::W6 => return w6(addr),
+        Workload::W7 => return w7(addr),
+        Workload::W8 => return w8(addr),
+        _ => {}
     }
     let client = connect(addr)?;
     let lines = match workload {
@@ -27,7 +34,7 @@ pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
         Workload::W3 => w3(&client)?,
         Workload::W4 => w4(&client)?,
         Workload::W5 => w5(&client)?,
-        Workload::W6 => unreachable!("handled above"),
+        Workload::W6 | Workload::W7 | Workload::W8 => unreachable!("handled above"),
     };
     client.close();
     Ok(lines)
@@ -181,4 +188,172 @@ fn w6(addr: &str) -> BenchResult<Vec<String>> {
     }
     let meter = meter.ok_or_else(|| fail("no timed sessions"))?;
     Ok(vec![meter.stop("w6", W6_OPS).to_string()])
+}
+
+/// Arms a one-shot data watch (getData with watch) on each of `paths`, one call after another:
+/// the blocking API has no pipelined form of a watching read (untimed set-up).
+fn data_watches(client: &Client, paths: &[String]) -> BenchResult<Vec<zk_blocking::Watch>> {
+    let mut watches = Vec::with_capacity(paths.len());
+    for p in paths {
+        let (_, _, w) = client.get_data(p).watch().run()?;
+        watches.push(w);
+    }
+    Ok(watches)
+}
+
+/// W7 as for the async columns (`ours.rs`), the blocking way: the writer session commits the
+/// multi on a thread of its own (built before the clock starts, then told to go), while the
+/// calling thread waits on the 10,000 watches in order.
+fn w7(addr: &str) -> BenchResult<Vec<String>> {
+    let watcher = connect(addr)?;
+    let paths: Vec<String> = (0..W7_CHILDREN).map(w7_child).collect();
+    let watches = data_watches(&watcher, &paths)?;
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let writer_addr = addr.to_owned();
+    let writer_paths = paths.clone();
+    let writer = std::thread::spawn(move || -> BenchResult<usize> {
+        let client = connect(&writer_addr)?;
+        let value = Bytes::from_static(WATCH_VALUE);
+        let mut txn = client.transaction();
+        for p in &writer_paths {
+            txn = txn.set_data(p, value.clone(), -1);
+        }
+        let _ = ready_tx.send(());
+        go_rx
+            .recv()
+            .map_err(|_| fail("w7: the watching thread went away"))?;
+        let n = txn.commit()?.len();
+        client.close();
+        Ok(n)
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| fail("w7: the writer thread failed before the multi"))?;
+    let meter = Meter::start();
+    go_tx
+        .send(())
+        .map_err(|_| fail("w7: the writer thread went away"))?;
+    let mut events = Vec::with_capacity(W7_CHILDREN);
+    for w in watches {
+        events.push(w.wait()?);
+    }
+    let phase = meter.stop("w7", W7_CHILDREN);
+    let n = writer
+        .join()
+        .map_err(|_| fail("w7: the writer thread panicked"))??;
+    if n != W7_CHILDREN {
+        return Err(fail(format!("w7: the multi returned {n} results")));
+    }
+    for (i, ev) in events.iter().enumerate() {
+        let changed = ev.event_type == EventType::NodeDataChanged;
+        w7_check(i, changed, &ev.event_type, &ev.path)?;
+    }
+    watcher.close();
+    Ok(vec![phase.to_string()])
+}
+
+/// A session of W8's watcher on a follower of `ens`, and that follower's index.
+fn place(ens: &Ensemble) -> BenchResult<(Client, usize)> {
+    for _ in 0..PLACEMENT_TRIES {
+        let client = connect(&ens.connect_string())?;
+        let id = client
+            .client_id()
+            .ok_or_else(|| fail("w8: connected without a session id"))?;
+        if let Some(i) = ens.follower_of(id.id)? {
+            return Ok((client, i));
+        }
+        client.close();
+    }
+    Err(fail("w8: no session landed on a follower"))
+}
+
+/// W8 as for the async columns (`ours.rs`), the blocking way: a state listener (kazoo's
+/// `add_listener`) reports `Suspended` then `Connected` through a channel, then an `exists`
+/// answered ends the timed phase; in the check, a thread reads the recursive watch while the
+/// calling thread writes.
+fn w8(hosts: &str) -> BenchResult<Vec<String>> {
+    let ens = Ensemble::from_env(hosts)?;
+    let (client, victim) = place(&ens)?;
+    let paths: Vec<String> = (0..W8_NODES).map(w8_node).collect();
+    let watches = data_watches(&client, &paths)?;
+    let mut recursive = client.add_watch(W8_PARENT, AddWatchMode::PersistentRecursive)?;
+    let (tx, rx) = mpsc::channel();
+    let listener = client.add_listener(move |state| {
+        let _ = tx.send(state);
+    })?;
+
+    let meter = Meter::start_servers(ens.survivor_pids(victim));
+    ens.kill(victim)?;
+    let mut times = W8Breakdown::killed();
+    let mut suspended = false;
+    loop {
+        match rx.recv() {
+            Ok(SessionState::Suspended) => {
+                suspended = true;
+                times.lost();
+            }
+            Ok(SessionState::Connected) if suspended => {
+                times.connected();
+                break;
+            }
+            Ok(SessionState::Lost(r)) => return Err(fail(format!("w8: session lost: {r:?}"))),
+            Err(_) => return Err(fail("w8: the state listener stopped")),
+            Ok(_) => {}
+        }
+    }
+    client.exists(W8_PARENT).run()?;
+    let phase = meter.stop("w8", W8_NODES);
+    eprintln!("zk-bench: {}", times.line(victim));
+    listener.remove();
+
+    let deadline = Instant::now() + W8_CHECK_TIMEOUT;
+    let left = move || deadline.saturating_duration_since(Instant::now());
+    // The recursive watch is read while the writes go out: its queue holds at most
+    // `watch_queue_limit` (10,000) unread items.
+    let reader = std::thread::spawn(move || {
+        let mut tally = W8Tally::default();
+        while !tally.recursive_complete() {
+            match recursive.next_timeout(left()) {
+                Some(PersistentItem::Event(ev)) => {
+                    let changed = ev.event_type == EventType::NodeDataChanged;
+                    tally.recursive(changed, &ev.event_type, &ev.path);
+                }
+                Some(PersistentItem::Resync) => {}
+                None => break,
+            }
+        }
+        (tally, recursive)
+    });
+    let writer = connect(&ens.survivors(victim))?;
+    let value = Bytes::from_static(WATCH_VALUE);
+    window(
+        W8_NODES * W8_PASSES,
+        |i| {
+            writer
+                .set_data(&paths[i % W8_NODES], value.clone())
+                .run_async()
+        },
+        |_| Ok(()),
+    )?;
+    let (mut tally, recursive) = reader
+        .join()
+        .map_err(|_| fail("w8: the reading thread panicked"))?;
+    for (i, mut w) in watches.into_iter().enumerate() {
+        match w.wait_timeout(left()) {
+            Some(Ok(ev)) => {
+                let changed = ev.event_type == EventType::NodeDataChanged;
+                tally.oneshot(i, changed, &ev.event_type, &ev.path);
+            }
+            Some(Err(e)) => tally.oneshot_failed(i, &e),
+            None => break,
+        }
+    }
+    writer.close();
+    drop(recursive);
+    client.close();
+    tally
+        .verdict("blocking")
+        .map_err(|e| fail(format!("{e}; the timed phase was: {phase}")))?;
+    Ok(vec![phase.to_string()])
 }

@@ -7,7 +7,8 @@
 //! clocks (wall, client CPU by getrusage, server CPU from /proc) and the output lines other tools
 //! read; [`pipeline`] the window of W2 and W3; one module per column ([`ours`] for the three
 //! async runtimes, [`blocking`], [`peer`], [`raw`]); [`setup`] the shared data; [`mem`] resident
-//! memory; [`report`] medians and ratios for the README's table.
+//! memory; [`report`] medians and ratios for the README's table; [`watches`] what W7 and W8
+//! share (their nodes, the ensemble's leader and pids, the check that every watch fired).
 //!
 //! Results are printed, never asserted: benchmarks measure, tests never assert on time.
 
@@ -23,6 +24,7 @@ pub mod raw;
 pub mod report;
 pub mod setup;
 pub mod spec;
+pub mod watches;
 
 /// An error that ends a benchmark run with a non-zero exit (BENCH-SPEC: any failed operation).
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;

@@ -47,21 +47,26 @@ pub fn proc_cpu_seconds(pid: u32) -> Option<f64> {
 pub struct Meter {
     wall: Instant,
     cpu: Duration,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     server: Option<f64>,
 }
 
 impl Meter {
-    /// Starts the clocks. Read the server's counter first, so the client's own clocks start as
-    /// close to the phase as possible.
+    /// Starts the clocks, with the server CPU of `ZKB_SERVER_PID`. Read the server's counter
+    /// first, so the client's own clocks start as close to the phase as possible.
     pub fn start() -> Meter {
-        let server_pid = server_pid();
-        let server = server_pid.and_then(proc_cpu_seconds);
+        Meter::start_servers(server_pid().into_iter().collect())
+    }
+
+    /// Starts the clocks, with the server CPU summed over `pids` (W8: the servers that stay
+    /// up); none gives -1.
+    pub fn start_servers(server_pids: Vec<u32>) -> Meter {
+        let server = sum_cpu(&server_pids);
         let cpu = process_cpu();
         Meter {
             wall: Instant::now(),
             cpu,
-            server_pid,
+            server_pids,
             server,
         }
     }
@@ -70,9 +75,9 @@ impl Meter {
     pub fn stop(self, name: &str, ops: usize) -> Phase {
         let wall = self.wall.elapsed();
         let cpu = process_cpu().saturating_sub(self.cpu);
-        let server = match (self.server_pid, self.server) {
-            (Some(pid), Some(before)) => proc_cpu_seconds(pid).map(|after| after - before),
-            _ => None,
+        let server = match self.server {
+            Some(before) => sum_cpu(&self.server_pids).map(|after| after - before),
+            None => None,
         };
         Phase {
             name: name.to_owned(),
@@ -82,6 +87,15 @@ impl Meter {
             server_cpu: server,
         }
     }
+}
+
+/// User+sys CPU seconds of every process in `pids` together; `None` if there are none or one
+/// cannot be read.
+fn sum_cpu(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| proc_cpu_seconds(p)).sum()
 }
 
 /// One `PHASE` line.

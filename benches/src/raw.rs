@@ -35,8 +35,13 @@ const SMALL_BUF: usize = 64 << 10;
 ///
 /// Errors on any socket error, error code or malformed reply.
 pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
-    if workload == Workload::W6 {
-        return w6(addr);
+    match workload {
+        Workload::W6 => return w6(addr),
+        // zk-bench prints NA for these before it gets here.
+        Workload::W7 | Workload::W8 => {
+            return Err(fail("raw does not run W7 or W8 (no watches, one session)"))
+        }
+        _ => {}
     }
     let mut raw = Raw::connect(addr, BIG_BUF)?;
     let lines = match workload {
@@ -45,7 +50,7 @@ pub fn run(workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
         Workload::W3 => w3(&mut raw)?,
         Workload::W4 => w4(&mut raw)?,
         Workload::W5 => w5(&mut raw)?,
-        Workload::W6 => unreachable!("handled above"),
+        Workload::W6 | Workload::W7 | Workload::W8 => unreachable!("handled above"),
     };
     raw.close()?;
     Ok(lines)

@@ -32,6 +32,9 @@ struct Run {
     phases: BTreeMap<String, PhaseLine>,
     lat: Option<(f64, f64)>,
     na: Option<String>,
+    /// `FAIL <workload> <reason>`: written by `scripts/bench` for a W7 or W8 run that failed
+    /// (a missing watch event is a failure, not a number); the other workloads stop the run.
+    fail: Option<String>,
 }
 
 fn parse_run(text: &str) -> Run {
@@ -61,6 +64,7 @@ fn parse_run(text: &str) -> Run {
                 }
             }
             Some(&"NA") => run.na = Some(f.get(2..).unwrap_or_default().join(" ")),
+            Some(&"FAIL") => run.fail = Some(f.get(2..).unwrap_or_default().join(" ")),
             _ => {}
         }
     }
@@ -84,7 +88,7 @@ fn cpu_us(run: &Run, name: &str) -> Option<f64> {
     phase(run, name).map(|p| p.cpu / p.ops * 1e6)
 }
 
-const METRICS: [Metric; 9] = [
+const METRICS: [Metric; 13] = [
     Metric {
         workload: "w1",
         label: "W1 p50 latency, µs",
@@ -139,10 +143,44 @@ const METRICS: [Metric; 9] = [
         target: "≤ 1.053 (≥ 0.95× sessions/s)",
         value: |r| phase(r, "w6").map(|p| p.wall / p.ops * 1e3),
     },
+    Metric {
+        workload: "w7",
+        label: "W7 ms until the last of 10,000 events",
+        target: "–",
+        value: |r| phase(r, "w7").map(|p| p.wall * 1e3),
+    },
+    Metric {
+        workload: "w7",
+        label: "W7 client CPU, µs/event (both sessions)",
+        target: "–",
+        value: |r| cpu_us(r, "w7"),
+    },
+    Metric {
+        workload: "w8",
+        label: "W8 ms from kill -9 to re-armed (10,000 + 1 watches)",
+        target: "–",
+        value: |r| phase(r, "w8").map(|p| p.wall * 1e3),
+    },
+    Metric {
+        workload: "w8",
+        label: "W8 client CPU, ms",
+        target: "–",
+        value: |r| phase(r, "w8").map(|p| p.cpu * 1e3),
+    },
 ];
 
 /// Phases, for the supporting table.
-const PHASES: [&str; 7] = ["w1", "w2", "w3_create", "w3_delete", "w4", "w5", "w6"];
+const PHASES: [&str; 9] = [
+    "w1",
+    "w2",
+    "w3_create",
+    "w3_delete",
+    "w4",
+    "w5",
+    "w6",
+    "w7",
+    "w8",
+];
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -230,6 +268,15 @@ fn na_of(runs: &Runs, workload: &str, column: &str) -> Option<String> {
         .find_map(|r| r.na.clone())
 }
 
+/// How many of the runs of (workload, column) failed, and the first reason.
+fn fails_of(runs: &Runs, workload: &str, column: &str) -> (usize, Option<String>) {
+    let Some(rs) = runs.get(&(workload.to_owned(), column.to_owned())) else {
+        return (0, None);
+    };
+    let n = rs.iter().filter(|r| r.fail.is_some()).count();
+    (n, rs.iter().find_map(|r| r.fail.clone()))
+}
+
 /// The report for the run in `dir`, as Markdown.
 ///
 /// Errors if the directory cannot be read.
@@ -245,22 +292,46 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
     );
     let _ = writeln!(out, "| metric | {} |", COLUMNS.join(" | "));
     let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
-    for m in &METRICS {
+    let mut failures = Vec::new();
+    let ran = |workload: &str| runs.keys().any(|(w, _)| w == workload);
+    for m in METRICS.iter().filter(|m| ran(m.workload)) {
+        // A column with a failed run has no number for that workload: the medians of the runs
+        // that passed would hide the failure.
         let vals: Vec<Option<f64>> = COLUMNS
             .iter()
-            .map(|c| med_of(&runs, m.workload, c, m.value))
+            .map(|c| match fails_of(&runs, m.workload, c) {
+                (0, _) => med_of(&runs, m.workload, c, m.value),
+                _ => None,
+            })
             .collect();
         let cells: Vec<String> = COLUMNS
             .iter()
             .zip(&vals)
-            .map(|(c, v)| match (v, na_of(&runs, m.workload, c)) {
-                (Some(v), _) => num(*v),
-                (None, Some(_)) => "NA".to_owned(),
-                (None, None) => "–".to_owned(),
+            .map(|(c, v)| {
+                let (failed, why) = fails_of(&runs, m.workload, c);
+                if failed > 0 {
+                    let line = format!("{} {c}: {}", m.workload, why.unwrap_or_default());
+                    if !failures.contains(&line) {
+                        failures.push(line);
+                    }
+                    let total = runs
+                        .get(&(m.workload.to_owned(), (*c).to_owned()))
+                        .map_or(0, Vec::len);
+                    return format!("FAIL ({failed}/{total})");
+                }
+                match (v, na_of(&runs, m.workload, c)) {
+                    (Some(v), _) => num(*v),
+                    (None, Some(_)) => "NA".to_owned(),
+                    (None, None) => "–".to_owned(),
+                }
             })
             .collect();
         let _ = writeln!(out, "| **{}** | {} |", m.label, cells.join(" | "));
         for (reference, target) in [("raw", m.target), ("zookeeper-client", "≤ 1 / ≥ 1")] {
+            // W7 and W8 have no raw column (NA): no row of ratios to it.
+            if target == "–" {
+                continue;
+            }
             let r = COLUMNS
                 .iter()
                 .position(|c| *c == reference)
@@ -280,6 +351,10 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
         }
     }
 
+    for f in &failures {
+        let _ = writeln!(out, "\nFAIL {f}");
+    }
+
     let _ = writeln!(
         out,
         "\nSupporting numbers (medians): client and server CPU per operation, and throughput, \
@@ -289,6 +364,9 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
     let _ = writeln!(out, "|---|---|{}", "---:|".repeat(COLUMNS.len()));
     for p in PHASES {
         let workload = p.split('_').next().unwrap_or(p);
+        if !ran(workload) {
+            continue;
+        }
         let rows: [PhaseRow; 3] = [
             ("ops/s", |l| l.ops / l.wall),
             ("client CPU µs/op", |l| l.cpu / l.ops * 1e6),
@@ -341,4 +419,53 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "zkb-report-test-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_failed_w8_run_is_a_fail_cell_not_a_median_of_the_others() {
+        let dir = dir_with(&[
+            ("w8.tokio.1.out", "PHASE w8 10000 0.080 0.003 0.020\n"),
+            (
+                "w8.zookeeper-client.1.out",
+                "PHASE w8 10000 0.050 0.003 0.020\n",
+            ),
+            (
+                "w8.zookeeper-client.2.out",
+                "FAIL w8 zk-bench: w8: the read after the reconnect: session expired\n",
+            ),
+            ("w8.raw.1.out", "NA    w8 raw is one session\n"),
+        ]);
+        let out = report(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("| **W8 ms from kill"))
+            .unwrap();
+        assert_eq!(
+            row,
+            "| **W8 ms from kill -9 to re-armed (10,000 + 1 watches)** | 80.0 | – | – | – | \
+             FAIL (1/2) | NA |"
+        );
+        assert!(out.contains("FAIL w8 zookeeper-client: zk-bench: w8: the read after"));
+        // Workloads that did not run have no rows.
+        assert!(!out.contains("W1 p50"));
+    }
 }

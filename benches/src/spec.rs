@@ -53,6 +53,19 @@ pub const W6_WARMUP: usize = 10;
 /// W6: timed sessions, one after another.
 pub const W6_OPS: usize = 300;
 
+/// W7: the parent of the watched children; made before each W7 run and removed after it.
+pub const W7_PARENT: &str = "/zkb/w7";
+/// W7: children of [`W7_PARENT`], one one-shot data watch each, all changed by one multi.
+pub const W7_CHILDREN: usize = 10_000;
+/// W8: the parent of the watched nodes (and the path of the persistent recursive watch).
+pub const W8_PARENT: &str = "/zkb/w8";
+/// W8: nodes under [`W8_PARENT`], one one-shot data watch each.
+pub const W8_NODES: usize = 10_000;
+/// W8: how long the check after the timed phase waits for the 20,000 events (10,000 one-shot,
+/// 10,000 from the recursive watch) before it calls the missing ones lost. Generous: the events
+/// come within a second or two of the writes; this only bounds how long a failure takes.
+pub const W8_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One workload of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Workload {
@@ -68,20 +81,26 @@ pub enum Workload {
     W5,
     /// Sessions opened and closed one after another.
     W6,
+    /// Watch fan-out: 10,000 one-shot watches fired by one multi from another session.
+    W7,
+    /// Reconnect with 10,000 watches on a 3-node ensemble.
+    W8,
 }
 
 impl Workload {
     /// Every workload, in order.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::W1,
         Workload::W2,
         Workload::W3,
         Workload::W4,
         Workload::W5,
         Workload::W6,
+        Workload::W7,
+        Workload::W8,
     ];
 
-    /// Parses `w1` … `w6`.
+    /// Parses `w1` … `w8`.
     pub fn parse(s: &str) -> Option<Workload> {
         Some(match s {
             "w1" => Workload::W1,
@@ -90,11 +109,13 @@ impl Workload {
             "w4" => Workload::W4,
             "w5" => Workload::W5,
             "w6" => Workload::W6,
+            "w7" => Workload::W7,
+            "w8" => Workload::W8,
             _ => return None,
         })
     }
 
-    /// `w1` … `w6`.
+    /// `w1` … `w8`.
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
@@ -103,6 +124,8 @@ impl Workload {
             Workload::W4 => "w4",
             Workload::W5 => "w5",
             Workload::W6 => "w6",
+            Workload::W7 => "w7",
+            Workload::W8 => "w8",
         }
     }
 }
@@ -116,3 +139,16 @@ pub fn w3_value() -> Vec<u8> {
 pub fn wide_child(i: usize) -> String {
     format!("c{i:05}")
 }
+
+/// The path of W7's `i`-th watched child.
+pub fn w7_child(i: usize) -> String {
+    format!("{W7_PARENT}/c{i:05}")
+}
+
+/// The path of W8's `i`-th watched node.
+pub fn w8_node(i: usize) -> String {
+    format!("{W8_PARENT}/n{i:05}")
+}
+
+/// The value W7's multi and W8's writer set (any value changes the node; the version moves).
+pub const WATCH_VALUE: &[u8] = b"changed";

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! zk-bench setup HOST:PORT
-//! zk-bench [--client NAME] <w1|w2|w3|w4|w5|w6> HOST:PORT
+//! zk-bench [--client NAME] <w1|w2|w3|w4|w5|w6|w7> HOST:PORT
+//! zk-bench [--client NAME] w8 HOST:PORT,HOST:PORT,HOST:PORT     # with ZKB_SERVER_PIDS=p1,p2,p3
 //! ```
 //!
 //! NAME is `tokio` (the default), `async-std`, `smol`, `blocking`, `zookeeper-client` or `raw`.
@@ -10,15 +11,22 @@
 //! current-thread runtime for `tokio` and `zookeeper-client`); async-std and smol run their
 //! own executors as a user of them would.
 //!
+//! W7 makes `/zkb/w7` and its 10,000 children before the column runs and removes them after;
+//! W8 makes `/zkb/w8` and its 10,000 nodes on the ensemble (kept), and kills (`kill -9`) the
+//! server its watching session is on, whose pid it finds in `ZKB_SERVER_PIDS` (one per address,
+//! in the same order; `zk-bench-server --ensemble` prints both). `raw` prints NA for W7 and W8:
+//! they need a second session and watch bookkeeping (W8 also host rotation and re-arming),
+//! which is a client, not the floor of one.
+//!
 //! With `ZKB_TLS_CA=FILE` (the CA of a `zk-bench-server --tls DIR`, i.e. `DIR/ca.pem`) this
 //! client's columns connect over TLS; the others print NA.
 
 use std::process::ExitCode;
 
 use zk_benches::spec::Workload;
-use zk_benches::{blocking, fail, ours, peer, raw, setup, BenchResult};
+use zk_benches::{blocking, fail, ours, peer, raw, setup, watches, BenchResult};
 
-const USAGE: &str = "usage: zk-bench setup HOST:PORT\n       zk-bench [--client tokio|async-std|smol|blocking|zookeeper-client|raw] <w1|w2|w3|w4|w5|w6> HOST:PORT";
+const USAGE: &str = "usage: zk-bench setup HOST:PORT\n       zk-bench [--client tokio|async-std|smol|blocking|zookeeper-client|raw] <w1|w2|w3|w4|w5|w6|w7> HOST:PORT\n       ZKB_SERVER_PIDS=p1,p2,p3 zk-bench [--client NAME] w8 HOST:PORT,HOST:PORT,HOST:PORT";
 
 fn tokio_rt() -> BenchResult<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -33,6 +41,52 @@ fn run(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>>
             workload.name()
         )]);
     }
+    if client == "raw" && matches!(workload, Workload::W7 | Workload::W8) {
+        return Ok(vec![format!(
+            "NA    {} raw is one session without watch bookkeeping or reconnection",
+            workload.name()
+        )]);
+    }
+    // The nodes W7 and W8 watch, made (and W7's removed) outside the column's process time
+    // that matters: before its sessions exist and after they are closed.
+    if matches!(workload, Workload::W7 | Workload::W8) {
+        watchdog(workload);
+    }
+    match workload {
+        Workload::W7 => {
+            watches::w7_prepare(addr)?;
+            let result = run_column(client, workload, addr);
+            let cleanup = watches::w7_cleanup(addr);
+            let lines = result?;
+            cleanup?;
+            Ok(lines)
+        }
+        Workload::W8 => {
+            watches::w8_prepare(addr)?;
+            run_column(client, workload, addr)
+        }
+        _ => run_column(client, workload, addr),
+    }
+}
+
+/// W7 waits for every event without a timeout of its own (one per event would be timed too), and
+/// a client may never finish W8's reconnect: a missing event must end the run as a failure, not
+/// hang it. Minutes more than either needs.
+fn watchdog(workload: Workload) {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(240);
+    std::thread::spawn(move || {
+        std::thread::sleep(LIMIT);
+        eprintln!(
+            "zk-bench: {} did not finish within {} s (a watch that never fired, or a session \
+             that never came back)",
+            workload.name(),
+            LIMIT.as_secs()
+        );
+        std::process::exit(1);
+    });
+}
+
+fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
     match client {
         "tokio" => tokio_rt()?.block_on(async {
             ours::run(zk_tokio::TokioRuntime::default().shared(), workload, addr).await
