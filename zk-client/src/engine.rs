@@ -169,6 +169,9 @@ struct Inner {
     driver: DriverState,
     /// Bumped by `restart()`: a driver of an older generation stops without touching anything.
     generation: u64,
+    /// The first request id of the current generation: an id below it belongs to a session that
+    /// `restart()` replaced, and its reply slot was dropped with that session.
+    first_id: RequestId,
     /// Most items one watcher's mailbox holds (see `deliver`).
     watch_queue_limit: usize,
 }
@@ -209,6 +212,7 @@ impl Engine {
                 closing_unowned: false,
                 driver: DriverState::NotStarted,
                 generation: 0,
+                first_id: RequestId(0),
                 watch_queue_limit,
             }),
             rt,
@@ -406,7 +410,9 @@ impl Engine {
     /// The reply to request `id`, parking the task until it comes.
     pub(crate) fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
         let mut g = self.lock();
-        let done = g.driver == DriverState::Done;
+        // Done, or asked after a restart for a request of the replaced session whose outcome
+        // is gone (it was not Done when the session was replaced).
+        let done = g.driver == DriverState::Done || id < g.first_id;
         match g.replies.get_mut(&id) {
             Some(ReplySlot::Done(..)) => match g.replies.remove(&id) {
                 Some(ReplySlot::Done(reply)) => Poll::Ready(reply),
@@ -524,13 +530,20 @@ impl Engine {
 
     /// Puts a new session in place of the ended one (restart); returns the new generation. The
     /// old driver, whatever it is doing, is stale from here on.
-    pub(crate) fn replace_session(&self, session: Session) -> u64 {
+    pub(crate) fn replace_session(&self, mut session: Session) -> u64 {
         let mut g = self.lock();
+        // Reply futures and watch handles of the old session may still be alive and, when
+        // dropped, name their ids: the new session's ids must not collide with them.
+        session.continue_ids_from(g.session.next_request_id());
+        g.first_id = session.next_request_id();
         g.set_io(None);
         g.session = session;
         g.driver = DriverState::Running;
         g.generation += 1;
-        g.replies.clear();
+        // The old session was closed first, so each of its requests has its outcome: keep
+        // those for futures that have not looked yet (their ids cannot collide, see above).
+        g.replies
+            .retain(|_, slot| matches!(slot, ReplySlot::Done(..)));
         // A fresh map, not `clear()`: the old one's buckets would stay allocated.
         g.watchers = IdMap::default();
         g.actions.clear();

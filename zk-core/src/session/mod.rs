@@ -376,6 +376,19 @@ impl Session {
         self.pipe.pending_user_requests()
     }
 
+    /// The id the next submitted request will get (watchers are named after their requests).
+    pub fn next_request_id(&self) -> RequestId {
+        RequestId(self.pipe.next_request)
+    }
+
+    /// Numbers this session's requests, and so its watchers, from `first` on (ids only grow:
+    /// a lower `first` is ignored). For a session that takes the place of another on the same
+    /// handle, as a client's `restart()` does: an id the old session handed out, still held by
+    /// a stale reply future or watch handle, then never names something of the new session.
+    pub fn continue_ids_from(&mut self, first: RequestId) {
+        self.pipe.next_request = self.pipe.next_request.max(first.0);
+    }
+
     /// Requests sent on this connection and not yet answered (cheap: no counting by kind).
     pub fn in_flight(&self) -> usize {
         self.pipe.in_flight.len()
