@@ -1828,3 +1828,200 @@ fn a_children_changed_event_derived_for_a_recursive_parent_is_not_delivered_twic
         [cc.clone(), cc.clone(), cc]
     );
 }
+
+// ---- tests that pin down rules mutation testing found unguarded (RELIABILITY.md) -----------
+
+#[test]
+fn pending_and_queued_count_what_waits_and_what_is_in_flight() {
+    let mut h = Harness::with("h:1");
+    h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.s.submit(h.now, get_data("/b", false)).unwrap();
+    assert_eq!((h.s.pending_requests(), h.s.queued()), (2, 2));
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    assert_eq!((h.s.pending_requests(), h.s.queued()), (2, 0));
+    assert_eq!(h.s.in_flight(), 2);
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.reply(conn, 2, 2, ErrorCode::Ok, data_reply());
+    assert_eq!((h.s.pending_requests(), h.s.queued()), (0, 0));
+}
+
+#[test]
+fn a_request_is_not_timed_out_before_its_timeout() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let options = SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(500)),
+        ..SubmitOptions::default()
+    };
+    let a =
+        h.s.submit_with(h.now, get_data("/a", false), options)
+            .unwrap();
+    h.drain();
+    h.advance(Duration::from_millis(250));
+    assert!(h.replies().is_empty(), "half-way through its timeout");
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    assert!(matches!(h.replies().as_slice(), [(i, Ok(_))] if *i == a));
+}
+
+#[test]
+fn close_waits_for_its_reply_until_the_close_timeout() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.close(h.now);
+    h.drain();
+    h.take_frames();
+    h.advance(Duration::from_millis(10));
+    assert!(
+        !matches!(h.s.state(), SessionState::Lost(_)),
+        "still waiting for the server's reply"
+    );
+    h.reply(conn, 1, 3, ErrorCode::Ok, None);
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::Closed));
+}
+
+#[test]
+fn a_server_exactly_at_the_needed_version_is_not_refused_once_known() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.server_version = Some(ServerVersion::new(3, 6, 0));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    assert!(h
+        .s
+        .submit(
+            h.now,
+            Request::GetEphemerals(PathRequest { path: "/".into() })
+        )
+        .is_ok());
+}
+
+#[test]
+fn set_hosts_keeps_the_version_probe_of_the_live_connection() {
+    let mut h = Harness::with("h1:1,h2:2");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(
+        h.now,
+        Request::GetEphemerals(PathRequest { path: "/".into() }),
+    )
+    .unwrap();
+    h.drain();
+    h.take_frames();
+    let probe = h.probes.pop().expect("a version probe");
+    h.s.set_hosts(h.now, hosts(&[("h1", 1), ("h3", 3)]))
+        .unwrap();
+    h.drain();
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.9.0-x, built on y\n"),
+    );
+    h.drain();
+    assert_eq!(h.take_requests().len(), 1, "the getEphemerals goes out");
+}
+
+#[test]
+fn a_watcher_dropped_while_disconnected_sends_nothing_and_is_not_rearmed() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    h.s.remove_watcher(h.now, id.watcher());
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let reqs = h.take_requests();
+    assert!(
+        reqs.is_empty(),
+        "no removal and no re-arm for a watcher gone: {reqs:?}"
+    );
+}
+
+#[test]
+fn a_watching_request_on_another_path_does_not_hold_back_a_removal() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    // In flight, watching, but on /other.
+    h.s.submit(h.now, get_data("/other", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.s.remove_watcher(h.now, id.watcher());
+    h.drain();
+    let reqs = h.take_requests();
+    assert!(
+        matches!(reqs.as_slice(), [(_, Request::RemoveWatches(w))] if w.path == "/w"),
+        "the removal goes out at once: {reqs:?}"
+    );
+}
+
+#[test]
+fn bytes_from_a_connection_the_session_let_go_are_ignored() {
+    let mut h = Harness::with("h:1");
+    let old = h.connect_next();
+    h.accept(old, 1, 6000);
+    h.s.handle_closed(h.now, old);
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    assert_eq!(h.s.state(), SessionState::Connected);
+    h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    h.take_frames();
+    // A well-formed answer, but on the old connection: not the answer to this request.
+    h.reply(old, 1, 2, ErrorCode::Ok, data_reply());
+    assert!(h.replies().is_empty());
+    assert_eq!(h.s.state(), SessionState::Connected);
+    assert_eq!(h.s.current_conn(), Some(conn));
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    assert_eq!(h.replies().len(), 1);
+    assert_eq!(
+        h.s.state(),
+        SessionState::Connected,
+        "nothing stale was decoded"
+    );
+}
+
+#[test]
+fn a_dial_that_fails_is_recorded_as_a_failed_connection() {
+    let mut h = Harness::with("h:1");
+    let conn = dial_next(&mut h);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    assert_eq!(causes(&h), ["h:1: connection failed"]);
+}
+
+#[test]
+fn wants_transport_says_when_a_connect_close_or_probe_waits() {
+    let c = SessionConfig::new("h:1").unwrap();
+    let now = Instant::now();
+    let mut s = Session::new(c, now);
+    // The first dial is due at once.
+    s.handle_timeout(now);
+    assert!(s.wants_transport(), "a connect waits");
+    let dial = s.poll_connect().expect("a dial");
+    assert!(!s.wants_transport(), "nothing waits once it is taken");
+    s.handle_connected(now, dial.conn);
+    let mut buf = Vec::new();
+    while s.poll_transmit(&mut buf).is_some() {}
+    assert!(!s.wants_transport());
+    // Garbage for a handshake: the session lets the connection go and asks the driver to close it.
+    s.handle_bytes(now, dial.conn, &[0, 0, 0, 4, 0, 0, 0, 0]);
+    assert!(s.wants_transport(), "a close waits");
+    while s.poll_close().is_some() {}
+    while s.poll_connect().is_some() {}
+    while s.poll_probe().is_some() {}
+    assert!(!s.wants_transport(), "all taken");
+}
