@@ -2025,3 +2025,219 @@ fn wants_transport_says_when_a_connect_close_or_probe_waits() {
     while s.poll_probe().is_some() {}
     assert!(!s.wants_transport(), "all taken");
 }
+
+/// A harness connected to a server whose version is given (no probes).
+fn connected_39(cs: &str) -> (Harness, ConnId) {
+    let mut c = SessionConfig::new(cs).unwrap();
+    c.randomize_hosts = false;
+    c.server_version = Some(ServerVersion::new(3, 9, 0));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.take_frames();
+    (h, conn)
+}
+
+#[test]
+fn the_chroot_is_added_to_every_request_with_a_path() {
+    let (mut h, _) = connected_39("h:1/app");
+    let p = || "/x".to_string();
+    let requests = vec![
+        Request::CreateTtl(CreateTtlRequest {
+            path: p(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 5,
+            ttl: 1000,
+        }),
+        Request::Delete(PathVersionRequest {
+            path: p(),
+            version: -1,
+        }),
+        Request::SetData(SetDataRequest {
+            path: p(),
+            data: None,
+            version: -1,
+        }),
+        Request::GetAcl(PathRequest { path: p() }),
+        Request::Sync(PathRequest { path: p() }),
+        Request::GetAllChildrenNumber(PathRequest { path: p() }),
+        Request::SetAcl(SetAclRequest {
+            path: p(),
+            acl: Acl::open_unsafe(),
+            version: -1,
+        }),
+        Request::CheckWatches(WatchesRequest {
+            path: p(),
+            watcher_type: WatcherType::Any.code(),
+        }),
+        Request::AddWatch(AddWatchRequest {
+            path: p(),
+            mode: AddWatchMode::Persistent.code(),
+        }),
+        Request::RemoveWatches(WatchesRequest {
+            path: p(),
+            watcher_type: WatcherType::Any.code(),
+        }),
+    ];
+    let n = requests.len();
+    for r in requests {
+        h.s.submit(h.now, r).unwrap();
+    }
+    h.drain();
+    let sent = h.take_requests();
+    assert_eq!(sent.len(), n);
+    for (_, r) in sent {
+        assert_eq!(r.path(), "/app/x", "{r:?}");
+    }
+}
+
+#[test]
+fn an_ephemerals_prefix_under_a_chroot_stays_inside_it() {
+    let (mut h, _) = connected_39("h:1/app");
+    for prefix in ["", "/", "/x"] {
+        h.s.submit(
+            h.now,
+            Request::GetEphemerals(PathRequest {
+                path: prefix.into(),
+            }),
+        )
+        .unwrap();
+    }
+    h.drain();
+    let sent: Vec<String> = h
+        .take_requests()
+        .into_iter()
+        .map(|(_, r)| r.path().to_owned())
+        .collect();
+    assert_eq!(sent, ["/app/", "/app/", "/app/x"]);
+}
+
+#[test]
+fn sequential_creates_inside_a_transaction_may_end_in_a_slash() {
+    let (mut h, _) = connected_39("h:1");
+    let create = CreateRequest {
+        path: "/q/".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: CreateMode::PersistentSequential as i32,
+    };
+    let ttl = CreateTtlRequest {
+        path: "/q/".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: CreateMode::PersistentSequentialWithTtl as i32,
+        ttl: 1000,
+    };
+    assert!(h
+        .s
+        .submit(h.now, Request::Multi(vec![MultiOp::Create(create)]))
+        .is_ok());
+    assert!(h
+        .s
+        .submit(h.now, Request::Multi(vec![MultiOp::CreateTtl(ttl)]))
+        .is_ok());
+}
+
+#[test]
+fn a_request_names_its_path() {
+    assert_eq!(get_data("/a/b", false).path(), "/a/b");
+    assert_eq!(Request::WhoAmI.path(), "");
+}
+
+#[test]
+fn reads_without_the_watch_flag_arm_no_watcher() {
+    let (mut h, conn) = connected_39("h:1");
+    let reads = [
+        Request::Exists(PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        }),
+        get_data("/a", false),
+        Request::GetChildren(PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        }),
+        Request::GetChildren2(PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        }),
+    ];
+    for r in reads {
+        h.s.submit(h.now, r).unwrap();
+    }
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, Some(Response::Stat(stat())));
+    h.reply(conn, 2, 2, ErrorCode::Ok, data_reply());
+    h.reply(
+        conn,
+        3,
+        2,
+        ErrorCode::Ok,
+        Some(Response::Children {
+            children: Default::default(),
+        }),
+    );
+    h.reply(
+        conn,
+        4,
+        2,
+        ErrorCode::Ok,
+        Some(Response::Children2 {
+            children: Default::default(),
+            stat: stat(),
+        }),
+    );
+    assert_eq!(h.replies().len(), 4);
+    assert_eq!(h.s.watcher_count(), 0);
+}
+
+#[test]
+fn without_client_side_expiry_a_session_waits_for_the_server_to_say_so() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.renew_after_expiry = false;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let start = h.now;
+    // Every reconnection attempt fails, for three session timeouts.
+    while h.now < start + Duration::from_secs(18) {
+        if let Some(c) = h.connects.pop() {
+            h.s.handle_closed(h.now, c.conn);
+            h.drain();
+            continue;
+        }
+        let at = h.s.poll_timeout().unwrap();
+        h.now = at;
+        h.s.handle_timeout(at);
+        h.drain();
+    }
+    assert_eq!(h.s.state(), SessionState::Suspended);
+}
+
+#[test]
+fn a_version_probe_that_never_answers_lets_the_request_go_as_if_new_enough() {
+    // Three hosts: the connect (and probe) timeout is 2 s, inside the 4 s read timeout.
+    let mut h = Harness::with("h1:1,h2:2,h3:3");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.s.submit(
+        h.now,
+        Request::GetEphemerals(PathRequest { path: "/".into() }),
+    )
+    .unwrap();
+    h.drain();
+    assert!(h.take_frames().is_empty());
+    assert_eq!(h.probes.len(), 1);
+    h.advance(Duration::from_millis(2100));
+    let sent = h.take_requests();
+    assert!(
+        sent.iter()
+            .any(|(_, r)| matches!(r, Request::GetEphemerals(_))),
+        "{sent:?}"
+    );
+    assert_eq!(h.s.state(), SessionState::Connected);
+}
