@@ -2241,3 +2241,61 @@ fn a_version_probe_that_never_answers_lets_the_request_go_as_if_new_enough() {
     );
     assert_eq!(h.s.state(), SessionState::Connected);
 }
+
+/// A harness connected read-only to the first of `cs`'s hosts.
+fn connected_read_only(cs: &str) -> (Harness, ConnId) {
+    let mut c = SessionConfig::new(cs).unwrap();
+    c.randomize_hosts = false;
+    c.read_only = true;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.take_frames();
+    let mut out = Vec::new();
+    encode_connect_response(
+        &mut out,
+        usize::MAX,
+        &ConnectResponse {
+            protocol_version: 0,
+            timeout: 60_000,
+            session_id: 5,
+            passwd: Bytes::from_static(&[1; 16]),
+            read_only: Some(true),
+        },
+    )
+    .unwrap();
+    h.feed(conn, &out);
+    assert_eq!(h.s.state(), SessionState::ConnectedReadOnly);
+    (h, conn)
+}
+
+#[test]
+fn read_only_probes_back_off_and_visit_every_other_server_in_turn() {
+    let (mut h, _) = connected_read_only("h1:1,h2:2,h3:3");
+    let mut order = Vec::new();
+    // Probes come after 100, 200, 400 ms (each counted from the last answer).
+    for wait in [100, 200, 400] {
+        h.advance(Duration::from_millis(wait / 2));
+        assert!(h.probes.is_empty(), "no probe before {wait} ms");
+        h.advance(Duration::from_millis(wait / 2));
+        let p = h.probes.pop().expect("a probe");
+        assert_eq!(p.command, "isro");
+        order.push(p.addr.clone());
+        h.s.handle_probe_result(h.now, p.id, Ok("ro"));
+        h.drain();
+    }
+    assert_eq!(
+        order,
+        [
+            HostAddr::new("h2", 2),
+            HostAddr::new("h3", 3),
+            HostAddr::new("h2", 2)
+        ]
+    );
+}
+
+#[test]
+fn a_lone_read_only_server_is_not_probed() {
+    let (mut h, _) = connected_read_only("h1:1");
+    h.advance(Duration::from_secs(1));
+    assert!(h.probes.is_empty());
+}
