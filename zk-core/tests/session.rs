@@ -2026,21 +2026,9 @@ fn wants_transport_says_when_a_connect_close_or_probe_waits() {
     assert!(!s.wants_transport(), "all taken");
 }
 
-/// A harness connected to a server whose version is given (no probes).
-fn connected_39(cs: &str) -> (Harness, ConnId) {
-    let mut c = SessionConfig::new(cs).unwrap();
-    c.randomize_hosts = false;
-    c.server_version = Some(ServerVersion::new(3, 9, 0));
-    let mut h = Harness::new(c);
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    h.take_frames();
-    (h, conn)
-}
-
 #[test]
 fn the_chroot_is_added_to_every_request_with_a_path() {
-    let (mut h, _) = connected_39("h:1/app");
+    let (mut h, _) = connected_38("h:1/app");
     let p = || "/x".to_string();
     let requests = vec![
         Request::CreateTtl(CreateTtlRequest {
@@ -2094,7 +2082,7 @@ fn the_chroot_is_added_to_every_request_with_a_path() {
 
 #[test]
 fn an_ephemerals_prefix_under_a_chroot_stays_inside_it() {
-    let (mut h, _) = connected_39("h:1/app");
+    let (mut h, _) = connected_38("h:1/app");
     for prefix in ["", "/", "/x"] {
         h.s.submit(
             h.now,
@@ -2115,7 +2103,7 @@ fn an_ephemerals_prefix_under_a_chroot_stays_inside_it() {
 
 #[test]
 fn sequential_creates_inside_a_transaction_may_end_in_a_slash() {
-    let (mut h, _) = connected_39("h:1");
+    let (mut h, _) = connected_38("h:1");
     let create = CreateRequest {
         path: "/q/".into(),
         data: None,
@@ -2147,7 +2135,7 @@ fn a_request_names_its_path() {
 
 #[test]
 fn reads_without_the_watch_flag_arm_no_watcher() {
-    let (mut h, conn) = connected_39("h:1");
+    let (mut h, conn) = connected_38("h:1");
     let reads = [
         Request::Exists(PathWatchRequest {
             path: "/a".into(),
@@ -2298,4 +2286,201 @@ fn a_lone_read_only_server_is_not_probed() {
     let (mut h, _) = connected_read_only("h1:1");
     h.advance(Duration::from_secs(1));
     assert!(h.probes.is_empty());
+}
+
+/// The AddWatch modes of the requests sent since the last call.
+fn sent_add_watch_modes(h: &mut Harness) -> Vec<(i32, String, i32)> {
+    h.take_requests()
+        .into_iter()
+        .filter_map(|(hd, r)| match r {
+            Request::AddWatch(a) => Some((hd.xid, a.path, a.mode)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_persistent_watch_on_a_recursively_watched_path_asks_for_recursive_again() {
+    let (mut h, conn) = connected_38("h:1");
+    let recursive = AddWatchMode::PersistentRecursive.code();
+    let persistent = AddWatchMode::Persistent.code();
+    // Armed recursive (answered): a persistent watch must not downgrade the server's mode.
+    h.s.submit(h.now, add_watch("/p", AddWatchMode::PersistentRecursive))
+        .unwrap();
+    h.drain();
+    let sent = sent_add_watch_modes(&mut h);
+    h.reply(conn, sent[0].0, 2, ErrorCode::Ok, add_watch_reply());
+    h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+        .unwrap();
+    h.drain();
+    let sent = sent_add_watch_modes(&mut h);
+    assert_eq!((sent[0].1.as_str(), sent[0].2), ("/p", recursive));
+    h.reply(conn, sent[0].0, 2, ErrorCode::Ok, add_watch_reply());
+    // Recursive still on its way (unanswered): the same.
+    h.s.submit(h.now, add_watch("/r", AddWatchMode::PersistentRecursive))
+        .unwrap();
+    h.s.submit(h.now, add_watch("/r", AddWatchMode::Persistent))
+        .unwrap();
+    h.drain();
+    let sent = sent_add_watch_modes(&mut h);
+    assert_eq!(sent[1].2, recursive, "{sent:?}");
+    // Only persistent on the path: persistent stays persistent.
+    h.s.submit(h.now, add_watch("/q", AddWatchMode::Persistent))
+        .unwrap();
+    h.s.submit(h.now, add_watch("/q", AddWatchMode::Persistent))
+        .unwrap();
+    h.drain();
+    let sent = sent_add_watch_modes(&mut h);
+    assert_eq!((sent[0].2, sent[1].2), (persistent, persistent));
+}
+
+/// The watch flags of the getData requests sent since the last call, by path.
+fn sent_get_data_flags(h: &mut Harness) -> Vec<(String, bool)> {
+    h.take_requests()
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Request::GetData(g) => Some((g.path, g.watch)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_queued_rider_whose_persistent_watch_went_gets_its_watch_flag_back() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.server_version = Some(ServerVersion::new(3, 8, 0));
+    c.max_in_flight = 1;
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    h.take_frames();
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, add_watch_reply());
+    // One request fills the window; the rider waits in the queue with its flag off.
+    h.s.submit(h.now, get_data("/x", false)).unwrap();
+    h.s.submit(h.now, get_data("/p", true)).unwrap();
+    h.drain();
+    h.take_frames();
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    // The persistent watch goes while the link is down: nothing covers the rider now.
+    h.s.remove_watcher(h.now, p.watcher());
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    assert_eq!(sent_get_data_flags(&mut h), [("/p".to_string(), true)]);
+}
+
+#[test]
+fn a_rider_behind_a_queued_add_watch_keeps_its_flag_off() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.server_version = Some(ServerVersion::new(3, 8, 0));
+    let mut h = Harness::new(c);
+    h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+        .unwrap();
+    h.s.submit(h.now, get_data("/p", true)).unwrap();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    assert_eq!(sent_get_data_flags(&mut h), [("/p".to_string(), false)]);
+}
+
+#[test]
+fn a_rider_behind_an_add_watch_the_server_is_too_old_for_gets_its_flag_back() {
+    let mut h = Harness::with("h:1");
+    h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+        .unwrap();
+    h.s.submit(h.now, get_data("/p", true)).unwrap();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let probe = h.probes.pop().expect("a version probe");
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.5.10-x, built on y\n"),
+    );
+    h.drain();
+    assert_eq!(sent_get_data_flags(&mut h), [("/p".to_string(), true)]);
+    let _ = conn;
+}
+
+#[test]
+fn persistent_watches_end_when_the_next_server_is_too_old_and_nothing_is_rearmed() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let p =
+        h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    let probe = h.probes.pop().expect("a version probe");
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.9.0-x, built on y\n"),
+    );
+    h.drain();
+    let sent = sent_add_watch_modes(&mut h);
+    h.reply(conn, sent[0].0, 2, ErrorCode::Ok, add_watch_reply());
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let probe = h
+        .probes
+        .pop()
+        .expect("a version probe on the new connection");
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.5.10-x, built on y\n"),
+    );
+    h.drain();
+    assert!(h.events.contains(&Event::WatchEnded {
+        watcher: p.watcher(),
+        reason: WatchEnd::Unsupported
+    }));
+    let sent = h.take_requests();
+    assert!(sent.is_empty(), "nothing to re-arm: {sent:?}");
+}
+
+/// The number of SetWatches frames a reconnect sends for one-shot data watches on `paths`.
+fn set_watches_frames_for(paths: &[String]) -> usize {
+    let (mut h, conn) = connected_38("h:1");
+    for (i, path) in paths.iter().enumerate() {
+        h.s.submit(h.now, get_data(path, true)).unwrap();
+        h.drain();
+        h.take_frames();
+        h.reply(conn, i as i32 + 1, 2, ErrorCode::Ok, data_reply());
+    }
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn = h.connect_next();
+    h.accept(conn, 0x42, 6000);
+    h.take_requests()
+        .iter()
+        .filter(|(_, r)| matches!(r, Request::SetWatches(_)))
+        .count()
+}
+
+#[test]
+fn set_watches_batches_hold_up_to_128_kib_of_paths() {
+    // A path's share of a batch is its jute string length: 4 bytes of length and its bytes.
+    let path = |fill: char, len: usize| format!("/{}", fill.to_string().repeat(len - 1));
+    // Exactly 128 KiB: one frame.
+    let half = 64 * 1024 - 4;
+    assert_eq!(
+        set_watches_frames_for(&[path('a', half), path('b', half)]),
+        1
+    );
+    // One byte more: two.
+    assert_eq!(
+        set_watches_frames_for(&[path('a', half), path('b', half + 1)]),
+        2
+    );
+    // A single path longer than a batch goes alone, without an empty frame before it.
+    assert_eq!(set_watches_frames_for(&[path('a', 140_000)]), 1);
 }
