@@ -2484,3 +2484,67 @@ fn set_watches_batches_hold_up_to_128_kib_of_paths() {
     // A single path longer than a batch goes alone, without an empty frame before it.
     assert_eq!(set_watches_frames_for(&[path('a', 140_000)]), 1);
 }
+
+#[test]
+fn session_states_say_whether_they_are_connected_and_print_as_kazoo_names_them() {
+    use SessionState::*;
+    let all = [
+        Connecting,
+        Connected,
+        ConnectedReadOnly,
+        Suspended,
+        Lost(LostReason::Expired),
+    ];
+    let connected: Vec<bool> = all.iter().map(|s| s.is_connected()).collect();
+    assert_eq!(connected, [false, true, true, false, false]);
+    let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "CONNECTING",
+            "CONNECTED",
+            "CONNECTED_RO",
+            "SUSPENDED",
+            "LOST(Expired)"
+        ]
+    );
+}
+
+#[test]
+fn each_host_gets_its_share_of_the_session_timeout_to_connect() {
+    // 6 s over three hosts: a TCP connection that does not open is given up after 2 s.
+    let mut h = Harness::with("h1:1,h2:2,h3:3");
+    dial_next(&mut h);
+    h.advance(Duration::from_millis(1900));
+    assert!(causes(&h).is_empty(), "{:?}", causes(&h));
+    h.advance(Duration::from_millis(200));
+    assert_eq!(causes(&h).len(), 1, "{:?}", causes(&h));
+}
+
+#[test]
+fn pending_requests_count_auth_and_leave_out_timed_out_ones() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let options = SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
+    h.s.submit_with(h.now, get_data("/a", false), options)
+        .unwrap();
+    h.s.submit(
+        h.now,
+        Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"u:p"),
+        }),
+    )
+    .unwrap();
+    h.s.submit(h.now, get_data("/b", false)).unwrap();
+    h.drain();
+    assert_eq!(h.s.pending_requests(), 3);
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.replies().len(), 1, "the first timed out");
+    assert_eq!(h.s.pending_requests(), 2, "the auth and /b");
+}
