@@ -2548,3 +2548,56 @@ fn pending_requests_count_auth_and_leave_out_timed_out_ones() {
     assert_eq!(h.replies().len(), 1, "the first timed out");
     assert_eq!(h.s.pending_requests(), 2, "the auth and /b");
 }
+
+#[test]
+fn a_request_too_new_for_the_server_fails_in_its_turn_behind_one_in_flight() {
+    let mut h = Harness::with("h:1");
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let first = h.s.submit(h.now, get_data("/x", false)).unwrap();
+    let newer =
+        h.s.submit(
+            h.now,
+            Request::GetEphemerals(PathRequest { path: "/".into() }),
+        )
+        .unwrap();
+    h.drain();
+    h.take_frames();
+    let probe = h.probes.pop().expect("a version probe");
+    h.s.handle_probe_result(
+        h.now,
+        probe.id,
+        Ok("Zookeeper version: 3.5.10-x, built on y\n"),
+    );
+    h.drain();
+    assert!(h.replies().is_empty(), "it waits for the reply ahead of it");
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    let replies = h.replies();
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies[0].0, first);
+    assert!(matches!(replies[1], (i, Err(Error::Unsupported { .. })) if i == newer));
+}
+
+#[test]
+fn queued_requests_time_out_each_at_its_own_deadline() {
+    let mut h = Harness::with("h:1");
+    let after = |ms| SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(ms)),
+        ..SubmitOptions::default()
+    };
+    // Not connected: both wait in the queue.
+    let a =
+        h.s.submit_with(h.now, get_data("/a", false), after(100))
+            .unwrap();
+    let b =
+        h.s.submit_with(h.now, get_data("/b", false), after(1000))
+            .unwrap();
+    h.now += Duration::from_millis(100);
+    h.s.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(h.replies(), vec![(a, Err(Error::Timeout))]);
+    h.now += Duration::from_millis(900);
+    h.s.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(h.replies(), vec![(b, Err(Error::Timeout))]);
+}
