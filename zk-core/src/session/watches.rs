@@ -608,6 +608,41 @@ mod tests {
         WatcherId(n)
     }
 
+    #[test]
+    fn shrink_gives_memory_back_below_a_quarter_full_and_leaves_room_to_grow() {
+        // Emptied one key at a time, with `shrink` after each removal as the registry does: a
+        // map more than a quarter full (or small) keeps its memory, since shrinking there would
+        // only rehash again soon; below a quarter it goes down to about twice what is left.
+        let mut m: FixedMap<u64, ()> = FixedMap::default();
+        m.extend((0..4000).map(|i| (i, ())));
+        let mut shrunk = 0;
+        for k in 0..4000 {
+            m.remove(&k);
+            let (len, before) = (m.len(), m.capacity());
+            shrink(&mut m);
+            let after = m.capacity();
+            if before > MIN_SHRINK && len * 4 < before {
+                assert!(
+                    after < before && after >= 2 * len,
+                    "{len}: {before} -> {after}"
+                );
+                shrunk += 1;
+            } else {
+                assert_eq!(after, before, "{len} of {before}");
+            }
+        }
+        assert!(shrunk >= 2, "shrunk {shrunk} times");
+        // A small map is never worth it, however empty.
+        let mut small: FixedMap<u64, ()> = FixedMap::default();
+        small.extend((0..800).map(|i| (i, ())));
+        let small_cap = small.capacity();
+        assert!(small_cap <= MIN_SHRINK);
+        small.retain(|k, _| *k < 10);
+        let before = small.capacity();
+        shrink(&mut small);
+        assert_eq!(small.capacity(), before);
+    }
+
     /// How many of 4,096 buckets (the hash's low 12 bits) `keys` land in.
     fn buckets<K: std::hash::Hash>(keys: impl Iterator<Item = K>) -> usize {
         use std::hash::BuildHasher;
