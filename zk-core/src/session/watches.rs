@@ -833,6 +833,26 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_recursive_watch_hears_of_descendants() {
+        let mut r = WatchRegistry::default();
+        r.add("/a", WatchKind::PersistentRecursive, w(1));
+        assert_eq!(fire(&mut r, EventType::NodeCreated, "/a/b/c"), [1]);
+    }
+
+    #[test]
+    fn a_one_shot_watcher_beside_a_persistent_one_goes_without_touching_the_server_watch() {
+        let mut r = WatchRegistry::default();
+        r.add("/a", WatchKind::Persistent, w(1));
+        r.set_server_mode("/a", WatchKind::Persistent);
+        r.add("/a", WatchKind::Data, w(2));
+        assert!(matches!(r.remove(w(2)), Removal::Keep));
+        assert_eq!(r.server_mode("/a"), Some(WatchKind::Persistent));
+        r.add("/a", WatchKind::Data, w(3));
+        r.remove_matching("/a", WatcherType::Data);
+        assert_eq!(r.server_mode("/a"), Some(WatchKind::Persistent));
+    }
+
+    #[test]
     fn persistent_counts_follow_every_way_out() {
         let mut r = WatchRegistry::default();
         r.add("/a", WatchKind::PersistentRecursive, w(1));
