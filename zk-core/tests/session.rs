@@ -2601,3 +2601,111 @@ fn queued_requests_time_out_each_at_its_own_deadline() {
     h.drain();
     assert_eq!(h.replies(), vec![(b, Err(Error::Timeout))]);
 }
+
+/// The watch events each watcher got since the last call, as (watcher, type, path).
+fn take_watch_events(h: &mut Harness) -> Vec<(u64, EventType, String)> {
+    let mut out = Vec::new();
+    h.events.retain(|e| match e {
+        Event::Watch { watcher, event } => {
+            out.push((watcher.0, event.event_type, event.path.clone()));
+            false
+        }
+        _ => true,
+    });
+    out
+}
+
+#[test]
+fn a_children_change_derived_for_a_persistent_watcher_is_not_delivered_twice_on_3_9() {
+    let (mut h, conn) = connected_38("h:1");
+    let r =
+        h.s.submit(h.now, add_watch("/a", AddWatchMode::PersistentRecursive))
+            .unwrap();
+    let p =
+        h.s.submit(h.now, add_watch("/a", AddWatchMode::Persistent))
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, add_watch_reply());
+    h.reply(conn, 2, 2, ErrorCode::Ok, add_watch_reply());
+    h.events.clear();
+    let children_changed = (p.0, EventType::NodeChildrenChanged, "/a".to_string());
+    // 3.9: the child's event, then the server's own NodeChildrenChanged of the same zxid.
+    notify_at(&mut h, conn, 10, EventType::NodeCreated, "/a/b");
+    notify_at(&mut h, conn, 10, EventType::NodeChildrenChanged, "/a");
+    assert_eq!(
+        take_watch_events(&mut h),
+        [
+            (r.0, EventType::NodeCreated, "/a/b".to_string()),
+            children_changed.clone()
+        ]
+    );
+    // Another change (another zxid) is delivered.
+    notify_at(&mut h, conn, 11, EventType::NodeChildrenChanged, "/a");
+    assert_eq!(take_watch_events(&mut h), [children_changed.clone()]);
+    // Two children in one transaction: two derived, two from the server, both absorbed.
+    notify_at(&mut h, conn, 12, EventType::NodeDeleted, "/a/b");
+    notify_at(&mut h, conn, 12, EventType::NodeCreated, "/a/c");
+    notify_at(&mut h, conn, 12, EventType::NodeChildrenChanged, "/a");
+    notify_at(&mut h, conn, 12, EventType::NodeChildrenChanged, "/a");
+    let got = take_watch_events(&mut h);
+    assert_eq!(
+        got.iter().filter(|e| **e == children_changed).count(),
+        2,
+        "{got:?}"
+    );
+    // Before 3.9 (no zxid) the two cannot be told apart: both are delivered.
+    notify_at(&mut h, conn, -1, EventType::NodeCreated, "/a/d");
+    notify_at(&mut h, conn, -1, EventType::NodeChildrenChanged, "/a");
+    let got = take_watch_events(&mut h);
+    assert_eq!(
+        got.iter().filter(|e| **e == children_changed).count(),
+        2,
+        "{got:?}"
+    );
+}
+
+#[test]
+fn before_3_9_a_children_change_is_never_swallowed_by_an_old_derived_one() {
+    // Notifications without a zxid (-1) cannot be matched to derived events: none are counted,
+    // so a one-shot child watch armed later still hears its change.
+    let (mut h, conn) = connected_38("h:1");
+    let r =
+        h.s.submit(h.now, add_watch("/a", AddWatchMode::PersistentRecursive))
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn, 1, 2, ErrorCode::Ok, add_watch_reply());
+    notify_at(&mut h, conn, -1, EventType::NodeCreated, "/a/b");
+    h.s.remove_watcher(h.now, r.watcher());
+    h.drain();
+    let sent = h.take_requests();
+    assert!(matches!(sent[0].1, Request::RemoveWatches(_)), "{sent:?}");
+    h.reply(conn, sent[0].0.xid, 3, ErrorCode::Ok, None);
+    let c =
+        h.s.submit(
+            h.now,
+            Request::GetChildren(PathWatchRequest {
+                path: "/a".into(),
+                watch: true,
+            }),
+        )
+        .unwrap();
+    h.drain();
+    let sent = h.take_requests();
+    h.reply(
+        conn,
+        sent[0].0.xid,
+        3,
+        ErrorCode::Ok,
+        Some(Response::Children {
+            children: Default::default(),
+        }),
+    );
+    h.events.clear();
+    notify_at(&mut h, conn, -1, EventType::NodeChildrenChanged, "/a");
+    assert_eq!(
+        take_watch_events(&mut h),
+        [(c.0, EventType::NodeChildrenChanged, "/a".to_string())]
+    );
+}
