@@ -2709,3 +2709,20 @@ fn before_3_9_a_children_change_is_never_swallowed_by_an_old_derived_one() {
         [(c.0, EventType::NodeChildrenChanged, "/a".to_string())]
     );
 }
+
+#[test]
+fn a_dial_that_timed_out_before_the_driver_took_it_is_withdrawn() {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.session_timeout = Duration::from_secs(6);
+    let now = Instant::now();
+    let mut s = Session::new(c, now);
+    s.handle_timeout(now);
+    // The session wants a connection, but the driver does not take it in time.
+    let stale = s.current_conn();
+    assert!(stale.is_some());
+    let at = s.poll_timeout().expect("the attempt's deadline");
+    s.handle_timeout(at);
+    if let Some(c) = s.poll_connect() {
+        assert_ne!(Some(c.conn), stale, "a new attempt, not the dead one");
+    }
+}
