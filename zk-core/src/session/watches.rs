@@ -397,7 +397,7 @@ impl WatchRegistry {
                 },
                 mode,
             )
-        } else if kind == WatchKind::PersistentRecursive
+        } else if kind == WatchKind::PersistentRecursive ||
             && !entry.any(WatchKind::PersistentRecursive)
             && entry.any(WatchKind::Persistent)
             && mode == Some(WatchKind::PersistentRecursive)
@@ -850,6 +850,65 @@ mod tests {
         r.add("/a", WatchKind::Data, w(3));
         r.remove_matching("/a", WatcherType::Data);
         assert_eq!(r.server_mode("/a"), Some(WatchKind::Persistent));
+    }
+
+    #[test]
+    fn removing_a_watcher_tells_the_server_only_what_no_one_else_needs() {
+        let mut r = WatchRegistry::default();
+        // Recursive and persistent on /a, the server holding recursive: the last recursive
+        // watcher going steps the server down to persistent, and only then.
+        r.add("/a", WatchKind::PersistentRecursive, w(1));
+        r.add("/a", WatchKind::PersistentRecursive, w(2));
+        r.add("/a", WatchKind::Persistent, w(3));
+        r.set_server_mode("/a", WatchKind::PersistentRecursive);
+        assert!(matches!(r.remove(w(3)), Removal::Keep));
+        r.add("/a", WatchKind::Persistent, w(3));
+        assert!(
+            matches!(r.remove(w(1)), Removal::Keep),
+            "another recursive left"
+        );
+        assert!(matches!(r.remove(w(2)), Removal::Downgrade(p) if p == "/a"));
+        // Recursive with a data watcher (no persistent one) under a recursive server mode:
+        // the mode stays, nothing to step down to.
+        r.add("/r", WatchKind::PersistentRecursive, w(4));
+        r.add("/r", WatchKind::Data, w(5));
+        r.set_server_mode("/r", WatchKind::PersistentRecursive);
+        assert!(matches!(r.remove(w(4)), Removal::Keep));
+        // A local persistent watcher with no server mode known (after a reconnect, before
+        // re-arming): removing a one-shot one beside it must not remove the server's watch.
+        r.add("/p", WatchKind::Persistent, w(6));
+        r.add("/p", WatchKind::Data, w(7));
+        assert!(matches!(r.remove(w(7)), Removal::Keep));
+        // Child watchers: the last one goes with removeWatches(Children), not before.
+        r.add("/c", WatchKind::Child, w(8));
+        r.add("/c", WatchKind::Child, w(9));
+        assert!(matches!(r.remove(w(8)), Removal::Keep));
+        r.add("/c", WatchKind::Data, w(10));
+        assert!(matches!(
+            r.remove(w(9)),
+            Removal::Remove(p, WatcherType::Children, None) if p == "/c"
+        ));
+    }
+
+    #[test]
+    fn remove_matching_takes_only_the_type_asked_for_and_keeps_the_counts() {
+        let mut r = WatchRegistry::default();
+        r.add("/a", WatchKind::Data, w(1));
+        r.add("/a", WatchKind::Child, w(2));
+        r.add("/a", WatchKind::Persistent, w(3));
+        r.add("/b", WatchKind::Persistent, w(4));
+        assert_eq!(r.remove_matching("/a", WatcherType::Data), [w(1)]);
+        assert_eq!(r.remove_matching("/a", WatcherType::Persistent), [w(3)]);
+        assert_eq!(r.get(w(2)), Some(("/a", WatchKind::Child)));
+        r.add("/a", WatchKind::Data, w(5));
+        r.add("/a", WatchKind::Persistent, w(6));
+        let mut gone = r.remove_matching("/a", WatcherType::Any);
+        gone.sort();
+        assert_eq!(gone, [w(2), w(5), w(6)]);
+        assert!(r.has_persistent(), "/b's persistent watch is still there");
+        r.set_server_mode("/b", WatchKind::Persistent);
+        r.forget_server_modes();
+        assert_eq!(r.server_mode("/b"), None);
     }
 
     #[test]
