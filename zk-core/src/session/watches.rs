@@ -397,7 +397,7 @@ impl WatchRegistry {
                 },
                 mode,
             )
-        } else if kind == WatchKind::PersistentRecursive ||
+        } else if kind == WatchKind::PersistentRecursive
             && !entry.any(WatchKind::PersistentRecursive)
             && entry.any(WatchKind::Persistent)
             && mode == Some(WatchKind::PersistentRecursive)
