@@ -2726,3 +2726,99 @@ fn a_dial_that_timed_out_before_the_driver_took_it_is_withdrawn() {
         assert_ne!(Some(c.conn), stale, "a new attempt, not the dead one");
     }
 }
+
+/// A SASL mechanism for tests: sends "hello", and succeeds when the server answers "ok" (if
+/// `finishes`); keeps the default refusal hint.
+#[derive(Debug)]
+struct OneRound {
+    finishes: bool,
+}
+
+struct OneRoundClient {
+    finishes: bool,
+    done: bool,
+}
+
+impl zk_core::session::SaslFactory for OneRound {
+    fn start(&self, _server: &HostAddr) -> Box<dyn zk_core::session::SaslClient> {
+        Box::new(OneRoundClient {
+            finishes: self.finishes,
+            done: false,
+        })
+    }
+}
+
+impl zk_core::session::SaslClient for OneRoundClient {
+    fn mechanism(&self) -> &str {
+        "TEST"
+    }
+    fn initial(&mut self) -> Result<Vec<u8>, String> {
+        Ok(b"hello".to_vec())
+    }
+    fn step(&mut self, challenge: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.done = self.finishes && challenge == b"ok";
+        Ok(None)
+    }
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+}
+
+/// Connects with the OneRound mechanism and answers its token with `err` and `token`.
+fn sasl_session(finishes: bool, err: ErrorCode, token: &'static [u8]) -> Harness {
+    let mut c = SessionConfig::new("h:1").unwrap();
+    c.sasl = Some(std::sync::Arc::new(OneRound { finishes }));
+    let mut h = Harness::new(c);
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let queued = h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.drain();
+    let sent = h.take_requests();
+    assert!(
+        matches!(sent.as_slice(), [(_, Request::Sasl(t))] if t.token.as_deref() == Some(&b"hello"[..])),
+        "only the SASL token goes out first: {sent:?}"
+    );
+    let body = err.is_ok().then(|| {
+        Response::Sasl(SaslToken {
+            token: Some(Bytes::from_static(token)),
+        })
+    });
+    h.reply(conn, sent[0].0.xid, 0, err, body);
+    let _ = queued;
+    h
+}
+
+#[test]
+fn sasl_success_connects_and_lets_the_held_requests_go() {
+    let mut h = sasl_session(true, ErrorCode::Ok, b"ok");
+    assert_eq!(h.s.state(), SessionState::Connected);
+    let sent = h.take_requests();
+    assert!(
+        matches!(sent.as_slice(), [(_, Request::GetData(_))]),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_sasl_exchange_that_ends_unfinished_is_an_auth_failure() {
+    let h = sasl_session(false, ErrorCode::Ok, b"ok");
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    assert!(
+        h.s.auth_failure()
+            .is_some_and(|w| w.contains("ended unfinished")),
+        "{:?}",
+        h.s.auth_failure()
+    );
+}
+
+#[test]
+fn a_sasl_refusal_says_the_server_refused_the_credentials() {
+    let h = sasl_session(true, ErrorCode::AuthFailed, b"");
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    assert!(
+        h.s.auth_failure()
+            .is_some_and(|w| w.contains("TEST") && w.contains("the server refused the credentials")),
+        "{:?}",
+        h.s.auth_failure()
+    );
+}
