@@ -108,6 +108,17 @@ impl Harness {
     }
 
     fn accept(&mut self, conn: ConnId, session_id: i64, timeout: i32) -> ConnectRequest {
+        self.accept_as(conn, session_id, timeout, false)
+    }
+
+    /// Answers the handshake on `conn` as a server that is read-only if `read_only` says so.
+    fn accept_as(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        timeout: i32,
+        read_only: bool,
+    ) -> ConnectRequest {
         let frames = self.take_frames();
         let req = decode_connect_request(frames[0].clone()).unwrap();
         let mut out = Vec::new();
@@ -119,7 +130,7 @@ impl Harness {
                 timeout,
                 session_id,
                 passwd: Bytes::from_static(&[7; 16]),
-                read_only: Some(false),
+                read_only: Some(read_only),
             },
         )
         .unwrap();
@@ -675,23 +686,8 @@ fn a_read_only_server_is_left_for_a_writable_one_found_by_probing() {
     c.read_only = true;
     let mut h = Harness::new(c);
     let conn = h.connect_next();
-    let frames = h.take_frames();
-    let req = decode_connect_request(frames[0].clone()).unwrap();
+    let req = h.accept_as(conn, 5, 6000, true);
     assert_eq!(req.read_only, Some(true));
-    let mut out = Vec::new();
-    encode_connect_response(
-        &mut out,
-        usize::MAX,
-        &ConnectResponse {
-            protocol_version: 0,
-            timeout: 6000,
-            session_id: 5,
-            passwd: Bytes::from_static(&[1; 16]),
-            read_only: Some(true),
-        },
-    )
-    .unwrap();
-    h.feed(conn, &out);
     assert_eq!(h.s.state(), SessionState::ConnectedReadOnly);
     h.advance(Duration::from_millis(100));
     let probe = h.probes.pop().expect("a probe after 100 ms");
@@ -1270,21 +1266,7 @@ fn watch_events_carry_the_session_state() {
     c.read_only = true;
     let mut h = Harness::new(c);
     let conn = h.connect_next();
-    h.take_frames();
-    let mut out = Vec::new();
-    encode_connect_response(
-        &mut out,
-        usize::MAX,
-        &ConnectResponse {
-            protocol_version: 0,
-            timeout: 6000,
-            session_id: 5,
-            passwd: Bytes::from_static(&[1; 16]),
-            read_only: Some(true),
-        },
-    )
-    .unwrap();
-    h.feed(conn, &out);
+    h.accept_as(conn, 5, 6000, true);
     h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -2237,21 +2219,7 @@ fn connected_read_only(cs: &str) -> (Harness, ConnId) {
     c.read_only = true;
     let mut h = Harness::new(c);
     let conn = h.connect_next();
-    h.take_frames();
-    let mut out = Vec::new();
-    encode_connect_response(
-        &mut out,
-        usize::MAX,
-        &ConnectResponse {
-            protocol_version: 0,
-            timeout: 60_000,
-            session_id: 5,
-            passwd: Bytes::from_static(&[1; 16]),
-            read_only: Some(true),
-        },
-    )
-    .unwrap();
-    h.feed(conn, &out);
+    h.accept_as(conn, 5, 60_000, true);
     assert_eq!(h.s.state(), SessionState::ConnectedReadOnly);
     (h, conn)
 }
@@ -2642,7 +2610,10 @@ fn a_children_change_derived_for_a_persistent_watcher_is_not_delivered_twice_on_
     );
     // Another change (another zxid) is delivered.
     notify_at(&mut h, conn, 11, EventType::NodeChildrenChanged, "/a");
-    assert_eq!(take_watch_events(&mut h), [children_changed.clone()]);
+    assert_eq!(
+        take_watch_events(&mut h),
+        std::slice::from_ref(&children_changed)
+    );
     // Two children in one transaction: two derived, two from the server, both absorbed.
     notify_at(&mut h, conn, 12, EventType::NodeDeleted, "/a/b");
     notify_at(&mut h, conn, 12, EventType::NodeCreated, "/a/c");
