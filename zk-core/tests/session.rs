@@ -1497,7 +1497,8 @@ fn handle_timeout_acts_exactly_when_poll_timeout_says() {
     }
 }
 
-/// A scripted SASL mechanism: sends "hi", answers "challenge" with "answer", completes on "done".
+/// A scripted SASL mechanism: sends "hi", answers "challenge" with "answer", completes on "done",
+/// stops unfinished on "stop"; it keeps the default refusal hint.
 #[derive(Debug)]
 struct ScriptedSasl;
 
@@ -1519,6 +1520,8 @@ impl zk_core::session::SaslClient for ScriptedRun {
                 self.complete = true;
                 Ok(None)
             }
+            // Nothing more to send, yet not authenticated: an exchange that ends unfinished.
+            b"stop" => Ok(None),
             other => Err(format!("unexpected {other:?}")),
         }
     }
@@ -1596,6 +1599,26 @@ fn sasl_runs_first_and_holds_everything_else_back() {
 }
 
 #[test]
+fn a_sasl_exchange_that_ends_unfinished_is_an_auth_failure() {
+    let mut h = sasl_harness();
+    let conn = h.connect_next();
+    h.accept(conn, 1, 6000);
+    let reqs = h.take_requests();
+    h.reply(
+        conn,
+        reqs[0].0.xid,
+        0,
+        ErrorCode::Ok,
+        Some(Response::Sasl(SaslToken {
+            token: Some(Bytes::from_static(b"stop")),
+        })),
+    );
+    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
+    let why = h.s.auth_failure().expect("a reason");
+    assert!(why.contains("ended unfinished"), "{why}");
+}
+
+#[test]
 fn a_refused_sasl_login_ends_the_session_with_auth_failed_and_says_why() {
     let mut h = sasl_harness();
     let queued = h.s.submit(h.now, get_data("/a", false)).unwrap();
@@ -1610,6 +1633,10 @@ fn a_refused_sasl_login_ends_the_session_with_auth_failed_and_says_why() {
     assert_eq!(replies, vec![(queued, Err(Error::AuthFailed))]);
     let why = h.s.auth_failure().expect("a reason");
     assert!(why.contains("SCRIPTED") && why.contains("-115"), "{why}");
+    assert!(
+        why.contains("the server refused the credentials"),
+        "the hint: {why}"
+    );
     assert!(h.closes.contains(&conn), "the connection is dropped");
 }
 
@@ -2696,100 +2723,4 @@ fn a_dial_that_timed_out_before_the_driver_took_it_is_withdrawn() {
     if let Some(c) = s.poll_connect() {
         assert_ne!(Some(c.conn), stale, "a new attempt, not the dead one");
     }
-}
-
-/// A SASL mechanism for tests: sends "hello", and succeeds when the server answers "ok" (if
-/// `finishes`); keeps the default refusal hint.
-#[derive(Debug)]
-struct OneRound {
-    finishes: bool,
-}
-
-struct OneRoundClient {
-    finishes: bool,
-    done: bool,
-}
-
-impl zk_core::session::SaslFactory for OneRound {
-    fn start(&self, _server: &HostAddr) -> Box<dyn zk_core::session::SaslClient> {
-        Box::new(OneRoundClient {
-            finishes: self.finishes,
-            done: false,
-        })
-    }
-}
-
-impl zk_core::session::SaslClient for OneRoundClient {
-    fn mechanism(&self) -> &str {
-        "TEST"
-    }
-    fn initial(&mut self) -> Result<Vec<u8>, String> {
-        Ok(b"hello".to_vec())
-    }
-    fn step(&mut self, challenge: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        self.done = self.finishes && challenge == b"ok";
-        Ok(None)
-    }
-    fn is_complete(&self) -> bool {
-        self.done
-    }
-}
-
-/// Connects with the OneRound mechanism and answers its token with `err` and `token`.
-fn sasl_session(finishes: bool, err: ErrorCode, token: &'static [u8]) -> Harness {
-    let mut c = SessionConfig::new("h:1").unwrap();
-    c.sasl = Some(std::sync::Arc::new(OneRound { finishes }));
-    let mut h = Harness::new(c);
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    let queued = h.s.submit(h.now, get_data("/a", false)).unwrap();
-    h.drain();
-    let sent = h.take_requests();
-    assert!(
-        matches!(sent.as_slice(), [(_, Request::Sasl(t))] if t.token.as_deref() == Some(&b"hello"[..])),
-        "only the SASL token goes out first: {sent:?}"
-    );
-    let body = err.is_ok().then(|| {
-        Response::Sasl(SaslToken {
-            token: Some(Bytes::from_static(token)),
-        })
-    });
-    h.reply(conn, sent[0].0.xid, 0, err, body);
-    let _ = queued;
-    h
-}
-
-#[test]
-fn sasl_success_connects_and_lets_the_held_requests_go() {
-    let mut h = sasl_session(true, ErrorCode::Ok, b"ok");
-    assert_eq!(h.s.state(), SessionState::Connected);
-    let sent = h.take_requests();
-    assert!(
-        matches!(sent.as_slice(), [(_, Request::GetData(_))]),
-        "{sent:?}"
-    );
-}
-
-#[test]
-fn a_sasl_exchange_that_ends_unfinished_is_an_auth_failure() {
-    let h = sasl_session(false, ErrorCode::Ok, b"ok");
-    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
-    assert!(
-        h.s.auth_failure()
-            .is_some_and(|w| w.contains("ended unfinished")),
-        "{:?}",
-        h.s.auth_failure()
-    );
-}
-
-#[test]
-fn a_sasl_refusal_says_the_server_refused_the_credentials() {
-    let h = sasl_session(true, ErrorCode::AuthFailed, b"");
-    assert_eq!(h.s.state(), SessionState::Lost(LostReason::AuthFailed));
-    assert!(
-        h.s.auth_failure()
-            .is_some_and(|w| w.contains("TEST") && w.contains("the server refused the credentials")),
-        "{:?}",
-        h.s.auth_failure()
-    );
 }
