@@ -2724,3 +2724,18 @@ fn a_dial_that_timed_out_before_the_driver_took_it_is_withdrawn() {
         assert_ne!(Some(c.conn), stale, "a new attempt, not the dead one");
     }
 }
+
+#[test]
+fn a_replacing_session_numbers_its_requests_on_from_the_old_one() {
+    let mut h = Harness::with("h:1");
+    h.s.submit(h.now, get_data("/a", false)).unwrap();
+    h.s.submit(h.now, get_data("/b", false)).unwrap();
+    let next = h.s.next_request_id();
+    assert_eq!(next, RequestId(3));
+    let mut fresh = Session::new(SessionConfig::new("h:1").unwrap(), h.now);
+    fresh.continue_ids_from(next);
+    assert_eq!(fresh.submit(h.now, get_data("/c", false)), Ok(RequestId(3)));
+    // Ids only grow: a lower start is ignored.
+    fresh.continue_ids_from(RequestId(1));
+    assert_eq!(fresh.submit(h.now, get_data("/d", false)), Ok(RequestId(4)));
+}
