@@ -22,6 +22,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_lite::StreamExt;
 use zk_client::{Client, Error};
 
 use crate::ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
@@ -266,17 +267,42 @@ impl ContenderQueue {
                 return Ok(Turn::GaveUp);
             }
             let pred_path = child_path(&self.path, pred);
+            // Subscribed before the exists, so that no reconnect after it goes unseen.
+            let mut changes = client.state_changes();
             let (stat, watch) = retry_loss(|| client.exists(&pred_path).watch()).await?;
             if stat.is_none() {
                 // Gone between the listing and the watch: look again.
                 continue;
             }
-            match until(client, deadline, watch).await {
+            let watch = async {
+                if crate::sabotage::is(crate::sabotage::Break::WaiterIgnoresWatch) {
+                    return std::future::pending().await;
+                }
+                Some(watch.await)
+            };
+            // As kazoo's Lock does, a reconnect also means look again, rather than trusting the
+            // re-armed watch alone: a predecessor that went while we were cut off is noticed by
+            // the next listing even if its deletion never reaches us as an event.
+            let reconnected = async {
+                while let Some(state) = changes.next().await {
+                    if state.is_connected() {
+                        return None;
+                    }
+                }
+                std::future::pending().await
+            };
+            match until(
+                client,
+                deadline,
+                futures_lite::future::or(watch, reconnected),
+            )
+            .await
+            {
                 None => return Ok(Turn::GaveUp),
-                // Any event (deleted, changed) means look again; a watch that ended with the
-                // session reports the session's error.
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
+                // Any event (deleted, changed) or a reconnect means look again; a watch that
+                // ended with the session reports the session's error.
+                Some(None | Some(Ok(_))) => {}
+                Some(Some(Err(e))) => return Err(e),
             }
         }
     }

@@ -18,6 +18,9 @@ pub enum Break {
     CacheIgnoresResync = 4,
     /// A SetPartitioner that does not notice the party changing once it holds its set.
     PartitionerIgnoresParty = 8,
+    /// A lock waiter that never hears its predecessor's watch fire (it still looks again after a
+    /// reconnect).
+    WaiterIgnoresWatch = 16,
 }
 
 #[cfg(feature = "sabotage")]

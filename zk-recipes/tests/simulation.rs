@@ -34,8 +34,9 @@
 //! - Liveness: every participant finishes its rounds (a run that stops early is a deadlock, found
 //!   by the world's executor), and the quiet world settles within a minute of virtual time.
 //!
-//! `SIM_SEEDS=N` runs N seeds (default 200), from `SIM_SEED_START`. A failing seed prints itself
-//! and the command that replays it with the world's trace
+//! `SIM_SEEDS=N` runs N seeds (default 200), from `SIM_SEED_START`; `SIM_SERVERS=1` runs them on
+//! a standalone server instead of 3 (a crash then takes the whole service down). A failing seed
+//! prints itself and the command that replays it with the world's trace
 //! (`SIM_SEED=N cargo test -p zk-recipes --test simulation replay -- --nocapture`).
 //!
 //! The checker bites: with the holders ignoring a suspended connection (the session-only loss
@@ -718,7 +719,7 @@ async fn nemesis(w: SimWorld, shared: Shared) {
                 w.heal(node);
             }
             _ => {
-                let server = (w.next_random() % 3) as usize;
+                let server = (w.next_random() % servers() as u64) as usize;
                 w.crash(server);
                 sleep(&w, Duration::from_millis(w.next_random() % 3000)).await;
                 w.restart(server);
@@ -806,11 +807,19 @@ fn unsettled(w: &SimWorld, shared: &Shared) -> Option<String> {
     (!off.is_empty()).then(|| off.join("; "))
 }
 
+/// Servers in the ensemble: `SIM_SERVERS`, 3 by default.
+fn servers() -> usize {
+    std::env::var("SIM_SERVERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
 /// One seeded run; returns the violations found (empty when the run is clean).
 fn run(seed: u64, policy: LossPolicy, trace: bool) -> (Vec<String>, Vec<String>) {
     let w = SimWorld::new(
         SimConfig {
-            servers: 3,
+            servers: servers(),
             ..SimConfig::default()
         },
         NetConfig::default(),
@@ -1031,4 +1040,57 @@ fn partitioners_ignoring_the_party_are_caught() {
         caught(&[Break::PartitionerIgnoresParty], 0..50, "did not settle").is_some(),
         "no seed caught a partitioner that ignores the party"
     );
+}
+
+/// A waiter whose predecessor goes while it is connected, but whose watch event never comes,
+/// takes the lock at its next reconnect: it looks again after every reconnect, as kazoo's Lock
+/// does. The waiter here is deaf to its watch (a deliberate break), so only that look can let it
+/// through; without the look it waits forever and the world's executor reports the deadlock.
+#[test]
+fn a_lock_waiter_looks_again_after_a_reconnect() {
+    sabotage::set(&[Break::WaiterIgnoresWatch]);
+    let w = SimWorld::new(SimConfig::default(), NetConfig::default(), 1);
+    let w2 = w.clone();
+    let outcome = w.block_on(Duration::from_secs(600), async move {
+        let a = connect(&w2, Node(1)).await;
+        let b = connect(&w2, Node(2)).await;
+        let mut lock_a = Lock::new(&a, "/l", "a");
+        lock_a.acquire().await.map_err(|e| format!("A: {e}"))?;
+        let b_holds = Arc::new(Mutex::new(None));
+        let held = b_holds.clone();
+        w2.spawn(async move {
+            let mut lock_b = Lock::new(&b, "/l", "b");
+            let r = lock_b.acquire().await;
+            *held.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+            // Hold on, so the lock is not released when this task ends.
+            std::future::pending::<()>().await;
+        });
+        let queued =
+            |w: &SimWorld| w.with_server(|s, _| s.children("/l").unwrap_or_default().len());
+        while queued(&w2) < 2 {
+            sleep(&w2, Duration::from_millis(10)).await;
+        }
+        lock_a
+            .release()
+            .await
+            .map_err(|e| format!("A's release: {e}"))?;
+        sleep(&w2, Duration::from_secs(5)).await;
+        if b_holds.lock().unwrap().is_some() {
+            return Err("B went through without hearing its watch: the break is not on".into());
+        }
+        w2.cut(Node(2));
+        for _ in 0..3000 {
+            if let Some(r) = b_holds.lock().unwrap().take() {
+                return r.map_err(|e| format!("B: {e}"));
+            }
+            sleep(&w2, Duration::from_millis(10)).await;
+        }
+        Err("B never took the lock after its reconnect".to_string())
+    });
+    sabotage::set(&[]);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{e}"),
+        Err(e) => panic!("the world stopped: {e:?}"),
+    }
 }
