@@ -33,12 +33,39 @@ use crate::exec::{Ctx, Flow, Mode, Watches};
 use crate::output::Out;
 
 fn main() {
+    init_log();
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let code = run(args);
     std::process::exit(code);
+}
+
+/// `ZK_LOG=debug` (or per crate: `ZK_LOG=zk_core=trace,zk_client=debug`) writes the client's
+/// own log to stderr: connections, session states, re-armed watches, every request's span. For
+/// finding out why a command waits; off when unset. A spec that does not parse is reported and
+/// ignored.
+fn init_log() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let Ok(spec) = std::env::var("ZK_LOG") else {
+        return;
+    };
+    let targets = match spec.parse::<tracing_subscriber::filter::Targets>() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zk: ignoring ZK_LOG={spec:?}: {e}");
+            return;
+        }
+    };
+    // The builder's own filter (INFO by default) lets everything through: `targets` decides.
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .finish()
+        .with(targets);
+    // Only fails if a subscriber is already set, which nothing else in `zk` does.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 /// Runs `zk` with its arguments; returns the exit code.
@@ -239,6 +266,9 @@ pub fn help_text() -> String {
         "the session timeout in ms.",
         "  zk lock /locks/backup --timeout 30 -- pg_dump -f backup.sql app",
         "  zk elect /election/cron -- ./run-scheduler",
+        "",
+        "ZK_LOG=debug (or ZK_LOG=zk_core=trace,zk_client=debug) logs what the client does to",
+        "stderr: connections, session states, re-armed watches, requests.",
         "",
     ] {
         lines.push(l.into());

@@ -69,7 +69,18 @@ struct Bg {
 }
 
 fn background(server: &str, args: &[&str]) -> Bg {
-    let mut child = zk_at(server, args).spawn().expect("zk runs");
+    spawn_bg(zk_at(server, args))
+}
+
+/// [`background`] with the client's debug log (`ZK_LOG`) in its stderr, which a hang then shows.
+fn background_logged(server: &str, args: &[&str]) -> Bg {
+    let mut c = zk_at(server, args);
+    c.env("ZK_LOG", "zk_core=debug,zk_client=debug,zk_recipes=debug");
+    spawn_bg(c)
+}
+
+fn spawn_bg(mut c: Command) -> Bg {
+    let mut child = c.spawn().expect("zk runs");
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr");
     thread::spawn(move || {
@@ -82,13 +93,26 @@ fn background(server: &str, args: &[&str]) -> Bg {
 
 impl Bg {
     /// Waits for zk to exit; its code and what it wrote to stderr.
-    fn wait(mut self) -> (i32, String) {
+    fn wait(self) -> (i32, String) {
+        self.wait_or(String::new)
+    }
+
+    /// [`Bg::wait`]; if zk does not exit, fails with its stderr so far and `explain()` (the
+    /// server's side of the story).
+    fn wait_or(mut self, explain: impl FnOnce() -> String) -> (i32, String) {
         let deadline = Instant::now() + WAIT;
         let code = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 break s.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "zk did not exit");
+            if Instant::now() >= deadline {
+                let so_far: Vec<String> = self.err.try_iter().collect();
+                panic!(
+                    "zk did not exit within {WAIT:?}\n--- its stderr:\n{}\n--- {}",
+                    so_far.join("\n"),
+                    explain()
+                );
+            }
             thread::sleep(Duration::from_millis(20));
         };
         let mut err = String::new();
@@ -356,16 +380,25 @@ fn losing_the_server_stops_the_command() {
     let dir = scratch("loss-queued");
     let mut args = vec!["-timeout", "6000", "lock", "/cli_lock_loss", "--"];
     args.extend(sh(trap, &dir));
-    let a = background(&s, &args);
+    let a = background_logged(&s, &args);
     wait_until("A's command to start", || log(&dir) == ["started"]);
     let mut args = vec!["-timeout", "60000", "lock", "/cli_lock_loss", "--"];
     args.extend(sh(r#"cd "$1"; echo B >> log"#, &dir));
-    let b = background(&s, &args);
+    let b = background_logged(&s, &args);
     wait_until("B to queue", || children(&s, "/cli_lock_loss").len() == 2);
     ens.restart(0).expect("restart the server");
     let (code, err) = a.wait();
     assert_eq!(code, 125, "{err}");
-    let (code, err) = b.wait();
+    // Should B hang (it did once in CI), say what the server holds: the contenders, the
+    // sessions and their ephemerals, and which session watches what.
+    let (code, err) = b.wait_or(|| {
+        let mut state = format!("contenders: {:?}", children(&s, "/cli_lock_loss"));
+        for word in ["dump", "wchc", "cons"] {
+            let answer = ens.four_letter(0, word).unwrap_or_else(|e| e.to_string());
+            state.push_str(&format!("\n--- {word}:\n{answer}"));
+        }
+        state
+    });
     assert_eq!(code, 0, "{err}");
     assert_eq!(log(&dir), ["started", "TERM", "B"]);
 

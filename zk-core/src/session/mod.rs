@@ -1132,6 +1132,7 @@ impl Session {
     }
 
     fn on_notification(&mut self, ev: crate::proto::WatcherEvent, zxid: i64) {
+        debug!(path = ev.path, event = ?ev.event_type, zxid, "watch notification");
         let chroot = &self.config.connect_string.chroot;
         let path = match chroot.to_client(&ev.path) {
             Some(p) => p.to_owned(),

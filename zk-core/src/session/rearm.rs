@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::event::{Event, WatchEnd};
 use super::pipeline::Origin;
@@ -211,6 +211,15 @@ impl Session {
         batch: &mut [Vec<String>; 5],
     ) {
         let [data, exist, child, persistent, recursive] = std::mem::take(batch);
+        debug!(
+            relative_zxid,
+            data = data.len(),
+            exist = exist.len(),
+            child = child.len(),
+            persistent = persistent.len(),
+            recursive = recursive.len(),
+            "re-arming watches"
+        );
         let request = if v2 {
             Request::SetWatches2(SetWatches2 {
                 relative_zxid,
