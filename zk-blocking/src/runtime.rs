@@ -1,6 +1,7 @@
 //! The runtime under the blocking client: the driver on a thread of its own (`zk-driver`) running
-//! `async_io::block_on`, zk-async-std's async-io TCP stream and timer, and waiting on the
-//! caller's thread with `async_io::block_on`. Nothing here is public: the API names no runtime.
+//! `async_io::block_on` (so that thread also runs async-io's reactor), zk-async-std's async-io TCP
+//! stream and timer, and callers parked on their own thread until woken. Nothing here is public:
+//! the API names no runtime.
 
 use std::future::Future;
 use std::io;
@@ -49,9 +50,15 @@ impl Runtime for ThreadRuntime {
     }
 }
 
-/// Runs `fut` to completion on the calling thread.
+/// Runs `fut` to completion on the calling thread, parked between polls.
+///
+/// Not `async_io::block_on`: a caller that waits in async-io's reactor competes with the session's
+/// `zk-driver` thread for it, and async-io wakes its fallback thread at the end of every
+/// `block_on`, so each reply cost extra thread hand-offs (BENCHMARKS.md). Parked, the caller is
+/// woken once, by whoever read its reply; the reactor stays with the driver thread (or, with no
+/// session running, with async-io's own thread), which also fires the caller's timers.
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
-    async_io::block_on(fut)
+    futures_lite::future::block_on(fut)
 }
 
 /// Polls `fut` on the calling thread for at most `timeout`; `None` if it did not finish. The
