@@ -69,6 +69,7 @@ fn zk_cmd(args: &[&str]) -> Command {
         .arg(server())
         .args(args)
         .env_remove("ZK_SERVER")
+        .env_remove("ZK_LOG")
         .env("ZK_PROGRESS", "never")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -465,6 +466,7 @@ fn plain(args: &[&str]) -> Command {
     let mut c = Command::new(ZK);
     c.args(args)
         .env_remove("ZK_SERVER")
+        .env_remove("ZK_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -688,7 +690,8 @@ fn shell_tab_completion_and_history_in_a_pty() {
     c.args(["-server", server()])
         .env("HOME", &home)
         .env("TERM", "xterm")
-        .env_remove("ZK_SERVER");
+        .env_remove("ZK_SERVER")
+        .env_remove("ZK_LOG");
     let opts = rexpect::reader::Options::new()
         .timeout_ms(Some(20_000))
         .strip_ansi_escape_codes(true);

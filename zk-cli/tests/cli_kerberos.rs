@@ -29,6 +29,7 @@ fn zk(kdc: &TestKdc, server: &str, jaas: &Path, args: &[&str]) -> Run {
         ))
         .args(args)
         .env_remove("ZK_SERVER")
+        .env_remove("ZK_LOG")
         .env_remove("KRB5_CLIENT_KTNAME")
         .env_remove("KRB5CCNAME")
         .env("KRB5_CONFIG", kdc.krb5_conf())

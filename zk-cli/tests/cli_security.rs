@@ -28,6 +28,7 @@ fn zk(server: &str, args: &[&str]) -> Run {
         .arg("10")
         .args(args)
         .env_remove("ZK_SERVER")
+        .env_remove("ZK_LOG")
         .env("ZK_PROGRESS", "never")
         .stdin(Stdio::null())
         .output()

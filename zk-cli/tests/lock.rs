@@ -46,6 +46,8 @@ fn zk_at(server: &str, args: &[&str]) -> Command {
         .arg(server)
         .args(args)
         .env_remove("ZK_SERVER")
+        // A developer's ZK_LOG would add lines to the stderr tests look at.
+        .env_remove("ZK_LOG")
         .env("ZK_PROGRESS", "never")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -106,12 +108,13 @@ impl Bg {
                 break s.code().unwrap_or(-1);
             }
             if Instant::now() >= deadline {
+                // Printed before `explain` runs, so a failure there cannot lose it.
                 let so_far: Vec<String> = self.err.try_iter().collect();
-                panic!(
-                    "zk did not exit within {WAIT:?}\n--- its stderr:\n{}\n--- {}",
-                    so_far.join("\n"),
-                    explain()
+                eprintln!(
+                    "--- stderr of the zk that did not exit:\n{}",
+                    so_far.join("\n")
                 );
+                panic!("zk did not exit within {WAIT:?}\n--- {}", explain());
             }
             thread::sleep(Duration::from_millis(20));
         };
@@ -392,7 +395,16 @@ fn losing_the_server_stops_the_command() {
     // Should B hang (it did once in CI), say what the server holds: the contenders, the
     // sessions and their ephemerals, and which session watches what.
     let (code, err) = b.wait_or(|| {
-        let mut state = format!("contenders: {:?}", children(&s, "/cli_lock_loss"));
+        let listing = match zk_at(&s, &["ls", "/cli_lock_loss"]).output() {
+            Ok(o) => format!(
+                "exit {:?}: {}{}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => e.to_string(),
+        };
+        let mut state = format!("zk ls /cli_lock_loss: {listing}");
         for word in ["dump", "wchc", "cons"] {
             let answer = ens.four_letter(0, word).unwrap_or_else(|e| e.to_string());
             state.push_str(&format!("\n--- {word}:\n{answer}"));

@@ -1043,9 +1043,11 @@ fn partitioners_ignoring_the_party_are_caught() {
 }
 
 /// A waiter whose predecessor goes while it is connected, but whose watch event never comes,
-/// takes the lock at its next reconnect: it looks again after every reconnect, as kazoo's Lock
-/// does. The waiter here is deaf to its watch (a deliberate break), so only that look can let it
-/// through; without the look it waits forever and the world's executor reports the deadlock.
+/// takes the lock at its next reconnect, in the same session: it looks again after every
+/// reconnect, as kazoo's Lock does. The waiter here is deaf to its watch (a deliberate break), so
+/// only that look can let it through; without the look it is still waiting when the test gives up
+/// (3 s of virtual time after the cut, less than the session timeout, so an expiry and a fresh
+/// queue cannot stand in for the look).
 #[test]
 fn a_lock_waiter_looks_again_after_a_reconnect() {
     sabotage::set(&[Break::WaiterIgnoresWatch]);
@@ -1054,6 +1056,7 @@ fn a_lock_waiter_looks_again_after_a_reconnect() {
     let outcome = w.block_on(Duration::from_secs(600), async move {
         let a = connect(&w2, Node(1)).await;
         let b = connect(&w2, Node(2)).await;
+        let b_session = b.clone();
         let mut lock_a = Lock::new(&a, "/l", "a");
         lock_a.acquire().await.map_err(|e| format!("A: {e}"))?;
         let b_holds = Arc::new(Mutex::new(None));
@@ -1078,10 +1081,19 @@ fn a_lock_waiter_looks_again_after_a_reconnect() {
         if b_holds.lock().unwrap().is_some() {
             return Err("B went through without hearing its watch: the break is not on".into());
         }
+        let session = b_session.client_id().map(|s| s.id);
         w2.cut(Node(2));
-        for _ in 0..3000 {
+        for _ in 0..300 {
             if let Some(r) = b_holds.lock().unwrap().take() {
-                return r.map_err(|e| format!("B: {e}"));
+                r.map_err(|e| format!("B: {e}"))?;
+                let now = b_session.client_id().map(|s| s.id);
+                return if now == session {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "B's session changed ({session:?} -> {now:?}): not the reconnect's look"
+                    ))
+                };
             }
             sleep(&w2, Duration::from_millis(10)).await;
         }

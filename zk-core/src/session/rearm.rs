@@ -167,7 +167,7 @@ impl Session {
             for p in paths.drain(..) {
                 let len = jute::string_len(&p);
                 if size + len > SET_WATCHES_BATCH && size > 0 {
-                    self.send_set_watches(use_v2, relative_zxid, &mut batch);
+                    self.send_set_watches(use_v2, relative_zxid, &mut batch, "reconnect");
                     size = 0;
                 }
                 size += len;
@@ -175,7 +175,7 @@ impl Session {
             }
         }
         if size > 0 {
-            self.send_set_watches(use_v2, relative_zxid, &mut batch);
+            self.send_set_watches(use_v2, relative_zxid, &mut batch, "reconnect");
         }
         // ZOOKEEPER-4698: the server re-arms persistent watches without catch-up events, so
         // their watchers may have missed changes while we were away. Tell each one now, after
@@ -201,24 +201,28 @@ impl Session {
             _ => return,
         };
         batch[slot].push(server_path);
-        self.send_set_watches(false, zxid, &mut batch);
+        self.send_set_watches(false, zxid, &mut batch, "late arm after a read");
     }
 
+    /// Sends one SetWatches(2) frame with `batch` (emptied); `why` is for the log: a reconnect's
+    /// re-arm, or one watch armed late after a read.
     pub(super) fn send_set_watches(
         &mut self,
         v2: bool,
         relative_zxid: i64,
         batch: &mut [Vec<String>; 5],
+        why: &'static str,
     ) {
         let [data, exist, child, persistent, recursive] = std::mem::take(batch);
         debug!(
+            why,
             relative_zxid,
             data = data.len(),
             exist = exist.len(),
             child = child.len(),
             persistent = persistent.len(),
             recursive = recursive.len(),
-            "re-arming watches"
+            "setWatches"
         );
         let request = if v2 {
             Request::SetWatches2(SetWatches2 {
