@@ -48,8 +48,9 @@ const USAGE: &str = "usage: zk-chaos [--duration SECS] [--version 3.8|3.9] [--se
   --version V       ZooKeeper release of the ensemble: 3.8 or 3.9 (default 3.9)
   --seed N          seed of every choice (default: from the clock; printed either way)
   --clients N       sessions per runtime (default 2; 4 runtimes)
-  --riders         also arm one-shot watches on paths the session watches persistently
-                    (a known loss on reconnect; see RELIABILITY.md)
+  --no-riders       never arm one-shot watches on paths the session watches persistently
+                    (by default it does: riders once lost changes made while disconnected,
+                    RELIABILITY.md)
   --break-drop-ack  self-test: forget one acknowledged write (the check must fail)
   --break-unknown-as-acked
                     self-test: count unknown increments as acknowledged (the check must fail)
@@ -78,7 +79,7 @@ fn parse_args() -> Result<Options, String> {
         break_drop_ack: false,
         break_unknown_as_acked: false,
         break_drop_event: false,
-        riders: false,
+        riders: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -112,7 +113,7 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--break-drop-ack" => o.break_drop_ack = true,
-            "--riders" => o.riders = true,
+            "--no-riders" => o.riders = false,
             "--break-drop-event" => o.break_drop_event = true,
             "--break-unknown-as-acked" => o.break_unknown_as_acked = true,
             "-h" | "--help" => {

@@ -64,8 +64,8 @@ pub struct Shared {
     /// Arm one-shot watches on the counter the session also watches persistently, too. The
     /// client then sends no one-shot watch for it (it rides on the persistent one, because
     /// servers before 3.9 keep one watch mode per path), and after a reconnect the server sends
-    /// no catch-up for a persistent watch: a change made while disconnected never fires the
-    /// one-shot watch. Off by default until the client catches riders up; RELIABILITY.md.
+    /// no catch-up for a persistent watch, so the session re-arms the rider's path under its
+    /// one-shot kind too (RELIABILITY.md). On by default; `--no-riders` turns it off.
     pub riders: bool,
 }
 
