@@ -43,6 +43,14 @@ impl Harness {
         Harness::new(c)
     }
 
+    /// A harness whose first connection is up: session 1, 6 s, on the first host of `cs`.
+    fn connected(cs: &str) -> (Self, ConnId) {
+        let mut h = Harness::with(cs);
+        let conn = h.connect_next();
+        h.accept(conn, 1, 6000);
+        (h, conn)
+    }
+
     fn drain(&mut self) {
         while let Some(c) = self.s.poll_connect() {
             self.connects.push(c);
@@ -179,6 +187,14 @@ impl Harness {
     }
 }
 
+/// Submit options with a request timeout of `ms` milliseconds.
+fn timeout_after(ms: u64) -> SubmitOptions {
+    SubmitOptions {
+        timeout: RequestTimeout::After(Duration::from_millis(ms)),
+        ..SubmitOptions::default()
+    }
+}
+
 fn get_data(path: &str, watch: bool) -> Request {
     Request::GetData(PathWatchRequest {
         path: path.into(),
@@ -235,9 +251,7 @@ fn requests_submitted_while_connecting_go_out_in_order_after_the_handshake() {
 
 #[test]
 fn a_reply_out_of_order_drops_the_connection_and_fails_what_was_in_flight() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let a = h.s.submit(h.now, get_data("/a", false)).unwrap();
     let b = h.s.submit(h.now, get_data("/b", false)).unwrap();
     h.drain();
@@ -257,9 +271,7 @@ fn a_reply_out_of_order_drops_the_connection_and_fails_what_was_in_flight() {
 
 #[test]
 fn garbage_from_the_server_is_a_protocol_error_not_a_panic() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let a = h.s.submit(h.now, get_data("/a", false)).unwrap();
     h.drain();
     // A reply whose body claims a 2 GB data buffer.
@@ -279,9 +291,7 @@ fn garbage_from_the_server_is_a_protocol_error_not_a_panic() {
 
 #[test]
 fn pings_follow_send_idleness_and_silence_kills_the_link() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     h.take_frames();
     // R = 4 s; ping after 2 s without sending.
     h.advance(Duration::from_millis(1999));
@@ -392,9 +402,7 @@ fn expiry_fails_everything_pending_and_a_dead_handle_refuses_new_requests() {
 
 #[test]
 fn chroot_is_added_to_requests_and_removed_from_replies_and_events() {
-    let mut h = Harness::with("h:1/app");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1/app");
     let id =
         h.s.submit(
             h.now,
@@ -469,9 +477,7 @@ fn credentials_are_replayed_before_watches_and_queued_requests() {
 
 #[test]
 fn auth_failure_ends_the_session() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let id =
         h.s.submit(
             h.now,
@@ -495,13 +501,8 @@ fn auth_failure_ends_the_session() {
 
 #[test]
 fn request_timeout_resolves_once_and_the_late_reply_is_discarded() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    let options = SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(100)),
-        ..SubmitOptions::default()
-    };
+    let (mut h, conn) = Harness::connected("h:1");
+    let options = timeout_after(100);
     let a =
         h.s.submit_with(h.now, get_data("/a", false), options)
             .unwrap();
@@ -519,9 +520,7 @@ fn request_timeout_resolves_once_and_the_late_reply_is_discarded() {
 
 #[test]
 fn close_sends_close_session_and_waits_for_its_reply() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -566,9 +565,7 @@ fn oversize_requests_and_bad_paths_are_refused_before_sending() {
 
 #[test]
 fn a_newer_op_waits_for_the_server_version_and_fails_typed_on_an_old_server() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let id =
         h.s.submit(
             h.now,
@@ -608,9 +605,7 @@ fn a_newer_op_waits_for_the_server_version_and_fails_typed_on_an_old_server() {
 #[test]
 fn a_server_exactly_at_the_needed_version_gets_the_request() {
     // getEphemerals came in 3.6.0: a 3.6.0 server must be sent it, not told it is too old.
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, _) = Harness::connected("h:1");
     let id =
         h.s.submit(
             h.now,
@@ -637,9 +632,7 @@ fn a_server_exactly_at_the_needed_version_gets_the_request() {
 #[test]
 fn a_probe_has_until_the_connect_timeout_and_a_late_answer_to_an_old_probe_is_ignored() {
     let ephemerals = || Request::GetEphemerals(PathRequest { path: "/".into() });
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let first = h.s.submit(h.now, ephemerals()).unwrap();
     h.drain();
     let p1 = h.probes.pop().expect("a version probe");
@@ -739,9 +732,7 @@ fn connect_attempts_rotate_hosts_and_back_off_per_pass() {
 
 #[test]
 fn dropping_the_last_watcher_removes_the_server_watch() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -812,13 +803,8 @@ fn an_ended_session_asks_for_no_wakeups_even_with_request_timeouts() {
 
 #[test]
 fn a_sent_auth_request_times_out_once() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    let options = SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(100)),
-        ..SubmitOptions::default()
-    };
+    let (mut h, conn) = Harness::connected("h:1");
+    let options = timeout_after(100);
     let auth = Request::Auth(AuthPacket {
         auth_type: 0,
         scheme: "digest".into(),
@@ -837,9 +823,7 @@ fn a_sent_auth_request_times_out_once() {
 
 #[test]
 fn a_successful_remove_watches_ends_the_local_watchers_it_removed() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let data = h.s.submit(h.now, get_data("/w", true)).unwrap();
     let child =
         h.s.submit(
@@ -1252,9 +1236,7 @@ fn watch_states(events: &[Event]) -> Vec<SessionState> {
 
 #[test]
 fn watch_events_carry_the_session_state() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -1654,10 +1636,7 @@ fn requests_beyond_max_in_flight_wait_in_order_and_their_timeouts_run_while_they
                 .unwrap()
         })
         .collect();
-    let waiting = SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(100)),
-        ..SubmitOptions::default()
-    };
+    let waiting = timeout_after(100);
     let late =
         h.s.submit_with(h.now, get_data("/late", false), waiting)
             .unwrap();
@@ -1857,13 +1836,8 @@ fn pending_and_queued_count_what_waits_and_what_is_in_flight() {
 
 #[test]
 fn a_request_is_not_timed_out_before_its_timeout() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    let options = SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(500)),
-        ..SubmitOptions::default()
-    };
+    let (mut h, conn) = Harness::connected("h:1");
+    let options = timeout_after(500);
     let a =
         h.s.submit_with(h.now, get_data("/a", false), options)
             .unwrap();
@@ -1876,9 +1850,7 @@ fn a_request_is_not_timed_out_before_its_timeout() {
 
 #[test]
 fn close_waits_for_its_reply_until_the_close_timeout() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     h.s.close(h.now);
     h.drain();
     h.take_frames();
@@ -1909,9 +1881,7 @@ fn a_server_exactly_at_the_needed_version_is_not_refused_once_known() {
 
 #[test]
 fn set_hosts_keeps_the_version_probe_of_the_live_connection() {
-    let mut h = Harness::with("h1:1,h2:2");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, _) = Harness::connected("h1:1,h2:2");
     h.s.submit(
         h.now,
         Request::GetEphemerals(PathRequest { path: "/".into() }),
@@ -1934,9 +1904,7 @@ fn set_hosts_keeps_the_version_probe_of_the_live_connection() {
 
 #[test]
 fn a_watcher_dropped_while_disconnected_sends_nothing_and_is_not_rearmed() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -1956,9 +1924,7 @@ fn a_watcher_dropped_while_disconnected_sends_nothing_and_is_not_rearmed() {
 
 #[test]
 fn a_watching_request_on_another_path_does_not_hold_back_a_removal() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let id = h.s.submit(h.now, get_data("/w", true)).unwrap();
     h.drain();
     h.take_frames();
@@ -2218,9 +2184,7 @@ fn without_client_side_expiry_a_session_waits_for_the_server_to_say_so() {
 #[test]
 fn a_version_probe_that_never_answers_lets_the_request_go_as_if_new_enough() {
     // Three hosts: the connect (and probe) timeout is 2 s, inside the 4 s read timeout.
-    let mut h = Harness::with("h1:1,h2:2,h3:3");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, _) = Harness::connected("h1:1,h2:2,h3:3");
     h.s.submit(
         h.now,
         Request::GetEphemerals(PathRequest { path: "/".into() }),
@@ -2404,9 +2368,7 @@ fn a_rider_behind_an_add_watch_the_server_is_too_old_for_gets_its_flag_back() {
 
 #[test]
 fn persistent_watches_end_when_the_next_server_is_too_old_and_nothing_is_rearmed() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let p =
         h.s.submit(h.now, add_watch("/p", AddWatchMode::Persistent))
             .unwrap();
@@ -2518,13 +2480,8 @@ fn each_host_gets_its_share_of_the_session_timeout_to_connect() {
 
 #[test]
 fn pending_requests_count_auth_and_leave_out_timed_out_ones() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
-    let options = SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(100)),
-        ..SubmitOptions::default()
-    };
+    let (mut h, _) = Harness::connected("h:1");
+    let options = timeout_after(100);
     h.s.submit_with(h.now, get_data("/a", false), options)
         .unwrap();
     h.s.submit(
@@ -2546,9 +2503,7 @@ fn pending_requests_count_auth_and_leave_out_timed_out_ones() {
 
 #[test]
 fn a_request_too_new_for_the_server_fails_in_its_turn_behind_one_in_flight() {
-    let mut h = Harness::with("h:1");
-    let conn = h.connect_next();
-    h.accept(conn, 1, 6000);
+    let (mut h, conn) = Harness::connected("h:1");
     let first = h.s.submit(h.now, get_data("/x", false)).unwrap();
     let newer =
         h.s.submit(
@@ -2576,16 +2531,12 @@ fn a_request_too_new_for_the_server_fails_in_its_turn_behind_one_in_flight() {
 #[test]
 fn queued_requests_time_out_each_at_its_own_deadline() {
     let mut h = Harness::with("h:1");
-    let after = |ms| SubmitOptions {
-        timeout: RequestTimeout::After(Duration::from_millis(ms)),
-        ..SubmitOptions::default()
-    };
     // Not connected: both wait in the queue.
     let a =
-        h.s.submit_with(h.now, get_data("/a", false), after(100))
+        h.s.submit_with(h.now, get_data("/a", false), timeout_after(100))
             .unwrap();
     let b =
-        h.s.submit_with(h.now, get_data("/b", false), after(1000))
+        h.s.submit_with(h.now, get_data("/b", false), timeout_after(1000))
             .unwrap();
     h.now += Duration::from_millis(100);
     h.s.handle_timeout(h.now);
