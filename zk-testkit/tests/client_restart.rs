@@ -15,6 +15,16 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Enough watches on each side that their ids overlap whatever the client numbers internally.
 const WATCHES: usize = 20;
 
+/// A SimTcpServer (kept alive by the caller) and a client that created `/a` with data "0".
+async fn client_with_a() -> (SimTcpServer, Client) {
+    let server = SimTcpServer::start(SimConfig::default()).expect("SimTcpServer");
+    let client = zk_tokio::connect(&server.connect_string())
+        .await
+        .expect("connect");
+    client.create("/a", "0").await.expect("create /a");
+    (server, client)
+}
+
 async fn watches_on(client: &Client, path: &str) -> Vec<zk_tokio::Watch> {
     let mut out = Vec::new();
     for _ in 0..WATCHES {
@@ -30,11 +40,7 @@ async fn watches_on(client: &Client, path: &str) -> Vec<zk_tokio::Watch> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_watch_handles_dropped_after_a_restart_leave_the_new_sessions_watches_alone() {
-    let server = SimTcpServer::start(SimConfig::default()).expect("SimTcpServer");
-    let client = zk_tokio::connect(&server.connect_string())
-        .await
-        .expect("connect");
-    client.create("/a", "0").await.expect("create /a");
+    let (_server, client) = client_with_a().await;
     let old = watches_on(&client, "/a").await;
     let before = client.client_id().expect("a session").id;
 
@@ -55,11 +61,7 @@ async fn old_watch_handles_dropped_after_a_restart_leave_the_new_sessions_watche
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_future_of_the_old_session_resolves_after_a_restart() {
-    let server = SimTcpServer::start(SimConfig::default()).expect("SimTcpServer");
-    let client = zk_tokio::connect(&server.connect_string())
-        .await
-        .expect("connect");
-    client.create("/a", "0").await.expect("create /a");
+    let (_server, client) = client_with_a().await;
     // Sent when made; not polled until after the restart.
     let stale = std::future::IntoFuture::into_future(client.get_data("/a"));
     client.restart().await.expect("restart");
