@@ -396,6 +396,21 @@ impl std::fmt::Debug for StateChanges {
     }
 }
 
+impl StateChanges {
+    /// Waits for the next change to a connected state (`Connected` or `ConnectedReadOnly`),
+    /// passing over the others; `false` if the stream ends first (the client's driver stopped).
+    /// As with the stream, only changes after the subscription count: a client that is
+    /// connected already waits for its next reconnect.
+    pub async fn next_connected(&mut self) -> bool {
+        while let Some(s) = StreamNext(self).await {
+            if s.is_connected() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 impl Stream for StateChanges {
     type Item = SessionState;
 

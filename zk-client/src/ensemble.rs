@@ -14,7 +14,7 @@ use zk_core::proto::{PathWatchRequest, Request, Response};
 use zk_core::session::SubmitOptions;
 use zk_core::{Error, HostAddr};
 
-use crate::client::{Client, StateChanges, StreamNext};
+use crate::client::{Client, StateChanges};
 use crate::ops::watch_of;
 use crate::watch::Watch;
 
@@ -125,7 +125,7 @@ fn split_host(s: &str) -> Result<(&str, &str), &'static str> {
 pub(crate) async fn track(client: Client) {
     let mut states = client.state_changes();
     loop {
-        if !client.is_connected() && !wait_connected(&mut states).await {
+        if !client.is_connected() && !states.next_connected().await {
             return;
         }
         let watch = match read_config(&client).await {
@@ -154,16 +154,6 @@ pub(crate) async fn track(client: Client) {
             Woke::Ended => return,
         }
     }
-}
-
-/// Waits for a connected state; false once the state stream ends.
-async fn wait_connected(states: &mut StateChanges) -> bool {
-    while let Some(s) = StreamNext(states).await {
-        if s.is_connected() {
-            return true;
-        }
-    }
-    false
 }
 
 /// Reads `/zookeeper/config` with a watch. Under a chroot the watch cannot be delivered (its

@@ -22,7 +22,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_lite::StreamExt;
 use zk_client::{Client, Error};
 
 use crate::ownership::{LossPolicy, Ownership, OwnershipLost, OwnershipState};
@@ -284,12 +283,11 @@ impl ContenderQueue {
             // re-armed watch alone: a predecessor that went while we were cut off is noticed by
             // the next listing even if its deletion never reaches us as an event.
             let reconnected = async {
-                while let Some(state) = changes.next().await {
-                    if state.is_connected() {
-                        return None;
-                    }
+                if !changes.next_connected().await {
+                    // No more states: the watch ends with the session and says why.
+                    std::future::pending::<()>().await;
                 }
-                std::future::pending().await
+                None
             };
             match until(
                 client,
