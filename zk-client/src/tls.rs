@@ -564,7 +564,11 @@ impl TlsTransport {
     /// Drives the handshake to its end, writing the client's last flight too.
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let sent = self.poll_send(cx)?;
+            let sent = match self.poll_send(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.refusal_or(cx, e))),
+                Poll::Ready(Ok(())) => Poll::Ready(()),
+                Poll::Pending => Poll::Pending,
+            };
             if !self.tls.is_handshaking() {
                 return sent.map(Ok);
             }
@@ -583,6 +587,16 @@ impl TlsTransport {
                 }
                 Poll::Ready(_) => {}
             }
+        }
+    }
+
+    /// A write that failed during the handshake (broken pipe, reset) is often the server
+    /// closing after it refused us, and its alert saying why may already be waiting to be read:
+    /// that alert's explanation if so, else the write's own error `e`.
+    fn refusal_or(&mut self, cx: &mut Context<'_>, e: io::Error) -> io::Error {
+        match self.poll_receive(cx) {
+            Poll::Ready(Err(alert)) if alert.kind() == io::ErrorKind::InvalidData => alert,
+            _ => e,
         }
     }
 
