@@ -249,17 +249,23 @@ impl Client {
         if !self.engine.mark_started() {
             return Ok(());
         }
-        Driver::spawn(&self.engine, self.engine.generation())
+        let generation = self.engine.generation();
+        Driver::spawn(&self.engine, generation)
             .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))?;
-        if self.opts.track_ensemble {
-            // A background handle: the tracker never keeps the session open, and ends when the
-            // driver stops.
-            let tracker = crate::ensemble::track(self.background_handle());
-            self.runtime()
-                .spawn(Box::pin(tracker))
-                .map_err(|e| Error::Runtime(format!("cannot start the ensemble tracker: {e}")))?;
+        self.spawn_tracker(generation)
+    }
+
+    /// Starts the ensemble tracker for the session of `generation`, if tracking is on.
+    fn spawn_tracker(&self, generation: u64) -> Result<(), Error> {
+        if !self.opts.track_ensemble {
+            return Ok(());
         }
-        Ok(())
+        // A background handle: the tracker never keeps the session open, and ends when the
+        // driver stops or restart() replaces the session.
+        let tracker = crate::ensemble::track(self.background_handle(), generation);
+        self.runtime()
+            .spawn(Box::pin(tracker))
+            .map_err(|e| Error::Runtime(format!("cannot start the ensemble tracker: {e}")))
     }
 
     /// Starts the session (if it is not started) and waits until it is established, at most the
@@ -300,7 +306,9 @@ impl Client {
 
     /// Closes the session and starts a new one on this same handle (kazoo's `restart()`). Every
     /// clone of this client follows; watchers of the old session end; state streams carry on
-    /// into the new session.
+    /// into the new session; with [`ClientBuilder::track_ensemble`] on, the new session gets a
+    /// tracker of its own. The new session uses the current host list ([`set_hosts`](Self::set_hosts)
+    /// included), not the connect string's.
     ///
     /// Errors as [`start`](Self::start) does for the new session.
     pub async fn restart(&self) -> Result<(), Error> {
@@ -308,6 +316,9 @@ impl Client {
         let now = self.engine.now();
         let mut config = (*self.config).clone();
         config.resume = None;
+        // As kazoo's restart: the servers set_hosts (or the ensemble tracker) gave last, not
+        // those of the connect string, which may be gone.
+        config.connect_string.hosts = self.engine.hosts();
         config.rng_seed = config.rng_seed.wrapping_add(self.engine.generation() + 1);
         // Whatever the old driver is doing, it is stale once the session is replaced: every
         // driver-side call checks the generation under the lock.
@@ -318,6 +329,7 @@ impl Client {
         };
         Driver::spawn(&self.engine, generation)
             .map_err(|e| Error::Runtime(format!("cannot start the client's driver: {e}")))?;
+        self.spawn_tracker(generation)?;
         wait_connected(changes, self.opts.connect_timeout).await
     }
 
@@ -483,9 +495,9 @@ impl ClientBuilder {
     /// [`Client::set_hosts`], so the session survives a `reconfig` that moves the ensemble to
     /// other hosts. Needs a server with dynamic reconfiguration (3.5+, `reconfigEnabled=true`);
     /// a standalone server, an unreadable or malformed config is logged and ignored. Under a
-    /// chroot the config cannot be watched (its notification lies outside the chroot), so it is
-    /// re-read only after each reconnect. The tracker stops when the session is closed and is
-    /// not restarted by [`Client::restart`].
+    /// chroot the config is watched all the same (as the Java client's `getConfig` does). The
+    /// tracker stops when the session is closed; [`Client::restart`] starts one for the new
+    /// session.
     pub fn track_ensemble(mut self, on: bool) -> Self {
         self.opts.track_ensemble = on;
         self

@@ -121,17 +121,23 @@ fn split_host(s: &str) -> Result<(&str, &str), &'static str> {
 }
 
 /// The tracker's task: runs until the client's driver stops (the session closed, every user
-/// handle dropped). `client` is a background handle, so it never keeps the session open.
-pub(crate) async fn track(client: Client) {
+/// handle dropped) or `restart()` replaces the session it was started for (`generation`;
+/// restart starts a tracker of its own). `client` is a background handle, so it never keeps
+/// the session open.
+pub(crate) async fn track(client: Client, generation: u64) {
     let mut states = client.state_changes();
+    let replaced = |client: &Client| client.engine.generation() != generation;
     loop {
         if !client.is_connected() && !states.next_connected().await {
+            return;
+        }
+        if replaced(&client) {
             return;
         }
         let watch = match read_config(&client).await {
             Ok((data, watch)) => {
                 apply(&client, &data);
-                watch
+                Some(watch)
             }
             // Every handle dropped or close(): the tracker's work is over.
             Err(Error::Closed) => return,
@@ -156,14 +162,12 @@ pub(crate) async fn track(client: Client) {
     }
 }
 
-/// Reads `/zookeeper/config` with a watch. Under a chroot the watch cannot be delivered (its
-/// notification names a path outside the chroot), so it is read without one and re-read after
-/// every reconnect only.
-async fn read_config(client: &Client) -> Result<(bytes::Bytes, Option<Watch>), Error> {
-    let watch = client.chroot().is_none();
+/// Reads `/zookeeper/config` with a watch, past the chroot if there is one (the session keys a
+/// watch outside the chroot apart from client paths, so its notification still arrives).
+async fn read_config(client: &Client) -> Result<(bytes::Bytes, Watch), Error> {
     let req = Request::GetData(PathWatchRequest {
         path: "/zookeeper/config".into(),
-        watch,
+        watch: true,
     });
     let opts = SubmitOptions {
         absolute_path: true,
@@ -171,14 +175,7 @@ async fn read_config(client: &Client) -> Result<(bytes::Bytes, Option<Watch>), E
     };
     let (r, w) = client.send_with(req, opts).await;
     match r? {
-        Response::Data { data, .. } => {
-            let w = if watch {
-                Some(watch_of(&client.engine, w)?)
-            } else {
-                None
-            };
-            Ok((data.unwrap_or_default(), w))
-        }
+        Response::Data { data, .. } => Ok((data.unwrap_or_default(), watch_of(&client.engine, w)?)),
         other => Err(Error::Protocol(format!(
             "unexpected reply to getData(/zookeeper/config): {other:?}"
         ))),

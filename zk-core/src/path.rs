@@ -134,6 +134,16 @@ pub fn ancestors_inclusive(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// The first character of a session key that names a server path outside the chroot (a request
+/// submitted with `absolute_path`, such as a read of `/zookeeper/config` with a watch). Valid
+/// paths start with `/`, so no client path can look like it.
+pub(crate) const OUTSIDE_CHROOT: char = '@';
+
+/// What a user sees of a session key: the path, without the mark of a path outside the chroot.
+pub(crate) fn shown(key: &str) -> &str {
+    key.strip_prefix(OUTSIDE_CHROOT).unwrap_or(key)
+}
+
 /// The client's chroot: a path prefix added to every request and stripped from every reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Chroot {
@@ -204,6 +214,39 @@ impl Chroot {
         }
     }
 
+    /// The session's key for a path submitted without the chroot (`absolute_path`): the path
+    /// itself without a chroot, else the path behind [`OUTSIDE_CHROOT`], so it can never be
+    /// taken for the client path of the same name (`/zookeeper/config` under chroot `/app` is
+    /// the server's `/app/zookeeper/config`).
+    pub(crate) fn key_outside(&self, server_path: String) -> String {
+        if self.prefix.is_none() {
+            server_path
+        } else {
+            let mut key = String::with_capacity(server_path.len() + 1);
+            key.push(OUTSIDE_CHROOT);
+            key.push_str(&server_path);
+            key
+        }
+    }
+
+    /// The server path for a session key: a client path gets the chroot, a key made by
+    /// [`key_outside`](Self::key_outside) loses its mark.
+    pub(crate) fn key_to_server(&self, key: &str) -> String {
+        match key.strip_prefix(OUTSIDE_CHROOT) {
+            Some(server) => server.to_owned(),
+            None => self.to_server(key),
+        }
+    }
+
+    /// The session key for a server path: its client path when it lies under the chroot, else
+    /// the marked server path (a watch set with `absolute_path`, or nothing, is under it).
+    pub(crate) fn key_of_server<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.to_client(path) {
+            Some(client) => std::borrow::Cow::Borrowed(client),
+            None => std::borrow::Cow::Owned(format!("{OUTSIDE_CHROOT}{path}")),
+        }
+    }
+
     /// Strips the chroot from a path in place; paths outside the chroot are left unchanged (as
     /// the Java client does for notifications).
     pub fn strip(&self, path: &mut String) {
@@ -220,6 +263,35 @@ impl Chroot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_outside_the_chroot_never_meet_client_paths() {
+        let app = Chroot::new("/app").unwrap();
+        let key = app.key_outside("/zookeeper/config".into());
+        assert_eq!(key, "@/zookeeper/config");
+        assert_eq!(app.key_to_server(&key), "/zookeeper/config");
+        assert_eq!(
+            app.key_to_server("/zookeeper/config"),
+            "/app/zookeeper/config"
+        );
+        assert_eq!(app.key_of_server("/zookeeper/config"), key);
+        assert_eq!(
+            app.key_of_server("/app/zookeeper/config"),
+            "/zookeeper/config"
+        );
+        assert_eq!(app.key_of_server("/apple"), "@/apple");
+        assert_eq!(shown(&key), "/zookeeper/config");
+        // No chroot: every path is a client path and keys are plain.
+        let none = Chroot::none();
+        assert_eq!(
+            none.key_outside("/zookeeper/config".into()),
+            "/zookeeper/config"
+        );
+        assert_eq!(none.key_of_server("/zookeeper/config"), "/zookeeper/config");
+        // A marked key's ancestors never reach a client path, so recursive watches on the
+        // client's `/` do not hear of nodes outside the chroot.
+        assert!(ancestors_inclusive(&key).all(|p| p.starts_with(OUTSIDE_CHROOT)));
+    }
 
     #[test]
     fn server_path_rules() {

@@ -448,6 +448,93 @@ fn chroot_is_added_to_requests_and_removed_from_replies_and_events() {
 }
 
 #[test]
+fn a_config_watch_outside_the_chroot_fires_rearms_and_is_removed_by_its_server_path() {
+    // As the Java client since ZOOKEEPER-4565: getConfig with a watch under a chroot hears of
+    // `/zookeeper/config` itself, never of the client's `/zookeeper/config` (server
+    // `/app/zookeeper/config`), and a watch on that client path never hears of the config.
+    let (mut h, conn) = Harness::connected("h:1/app");
+    let absolute = SubmitOptions {
+        absolute_path: true,
+        ..SubmitOptions::default()
+    };
+    let config =
+        h.s.submit_with(h.now, get_data("/zookeeper/config", true), absolute)
+            .unwrap();
+    let inner =
+        h.s.submit(h.now, get_data("/zookeeper/config", true))
+            .unwrap();
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(reqs[0].1, get_data("/zookeeper/config", true));
+    assert_eq!(reqs[1].1, get_data("/app/zookeeper/config", true));
+    h.reply(conn, 1, 2, ErrorCode::Ok, data_reply());
+    h.reply(conn, 2, 2, ErrorCode::Ok, data_reply());
+    assert_eq!(h.s.watcher_count(), 2);
+
+    // A reconnect re-arms each at its own server path.
+    h.s.handle_closed(h.now, conn);
+    h.drain();
+    let conn2 = h.connect_next();
+    h.accept(conn2, 1, 6000);
+    let reqs = h.take_requests();
+    let Request::SetWatches(sw) = &reqs[0].1 else {
+        panic!("{reqs:?}")
+    };
+    let mut data = sw.data_watches.clone();
+    data.sort();
+    assert_eq!(data, ["/app/zookeeper/config", "/zookeeper/config"]);
+    h.reply(conn2, xid::SET_WATCHES, 3, ErrorCode::Ok, None);
+
+    h.notify(conn2, EventType::NodeDataChanged, "/zookeeper/config");
+    assert_eq!(
+        watch_events_of(&h.events, config.watcher()),
+        [(EventType::NodeDataChanged, "/zookeeper/config".to_string())]
+    );
+    assert!(watch_events_of(&h.events, inner.watcher()).is_empty());
+    h.events.clear();
+    h.notify(conn2, EventType::NodeDataChanged, "/app/zookeeper/config");
+    assert_eq!(
+        watch_events_of(&h.events, inner.watcher()),
+        [(EventType::NodeDataChanged, "/zookeeper/config".to_string())]
+    );
+
+    // Dropping a config watcher tells the server the path it armed, chroot-free.
+    let again =
+        h.s.submit_with(h.now, get_data("/zookeeper/config", true), absolute)
+            .unwrap();
+    h.drain();
+    h.take_frames();
+    h.reply(conn2, 3, 4, ErrorCode::Ok, data_reply());
+    h.s.remove_watcher(h.now, again.watcher());
+    h.drain();
+    let reqs = h.take_requests();
+    assert_eq!(
+        reqs[0].1,
+        Request::RemoveWatches(WatchesRequest {
+            path: "/zookeeper/config".into(),
+            watcher_type: WatcherType::Data.code()
+        })
+    );
+    // An error on a path outside the chroot names that path as the user wrote it.
+    let missing =
+        h.s.submit_with(h.now, get_data("/zookeeper/nope", false), absolute)
+            .unwrap();
+    h.drain();
+    let sent = h.take_requests();
+    assert_eq!(sent[0].1, get_data("/zookeeper/nope", false));
+    h.replies();
+    h.reply(conn2, reqs[0].0.xid, 4, ErrorCode::Ok, None);
+    h.reply(conn2, sent[0].0.xid, 4, ErrorCode::NoNode, None);
+    let replies = h.replies();
+    let (id, Err(e)) = &replies[0] else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(*id, missing);
+    assert!(e.to_string().contains("/zookeeper/nope"), "{e}");
+    assert!(!e.to_string().contains('@'), "{e}");
+}
+
+#[test]
 fn credentials_are_replayed_before_watches_and_queued_requests() {
     let mut c = SessionConfig::new("h:1").unwrap();
     c.auth.push(session::Credentials::digest("u", "p"));

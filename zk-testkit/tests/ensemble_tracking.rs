@@ -7,6 +7,12 @@
 //! Without tracking (the break tried: no `set_hosts` call) the client keeps only server 1 and the
 //! host-list check fails.
 //!
+//! A second case runs the tracker under a chroot, where the config lies outside the client's
+//! tree: a client on the leader hears of a follower's removal through its watch alone (no state
+//! change in between, asserted), and after `restart()` a new tracker restores the full list that
+//! a `set_hosts` had cut down. Breaks tried: the config read without a watch under a chroot (the
+//! old behaviour), and restart() not starting a tracker; each fails its host-list check.
+//!
 //! The host list has no change event, so two waits poll `hosts()` every 20 ms, bounded by
 //! [`WAIT`]: they wait for a condition, they assert no timing.
 
@@ -128,6 +134,79 @@ fn the_client_follows_a_reconfig_off_its_only_server() {
         .build()
         .unwrap_or_else(|e| panic!("tokio: {e}"));
     let result = rt.block_on(scenario(&mut ens));
+    if let Err(e) = result {
+        let logs: String = (0..3)
+            .map(|i| format!("--- node {i} ---\n{}\n", ens.log_tail(i, 30)))
+            .collect();
+        panic!("{e}\n{logs}");
+    }
+}
+
+async fn chroot_scenario(ens: &mut Ensemble) -> Outcome {
+    let ports: Vec<u16> = ens.nodes().iter().map(|n| n.port()).collect();
+    let leader = ens.leader().ok_or("no leader")?;
+    let follower = (0..3).find(|&i| i != leader).ok_or("no follower")?;
+    let all: BTreeSet<u16> = ports.iter().copied().collect();
+    let rest: BTreeSet<u16> = (0..3)
+        .filter(|&i| i != follower)
+        .map(|i| ports[i])
+        .collect();
+
+    // On the leader, so that removing a follower leaves its connection alone.
+    let c = zk_tokio::builder(&format!("127.0.0.1:{}/app", ports[leader]))
+        .track_ensemble(true)
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    hosts_become(&c, &all).await?;
+    let mut states = c.state_changes();
+
+    let admin = zk_tokio::connect(&format!("127.0.0.1:{}", ports[leader]))
+        .await
+        .map_err(|e| format!("admin connect: {e}"))?;
+    let id = (follower + 1).to_string();
+    admin
+        .reconfig(None, Some(&id), None, -1)
+        .await
+        .map_err(|e| format!("reconfig: {e}"))?;
+    hosts_become(&c, &rest).await?;
+    // Learnt from the watch, not from a reconnect's re-read.
+    if let Ok(s) = tokio::time::timeout(Duration::ZERO, next_state(&mut states)).await {
+        return Err(format!("the state changed ({s:?}) before the hosts did"));
+    }
+    if c.current_host().map(|h| h.port) != Some(ports[leader]) {
+        return Err("the client left the leader".into());
+    }
+
+    // restart() keeps the current list and starts a tracker for the new session, which puts back
+    // what set_hosts left out.
+    c.set_hosts(&format!("127.0.0.1:{}", ports[leader]))
+        .map_err(|e| format!("set_hosts: {e}"))?;
+    within("restart", c.restart())
+        .await?
+        .map_err(|e| format!("restart: {e}"))?;
+    hosts_become(&c, &rest).await?;
+    c.close().await;
+    admin.close().await;
+    Ok(())
+}
+
+#[test]
+fn under_a_chroot_the_config_is_watched_and_restart_tracks_again() {
+    let mut opts = EnsembleOptions::quorum(ZkVersion::V3_9, 3);
+    opts.reconfig = true;
+    opts.max_session_timeout_ms = Some(20_000);
+    let mut ens = match Ensemble::start(opts) {
+        Ok(e) => e,
+        Err(e) => panic!("cannot start a ZooKeeper 3.9 ensemble: {e}"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("tokio: {e}"));
+    let result = rt.block_on(chroot_scenario(&mut ens));
     if let Err(e) = result {
         let logs: String = (0..3)
             .map(|i| format!("--- node {i} ---\n{}\n", ens.log_tail(i, 30)))

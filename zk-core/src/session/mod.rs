@@ -444,7 +444,7 @@ impl Session {
         requests::validate(&request)?;
         let mut watch = requests::watch_intent(&request)?;
         let rides = match &mut watch {
-            Some(intent) => self.fit_to_server_mode(&mut request, intent),
+            Some(intent) => self.fit_to_server_mode(&mut request, intent, options.absolute_path),
             None => false,
         };
         let needs = required_version(&request);
@@ -463,11 +463,22 @@ impl Session {
             || self.config.connect_string.chroot.as_str().is_none())
             && requests::request_path_mut(&mut request).is_some();
         let copied_path = (!take_path).then(|| requests::request_path(&request).to_owned());
-        let client_path = move |request: &mut Request| match copied_path {
-            Some(path) => path,
-            None => requests::request_path_mut(request)
-                .map(std::mem::take)
-                .unwrap_or_default(),
+        // The session keys its watches and errors by client path; a path outside the chroot gets
+        // a key of its own (see `Chroot::key_outside`).
+        let chroot = self.config.connect_string.chroot.clone();
+        let absolute = options.absolute_path;
+        let client_path = move |request: &mut Request| {
+            let path = match copied_path {
+                Some(path) => path,
+                None => requests::request_path_mut(request)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
+            };
+            if absolute {
+                chroot.key_outside(path)
+            } else {
+                path
+            }
         };
         let op = request.op_code();
         let auth = match &request {
@@ -632,14 +643,14 @@ impl Session {
             Removal::Keep => return,
             Removal::Remove(path, watcher_type, held_mode) => {
                 let request = Request::RemoveWatches(WatchesRequest {
-                    path: path.clone(),
+                    path: self.config.connect_string.chroot.key_to_server(&path),
                     watcher_type: watcher_type.code(),
                 });
                 (path, request, Internal::RemoveWatch, held_mode)
             }
             Removal::Downgrade(path) => {
                 let request = Request::AddWatch(AddWatchRequest {
-                    path: path.clone(),
+                    path: self.config.connect_string.chroot.key_to_server(&path),
                     mode: AddWatchMode::Persistent.code(),
                 });
                 (path, request, Internal::Downgrade, None)
@@ -666,8 +677,6 @@ impl Session {
             }
             return;
         }
-        let mut request = request;
-        requests::apply_chroot(&self.config.connect_string.chroot, &mut request);
         let mut frame = Vec::new();
         if encode_request(&mut frame, self.config.max_request, 0, &request).is_err() {
             return;
@@ -1120,7 +1129,7 @@ impl Session {
                         requests::strip_chroot(&self.config.connect_string.chroot, &mut resp);
                         Ok(resp)
                     }
-                    Err(code) => Err(Error::from_code(code, &head.path)),
+                    Err(code) => Err(Error::from_code(code, crate::path::shown(&head.path))),
                 };
                 self.events.push_back(Event::Reply {
                     id,
@@ -1133,14 +1142,14 @@ impl Session {
 
     fn on_notification(&mut self, ev: crate::proto::WatcherEvent, zxid: i64) {
         debug!(path = ev.path, event = ?ev.event_type, zxid, "watch notification");
-        let chroot = &self.config.connect_string.chroot;
-        let path = match chroot.to_client(&ev.path) {
-            Some(p) => p.to_owned(),
-            None => {
-                debug!(path = ev.path, "notification outside the chroot; ignored");
-                return;
-            }
-        };
+        // Outside the chroot only watches set with `absolute_path` (on `/zookeeper/config`) are
+        // under the key; anything else finds no watcher.
+        let path = self
+            .config
+            .connect_string
+            .chroot
+            .key_of_server(&ev.path)
+            .into_owned();
         // A server from 3.9 adds a recursive watch to a persistent one on the same path rather
         // than replacing it (until a reconnect re-arms the recursive one alone), and then sends
         // the NodeChildrenChanged we derived when the child's event came (the server sends the
@@ -1173,7 +1182,7 @@ impl Session {
                 watcher,
                 event: WatchedEvent {
                     event_type,
-                    path: path.to_owned(),
+                    path: crate::path::shown(path).to_owned(),
                     zxid,
                     state: self.state,
                 },

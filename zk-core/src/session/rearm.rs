@@ -25,12 +25,21 @@ impl Session {
     /// `WatchRegistry`): a one-shot watch on a path with a persistent mode is not sent (the
     /// local watcher rides on the persistent one), and a persistent watch on a recursively
     /// watched path asks for recursive again. Returns true when the watch flag was left off.
+    /// `absolute`: the request's path bypasses the chroot (its session key is marked).
     pub(super) fn fit_to_server_mode(
         &self,
         request: &mut Request,
         intent: &mut WatchIntent,
+        absolute: bool,
     ) -> bool {
         let path = requests::request_path(request);
+        let key = if absolute {
+            let chroot = &self.config.connect_string.chroot;
+            std::borrow::Cow::Owned(chroot.key_outside(path.to_owned()))
+        } else {
+            std::borrow::Cow::Borrowed(path)
+        };
+        let path: &str = &key;
         let mut mode = self.watches.mode_for(path);
         // An addWatch that failed locally (Unsupported, waiting for its turn to be reported)
         // will arm nothing.
@@ -150,7 +159,7 @@ impl Session {
             }
         }
         let chroot = self.config.connect_string.chroot.clone();
-        let lists = self.watches.rearm_lists(|p| chroot.to_server(p));
+        let lists = self.watches.rearm_lists(|p| chroot.key_to_server(p));
         let use_v2 = !lists.persistent.is_empty() || !lists.recursive.is_empty();
         let relative_zxid = self.last_zxid;
         // Walk every list in batches whose paths stay under the limit.
@@ -192,7 +201,7 @@ impl Session {
     /// Arms one one-shot watch with SetWatches relative to `zxid`: the server fires it at once
     /// if the node changed after that zxid, and registers it otherwise.
     pub(super) fn arm_after_read(&mut self, path: &str, kind: WatchKind, zxid: i64) {
-        let server_path = self.config.connect_string.chroot.to_server(path);
+        let server_path = self.config.connect_string.chroot.key_to_server(path);
         let mut batch: [Vec<String>; 5] = Default::default();
         let slot = match kind {
             WatchKind::Data => 0,
