@@ -48,6 +48,11 @@ impl Runtime for ThreadRuntime {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    /// Callers wait in [`block_on`], parked: a pending reply means a caller about to sleep.
+    fn callers_park(&self) -> bool {
+        true
+    }
 }
 
 /// Runs `fut` to completion on the calling thread, parked between polls.

@@ -116,6 +116,41 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Requests go out when they are made, with others in flight and nobody waiting for a result:
+/// those that `submit` leaves for the driver's next turn (so that one system call carries a
+/// batch) go with the turn that the replies in flight bring. A 60 s session keeps pings, whose
+/// turns would also carry them, out of the patience bound; leaving even a lone request for the
+/// driver (the break tried) fails it.
+#[test]
+fn pipelined_requests_go_out_without_anyone_waiting() {
+    let config = SimConfig {
+        tick_ms: 5_000,
+        ..SimConfig::default()
+    };
+    let sim = Target::Sim(SimTcpServer::start(config).expect("start SimTcpServer"));
+    let client = Client::builder(&sim.connect_string())
+        .session_timeout(Duration::from_secs(60))
+        .connect()
+        .expect("connect");
+    let other = connect(&sim);
+    let lone = client.create("/lone", "").run_async();
+    eventually("a lone async create reaches the server", || {
+        other.exists("/lone").run().expect("exists").is_some()
+    });
+    let pending: Vec<_> = (0..200)
+        .map(|i| client.create(&format!("/n{i}"), "").run_async())
+        .collect();
+    eventually("200 pipelined creates reach the server", || {
+        other.get_children("/").run().expect("children").len() == 202
+    });
+    assert_eq!(lone.get().expect("create"), "/lone");
+    for p in pending {
+        p.get().expect("create");
+    }
+    other.close();
+    client.close();
+}
+
 /// A request that cannot complete (nothing listens where the client connects) comes back from
 /// `get_timeout`, still pending, and fails with Closed once the client is closed.
 #[test]

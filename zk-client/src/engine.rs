@@ -154,6 +154,9 @@ struct Inner {
     timer_at: Option<Instant>,
     /// The thread the driver last ran on.
     driver_thread: Option<std::thread::ThreadId>,
+    /// The runtime's callers park while they wait (`Runtime::callers_park`): pipelined requests
+    /// are written in batches, when a caller waits or by the driver's next turn.
+    batch_writes: bool,
     replies: IdMap<RequestId, ReplySlot>,
     watchers: IdMap<WatcherId, WatchSlot>,
     // Ordered: subscribers are woken in subscription order, the same on every run (the
@@ -202,6 +205,7 @@ impl Engine {
                 write_pos: 0,
                 timer_at: None,
                 driver_thread: None,
+                batch_writes: rt.callers_park(),
                 replies: IdMap::default(),
                 watchers: IdMap::default(),
                 state_subs: BTreeMap::new(),
@@ -350,20 +354,32 @@ impl Engine {
         // switch per round trip. With others in flight, replies are arriving and their callers
         // submitting too; when the driver runs on this very thread, leaving the write to it lets
         // one system call carry them all (measured: a third less CPU per request on tokio's
-        // current-thread runtime), while from another thread the hand-off costs more than the
-        // write (async-std, smol, zk-blocking).
-        if g.session.in_flight() > 1 && g.driver_thread == Some(std::thread::current().id()) {
+        // current-thread runtime).
+        let pipelined = g.session.in_flight() > 1;
+        if pipelined && g.is_driver_thread() {
             g.wake_driver();
             return Ok(id);
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        let written = g.write_out(&mut cx);
         let earlier_deadline = match (g.session.poll_timeout(), g.timer_at) {
             (Some(next), Some(armed)) => next < armed,
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if written != WriteState::Done || earlier_deadline || g.session.wants_transport() {
+        let driver_needed = earlier_deadline || g.session.wants_transport();
+        if pipelined && g.batch_writes && !driver_needed {
+            // From another thread, waking the driver costs more than the write, but one write
+            // per request costs a system call each. Where callers park (zk-blocking), the bytes
+            // wait for whichever comes first: a caller's wait for a reply (`poll_reply` writes),
+            // or the driver's next turn, which writes out everything and which the replies in
+            // flight bring (the oldest request in flight always went out: it was written here
+            // alone, or by a wait or a turn since). One call then carries a batch, as the raw
+            // program's does. On async runtimes a request's first poll would write it anyway.
+            g.drain(now);
+            return Ok(id);
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let written = g.write_out(&mut cx);
+        if written != WriteState::Done || driver_needed {
             g.wake_driver();
         }
         // A request refused in order behind others (Unsupported) resolves now.
@@ -425,6 +441,7 @@ impl Engine {
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     *w = Some(cx.waker().clone());
                 }
+                g.flush_before_waiting();
                 Poll::Pending
             }
             None => {
@@ -432,6 +449,7 @@ impl Engine {
                     id,
                     ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
                 );
+                g.flush_before_waiting();
                 Poll::Pending
             }
         }
@@ -792,6 +810,23 @@ impl Inner {
                 WriteState::Failed
             }
             Poll::Pending => WriteState::Blocked,
+        }
+    }
+
+    /// Whether this is the thread the driver last ran on.
+    fn is_driver_thread(&self) -> bool {
+        self.driver_thread == Some(std::thread::current().id())
+    }
+
+    /// A parking caller is about to wait for a reply: requests `submit` left for the driver's
+    /// next turn go out now, from here, so that no caller sleeps on bytes still in memory.
+    fn flush_before_waiting(&mut self) {
+        if !self.batch_writes || self.is_driver_thread() {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        if self.write_out(&mut cx) != WriteState::Done {
+            self.wake_driver();
         }
     }
 

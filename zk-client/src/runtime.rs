@@ -39,6 +39,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// The current time.
     fn now(&self) -> Instant;
+
+    /// Whether callers wait for replies by parking their own thread until the reply comes
+    /// (zk-blocking), so that a reply polled and not there yet means a caller about to sleep.
+    /// The client then lets requests made while others are in flight wait to be written in one
+    /// system call, by the next caller that waits or by the driver's next turn, instead of one
+    /// call each. Async runtimes keep the default, `false`: a task's pending poll does not say
+    /// it will sleep.
+    fn callers_park(&self) -> bool {
+        false
+    }
 }
 
 /// A connected byte stream (TCP), polled by the driver.
