@@ -399,3 +399,47 @@ fn a_blocking_client_sees_a_cut_and_an_expiry() {
     server.expire_session(sid).unwrap();
     until(SessionState::Lost(LostReason::Expired));
 }
+
+/// A blocking pipeline cut before the server read any of it: zk-blocking writes a lone request
+/// at once and leaves those made behind it in its buffer for the next wait or driver turn, so
+/// the cut finds one request sent and the rest unsent. Every one of them still resolves, with
+/// ConnectionLoss; the session resumes; none was applied; and a second pipeline on the same
+/// session all succeeds.
+#[test]
+fn a_blocking_pipeline_cut_before_the_server_reads_resolves_every_request() {
+    let server = SimTcpServer::start(SimConfig::default()).unwrap();
+    let client = zk_blocking::Client::builder(&server.connect_string_for(Node(3)).unwrap())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .unwrap();
+    let sid = client.client_id().unwrap().id;
+    client.ensure_path("/p").unwrap();
+    // The default model has one server, index 0.
+    server.pause(0).unwrap();
+    let first: Vec<_> = (0..2000)
+        .map(|_| client.create("/p/n-", "").sequential().run_async())
+        .collect();
+    server.cut(Node(3));
+    server.resume(0).unwrap();
+    for (i, pending) in first.into_iter().enumerate() {
+        let result = pending
+            .get_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("request {i} of the cut pipeline never resolved"));
+        match result {
+            Err(zk_blocking::Error::ConnectionLoss) => {}
+            other => panic!("request {i}: {other:?}, not ConnectionLoss"),
+        }
+    }
+    let second: Vec<_> = (0..200)
+        .map(|_| client.create("/p/m-", "").sequential().run_async())
+        .collect();
+    for (i, pending) in second.into_iter().enumerate() {
+        let result = pending
+            .get_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("request {i} after the resume never resolved"));
+        result.unwrap_or_else(|e| panic!("request {i} after the resume: {e}"));
+    }
+    assert_eq!(client.client_id().unwrap().id, sid, "the session resumed");
+    assert_eq!(client.get_children("/p").run().unwrap().len(), 200);
+    client.close();
+}
