@@ -119,8 +119,9 @@ async fn scenario(ens: &mut Ensemble) -> Outcome {
     Ok(())
 }
 
-#[test]
-fn the_client_follows_a_reconfig_off_its_only_server() {
+/// Runs `scenario` on a fresh 3-node ZooKeeper 3.9 ensemble with dynamic reconfiguration on;
+/// a failure panics with the scenario's error and the tail of each node's log.
+fn on_a_reconfig_ensemble(scenario: impl AsyncFnOnce(&mut Ensemble) -> Outcome) {
     let mut opts = EnsembleOptions::quorum(ZkVersion::V3_9, 3);
     opts.reconfig = true;
     opts.max_session_timeout_ms = Some(20_000);
@@ -140,6 +141,11 @@ fn the_client_follows_a_reconfig_off_its_only_server() {
             .collect();
         panic!("{e}\n{logs}");
     }
+}
+
+#[test]
+fn the_client_follows_a_reconfig_off_its_only_server() {
+    on_a_reconfig_ensemble(scenario);
 }
 
 async fn chroot_scenario(ens: &mut Ensemble) -> Outcome {
@@ -194,23 +200,5 @@ async fn chroot_scenario(ens: &mut Ensemble) -> Outcome {
 
 #[test]
 fn under_a_chroot_the_config_is_watched_and_restart_tracks_again() {
-    let mut opts = EnsembleOptions::quorum(ZkVersion::V3_9, 3);
-    opts.reconfig = true;
-    opts.max_session_timeout_ms = Some(20_000);
-    let mut ens = match Ensemble::start(opts) {
-        Ok(e) => e,
-        Err(e) => panic!("cannot start a ZooKeeper 3.9 ensemble: {e}"),
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio: {e}"));
-    let result = rt.block_on(chroot_scenario(&mut ens));
-    if let Err(e) = result {
-        let logs: String = (0..3)
-            .map(|i| format!("--- node {i} ---\n{}\n", ens.log_tail(i, 30)))
-            .collect();
-        panic!("{e}\n{logs}");
-    }
+    on_a_reconfig_ensemble(chroot_scenario);
 }
