@@ -49,7 +49,9 @@ impl Runtime for ThreadRuntime {
         Instant::now()
     }
 
-    /// Callers wait in [`block_on`], parked: a pending reply means a caller about to sleep.
+    /// zk-blocking's callers wait in [`block_on`], parked: a pending reply means a caller about
+    /// to sleep. (Under another executor a pending poll may not; that costs only a write per
+    /// request, as on the async runtimes, never a request left unsent.)
     fn callers_park(&self) -> bool {
         true
     }

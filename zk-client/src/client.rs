@@ -495,7 +495,7 @@ impl ClientBuilder {
     /// [`Client::set_hosts`], so the session survives a `reconfig` that moves the ensemble to
     /// other hosts. Needs a server with dynamic reconfiguration (3.5+, `reconfigEnabled=true`);
     /// a standalone server, an unreadable or malformed config is logged and ignored. Under a
-    /// chroot the config is watched all the same (as the Java client's `getConfig` does). The
+    /// chroot the config is watched all the same (its watch is kept apart from client paths). The
     /// tracker stops when the session is closed; [`Client::restart`] starts one for the new
     /// session.
     pub fn track_ensemble(mut self, on: bool) -> Self {

@@ -7,8 +7,9 @@
 //!
 //! Why the session sits behind a lock rather than behind a channel: a request is encoded on the
 //! caller's thread straight into the session's output buffer and, when the socket takes it, written
-//! out by the caller too; its reply is handed to the caller's future by the driver in the same
-//! critical section that decoded it. No message hops, and no wake-up of the driver per request.
+//! out by the caller too (or, pipelined behind others, by whoever writes next: see `submit`); its
+//! reply is handed to the caller's future by the driver in the same critical section that decoded
+//! it. No message hops, and no wake-up of the driver per request.
 //! The lock is held for in-memory work and for non-blocking socket calls, never across a wait.
 //!
 //! Each driver (one per session: `restart()` starts a new one) has a generation number, and every
@@ -319,9 +320,10 @@ impl Engine {
 
     // ---- user-side inputs -------------------------------------------------------------------
 
-    /// Submits a request and returns its id, or the error that kept it from being sent. The
-    /// request is written out at once when the socket takes it; the driver is woken only for what
-    /// is left (a blocked socket, an earlier deadline, a host to dial).
+    /// Submits a request and returns its id, or the error that kept it from being sent. A lone
+    /// request is written out at once when the socket takes it; one behind others in flight may
+    /// be left for the driver's next turn or the next caller that waits (see below). The driver
+    /// is woken only for what is left (a blocked socket, an earlier deadline, a host to dial).
     pub(crate) fn submit(
         &self,
         request: Request,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use zk_core::proto::{PathWatchRequest, Request, Response};
 use zk_core::session::SubmitOptions;
-use zk_core::{Error, HostAddr};
+use zk_core::{Error, HostAddr, LostReason, SessionState};
 
 use crate::client::{Client, StateChanges};
 use crate::ops::watch_of;
@@ -135,6 +135,8 @@ pub(crate) async fn track(client: Client, generation: u64) {
             return;
         }
         let watch = match read_config(&client).await {
+            // restart() came between the check above and the read: the new tracker applies it.
+            Ok(_) if replaced(&client) => return,
             Ok((data, watch)) => {
                 apply(&client, &data);
                 Some(watch)
@@ -215,7 +217,7 @@ enum Woke {
     Changed,
     /// A new connection after one was lost.
     Reconnected,
-    /// The state stream ended: the driver stopped.
+    /// The state stream ended (the driver stopped) or the session was closed.
     Ended,
 }
 
@@ -242,7 +244,11 @@ impl Future for Either<'_> {
         loop {
             match Pin::new(&mut *self.states).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(Woke::Ended),
+                // The stream ends when the driver stops; close() (also restart()'s) ends the
+                // session this tracker was for: restart() starts another.
+                Poll::Ready(None) | Poll::Ready(Some(SessionState::Lost(LostReason::Closed))) => {
+                    return Poll::Ready(Woke::Ended)
+                }
                 Poll::Ready(Some(s)) if s.is_connected() => return Poll::Ready(Woke::Reconnected),
                 Poll::Ready(Some(_)) => {}
             }

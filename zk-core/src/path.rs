@@ -100,11 +100,13 @@ fn check_any(path: &str, sequential: bool) -> Result<(), &'static str> {
 
 /// The parent of a valid path (`/` for top-level nodes), or `None` for `/` itself.
 pub fn parent(path: &str) -> Option<&str> {
-    if path == "/" {
+    if path == "/" || path == MARKED_ROOT {
         return None;
     }
     match path.rfind('/') {
         Some(0) => Some("/"),
+        // A session key outside the chroot (`@/a`): its root is the server's root, `@/`.
+        Some(1) if path.starts_with(OUTSIDE_CHROOT) => Some(MARKED_ROOT),
         Some(i) => Some(&path[..i]),
         None => None,
     }
@@ -138,6 +140,9 @@ pub fn ancestors_inclusive(path: &str) -> impl Iterator<Item = &str> {
 /// submitted with `absolute_path`, such as a read of `/zookeeper/config` with a watch). Valid
 /// paths start with `/`, so no client path can look like it.
 pub(crate) const OUTSIDE_CHROOT: char = '@';
+
+/// The session key of the server's root seen from under a chroot.
+const MARKED_ROOT: &str = "@/";
 
 /// What a user sees of a session key: the path, without the mark of a path outside the chroot.
 pub(crate) fn shown(key: &str) -> &str {
@@ -214,18 +219,21 @@ impl Chroot {
         }
     }
 
-    /// The session's key for a path submitted without the chroot (`absolute_path`): the path
-    /// itself without a chroot, else the path behind [`OUTSIDE_CHROOT`], so it can never be
-    /// taken for the client path of the same name (`/zookeeper/config` under chroot `/app` is
-    /// the server's `/app/zookeeper/config`).
+    /// The session's key for a path submitted without the chroot (`absolute_path`): the same
+    /// key a notification for that server path maps to ([`key_of_server`](Self::key_of_server)):
+    /// its client path when it lies in the chroot (or there is none), else the path behind
+    /// [`OUTSIDE_CHROOT`], so it can never be taken for the client path of the same name
+    /// (`/zookeeper/config` under chroot `/app` is the server's `/app/zookeeper/config`).
     pub(crate) fn key_outside(&self, server_path: String) -> String {
-        if self.prefix.is_none() {
-            server_path
-        } else {
-            let mut key = String::with_capacity(server_path.len() + 1);
-            key.push(OUTSIDE_CHROOT);
-            key.push_str(&server_path);
-            key
+        match self.to_client(&server_path) {
+            Some(client) if client.len() == server_path.len() => server_path,
+            Some(client) => client.to_owned(),
+            None => {
+                let mut key = String::with_capacity(server_path.len() + 1);
+                key.push(OUTSIDE_CHROOT);
+                key.push_str(&server_path);
+                key
+            }
         }
     }
 
@@ -281,6 +289,14 @@ mod tests {
         );
         assert_eq!(app.key_of_server("/apple"), "@/apple");
         assert_eq!(shown(&key), "/zookeeper/config");
+        // Inside the chroot an absolute path is keyed as its client path, as its notification is.
+        assert_eq!(app.key_outside("/app/x".into()), "/x");
+        assert_eq!(app.key_outside("/app".into()), "/");
+        // The server's root, and a recursive walk up to it, stay outside the client's paths.
+        let root = app.key_outside("/".into());
+        assert_eq!(root, "@/");
+        let up: Vec<&str> = ancestors_inclusive("@/a/b").collect();
+        assert_eq!(up, ["@/a/b", "@/a", "@/"]);
         // No chroot: every path is a client path and keys are plain.
         let none = Chroot::none();
         assert_eq!(

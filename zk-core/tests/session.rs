@@ -449,9 +449,9 @@ fn chroot_is_added_to_requests_and_removed_from_replies_and_events() {
 
 #[test]
 fn a_config_watch_outside_the_chroot_fires_rearms_and_is_removed_by_its_server_path() {
-    // As the Java client since ZOOKEEPER-4565: getConfig with a watch under a chroot hears of
-    // `/zookeeper/config` itself, never of the client's `/zookeeper/config` (server
-    // `/app/zookeeper/config`), and a watch on that client path never hears of the config.
+    // getConfig with a watch under a chroot hears of `/zookeeper/config` itself, never of the
+    // client's `/zookeeper/config` (server `/app/zookeeper/config`), and a watch on that client
+    // path never hears of the config.
     let (mut h, conn) = Harness::connected("h:1/app");
     let absolute = SubmitOptions {
         absolute_path: true,

@@ -104,8 +104,9 @@ impl fmt::Display for SessionState {
 pub struct WatchedEvent {
     /// What happened.
     pub event_type: EventType,
-    /// The node it happened to (a client path, chroot removed). For recursive watchers this can
-    /// be any descendant of the watched path.
+    /// The node it happened to (a client path, chroot removed; for a watch set outside the
+    /// chroot with `absolute_path`, such as on `/zookeeper/config`, the server path). For
+    /// recursive watchers this can be any descendant of the watched path.
     pub path: String,
     /// The zxid of the change when the server sends it (3.9+), otherwise -1.
     pub zxid: i64,

@@ -95,7 +95,10 @@ pub enum RequestTimeout {
 pub struct SubmitOptions {
     /// The request's timeout.
     pub timeout: RequestTimeout,
-    /// Send paths as given, without the chroot (for `/zookeeper/config`).
+    /// Send paths as given, without the chroot (for `/zookeeper/config`). A watch the request
+    /// sets on a path outside the chroot is kept apart from client paths: it hears of that node
+    /// (or, recursive, of its descendants outside the chroot), and its events carry the server
+    /// path.
     pub absolute_path: bool,
 }
 
@@ -351,9 +354,12 @@ impl Session {
         self.watches.contains(watcher)
     }
 
-    /// The path (a client path) and kind of a live watcher, `None` if it is not live.
+    /// The path and kind of a live watcher, `None` if it is not live. The path is a client path,
+    /// or the server path of a watch set outside the chroot with `absolute_path`.
     pub fn watcher(&self, watcher: WatcherId) -> Option<(&str, WatchKind)> {
-        self.watches.get(watcher)
+        self.watches
+            .get(watcher)
+            .map(|(path, kind)| (crate::path::shown(path), kind))
     }
 
     /// Why connection attempts failed since the session was last connected: one entry per host
@@ -463,10 +469,11 @@ impl Session {
             || self.config.connect_string.chroot.as_str().is_none())
             && requests::request_path_mut(&mut request).is_some();
         let copied_path = (!take_path).then(|| requests::request_path(&request).to_owned());
-        // The session keys its watches and errors by client path; a path outside the chroot gets
-        // a key of its own (see `Chroot::key_outside`).
-        let chroot = self.config.connect_string.chroot.clone();
-        let absolute = options.absolute_path;
+        // The session keys watches by client path; a watch set with `absolute_path` gets the key
+        // its notifications map to (see `Chroot::key_outside`). Other requests keep the path as
+        // given, which their errors name.
+        let keyed_outside = (options.absolute_path && watch.is_some())
+            .then(|| self.config.connect_string.chroot.clone());
         let client_path = move |request: &mut Request| {
             let path = match copied_path {
                 Some(path) => path,
@@ -474,10 +481,9 @@ impl Session {
                     .map(std::mem::take)
                     .unwrap_or_default(),
             };
-            if absolute {
-                chroot.key_outside(path)
-            } else {
-                path
+            match &keyed_outside {
+                Some(chroot) => chroot.key_outside(path),
+                None => path,
             }
         };
         let op = request.op_code();
