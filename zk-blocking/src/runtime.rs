@@ -49,7 +49,7 @@ impl Runtime for ThreadRuntime {
         Instant::now()
     }
 
-    /// zk-blocking's callers wait in [`block_on`], parked: a pending reply means a caller about
+    /// zk-blocking's callers wait parked (its `block_on`): a pending reply means a caller about
     /// to sleep. (Under another executor a pending poll may not; that costs only a write per
     /// request, as on the async runtimes, never a request left unsent.)
     fn callers_park(&self) -> bool {
