@@ -379,9 +379,7 @@ impl Engine {
             g.drain(now);
             return Ok(id);
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        let written = g.write_out(&mut cx);
-        if written != WriteState::Done || driver_needed {
+        if g.write_out_now() != WriteState::Done || driver_needed {
             g.wake_driver();
         }
         // A request refused in order behind others (Unsupported) resolves now.
@@ -826,10 +824,15 @@ impl Inner {
         if !self.batch_writes || self.is_driver_thread() {
             return;
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        if self.write_out(&mut cx) != WriteState::Done {
+        if self.write_out_now() != WriteState::Done {
             self.wake_driver();
         }
+    }
+
+    /// `write_out` from a caller's thread: no task waits on the socket here, so what it cannot
+    /// take is left for the driver (the caller wakes it).
+    fn write_out_now(&mut self) -> WriteState {
+        self.write_out(&mut Context::from_waker(Waker::noop()))
     }
 
     fn wake_driver(&mut self) {

@@ -219,26 +219,8 @@ impl Chroot {
         }
     }
 
-    /// The session's key for a path submitted without the chroot (`absolute_path`): the same
-    /// key a notification for that server path maps to ([`key_of_server`](Self::key_of_server)):
-    /// its client path when it lies in the chroot (or there is none), else the path behind
-    /// [`OUTSIDE_CHROOT`], so it can never be taken for the client path of the same name
-    /// (`/zookeeper/config` under chroot `/app` is the server's `/app/zookeeper/config`).
-    pub(crate) fn key_outside(&self, server_path: String) -> String {
-        match self.to_client(&server_path) {
-            Some(client) if client.len() == server_path.len() => server_path,
-            Some(client) => client.to_owned(),
-            None => {
-                let mut key = String::with_capacity(server_path.len() + 1);
-                key.push(OUTSIDE_CHROOT);
-                key.push_str(&server_path);
-                key
-            }
-        }
-    }
-
-    /// The server path for a session key: a client path gets the chroot, a key made by
-    /// [`key_outside`](Self::key_outside) loses its mark.
+    /// The server path for a session key: a client path gets the chroot, a marked key (see
+    /// [`key_of_server`](Self::key_of_server)) loses its mark.
     pub(crate) fn key_to_server(&self, key: &str) -> String {
         match key.strip_prefix(OUTSIDE_CHROOT) {
             Some(server) => server.to_owned(),
@@ -246,8 +228,10 @@ impl Chroot {
         }
     }
 
-    /// The session key for a server path: its client path when it lies under the chroot, else
-    /// the marked server path (a watch set with `absolute_path`, or nothing, is under it).
+    /// The session key for a server path, both for a watch set with `absolute_path` and for a
+    /// notification: its client path when it lies under the chroot (or there is none), else the
+    /// path behind [`OUTSIDE_CHROOT`], so it can never be taken for the client path of the same
+    /// name (`/zookeeper/config` under chroot `/app` is the server's `/app/zookeeper/config`).
     pub(crate) fn key_of_server<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
         match self.to_client(path) {
             Some(client) => std::borrow::Cow::Borrowed(client),
@@ -275,14 +259,13 @@ mod tests {
     #[test]
     fn keys_outside_the_chroot_never_meet_client_paths() {
         let app = Chroot::new("/app").unwrap();
-        let key = app.key_outside("/zookeeper/config".into());
+        let key = app.key_of_server("/zookeeper/config");
         assert_eq!(key, "@/zookeeper/config");
         assert_eq!(app.key_to_server(&key), "/zookeeper/config");
         assert_eq!(
             app.key_to_server("/zookeeper/config"),
             "/app/zookeeper/config"
         );
-        assert_eq!(app.key_of_server("/zookeeper/config"), key);
         assert_eq!(
             app.key_of_server("/app/zookeeper/config"),
             "/zookeeper/config"
@@ -290,19 +273,16 @@ mod tests {
         assert_eq!(app.key_of_server("/apple"), "@/apple");
         assert_eq!(shown(&key), "/zookeeper/config");
         // Inside the chroot an absolute path is keyed as its client path, as its notification is.
-        assert_eq!(app.key_outside("/app/x".into()), "/x");
-        assert_eq!(app.key_outside("/app".into()), "/");
+        assert_eq!(app.key_of_server("/app/x"), "/x");
+        assert_eq!(app.key_of_server("/app"), "/");
         // The server's root, and a recursive walk up to it, stay outside the client's paths.
-        let root = app.key_outside("/".into());
+        let root = app.key_of_server("/");
         assert_eq!(root, "@/");
         let up: Vec<&str> = ancestors_inclusive("@/a/b").collect();
         assert_eq!(up, ["@/a/b", "@/a", "@/"]);
         // No chroot: every path is a client path and keys are plain.
         let none = Chroot::none();
-        assert_eq!(
-            none.key_outside("/zookeeper/config".into()),
-            "/zookeeper/config"
-        );
+        assert_eq!(none.key_of_server("/zookeeper/config"), "/zookeeper/config");
         assert_eq!(none.key_of_server("/zookeeper/config"), "/zookeeper/config");
         // A marked key's ancestors never reach a client path, so recursive watches on the
         // client's `/` do not hear of nodes outside the chroot.

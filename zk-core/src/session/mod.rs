@@ -470,7 +470,7 @@ impl Session {
             && requests::request_path_mut(&mut request).is_some();
         let copied_path = (!take_path).then(|| requests::request_path(&request).to_owned());
         // The session keys watches by client path; a watch set with `absolute_path` gets the key
-        // its notifications map to (see `Chroot::key_outside`). Other requests keep the path as
+        // its notifications map to (see `Chroot::key_of_server`). Other requests keep the path as
         // given, which their errors name.
         let keyed_outside = (options.absolute_path && watch.is_some())
             .then(|| self.config.connect_string.chroot.clone());
@@ -482,7 +482,7 @@ impl Session {
                     .unwrap_or_default(),
             };
             match &keyed_outside {
-                Some(chroot) => chroot.key_outside(path),
+                Some(chroot) => chroot.key_of_server(&path).into_owned(),
                 None => path,
             }
         };

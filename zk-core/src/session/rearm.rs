@@ -34,8 +34,7 @@ impl Session {
     ) -> bool {
         let path = requests::request_path(request);
         let key = if absolute {
-            let chroot = &self.config.connect_string.chroot;
-            std::borrow::Cow::Owned(chroot.key_outside(path.to_owned()))
+            self.config.connect_string.chroot.key_of_server(path)
         } else {
             std::borrow::Cow::Borrowed(path)
         };
