@@ -145,3 +145,115 @@ fn a_future_that_waits_forever_is_a_deadlock_not_a_hang() {
     });
     assert!(matches!(r, Err(Stuck::TimeLimit { .. })), "{r:?}");
 }
+
+/// A waker that only records that it was woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The read role (zk-client's `read_role`): a caller waiting for a reply is the one the socket's
+/// readiness wakes. Here the socket wakes such a caller, which is dropped without ever being
+/// polled again; the bytes that woke it must still be read, and the next ones too (a watch
+/// notification), without waiting for the driver's timer (a ping, 10 s away with a 30 s
+/// session). The clock is the world's virtual one, so the bound is exact, not a timing guess.
+#[test]
+fn a_waiter_dropped_after_the_socket_woke_it_leaves_nothing_unread() {
+    use std::future::{Future, IntoFuture};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    let w = world(5);
+    let w2 = w.clone();
+    let took = w
+        .block_on(LIMIT, async move {
+            let session = |node| {
+                w2.builder(node, &w2.connect_string())
+                    .session_timeout(Duration::from_secs(30))
+                    .connect()
+            };
+            let c = session(Node(1)).await.expect("connect");
+            let writer = session(Node(2)).await.expect("connect");
+            c.create("/a", "0").await.expect("create");
+            let (_, _, watch) = c.get_data("/a").watch().await.expect("watch");
+
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let mut get = c.get_data("/a").into_future();
+            let first = std::pin::Pin::new(&mut get).poll(&mut Context::from_waker(&waker));
+            assert!(first.is_pending(), "the reply cannot be there yet");
+            while !flag.0.load(Ordering::SeqCst) {
+                c.sleep(Duration::from_millis(1)).await;
+            }
+            drop(get);
+
+            let start = w2.elapsed();
+            writer.set_data("/a", "1").await.expect("write");
+            let event = watch.await.expect("the watch fires");
+            assert_eq!(event.path, "/a");
+            let took = w2.elapsed() - start;
+            writer.close().await;
+            c.close().await;
+            took
+        })
+        .expect("the run finishes");
+    assert!(
+        took < Duration::from_secs(1),
+        "the notification waited {took:?}: bytes were left for the driver's timer"
+    );
+}
+
+/// The read role again: a waiting caller reads the reply to closeSession (with its own). The
+/// session is over then, and only the driver finishes it (ends state streams, drops its task):
+/// the caller's read must wake it, not leave it to its timer (the close timeout, 10 s here).
+#[test]
+fn a_close_read_by_a_waiting_caller_wakes_the_driver_to_finish() {
+    use std::future::{Future, IntoFuture};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    let w = world(6);
+    let w2 = w.clone();
+    let took = w
+        .block_on(LIMIT, async move {
+            let c = w2
+                .builder(Node(1), &w2.connect_string())
+                .session_timeout(Duration::from_secs(30))
+                .close_timeout(Duration::from_secs(10))
+                .connect()
+                .await
+                .expect("connect");
+            let mut states = c.state_changes();
+            let waker = Waker::from(Arc::new(Flag(AtomicBool::new(false))));
+            let mut get = c.get_data("/").into_future();
+            let mut closing = Box::pin(c.close());
+            {
+                let cx = &mut Context::from_waker(&waker);
+                assert!(std::pin::Pin::new(&mut get).poll(cx).is_pending());
+                assert!(closing.as_mut().poll(cx).is_pending());
+            }
+            // Both replies arrive; their readiness goes to the waiting read, which is not
+            // polled yet.
+            c.sleep(Duration::from_millis(500)).await;
+            let got = std::pin::Pin::new(&mut get).poll(&mut Context::from_waker(&waker));
+            assert!(matches!(got, std::task::Poll::Ready(Ok(_))), "{got:?}");
+            let start = w2.elapsed();
+            while next_state(&mut states).await != SessionState::Lost(zk_client::LostReason::Closed)
+            {
+            }
+            // The stream ends once the driver has finished the session.
+            let end = std::future::poll_fn(|cx| std::pin::Pin::new(&mut states).poll_next(cx));
+            assert_eq!(end.await, None);
+            w2.elapsed() - start
+        })
+        .expect("the run finishes");
+    assert!(
+        took < Duration::from_secs(1),
+        "the driver finished the closed session {took:?} later: only its timer woke it"
+    );
+}
