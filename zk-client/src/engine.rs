@@ -32,7 +32,7 @@ use zk_core::{
 };
 
 use crate::obs::{self, RequestObs};
-use crate::read_role::ReadRouter;
+use crate::read_role::{ReadRouter, Waiter};
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::tls::Connector;
 
@@ -429,6 +429,7 @@ impl Engine {
     pub(crate) fn drop_watcher(&self, watcher: WatcherId) {
         let now = self.now();
         let mut g = self.lock();
+        self.leave_read_role(&mut g, Waiter::Watch(watcher));
         g.remove_slot(watcher);
         g.session.remove_watcher(now, watcher);
         g.drain(now);
@@ -442,7 +443,7 @@ impl Engine {
     pub(crate) fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
         let mut g = self.lock();
         if let Some(reply) = g.take_reply(id) {
-            self.leave_read_role(&mut g, id);
+            self.leave_read_role(&mut g, Waiter::Reply(id));
             return Poll::Ready(reply);
         }
         match g.replies.get_mut(&id) {
@@ -462,24 +463,31 @@ impl Engine {
             }
         }
         g.flush_before_waiting();
-        // A poll with no waker to wake (`now_or_never`, a `poll_immediate`) is nobody waiting:
-        // given the role, it would hold readiness for a task that never comes back.
-        if !g.callers_read || cx.waker().will_wake(Waker::noop()) {
+        if !self.take_read_role(&mut g, Waiter::Reply(id), cx) {
             return Poll::Pending;
         }
-        // From here on the socket's readiness comes to this caller; one that came to the role
-        // and was not acted on yet is acted on now (the bytes may hold this very reply).
-        if !self.router.take(id, cx.waker()) {
-            return Poll::Pending;
-        }
-        self.read_as_caller(&mut g);
         match g.take_reply(id) {
             Some(reply) => {
-                self.leave_read_role(&mut g, id);
+                self.leave_read_role(&mut g, Waiter::Reply(id));
                 Poll::Ready(reply)
             }
             None => Poll::Pending,
         }
+    }
+
+    /// `waiter` found what it waits for missing: from here on the socket's readiness comes to it
+    /// (where the runtime's callers read). A readiness that came to the role and was not acted
+    /// on yet is acted on now, by reading the socket (the bytes may hold what it waits for);
+    /// returns whether it read.
+    fn take_read_role(&self, g: &mut Inner, waiter: Waiter, cx: &Context<'_>) -> bool {
+        if !g.callers_read {
+            return false;
+        }
+        if !self.router.take(waiter, cx.waker()) {
+            return false;
+        }
+        self.read_as_caller(g);
+        true
     }
 
     /// A caller reads the socket dry under the lock, registering the router; then makes sure
@@ -497,11 +505,11 @@ impl Engine {
         }
     }
 
-    /// The caller waiting for `id` leaves; if a readiness went to it as the read role's holder
-    /// since its last read, it reads the socket dry once more, so that those bytes are not left
-    /// for nobody (later ones go to the driver).
-    fn leave_read_role(&self, g: &mut Inner, id: RequestId) {
-        if self.router.leave(id) {
+    /// `waiter` leaves; if a readiness went to it as the read role's holder since its last
+    /// read, it reads the socket dry once more, so that those bytes are not left for nobody
+    /// (later ones go to the driver).
+    fn leave_read_role(&self, g: &mut Inner, waiter: Waiter) {
+        if self.router.leave(waiter) {
             self.read_as_caller(g);
         }
     }
@@ -510,7 +518,7 @@ impl Engine {
     pub(crate) fn abandon_reply(&self, id: RequestId) {
         let now = self.now();
         let mut g = self.lock();
-        self.leave_read_role(&mut g, id);
+        self.leave_read_role(&mut g, Waiter::Reply(id));
         if let Some(ReplySlot::Done((_, Some(w)))) = g.replies.remove(&id) {
             g.remove_slot(w);
             g.session.remove_watcher(now, w);
@@ -527,23 +535,30 @@ impl Engine {
         cx: &mut Context<'_>,
     ) -> Poll<Option<WatchItem>> {
         let mut g = self.lock();
-        let done = g.driver == DriverState::Done;
-        let Some(slot) = g.watchers.get_mut(&id) else {
-            return Poll::Ready(None);
-        };
-        if let Some(item) = slot.as_mut().and_then(|m| m.queue.pop_front()) {
-            return Poll::Ready(Some(item));
+        if let Some(item) = g.next_watch_item(id) {
+            self.leave_read_role(&mut g, Waiter::Watch(id));
+            return Poll::Ready(item);
         }
-        if done {
-            return Poll::Ready(None);
+        if let Some(slot) = g.watchers.get_mut(&id) {
+            slot.get_or_insert_with(Box::default).waker = Some(cx.waker().clone());
         }
-        slot.get_or_insert_with(Box::default).waker = Some(cx.waker().clone());
-        Poll::Pending
+        if !self.take_read_role(&mut g, Waiter::Watch(id), cx) {
+            return Poll::Pending;
+        }
+        match g.next_watch_item(id) {
+            Some(item) => {
+                self.leave_read_role(&mut g, Waiter::Watch(id));
+                Poll::Ready(item)
+            }
+            None => Poll::Pending,
+        }
     }
 
     /// Forgets a one-shot watcher's mailbox after it delivered its item.
     pub(crate) fn forget_watcher(&self, id: WatcherId) {
-        self.lock().remove_slot(id);
+        let mut g = self.lock();
+        self.leave_read_role(&mut g, Waiter::Watch(id));
+        g.remove_slot(id);
     }
 
     pub(crate) fn subscribe_state(&self) -> u64 {
@@ -895,6 +910,19 @@ impl Inner {
             return Some((Err(Error::Closed), None));
         }
         None
+    }
+
+    /// The next item for watcher `id`: `Some(None)` once nothing more can come (the watcher is
+    /// unknown or the driver stopped), `None` while it waits.
+    fn next_watch_item(&mut self, id: WatcherId) -> Option<Option<WatchItem>> {
+        let done = self.driver == DriverState::Done;
+        let Some(slot) = self.watchers.get_mut(&id) else {
+            return Some(None);
+        };
+        if let Some(item) = slot.as_mut().and_then(|m| m.queue.pop_front()) {
+            return Some(Some(item));
+        }
+        done.then_some(None)
     }
 
     /// Whether the driver must run for what the session now wants: its next deadline is earlier

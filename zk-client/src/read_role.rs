@@ -5,9 +5,9 @@
 //! Every read of the session's connection, by the driver or by a caller, registers one waker, the
 //! [`ReadRouter`]'s, and every read goes on until the socket would block, so the socket's next
 //! readiness always reaches the router. The router wakes the caller holding the read role, or
-//! the driver when none does. A caller takes the role when it finds its reply missing (the most
-//! recent such caller wins: it is the one most surely waiting) and gives it back when it leaves
-//! (its reply came, or its future was dropped). Taking the role costs no system call: the caller
+//! the driver when none does. A caller takes the role when it finds its reply, or its watcher's
+//! next event, missing (the most recent such caller wins: it is the one most surely waiting) and
+//! gives it back when it leaves (what it waited for came, or its future or stream was dropped). Taking the role costs no system call: the caller
 //! reads only when a readiness came to the role and was not acted on yet.
 //!
 //! Readiness is one-shot (async-io, tokio and the simulated network alike): once it has fired,
@@ -17,8 +17,9 @@
 //! delays reading is a holder woken and then neither polled nor dropped for a while (a future
 //! kept aside in a `select!` loop): its session's bytes then wait until another caller waits for
 //! a reply or the driver's next turn (its timer: a third of the session timeout while connected,
-//! the connect or close timeout while connecting or closing). A poll with the no-op waker never
-//! takes the role, for that reason.
+//! the connect or close timeout while connecting or closing). (A poll with a no-op waker, as
+//! `now_or_never` makes, cannot be told apart: `Waker::will_wake` compares vtable addresses,
+//! which differ between crates.)
 //!
 //! The TLS transport's reads may also write (its records); a write readiness that reaches a
 //! holder only makes it read once for nothing, and whatever a caller's read leaves unwritten
@@ -31,7 +32,15 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
 
-use zk_core::RequestId;
+use zk_core::{RequestId, WatcherId};
+
+/// A caller that can hold the read role: a task waiting for a reply, or for a watcher's next
+/// item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    Reply(RequestId),
+    Watch(WatcherId),
+}
 
 /// Routes read readiness to the holder of the read role or to the driver.
 #[derive(Default)]
@@ -41,8 +50,8 @@ pub(crate) struct ReadRouter {
 
 #[derive(Default)]
 struct Route {
-    /// The caller holding the read role: its request and its task's waker.
-    holder: Option<(RequestId, Waker)>,
+    /// The caller holding the read role: what it waits for, and its task's waker.
+    holder: Option<(Waiter, Waker)>,
     /// The driver's waker, refreshed on every turn of the driver.
     driver: Option<Waker>,
     /// A readiness went to a holder and nobody has read the socket since: whoever takes or
@@ -64,30 +73,30 @@ impl ReadRouter {
         }
     }
 
-    /// Gives the read role to the caller waiting for `id`. Returns true when a readiness went to
+    /// Gives the read role to `waiter`. Returns true when a readiness went to
     /// a holder and was not acted on yet: the caller must read the socket dry now. Otherwise the
     /// socket is registered with the router (whoever read it last read it dry), so its next
     /// readiness comes to this caller; no system call is needed to take the role.
-    pub(crate) fn take(&self, id: RequestId, waker: &Waker) -> bool {
+    pub(crate) fn take(&self, waiter: Waiter, waker: &Waker) -> bool {
         let mut s = self.lock();
         match &mut s.holder {
             Some((held, w)) => {
-                *held = id;
+                *held = waiter;
                 if !w.will_wake(waker) {
                     *w = waker.clone();
                 }
             }
-            None => s.holder = Some((id, waker.clone())),
+            None => s.holder = Some((waiter, waker.clone())),
         }
         std::mem::take(&mut s.unread)
     }
 
-    /// The caller waiting for `id` leaves: if it held the role, the role goes back to the driver.
+    /// `waiter` leaves: if it held the role, the role goes back to the driver.
     /// Returns true when a readiness had gone to it and was not acted on: the caller must then
     /// read the socket dry itself, or those bytes would wait for nobody.
-    pub(crate) fn leave(&self, id: RequestId) -> bool {
+    pub(crate) fn leave(&self, waiter: Waiter) -> bool {
         let mut s = self.lock();
-        if s.holder.as_ref().is_some_and(|(held, _)| *held == id) {
+        if s.holder.as_ref().is_some_and(|(held, _)| *held == waiter) {
             s.holder = None;
             std::mem::take(&mut s.unread)
         } else {
