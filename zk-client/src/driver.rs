@@ -1,6 +1,5 @@
-//! The driver: one task per session that reads from the socket into the session machine when no
-//! caller waiting for a reply does (`read_role`), arms the timer the session asks for, dials the
-//! hosts it names and runs its four-letter-word probes. It
+//! The driver: one task per session that reads from the socket into the session machine, arms the
+//! timer the session asks for, dials the hosts it names and runs its four-letter-word probes. It
 //! is written once, as a plain `Future`, over the [`Runtime`] trait, and touches the session only
 //! through the [`Engine`]'s driver-side methods, each of which checks the driver's generation.
 //!
@@ -42,6 +41,7 @@ pub(crate) struct Driver {
     timer: Option<Box<dyn Timer>>,
     /// The timer fired since the last turn; the next turn tells the engine.
     timer_fired: bool,
+    read_buf: Vec<u8>,
     probes: Vec<(ProbeId, BoxFuture<Result<String, ()>>)>,
 }
 
@@ -53,6 +53,7 @@ impl Driver {
             connecting: None,
             timer: None,
             timer_fired: false,
+            read_buf: vec![0; 64 * 1024],
             probes: Vec::new(),
         }
     }
@@ -99,9 +100,13 @@ impl Driver {
         }
 
         let fired = std::mem::take(&mut self.timer_fired);
-        let turn = self
-            .engine
-            .driver_step(gen, cx, fired, self.connecting.is_some())?;
+        let turn = self.engine.driver_step(
+            gen,
+            cx,
+            &mut self.read_buf,
+            fired,
+            self.connecting.is_some(),
+        )?;
         if turn.finished {
             return None;
         }

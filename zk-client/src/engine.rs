@@ -8,9 +8,8 @@
 //! Why the session sits behind a lock rather than behind a channel: a request is encoded on the
 //! caller's thread straight into the session's output buffer and, when the socket takes it, written
 //! out by the caller too (or, pipelined behind others, by whoever writes next: see `submit`); its
-//! reply is read and decoded by the caller itself when it is the one waiting (`read_role`), or
-//! handed to its future by the driver in the same critical section that decoded it. No message
-//! hops, and no wake-up of the driver per request.
+//! reply is handed to the caller's future by the driver in the same critical section that decoded
+//! it. No message hops, and no wake-up of the driver per request.
 //! The lock is held for in-memory work and for non-blocking socket calls, never across a wait.
 //!
 //! Each driver (one per session: `restart()` starts a new one) has a generation number, and every
@@ -32,7 +31,6 @@ use zk_core::{
 };
 
 use crate::obs::{self, RequestObs};
-use crate::read_role::{ReadRouter, Waiter};
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::tls::Connector;
 
@@ -92,9 +90,6 @@ struct Mailbox {
     waker: Option<Waker>,
 }
 
-/// How much one read of the socket takes at most.
-const READ_BUF_BYTES: usize = 64 * 1024;
-
 /// Below this many buckets the watchers' map is not worth shrinking.
 const MIN_SHRINK: usize = 1024;
 
@@ -135,8 +130,8 @@ enum DriverState {
 pub(crate) struct Turn {
     /// Something changed that the driver must look at again before it sleeps: a timeout was
     /// handled, the session began closing, the write failed, or there is transport work.
-    /// Bytes read do not count: the read ended with the socket holding the read router's waker
-    /// (`read_role`), and everything they produced was drained and written in the same turn.
+    /// Bytes read do not count: the read ended with the socket holding the driver's waker, and
+    /// everything they produced was drained and written in the same turn.
     pub(crate) progress: bool,
     /// Dials and probes to start.
     pub(crate) actions: Vec<Action>,
@@ -162,9 +157,7 @@ struct Inner {
     driver_thread: Option<std::thread::ThreadId>,
     /// The runtime's callers park while they wait (`Runtime::callers_park`): pipelined requests
     /// are written in batches, when a caller waits or by the driver's next turn.
-    callers_park: bool,
-    /// Callers waiting for replies take the read role (`Runtime::callers_read`, `read_role`).
-    callers_read: bool,
+    batch_writes: bool,
     replies: IdMap<RequestId, ReplySlot>,
     watchers: IdMap<WatcherId, WatchSlot>,
     // Ordered: subscribers are woken in subscription order, the same on every run (the
@@ -185,8 +178,6 @@ struct Inner {
     first_id: RequestId,
     /// Most items one watcher's mailbox holds (see `deliver`).
     watch_queue_limit: usize,
-    /// What the socket is read into, by the driver or a waiting caller (`read_role`).
-    read_buf: Vec<u8>,
 }
 
 /// Shared between every handle and the driver.
@@ -198,11 +189,6 @@ pub(crate) struct Engine {
     /// Numbers the retry loops' jitter seeds, so they differ per loop yet replay in a
     /// deterministic runtime.
     retries: std::sync::atomic::AtomicU64,
-    /// Who is woken when the socket has bytes: the waiting caller holding the read role, or the
-    /// driver (see `read_role`).
-    router: Arc<ReadRouter>,
-    /// The router as a waker: every read of the socket registers it, whoever reads.
-    read_waker: Waker,
 }
 
 impl Engine {
@@ -212,7 +198,6 @@ impl Engine {
         connector: Connector,
         watch_queue_limit: usize,
     ) -> Arc<Self> {
-        let router = Arc::new(ReadRouter::default());
         Arc::new(Engine {
             inner: Mutex::new(Inner {
                 session,
@@ -221,8 +206,7 @@ impl Engine {
                 write_pos: 0,
                 timer_at: None,
                 driver_thread: None,
-                callers_park: rt.callers_park(),
-                callers_read: rt.callers_read(),
+                batch_writes: rt.callers_park(),
                 replies: IdMap::default(),
                 watchers: IdMap::default(),
                 state_subs: BTreeMap::new(),
@@ -235,13 +219,10 @@ impl Engine {
                 generation: 0,
                 first_id: RequestId(0),
                 watch_queue_limit,
-                read_buf: vec![0; READ_BUF_BYTES],
             }),
             rt,
             connector,
             retries: std::sync::atomic::AtomicU64::new(0),
-            read_waker: Waker::from(router.clone()),
-            router,
         })
     }
 
@@ -381,8 +362,13 @@ impl Engine {
             g.wake_driver();
             return Ok(id);
         }
-        let driver_needed = g.driver_needed();
-        if pipelined && g.callers_park && !driver_needed {
+        let earlier_deadline = match (g.session.poll_timeout(), g.timer_at) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let driver_needed = earlier_deadline || g.session.wants_transport();
+        if pipelined && g.batch_writes && !driver_needed {
             // From another thread, waking the driver costs more than the write, but one write
             // per request costs a system call each. Where callers park (zk-blocking), the bytes
             // wait for whichever comes first: a caller's wait for a reply (`poll_reply` writes),
@@ -429,7 +415,6 @@ impl Engine {
     pub(crate) fn drop_watcher(&self, watcher: WatcherId) {
         let now = self.now();
         let mut g = self.lock();
-        self.leave_read_role(&mut g, Waiter::Watch(watcher));
         g.remove_slot(watcher);
         g.session.remove_watcher(now, watcher);
         g.drain(now);
@@ -438,79 +423,35 @@ impl Engine {
 
     // ---- mailboxes --------------------------------------------------------------------------
 
-    /// The reply to request `id`, parking the task until it comes. A caller that finds its reply
-    /// missing takes the read role and reads what the socket holds itself (`read_role`).
+    /// The reply to request `id`, parking the task until it comes.
     pub(crate) fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
         let mut g = self.lock();
-        if let Some(reply) = g.take_reply(id) {
-            self.leave_read_role(&mut g, Waiter::Reply(id));
-            return Poll::Ready(reply);
-        }
+        // Done, or asked after a restart for a request of the replaced session whose outcome
+        // is gone (it was not Done when the session was replaced).
+        let done = g.driver == DriverState::Done || id < g.first_id;
         match g.replies.get_mut(&id) {
+            Some(ReplySlot::Done(..)) => match g.replies.remove(&id) {
+                Some(ReplySlot::Done(reply)) => Poll::Ready(reply),
+                _ => Poll::Ready((Err(Error::Closed), None)),
+            },
+            _ if done => Poll::Ready((Err(Error::Closed), None)),
             Some(ReplySlot::Waiting(w, _)) => {
                 // Update the waker in place: no second hash, and no clone when the same task
                 // polls again.
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     *w = Some(cx.waker().clone());
                 }
+                g.flush_before_waiting();
+                Poll::Pending
             }
-            Some(ReplySlot::Done(..)) => {}
             None => {
                 g.replies.insert(
                     id,
                     ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
                 );
+                g.flush_before_waiting();
+                Poll::Pending
             }
-        }
-        g.flush_before_waiting();
-        if !self.take_read_role(&mut g, Waiter::Reply(id), cx) {
-            return Poll::Pending;
-        }
-        match g.take_reply(id) {
-            Some(reply) => {
-                self.leave_read_role(&mut g, Waiter::Reply(id));
-                Poll::Ready(reply)
-            }
-            None => Poll::Pending,
-        }
-    }
-
-    /// `waiter` found what it waits for missing: from here on the socket's readiness comes to it
-    /// (where the runtime's callers read). A readiness that came to the role and was not acted
-    /// on yet is acted on now, by reading the socket (the bytes may hold what it waits for);
-    /// returns whether it read.
-    fn take_read_role(&self, g: &mut Inner, waiter: Waiter, cx: &Context<'_>) -> bool {
-        if !g.callers_read {
-            return false;
-        }
-        if !self.router.take(waiter, cx.waker()) {
-            return false;
-        }
-        self.read_as_caller(g);
-        true
-    }
-
-    /// A caller reads the socket dry under the lock, registering the router; then makes sure
-    /// whatever the bytes asked for happens: bytes the session answered with go out, and the
-    /// driver is woken for what only it does: an earlier deadline, a host to dial, a socket that
-    /// would not take the bytes or failed, and a session or connection that ended (the driver
-    /// finishes the session's shutdown, or dials again).
-    fn read_as_caller(&self, g: &mut Inner) {
-        let now = self.now();
-        let state = g.session.state();
-        g.read_ready(now, &mut Context::from_waker(&self.read_waker));
-        let ended = g.session.state() != state || g.io.is_none();
-        if ended || g.write_out_now() != WriteState::Done || g.driver_needed() {
-            g.wake_driver();
-        }
-    }
-
-    /// `waiter` leaves; if a readiness went to it as the read role's holder since its last
-    /// read, it reads the socket dry once more, so that those bytes are not left for nobody
-    /// (later ones go to the driver).
-    fn leave_read_role(&self, g: &mut Inner, waiter: Waiter) {
-        if self.router.leave(waiter) {
-            self.read_as_caller(g);
         }
     }
 
@@ -518,7 +459,6 @@ impl Engine {
     pub(crate) fn abandon_reply(&self, id: RequestId) {
         let now = self.now();
         let mut g = self.lock();
-        self.leave_read_role(&mut g, Waiter::Reply(id));
         if let Some(ReplySlot::Done((_, Some(w)))) = g.replies.remove(&id) {
             g.remove_slot(w);
             g.session.remove_watcher(now, w);
@@ -535,30 +475,23 @@ impl Engine {
         cx: &mut Context<'_>,
     ) -> Poll<Option<WatchItem>> {
         let mut g = self.lock();
-        if let Some(item) = g.next_watch_item(id) {
-            self.leave_read_role(&mut g, Waiter::Watch(id));
-            return Poll::Ready(item);
+        let done = g.driver == DriverState::Done;
+        let Some(slot) = g.watchers.get_mut(&id) else {
+            return Poll::Ready(None);
+        };
+        if let Some(item) = slot.as_mut().and_then(|m| m.queue.pop_front()) {
+            return Poll::Ready(Some(item));
         }
-        if let Some(slot) = g.watchers.get_mut(&id) {
-            slot.get_or_insert_with(Box::default).waker = Some(cx.waker().clone());
+        if done {
+            return Poll::Ready(None);
         }
-        if !self.take_read_role(&mut g, Waiter::Watch(id), cx) {
-            return Poll::Pending;
-        }
-        match g.next_watch_item(id) {
-            Some(item) => {
-                self.leave_read_role(&mut g, Waiter::Watch(id));
-                Poll::Ready(item)
-            }
-            None => Poll::Pending,
-        }
+        slot.get_or_insert_with(Box::default).waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// Forgets a one-shot watcher's mailbox after it delivered its item.
     pub(crate) fn forget_watcher(&self, id: WatcherId) {
-        let mut g = self.lock();
-        self.leave_read_role(&mut g, Waiter::Watch(id));
-        g.remove_slot(id);
+        self.lock().remove_slot(id);
     }
 
     pub(crate) fn subscribe_state(&self) -> u64 {
@@ -634,7 +567,6 @@ impl Engine {
         g.actions.clear();
         g.timer_at = None;
         g.closing_unowned = false;
-        self.router.reset();
         // The old driver may be parked with nothing left to wake it: wake it so that it sees it
         // is stale and ends, instead of lingering in the executor.
         if let Some(w) = g.driver_waker.take() {
@@ -683,8 +615,7 @@ impl Engine {
 
     /// One turn of the driver, under one lock: reads everything the socket has ready into the
     /// session, fires a timeout that is due, closes the session once every handle is gone,
-    /// writes what is left, registers the driver's waker (with the read router too, for
-    /// readiness no waiting caller takes), and reports the transport work to do
+    /// writes what is left, registers the driver's waker, and reports the transport work to do
     /// and the next deadline. `timer_fired` says the driver's timer fired since the last turn;
     /// `dialing` that a connection attempt is still under way. `None` if the driver is stale
     /// (restart() replaced its session).
@@ -692,6 +623,7 @@ impl Engine {
         &self,
         gen: u64,
         cx: &mut Context<'_>,
+        buf: &mut [u8],
         timer_fired: bool,
         dialing: bool,
     ) -> Option<Turn> {
@@ -701,9 +633,7 @@ impl Engine {
         if timer_fired {
             g.timer_at = None;
         }
-        self.router.set_driver(cx.waker());
-        self.router.clear_unread();
-        g.read_ready(now, &mut Context::from_waker(&self.read_waker));
+        g.read_ready(now, cx, buf);
         let mut progress = false;
         if g.session.poll_timeout().is_some_and(|t| t <= now) {
             g.session.handle_timeout(now);
@@ -806,21 +736,12 @@ impl Inner {
         self.write_pos = 0;
     }
 
+    /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
+    /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
+    /// polling with its own waker, registers for writability.
     /// Reads everything the socket has ready into the session, draining after each read. Ends
-    /// with the socket holding `cx`'s waker (always the read router's), or with no socket.
-    fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>) {
-        let mut buf = std::mem::take(&mut self.read_buf);
-        if buf.len() < READ_BUF_BYTES {
-            // A panic under an earlier read (a user's waker, say) left the buffer taken: an
-            // empty one would read as a closed connection, every time.
-            buf.resize(READ_BUF_BYTES, 0);
-        }
-        self.read_into(now, cx, &mut buf);
-        self.read_buf = buf;
-    }
-
-    /// `read_ready`'s loop, reading through `buf`.
-    fn read_into(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
+    /// with the socket holding the caller's waker, or with no socket.
+    fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
         while let Some((id, tcp)) = &mut self.io {
             let id = *id;
             match tcp.poll_read(cx, buf) {
@@ -852,9 +773,6 @@ impl Inner {
         }
     }
 
-    /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
-    /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
-    /// polling with its own waker, registers for writability.
     fn write_out(&mut self, cx: &mut Context<'_>) -> WriteState {
         if self.write_pos == self.write_buf.len() {
             self.clear_write_buf();
@@ -895,47 +813,6 @@ impl Inner {
         }
     }
 
-    /// The reply to `id` if it has come (or can never come: the driver stopped, or `id` belongs
-    /// to a session `restart()` replaced); removes its slot.
-    fn take_reply(&mut self, id: RequestId) -> Option<Reply> {
-        if let Some(ReplySlot::Done(..)) = self.replies.get(&id) {
-            if let Some(ReplySlot::Done(reply)) = self.replies.remove(&id) {
-                return Some(reply);
-            }
-        }
-        // Asked after a restart for a request of the replaced session whose outcome is gone (it
-        // was not Done when the session was replaced), or after the driver stopped.
-        if self.driver == DriverState::Done || id < self.first_id {
-            self.replies.remove(&id);
-            return Some((Err(Error::Closed), None));
-        }
-        None
-    }
-
-    /// The next item for watcher `id`: `Some(None)` once nothing more can come (the watcher is
-    /// unknown or the driver stopped), `None` while it waits.
-    fn next_watch_item(&mut self, id: WatcherId) -> Option<Option<WatchItem>> {
-        let done = self.driver == DriverState::Done;
-        let Some(slot) = self.watchers.get_mut(&id) else {
-            return Some(None);
-        };
-        if let Some(item) = slot.as_mut().and_then(|m| m.queue.pop_front()) {
-            return Some(Some(item));
-        }
-        done.then_some(None)
-    }
-
-    /// Whether the driver must run for what the session now wants: its next deadline is earlier
-    /// than the timer is armed for (or no timer is), or a host to dial or probe.
-    fn driver_needed(&self) -> bool {
-        let earlier_deadline = match (self.session.poll_timeout(), self.timer_at) {
-            (Some(next), Some(armed)) => next < armed,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        earlier_deadline || self.session.wants_transport()
-    }
-
     /// Whether this is the thread the driver last ran on.
     fn is_driver_thread(&self) -> bool {
         self.driver_thread == Some(std::thread::current().id())
@@ -944,7 +821,7 @@ impl Inner {
     /// A parking caller is about to wait for a reply: requests `submit` left for the driver's
     /// next turn go out now, from here, so that no caller sleeps on bytes still in memory.
     fn flush_before_waiting(&mut self) {
-        if !self.callers_park || self.is_driver_thread() {
+        if !self.batch_writes || self.is_driver_thread() {
             return;
         }
         if self.write_out_now() != WriteState::Done {

@@ -53,7 +53,6 @@ mod four_letter;
 mod kerberos;
 mod obs;
 pub mod ops;
-mod read_role;
 mod reply;
 mod retry;
 pub mod runtime;

@@ -1,6 +1,5 @@
-//! Waiting for one reply: [`ReplyFuture`] resolves when the session's [`zk_core::Event::Reply`]
-//! arrives (read by the waiting task itself, or by the driver: see `read_role`), and [`OpFuture`]
-//! turns that reply into an operation's typed result.
+//! Waiting for one reply: [`ReplyFuture`] resolves when the driver hands over the session's
+//! [`zk_core::Event::Reply`], and [`OpFuture`] turns that reply into an operation's typed result.
 //!
 //! Dropping a future before its reply arrives abandons the wait, not the request: the request was
 //! already sent and will still be applied. A watch such a request armed is removed at once, since
@@ -75,11 +74,6 @@ impl Drop for ReplyFuture {
 pub(crate) type MapReply<T> = fn(&Arc<Engine>, Reply) -> Result<T, Error>;
 
 /// The future of one operation: a reply and the mapping to its typed result.
-///
-/// Poll it again when it wakes you, or drop it: while it waits it may be the one the session's
-/// next bytes wake, and a woken future kept aside unpolled (a `select!` branch set aside) holds
-/// up reading those bytes, for every task of the client, until another of its futures waits or
-/// the client's timer comes round.
 #[must_use = "futures do nothing unless awaited; the request is already sent, though"]
 pub struct OpFuture<T> {
     reply: ReplyFuture,

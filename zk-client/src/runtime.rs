@@ -49,22 +49,9 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn callers_park(&self) -> bool {
         false
     }
-
-    /// Whether a task waiting for a reply reads the socket itself when bytes come, instead of
-    /// the driver's task reading them and waking it. That saves a hand-off per batch of replies
-    /// where the two run on different threads (async-std and smol, whose callers wait in
-    /// `block_on` holding the reactor: a fifth less CPU, a third of the context switches,
-    /// BENCHMARKS.md). Where they share one thread there is no hand-off to save, and the
-    /// reading task's extra polls cost more than the driver's turn (tokio's current-thread
-    /// runtime: 8-18 % more CPU); where callers park outside the reactor (zk-blocking) the
-    /// readiness wakes the driver's thread first anyway. Default: `!callers_park()`.
-    fn callers_read(&self) -> bool {
-        !self.callers_park()
-    }
 }
 
-/// A connected byte stream (TCP), polled by the driver and, under the client's lock, by the tasks
-/// that submit requests (they write) or wait for replies (they read), from any thread.
+/// A connected byte stream (TCP), polled by the driver.
 pub trait Transport: Send + Unpin + 'static {
     /// Reads into `buf`; `Ok(0)` means the peer closed.
     ///

@@ -41,8 +41,7 @@ fn end_error(reason: WatchEnd) -> Error {
 
 /// A one-shot watch: resolves with the event that fired it, or with the error that ended it
 /// (SessionExpired, Closed, WatchRemoved after [`Client::remove_watches`]). Dropping it before it
-/// fires removes the watcher. Like an [`OpFuture`](crate::OpFuture), poll it again when it
-/// wakes you, or drop it: while it waits it may be the one the session's next bytes wake.
+/// fires removes the watcher.
 #[must_use = "dropping a watch removes it"]
 pub struct Watch {
     /// `None` once the watch has resolved. (An `Option` rather than a flag beside it keeps the
@@ -134,8 +133,7 @@ impl PersistentItem {
 
 /// A persistent (or persistent-recursive) watch: every event until dropped, and a
 /// [`PersistentItem::Resync`] after every reconnect. The stream ends when the session does (or,
-/// after a failover, when the new server cannot keep the watch). Poll it again when it wakes
-/// you, or drop it, as a [`Watch`].
+/// after a failover, when the new server cannot keep the watch).
 #[must_use = "dropping a watch removes it"]
 pub struct PersistentWatch {
     engine: Arc<Engine>,

@@ -153,14 +153,6 @@ impl Runtime for TokioRuntime {
     fn now(&self) -> Instant {
         Instant::now()
     }
-
-    /// The driver reads the socket: on the current-thread runtime the waiting task shares its
-    /// thread, so reading there saves no hand-off and costs the task extra polls (measured: 8-18 %
-    /// more CPU, BENCHMARKS.md). The multi-thread runtime was not measured, so it keeps the
-    /// driver reading too.
-    fn callers_read(&self) -> bool {
-        false
-    }
 }
 
 /// Reads from a tokio stream into `buf`, as [`Transport::poll_read`] counts it.
