@@ -109,6 +109,17 @@ impl Transport for AsyncIoTcp {
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.0.peer_addr().ok()
     }
+
+    /// A `dup` of the socket (it stays non-blocking: the flag belongs to the open socket).
+    #[cfg(unix)]
+    fn socket(&self) -> Option<std::net::TcpStream> {
+        use std::os::fd::AsFd;
+        self.0
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::net::TcpStream::from)
+    }
 }
 
 impl Timer for AsyncIoTimer {

@@ -72,6 +72,7 @@ mod pending;
 pub mod recipes;
 mod recipes_coord;
 mod runtime;
+mod wait;
 mod watch;
 
 pub use callbacks::{ListenerHandle, WatchHandle};

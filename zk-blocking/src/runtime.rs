@@ -57,15 +57,16 @@ impl Runtime for ThreadRuntime {
     }
 }
 
-/// Runs `fut` to completion on the calling thread, parked between polls.
+/// Runs `fut` to completion on the calling thread: between polls it waits on the socket of the
+/// client its future waits for and reads it itself, or parks (`wait.rs`).
 ///
 /// Not `async_io::block_on`: a caller that waits in async-io's reactor competes with the session's
 /// `zk-driver` thread for it, and async-io wakes its fallback thread at the end of every
-/// `block_on`, so each reply cost extra thread hand-offs (BENCHMARKS.md). Parked, the caller is
-/// woken once, by whoever read its reply; the reactor stays with the driver thread (or, with no
-/// session running, with async-io's own thread), which also fires the caller's timers.
+/// `block_on`, so each reply cost extra thread hand-offs (BENCHMARKS.md). The reactor stays with
+/// the driver thread (or, with no session running, with async-io's own thread), which also fires
+/// the caller's timers.
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
-    futures_lite::future::block_on(fut)
+    crate::wait::block_on(fut)
 }
 
 /// Polls `fut` on the calling thread for at most `timeout`; `None` if it did not finish. The

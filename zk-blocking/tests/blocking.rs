@@ -151,6 +151,41 @@ fn pipelined_requests_go_out_without_anyone_waiting() {
     client.close();
 }
 
+/// Threads blocked on replies read the socket themselves (zk-client `caller_reads`), so while
+/// one does, the driver does not; once the last blocking call has returned, the place it left
+/// idle must go back to the driver, or a watch event for a waiter that is no blocking call (an
+/// async future on another thread) would wait for the next ping. A 60 s session keeps pings out
+/// of the patience bound. Broken on purpose (the driver never taking an idle place back), this
+/// times out.
+#[test]
+fn events_are_read_after_the_blocking_calls_that_read_them_have_returned() {
+    let config = SimConfig {
+        tick_ms: 5_000,
+        ..SimConfig::default()
+    };
+    let sim = Target::Sim(SimTcpServer::start(config).expect("start SimTcpServer"));
+    let client = Client::builder(&sim.connect_string())
+        .session_timeout(Duration::from_secs(60))
+        .connect()
+        .expect("connect");
+    let other = connect(&sim);
+    let (none, watch) =
+        futures_lite::future::block_on(client.as_async().exists("/w").watch()).expect("exists");
+    assert!(none.is_none());
+    let waiter = std::thread::spawn(move || futures_lite::future::block_on(watch));
+    // Calls that come and go: each reads its reply itself and leaves the place.
+    for _ in 0..300 {
+        client.exists("/absent").run().expect("exists");
+    }
+    other.create("/w", "").run().expect("create");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(waiter.join()));
+    let event = recv(&rx).expect("waiter").expect("event");
+    assert_eq!(event.event_type, EventType::NodeCreated);
+    other.close();
+    client.close();
+}
+
 /// A request that cannot complete (nothing listens where the client connects) comes back from
 /// `get_timeout`, still pending, and fails with Closed once the client is closed.
 #[test]

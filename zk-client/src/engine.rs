@@ -30,6 +30,7 @@ use zk_core::{
     SessionState, WatchedEvent, WatcherId,
 };
 
+use crate::caller_reads::{self, Entered, Entry, ParkGuard, ReaderPlace};
 use crate::obs::{self, RequestObs};
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::tls::Connector;
@@ -89,6 +90,9 @@ struct Mailbox {
     queue: VecDeque<WatchItem>,
     waker: Option<Waker>,
 }
+
+/// How much a thread reading for itself takes per read (the driver's buffer is as large).
+const CALLER_READ_BYTES: usize = 64 * 1024;
 
 /// Below this many buckets the watchers' map is not worth shrinking.
 const MIN_SHRINK: usize = 1024;
@@ -178,6 +182,10 @@ struct Inner {
     first_id: RequestId,
     /// Most items one watcher's mailbox holds (see `deliver`).
     watch_queue_limit: usize,
+    /// Who reads the socket: the driver, or a thread blocked on a reply (`caller_reads`).
+    reader: ReaderPlace,
+    /// What a thread that reads the socket reads into (allocated on its first read).
+    caller_buf: Vec<u8>,
 }
 
 /// Shared between every handle and the driver.
@@ -189,6 +197,9 @@ pub(crate) struct Engine {
     /// Numbers the retry loops' jitter seeds, so they differ per loop yet replay in a
     /// deterministic runtime.
     retries: std::sync::atomic::AtomicU64,
+    /// The runtime parks its callers (`Runtime::callers_park`): futures that wait leave this
+    /// client to their thread to read for itself (`caller_reads`).
+    callers_park: bool,
 }
 
 impl Engine {
@@ -219,7 +230,10 @@ impl Engine {
                 generation: 0,
                 first_id: RequestId(0),
                 watch_queue_limit,
+                reader: ReaderPlace::default(),
+                caller_buf: Vec::new(),
             }),
+            callers_park: rt.callers_park(),
             rt,
             connector,
             retries: std::sync::atomic::AtomicU64::new(0),
@@ -362,12 +376,7 @@ impl Engine {
             g.wake_driver();
             return Ok(id);
         }
-        let earlier_deadline = match (g.session.poll_timeout(), g.timer_at) {
-            (Some(next), Some(armed)) => next < armed,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let driver_needed = earlier_deadline || g.session.wants_transport();
+        let driver_needed = g.driver_needed();
         if pipelined && g.batch_writes && !driver_needed {
             // From another thread, waking the driver costs more than the write, but one write
             // per request costs a system call each. Where callers park (zk-blocking), the bytes
@@ -424,7 +433,15 @@ impl Engine {
     // ---- mailboxes --------------------------------------------------------------------------
 
     /// The reply to request `id`, parking the task until it comes.
-    pub(crate) fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
+    pub(crate) fn poll_reply(self: &Arc<Self>, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
+        let reply = self.poll_reply_locked(id, cx);
+        if reply.is_pending() && self.callers_park {
+            caller_reads::offer(self);
+        }
+        reply
+    }
+
+    fn poll_reply_locked(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
         let mut g = self.lock();
         // Done, or asked after a restart for a request of the replaced session whose outcome
         // is gone (it was not Done when the session was replaced).
@@ -470,10 +487,18 @@ impl Engine {
     /// The next item for watcher `id`, parking the task if there is none; `None` once nothing
     /// more can come (the watcher is unknown or the driver stopped).
     pub(crate) fn poll_watch(
-        &self,
+        self: &Arc<Self>,
         id: WatcherId,
         cx: &mut Context<'_>,
     ) -> Poll<Option<WatchItem>> {
+        let item = self.poll_watch_locked(id, cx);
+        if item.is_pending() && self.callers_park {
+            caller_reads::offer(self);
+        }
+        item
+    }
+
+    fn poll_watch_locked(&self, id: WatcherId, cx: &mut Context<'_>) -> Poll<Option<WatchItem>> {
         let mut g = self.lock();
         let done = g.driver == DriverState::Done;
         let Some(slot) = g.watchers.get_mut(&id) else {
@@ -522,6 +547,49 @@ impl Engine {
         }
         sub.waker = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    // ---- a waiting thread reading for itself (`caller_reads`) -------------------------------
+
+    pub(crate) fn reader_enter(self: &Arc<Self>) -> Entry {
+        let mut g = self.lock();
+        if g.driver == DriverState::Done {
+            return Entry::Unavailable;
+        }
+        match g.reader.enter() {
+            Entered::Read(socket) => Entry::Read(socket),
+            Entered::Park => Entry::Park(ParkGuard::new(self.clone())),
+            Entered::Unavailable => Entry::Unavailable,
+        }
+    }
+
+    /// A reading thread's read: the socket until it would block, then whatever the bytes asked
+    /// for: bytes the session answered with go out, and the driver is woken for what only it
+    /// does (an earlier deadline, a host to dial, a socket that would not take the bytes or
+    /// failed, a session or connection that ended).
+    pub(crate) fn reader_read(&self) {
+        let now = self.now();
+        let mut g = self.lock();
+        let Some(socket) = g.reader.held_socket() else {
+            return;
+        };
+        let state = g.session.state();
+        g.read_socket(now, &socket);
+        let ended = g.session.state() != state || g.io.is_none();
+        if ended || g.write_out_now() != WriteState::Done || g.driver_needed() {
+            g.wake_driver();
+        }
+    }
+
+    pub(crate) fn reader_leave(&self) {
+        let mut g = self.lock();
+        if g.reader.leave() {
+            g.wake_driver();
+        }
+    }
+
+    pub(crate) fn reader_unpark(&self) {
+        self.lock().reader.unpark();
     }
 
     // ---- starting and restarting ------------------------------------------------------------
@@ -633,7 +701,9 @@ impl Engine {
         if timer_fired {
             g.timer_at = None;
         }
-        g.read_ready(now, cx, buf);
+        if g.reader.driver_turn(now) {
+            g.read_ready(now, cx, buf);
+        }
         let mut progress = false;
         if g.session.poll_timeout().is_some_and(|t| t <= now) {
             g.session.handle_timeout(now);
@@ -660,7 +730,12 @@ impl Engine {
         }
         let actions: Vec<Action> = g.actions.drain(..).collect();
         progress |= !actions.is_empty();
-        let deadline = g.session.poll_timeout();
+        let session_deadline = g.session.poll_timeout();
+        // A thread reading for itself: the driver looks at it every tick (`caller_reads`).
+        let deadline = match (session_deadline, g.reader.tick_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         // Move the timer only when the deadline comes earlier (or the timer is idle): a later
         // deadline is handled by letting the timer fire early and re-checking the clock.
         let rearm = match deadline {
@@ -672,7 +747,7 @@ impl Engine {
         } else {
             g.timer_at.and(deadline)
         };
-        let finished = deadline.is_none()
+        let finished = session_deadline.is_none()
             && !dialing
             && actions.is_empty()
             && matches!(g.session.state(), SessionState::Lost(_));
@@ -725,8 +800,14 @@ impl Inner {
         }
     }
 
-    /// Attaches the connection (or detaches it, dropping unsent bytes).
+    /// Attaches the connection (or detaches it, dropping unsent bytes). Where callers park, a
+    /// second handle on its socket lets a waiting thread read it (`caller_reads`).
     fn set_io(&mut self, io: Option<(ConnId, Box<dyn Transport>)>) {
+        let socket = match &io {
+            Some((_, tcp)) if self.batch_writes => tcp.socket(),
+            _ => None,
+        };
+        self.reader.attach(socket);
         self.io = io;
         self.clear_write_buf();
     }
@@ -740,11 +821,51 @@ impl Inner {
     /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
     /// polling with its own waker, registers for writability.
     /// Reads everything the socket has ready into the session, draining after each read. Ends
-    /// with the socket holding the caller's waker, or with no socket.
+    /// with the socket holding the driver's waker, or with no socket.
     fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
+        self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf));
+    }
+
+    /// `read_ready` for a thread reading for itself: through the second handle on the socket,
+    /// which registers nobody for readiness (the thread waits on it with `poll(2)`).
+    fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream) {
+        let mut buf = std::mem::take(&mut self.caller_buf);
+        if buf.len() < CALLER_READ_BYTES {
+            buf.resize(CALLER_READ_BYTES, 0);
+        }
+        // One read per readiness unless it fills the buffer: a short read emptied the socket,
+        // and `poll(2)` is level-triggered, so nothing is lost by not reading on to "would
+        // block" (the driver must, for async-io's one-shot registration; this saves that second
+        // `recvfrom` per batch).
+        let mut emptied = false;
+        self.read_with(now, &mut buf, |_, buf| loop {
+            if emptied {
+                return Poll::Pending;
+            }
+            match std::io::Read::read(&mut &*socket, buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Ok(n) => {
+                    emptied = n < buf.len();
+                    return Poll::Ready(Ok(n));
+                }
+                r => return Poll::Ready(r),
+            }
+        });
+        self.caller_buf = buf;
+    }
+
+    /// Reads with `read` until it is pending or the connection ends, feeding and draining the
+    /// session after each read.
+    fn read_with(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mut read: impl FnMut(&mut Box<dyn Transport>, &mut [u8]) -> Poll<io::Result<usize>>,
+    ) {
         while let Some((id, tcp)) = &mut self.io {
             let id = *id;
-            match tcp.poll_read(cx, buf) {
+            match read(tcp, buf) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
                     obs::connection_failed(id.0, &"closed by peer", true);
@@ -811,6 +932,17 @@ impl Inner {
             }
             Poll::Pending => WriteState::Blocked,
         }
+    }
+
+    /// Whether the driver must run for what the session now wants: its next deadline is earlier
+    /// than the timer is armed for (or no timer is), or a host to dial or probe.
+    fn driver_needed(&self) -> bool {
+        let earlier_deadline = match (self.session.poll_timeout(), self.timer_at) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        earlier_deadline || self.session.wants_transport()
     }
 
     /// Whether this is the thread the driver last ran on.

@@ -43,6 +43,7 @@
 #![deny(missing_docs)]
 
 mod acl;
+pub mod caller_reads;
 mod client;
 mod data;
 mod driver;

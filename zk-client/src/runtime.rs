@@ -73,6 +73,15 @@ pub trait Transport: Send + Unpin + 'static {
 
     /// The peer's address, when known (used to ask the same server a four-letter word).
     fn peer_addr(&self) -> Option<SocketAddr>;
+
+    /// A second handle on the same OS socket (a `dup`), when the transport is a plain TCP
+    /// stream in non-blocking mode whose bytes anyone may read: on a runtime whose callers park
+    /// ([`Runtime::callers_park`]), a thread waiting for its reply then waits on the socket and
+    /// reads it itself ([`caller_reads`](crate::caller_reads)). `None` (the default) when the
+    /// transport must do its own reading (TLS) or has no OS socket; the driver then reads.
+    fn socket(&self) -> Option<std::net::TcpStream> {
+        None
+    }
 }
 
 /// A one-shot timer that can be moved to another deadline.
