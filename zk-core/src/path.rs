@@ -283,7 +283,6 @@ mod tests {
         // No chroot: every path is a client path and keys are plain.
         let none = Chroot::none();
         assert_eq!(none.key_of_server("/zookeeper/config"), "/zookeeper/config");
-        assert_eq!(none.key_of_server("/zookeeper/config"), "/zookeeper/config");
         // A marked key's ancestors never reach a client path, so recursive watches on the
         // client's `/` do not hear of nodes outside the chroot.
         assert!(ancestors_inclusive(&key).all(|p| p.starts_with(OUTSIDE_CHROOT)));

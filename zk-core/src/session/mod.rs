@@ -482,7 +482,12 @@ impl Session {
                     .unwrap_or_default(),
             };
             match &keyed_outside {
-                Some(chroot) => chroot.key_of_server(&path).into_owned(),
+                // The key is the path itself when it needs no change (no chroot): keep the
+                // string rather than copy it.
+                Some(chroot) => match chroot.key_of_server(&path) {
+                    std::borrow::Cow::Borrowed(key) if key.len() == path.len() => path,
+                    key => key.into_owned(),
+                },
                 None => path,
             }
         };
