@@ -33,13 +33,45 @@ const NOTIFIED: u8 = 3;
 struct Signal {
     state: AtomicU8,
     thread: Thread,
+    /// Made on first use; `None` if it could not be (out of file descriptors): the thread
+    /// then parks instead of reading.
     #[cfg(unix)]
-    channel: OnceLock<(
-        std::os::unix::net::UnixStream,
-        std::os::unix::net::UnixStream,
-    )>,
+    channel: OnceLock<Option<Channel>>,
+}
+
+/// A wake-up channel: the thread polls the first end, wakers write to the second.
+#[cfg(unix)]
+type Channel = (
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixStream,
+);
+
+impl Signal {
+    /// The wake-up channel, made on first use; `None` when it cannot be made.
+    #[cfg(unix)]
+    fn channel(&self) -> Option<&Channel> {
+        self.channel
+            .get_or_init(|| {
+                // Both ends non-blocking: a wake-up never blocks its waker, and draining stops
+                // when empty.
+                let pair = std::os::unix::net::UnixStream::pair().and_then(|(rx, tx)| {
+                    rx.set_nonblocking(true)?;
+                    tx.set_nonblocking(true)?;
+                    Ok((rx, tx))
+                });
+                pair.map_err(|e| {
+                    tracing::warn!(error = %e, "no wake-up channel: this thread parks while it waits");
+                })
+                .ok()
+            })
+            .as_ref()
+    }
+
+    /// Without `poll(2)` no transport offers its socket, so no thread needs a channel.
     #[cfg(not(unix))]
-    channel: OnceLock<()>,
+    fn channel(&self) -> Option<&()> {
+        None
+    }
 }
 
 impl Wake for Signal {
@@ -52,7 +84,7 @@ impl Wake for Signal {
             PARKED => self.thread.unpark(),
             #[cfg(unix)]
             POLLING => {
-                if let Some((_, tx)) = self.channel.get() {
+                if let Some(Some((_, tx))) = self.channel.get() {
                     // Full means a byte is already there to wake it.
                     let _ = std::io::Write::write(&mut &*tx, &[1]);
                 }
@@ -78,16 +110,6 @@ impl Drop for Lent {
     }
 }
 
-/// This thread holds the reader's place of a client: left when the wait and read end, even by a
-/// panic, or the client's socket would go unread until the driver's next look.
-struct Reading(ReadOffer);
-
-impl Drop for Reading {
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
 /// Runs `fut` to completion on the calling thread (see the module documentation).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -95,6 +117,7 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         let signal = Arc::new(Signal {
             state: AtomicU8::new(RUNNING),
             thread: std::thread::current(),
+            #[cfg(unix)]
             channel: OnceLock::new(),
         });
         let waker = Waker::from(signal.clone());
@@ -109,16 +132,15 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
-        let offer = caller_reads::take_offer();
+        // A thread that cannot be woken out of poll(2) (no wake-up channel) never reads.
+        let offer = caller_reads::take_offer().filter(|_| signal.channel().is_some());
         match offer.as_ref().map(ReadOffer::enter) {
-            Some(Entry::Read(socket)) => {
+            Some(Entry::Read(turn)) => {
                 // The place is held only while waiting and reading, never while the future runs
-                // (a future may run a user's callback for as long as it likes).
-                let reading = offer.map(Reading);
-                if wait_readable(&signal, &socket) {
-                    if let Some(r) = &reading {
-                        r.0.read();
-                    }
+                // (a future may run a user's callback for as long as it likes): the turn is
+                // dropped, and the place left, before the next poll.
+                if wait_readable(&signal, turn.socket()) {
+                    turn.read();
                 }
             }
             Some(Entry::Park(guard)) => {
@@ -149,18 +171,9 @@ fn park(signal: &Signal) {
 #[cfg(unix)]
 fn wait_readable(signal: &Signal, socket: &std::net::TcpStream) -> bool {
     use rustix::event::{PollFd, PollFlags};
-    let channel = signal.channel.get_or_init(|| {
-        // Both ends non-blocking: a wake-up never blocks its waker, and draining stops when empty.
-        let pair = std::os::unix::net::UnixStream::pair().and_then(|(rx, tx)| {
-            rx.set_nonblocking(true)?;
-            tx.set_nonblocking(true)?;
-            Ok((rx, tx))
-        });
-        match pair {
-            Ok(pair) => pair,
-            Err(e) => panic!("zk-blocking: cannot make a wake-up channel: {e}"),
-        }
-    });
+    let Some(channel) = signal.channel() else {
+        return false;
+    };
     if signal
         .state
         .compare_exchange(RUNNING, POLLING, Ordering::AcqRel, Ordering::Acquire)

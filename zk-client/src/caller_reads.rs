@@ -3,17 +3,19 @@
 //! of sleeping until the driver's thread has read its reply and woken it. On a client pinned to
 //! one core that hand-off is a context switch and a futex call per batch of replies.
 //!
-//! How a blocking `block_on` uses it: it polls its future; a future left waiting for a reply or a
-//! watch of a client whose runtime parks its callers leaves that client's [`ReadOffer`] in a
-//! thread-local ([`take_offer`]). The thread then [`enter`](ReadOffer::enter)s: it becomes the
-//! session's *reader* and gets a handle on the socket to wait on (`poll(2)`), or learns that
-//! another thread reads for it (it parks, and is woken when that thread reads its reply), or
-//! that the connection cannot be read this way (TLS, none yet: it parks, and the driver reads).
-//! After a readiness it [`read`](ReadOffer::read)s, which reads the socket until it would block
-//! and hands every reply and event to its waiter, under the client's lock, exactly as the driver
-//! would, and then [`leave`](ReadOffer::leave)s before it polls its future again: the place is
-//! held only by a thread that waits on the socket or reads it, never by one that runs other code
-//! (a future may run a user's callback for as long as it likes).
+//! How a blocking `block_on` uses it: it polls its future; a future left waiting for a reply of
+//! a client whose runtime parks its callers leaves that client's [`ReadOffer`] in a thread-local
+//! ([`take_offer`]). The thread then [`enter`](ReadOffer::enter)s: it becomes the session's
+//! *reader* and gets a [`ReadTurn`] with the socket to wait on (`poll(2)`), or learns that another
+//! thread reads for it (it parks, and is woken when that thread reads its reply), or that the
+//! connection cannot be read this way (TLS, none yet: it parks, and the driver reads). After a
+//! readiness it [`read`](ReadTurn::read)s, which reads the socket and hands every reply and
+//! event to its waiter, under the client's lock, exactly as the driver would, and then drops the
+//! turn (which leaves the place) before it polls its future again: the place is held only by a
+//! thread that waits on the socket or reads it, never by one that runs other code (a future may
+//! run a user's callback for as long as it likes). Only replies make offers: a watch may wait for
+//! hours, and a thread that sits in the reader's place that long would make every other thread's
+//! reply cost it a wake-up (the driver serves watch waiters, as before).
 //!
 //! The driver does not read while a thread holds the reader's place (two readers would both be
 //! woken by every batch). Nobody may be left without a reader for long, which three rules see to:
@@ -22,12 +24,13 @@
 //! - While a thread holds the place, the driver looks at it every millisecond (`READER_TICK`).
 //!   A reader that leaves while the driver looks leaves the place *idle*, without waking anyone
 //!   (the same thread's next wait usually takes it back within microseconds); the driver's next
-//!   look finds it idle and reads again itself. So bytes that arrive between two
-//!   blocking calls (a watch event, another thread's reply) wait at most about a millisecond.
-//! - When one wait has held the place for a whole tick (a long wait: a lock, a barrier, an idle
-//!   watch), the driver stops looking, and a reader that leaves then hands the place back to the
-//!   driver and wakes it; so does a reader that leaves while other threads are parked on this
-//!   client.
+//!   look finds it idle and reads again itself. So bytes that arrive between two blocking calls
+//!   (a watch event, another thread's reply) wait at most about a millisecond.
+//! - When one wait has held the place for `LONG_WAIT_TICKS` looks in a row (a server that does
+//!   not answer), the driver stops looking, and a reader that leaves then hands the place back
+//!   to the driver and wakes it; so does a reader that leaves while other threads are parked on
+//!   this client. (Waits of a few milliseconds, a distant server's round trips, keep the looks
+//!   going, so a thread making call after call never wakes the driver.)
 
 use std::net::TcpStream;
 use std::sync::{Arc, Weak};
@@ -38,6 +41,10 @@ use crate::engine::Engine;
 /// How often the driver looks at a reader's place while a thread holds it (see the module
 /// documentation): the longest that bytes can wait unread after a blocking call returns.
 pub(crate) const READER_TICK: Duration = Duration::from_millis(1);
+
+/// How many looks in a row at one unchanged wait make it a long wait (see the module
+/// documentation): 50 ms.
+const LONG_WAIT_TICKS: u32 = 50;
 
 thread_local! {
     /// The client the last future polled on this thread waits on, if its runtime parks callers.
@@ -72,10 +79,9 @@ pub struct ReadOffer(Arc<Engine>);
 
 /// What a thread that wants to wait on a client should do ([`ReadOffer::enter`]).
 pub enum Entry {
-    /// This thread is the reader: wait until the socket is readable (or the thread's own wake-up
-    /// comes), then call [`ReadOffer::read`]. The stream is a second handle on the session's
-    /// socket, for waiting on (do not read or write through it).
-    Read(Arc<TcpStream>),
+    /// This thread is the reader: wait until [`ReadTurn::socket`] is readable (or the thread's
+    /// own wake-up comes), then call [`ReadTurn::read`]; dropping the turn leaves the place.
+    Read(ReadTurn),
     /// Another thread reads for this client and wakes this one when its reply comes: park. The
     /// guard says so to the reader (which then, leaving, hands reading back to the driver); keep
     /// it until the thread is woken.
@@ -99,25 +105,43 @@ impl Drop for ParkGuard {
     }
 }
 
+/// This thread's turn in the reader's place of one client; dropping it leaves the place (see the
+/// module documentation for who reads next), so the place cannot be kept by mistake.
+pub struct ReadTurn {
+    engine: Arc<Engine>,
+    socket: Arc<TcpStream>,
+}
+
+impl ReadTurn {
+    pub(crate) fn new(engine: Arc<Engine>, socket: Arc<TcpStream>) -> Self {
+        ReadTurn { engine, socket }
+    }
+
+    /// A second handle on the session's socket, to wait on for readability. Reading or writing
+    /// through it would take bytes from the session: only [`read`](Self::read) reads.
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    /// Reads what the socket holds, handing everything read to whoever waits for it, and wakes
+    /// the driver for what only it does (a closed connection, a write the socket did not take).
+    /// Does nothing if the place changed hands meanwhile (the client dropped the connection).
+    pub fn read(&self) {
+        self.engine.reader_read();
+    }
+}
+
+impl Drop for ReadTurn {
+    fn drop(&mut self) {
+        self.engine.reader_leave();
+    }
+}
+
 impl ReadOffer {
     /// Takes the reader's place when it is free (or already this thread's), or says to park.
     /// Errors never: a socket that cannot be read this way answers `Unavailable`.
     pub fn enter(&self) -> Entry {
         self.0.reader_enter()
-    }
-
-    /// Reads the socket until it would block, handing everything read to whoever waits for it,
-    /// and wakes the driver for what only it does (a closed connection, a write the socket did
-    /// not take). Does nothing unless this thread holds the reader's place on the connection it
-    /// entered on.
-    pub fn read(&self) {
-        self.0.reader_read();
-    }
-
-    /// Gives up the reader's place, if this thread holds it (see the module documentation for
-    /// who reads next).
-    pub fn leave(&self) {
-        self.0.reader_leave();
     }
 }
 
@@ -133,8 +157,9 @@ pub(crate) struct ReaderPlace {
     epoch: u64,
     /// The driver looks at the place every tick while a thread holds it.
     ticking: bool,
-    /// The epoch the driver saw at its last tick.
+    /// The epoch the driver saw at its last tick, and how many ticks in a row saw it.
     seen: Option<u64>,
+    same_ticks: u32,
     /// When the driver's next tick is due, while it ticks.
     tick_at: Option<std::time::Instant>,
     /// Threads parked on this client while another reads.
@@ -171,6 +196,7 @@ impl ReaderPlace {
         self.holder = Holder::Driver;
         self.ticking = false;
         self.seen = None;
+        self.same_ticks = 0;
         self.tick_at = None;
     }
 
@@ -228,19 +254,25 @@ impl ReaderPlace {
                 self.holder = Holder::Driver;
                 self.ticking = false;
                 self.seen = None;
+                self.same_ticks = 0;
                 self.tick_at = None;
                 true
             }
             Holder::Thread(_) => {
                 if self.tick_at.is_none_or(|t| t <= now) {
                     if self.ticking && self.seen == Some(self.epoch) {
-                        // The same thread all tick long: a long wait. Stop looking; it wakes
-                        // the driver when it leaves.
+                        self.same_ticks += 1;
+                    } else {
+                        self.same_ticks = 0;
+                    }
+                    self.seen = Some(self.epoch);
+                    if self.same_ticks >= LONG_WAIT_TICKS {
+                        // One wait all this while: stop looking; it wakes the driver when it
+                        // leaves.
                         self.ticking = false;
                         self.tick_at = None;
                     } else {
                         self.ticking = true;
-                        self.seen = Some(self.epoch);
                         self.tick_at = Some(now + READER_TICK);
                     }
                 }
@@ -324,17 +356,37 @@ mod tests {
         assert!(place.driver_turn(Instant::now()));
     }
 
-    /// One wait holding the place for a whole tick stops the ticking (a thread blocked on a lock
-    /// must not cost the driver a wake-up every millisecond); its leave then wakes the driver.
+    /// One wait holding the place for LONG_WAIT_TICKS looks stops the looking (a server that
+    /// does not answer must not cost the driver a wake-up every millisecond); its leave then
+    /// wakes the driver. A wait of a few looks (a distant server's round trip) does not.
     #[test]
-    fn a_wait_as_long_as_a_tick_stops_the_ticks_and_its_leave_wakes_the_driver() {
+    fn only_a_long_wait_stops_the_looks_and_its_leave_then_wakes_the_driver() {
         let (mut place, _peer) = place();
         let t0 = Instant::now();
         assert!(entered_to_read(place.enter()));
         assert!(!place.driver_turn(t0));
-        assert!(!place.driver_turn(t0 + READER_TICK));
-        assert_eq!(place.tick_at(), None, "still ticking through a long wait");
+        for n in 1..LONG_WAIT_TICKS {
+            assert!(!place.driver_turn(t0 + READER_TICK * n));
+            assert!(place.tick_at().is_some(), "stopped looking after {n} looks");
+        }
+        assert!(!place.driver_turn(t0 + READER_TICK * LONG_WAIT_TICKS));
+        assert_eq!(place.tick_at(), None, "still looking through a long wait");
         assert!(place.leave());
+    }
+
+    #[test]
+    fn a_wait_of_a_few_looks_leaves_the_place_idle_without_a_wake_up() {
+        let (mut place, _peer) = place();
+        let t0 = Instant::now();
+        assert!(entered_to_read(place.enter()));
+        for n in 0..5 {
+            assert!(!place.driver_turn(t0 + READER_TICK * n));
+        }
+        assert!(
+            !place.leave(),
+            "a distant server's round trip woke the driver"
+        );
+        assert!(place.driver_turn(t0 + READER_TICK * 5));
     }
 
     /// A new wait between two ticks keeps the driver ticking.

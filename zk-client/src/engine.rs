@@ -30,7 +30,7 @@ use zk_core::{
     SessionState, WatchedEvent, WatcherId,
 };
 
-use crate::caller_reads::{self, Entered, Entry, ParkGuard, ReaderPlace};
+use crate::caller_reads::{self, Entered, Entry, ParkGuard, ReadTurn, ReaderPlace};
 use crate::obs::{self, RequestObs};
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::tls::Connector;
@@ -487,18 +487,10 @@ impl Engine {
     /// The next item for watcher `id`, parking the task if there is none; `None` once nothing
     /// more can come (the watcher is unknown or the driver stopped).
     pub(crate) fn poll_watch(
-        self: &Arc<Self>,
+        &self,
         id: WatcherId,
         cx: &mut Context<'_>,
     ) -> Poll<Option<WatchItem>> {
-        let item = self.poll_watch_locked(id, cx);
-        if item.is_pending() && self.callers_park {
-            caller_reads::offer(self);
-        }
-        item
-    }
-
-    fn poll_watch_locked(&self, id: WatcherId, cx: &mut Context<'_>) -> Poll<Option<WatchItem>> {
         let mut g = self.lock();
         let done = g.driver == DriverState::Done;
         let Some(slot) = g.watchers.get_mut(&id) else {
@@ -557,14 +549,13 @@ impl Engine {
             return Entry::Unavailable;
         }
         match g.reader.enter() {
-            Entered::Read(socket) => Entry::Read(socket),
+            Entered::Read(socket) => Entry::Read(ReadTurn::new(self.clone(), socket)),
             Entered::Park => Entry::Park(ParkGuard::new(self.clone())),
             Entered::Unavailable => Entry::Unavailable,
         }
     }
 
-    /// A reading thread's read: the socket until it would block, then whatever the bytes asked
-    /// for: bytes the session answered with go out, and the driver is woken for what only it
+    /// A reading thread's read (`read_socket`), then whatever the bytes asked for: bytes the session answered with go out, and the driver is woken for what only it
     /// does (an earlier deadline, a host to dial, a socket that would not take the bytes or
     /// failed, a session or connection that ended).
     pub(crate) fn reader_read(&self) {
