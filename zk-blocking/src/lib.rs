@@ -51,8 +51,11 @@
 //! ```
 //!
 //! How it runs: each client has one background thread, `zk-driver`, that owns the connection
-//! (pings, reconnects, watch re-arming); a blocking method hands its request over and waits on the
-//! calling thread. Callback watches and listeners each run on a thread of their own, never under
+//! (pings, reconnects, watch re-arming); a blocking method writes its request and waits on the
+//! calling thread, on the session's socket itself, reading its reply (and whatever else arrives)
+//! as a blocking socket program would, so no other thread has to wake it; while one thread reads,
+//! others waiting on the same client are woken by it (plain TCP; over TLS the `zk-driver` thread
+//! reads). Callback watches and listeners each run on a thread of their own, never under
 //! the client's lock, so a callback may call the client freely. Do not call blocking methods from
 //! inside an async task; use zk-tokio or zk-async-std there.
 //!

@@ -44,8 +44,10 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// (zk-blocking), so that a reply polled and not there yet means a caller about to sleep.
     /// The client then lets requests made while others are in flight wait to be written in one
     /// system call, by the next caller that waits or by the driver's next turn, instead of one
-    /// call each. Async runtimes keep the default, `false`: a task's pending poll does not say
-    /// it will sleep.
+    /// call each; and its reply futures offer the session's socket to the waiting thread
+    /// ([`caller_reads`](crate::caller_reads)), which the runtime's `block_on` may take to read
+    /// its reply itself. Async runtimes keep the default, `false`: a task's pending poll does not
+    /// say it will sleep.
     fn callers_park(&self) -> bool {
         false
     }
