@@ -116,13 +116,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Requests go out when they are made, with others in flight and nobody waiting for a result:
-/// those that `submit` leaves for the driver's next turn (so that one system call carries a
-/// batch) go with the turn that the replies in flight bring. A 60 s session keeps pings, whose
-/// turns would also carry them, out of the patience bound; leaving even a lone request for the
-/// driver (the break tried) fails it.
-#[test]
-fn pipelined_requests_go_out_without_anyone_waiting() {
+/// Its own SimServer and a client with a 60 s session: pings (every 20 s) stay out of the
+/// patience bound, so a test sees what moves bytes without them.
+fn long_session() -> (Target, Client) {
     let config = SimConfig {
         tick_ms: 5_000,
         ..SimConfig::default()
@@ -132,6 +128,17 @@ fn pipelined_requests_go_out_without_anyone_waiting() {
         .session_timeout(Duration::from_secs(60))
         .connect()
         .expect("connect");
+    (sim, client)
+}
+
+/// Requests go out when they are made, with others in flight and nobody waiting for a result:
+/// those that `submit` leaves for the driver's next turn (so that one system call carries a
+/// batch) go with the turn that the replies in flight bring. A 60 s session keeps pings, whose
+/// turns would also carry them, out of the patience bound; leaving even a lone request for the
+/// driver (the break tried) fails it.
+#[test]
+fn pipelined_requests_go_out_without_anyone_waiting() {
+    let (sim, client) = long_session();
     let other = connect(&sim);
     let lone = client.create("/lone", "").run_async();
     eventually("a lone async create reaches the server", || {
@@ -159,15 +166,7 @@ fn pipelined_requests_go_out_without_anyone_waiting() {
 /// times out.
 #[test]
 fn events_are_read_after_the_blocking_calls_that_read_them_have_returned() {
-    let config = SimConfig {
-        tick_ms: 5_000,
-        ..SimConfig::default()
-    };
-    let sim = Target::Sim(SimTcpServer::start(config).expect("start SimTcpServer"));
-    let client = Client::builder(&sim.connect_string())
-        .session_timeout(Duration::from_secs(60))
-        .connect()
-        .expect("connect");
+    let (sim, client) = long_session();
     let other = connect(&sim);
     let (none, watch) =
         futures_lite::future::block_on(client.as_async().exists("/w").watch()).expect("exists");
@@ -982,6 +981,64 @@ macro_rules! blocking_tests {
                 t.join().expect("thread");
             }
             assert_eq!(client.get_children("/many").run().expect("children").len(), 40);
+            client.close();
+        }
+
+        /// Threads of one client take turns reading its socket (one reads, the others park and
+        /// are woken by its read; a thread that leaves while others are parked hands reading
+        /// back to the driver), mixing single calls, pipelined ones and a callback watch: every
+        /// reply must reach its own thread, and the watch must see the last write.
+        #[test]
+        fn threads_sharing_one_client_each_get_their_own_replies() {
+            let sim = server();
+            // A reply nobody reads fails the test with Timeout rather than hanging it.
+            let client = Client::builder(&sim.connect_string())
+                .request_timeout(PATIENCE)
+                .connect()
+                .expect("connect");
+            client.ensure_path("/shared/n").expect("ensure_path");
+            let (tx, rx) = mpsc::channel();
+            let _watch = client
+                .data_watch("/shared/n", move |data, _| {
+                    let _ = tx.send(data.map(|(d, _)| d));
+                    true
+                })
+                .expect("data_watch");
+            let threads: Vec<_> = (0..6)
+                .map(|i| {
+                    let c = client.clone();
+                    std::thread::spawn(move || {
+                        for j in 0..40 {
+                            let path = format!("/shared/{i}-{j}");
+                            let data = format!("{i}:{j}");
+                            c.create(&path, data.as_str()).run().expect("create");
+                            let pending: Vec<_> =
+                                (0..5).map(|_| c.get_data(&path).run_async()).collect();
+                            for p in pending {
+                                assert_eq!(p.get().expect("get").0, data.as_bytes());
+                            }
+                            let (got, _) = c.get_data(&path).run().expect("get_data");
+                            assert_eq!(got, data.as_bytes(), "another thread's reply");
+                        }
+                        c.set_data("/shared/n", format!("done {i}").as_str())
+                            .run()
+                            .expect("set_data");
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("thread");
+            }
+            client.set_data("/shared/n", "last").run().expect("set_data");
+            loop {
+                if recv(&rx).as_deref() == Some(&b"last"[..]) {
+                    break;
+                }
+            }
+            assert_eq!(
+                client.get_children("/shared").run().expect("children").len(),
+                6 * 40 + 1
+            );
             client.close();
         }
 
