@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 
 use zk_core::session::{ConnId, ProbeId};
 
-use crate::engine::{Action, Engine};
+use crate::engine::{Action, Engine, READ_BUF_BYTES};
 use crate::four_letter::four_letter_word_over;
 use crate::runtime::{BoxFuture, Timer, Transport};
 
@@ -53,7 +53,7 @@ impl Driver {
             connecting: None,
             timer: None,
             timer_fired: false,
-            read_buf: vec![0; 64 * 1024],
+            read_buf: vec![0; READ_BUF_BYTES],
             probes: Vec::new(),
         }
     }

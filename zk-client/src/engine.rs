@@ -91,8 +91,8 @@ struct Mailbox {
     waker: Option<Waker>,
 }
 
-/// How much a thread reading for itself takes per read (the driver's buffer is as large).
-const CALLER_READ_BYTES: usize = 64 * 1024;
+/// How much one read of the socket takes at most, by the driver or a thread reading for itself.
+pub(crate) const READ_BUF_BYTES: usize = 64 * 1024;
 
 /// Below this many buckets the watchers' map is not worth shrinking.
 const MIN_SHRINK: usize = 1024;
@@ -197,9 +197,6 @@ pub(crate) struct Engine {
     /// Numbers the retry loops' jitter seeds, so they differ per loop yet replay in a
     /// deterministic runtime.
     retries: std::sync::atomic::AtomicU64,
-    /// The runtime parks its callers (`Runtime::callers_park`): futures that wait leave this
-    /// client to their thread to read for itself (`caller_reads`).
-    callers_park: bool,
 }
 
 impl Engine {
@@ -233,7 +230,6 @@ impl Engine {
                 reader: ReaderPlace::default(),
                 caller_buf: Vec::new(),
             }),
-            callers_park: rt.callers_park(),
             rt,
             connector,
             retries: std::sync::atomic::AtomicU64::new(0),
@@ -435,7 +431,8 @@ impl Engine {
     /// The reply to request `id`, parking the task until it comes.
     pub(crate) fn poll_reply(self: &Arc<Self>, id: RequestId, cx: &mut Context<'_>) -> Poll<Reply> {
         let reply = self.poll_reply_locked(id, cx);
-        if reply.is_pending() && self.callers_park {
+        // Where callers park, the waiting thread may read its reply itself (`caller_reads`).
+        if reply.is_pending() && self.rt.callers_park() {
             caller_reads::offer(self);
         }
         reply
@@ -808,9 +805,6 @@ impl Inner {
         self.write_pos = 0;
     }
 
-    /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
-    /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
-    /// polling with its own waker, registers for writability.
     /// Reads everything the socket has ready into the session, draining after each read. Ends
     /// with the socket holding the driver's waker, or with no socket.
     fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
@@ -821,8 +815,8 @@ impl Inner {
     /// which registers nobody for readiness (the thread waits on it with `poll(2)`).
     fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream) {
         let mut buf = std::mem::take(&mut self.caller_buf);
-        if buf.len() < CALLER_READ_BYTES {
-            buf.resize(CALLER_READ_BYTES, 0);
+        if buf.len() < READ_BUF_BYTES {
+            buf.resize(READ_BUF_BYTES, 0);
         }
         // One read per readiness unless it fills the buffer: a short read emptied the socket,
         // and `poll(2)` is level-triggered, so nothing is lost by not reading on to "would
@@ -885,6 +879,9 @@ impl Inner {
         }
     }
 
+    /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
+    /// takes. With a no-op waker (a caller) a blocked socket just stays blocked; the driver,
+    /// polling with its own waker, registers for writability.
     fn write_out(&mut self, cx: &mut Context<'_>) -> WriteState {
         if self.write_pos == self.write_buf.len() {
             self.clear_write_buf();
