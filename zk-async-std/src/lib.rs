@@ -169,6 +169,12 @@ macro_rules! async_io_runtime {
             fn now(&self) -> Instant {
                 Instant::now()
             }
+
+            /// Callers wait in `block_on` (or in tasks) on other threads than the driver's
+            /// task: a waiting task reads its reply itself (BENCHMARKS.md, stop 23).
+            fn callers_read(&self) -> bool {
+                true
+            }
         }
 
         impl $name {

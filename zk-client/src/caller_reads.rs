@@ -44,7 +44,7 @@ pub(crate) const READER_TICK: Duration = Duration::from_millis(1);
 
 /// How many looks in a row at one unchanged wait make it a long wait (see the module
 /// documentation): 50 ms.
-const LONG_WAIT_TICKS: u32 = 50;
+pub(crate) const LONG_WAIT_TICKS: u32 = 50;
 
 thread_local! {
     /// The client the last future polled on this thread waits on, if its runtime parks callers.

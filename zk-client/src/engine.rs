@@ -33,6 +33,7 @@ use zk_core::{
 use crate::caller_reads::{self, Entered, Entry, ParkGuard, ReadTurn, ReaderPlace};
 use crate::obs::{self, RequestObs};
 use crate::runtime::{BoxFuture, Runtime, Transport};
+use crate::task_reads::TaskReads;
 use crate::tls::Connector;
 
 /// Hashes the session's sequential u64 ids (request and watcher numbers) with one
@@ -184,8 +185,13 @@ struct Inner {
     watch_queue_limit: usize,
     /// Who reads the socket: the driver, or a thread blocked on a reply (`caller_reads`).
     reader: ReaderPlace,
-    /// What a thread that reads the socket reads into (allocated on its first read).
+    /// What a thread or task that reads the socket reads into (allocated on its first read).
     caller_buf: Vec<u8>,
+    /// Where waiting tasks read for themselves (`Runtime::callers_read`): the router of the
+    /// socket's readiness (`task_reads`), and its waker, which every read registers.
+    task_reads: Option<(Arc<TaskReads>, Waker)>,
+    /// The current connection is read through `task_reads` (a plain socket; TLS is not).
+    task_reads_on: bool,
 }
 
 /// Shared between every handle and the driver.
@@ -229,6 +235,11 @@ impl Engine {
                 watch_queue_limit,
                 reader: ReaderPlace::default(),
                 caller_buf: Vec::new(),
+                task_reads: rt.callers_read().then(|| {
+                    let router = Arc::new(TaskReads::default());
+                    (router.clone(), Waker::from(router))
+                }),
+                task_reads_on: false,
             }),
             rt,
             connector,
@@ -443,36 +454,33 @@ impl Engine {
         // Done, or asked after a restart for a request of the replaced session whose outcome
         // is gone (it was not Done when the session was replaced).
         let done = g.driver == DriverState::Done || id < g.first_id;
-        match g.replies.get_mut(&id) {
-            Some(ReplySlot::Done(..)) => match g.replies.remove(&id) {
-                Some(ReplySlot::Done(reply)) => Poll::Ready(reply),
-                _ => Poll::Ready((Err(Error::Closed), None)),
-            },
-            _ if done => Poll::Ready((Err(Error::Closed), None)),
-            Some(ReplySlot::Waiting(w, _)) => {
-                // Update the waker in place: no second hash, and no clone when the same task
-                // polls again.
-                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *w = Some(cx.waker().clone());
+        if let Some(router) = g.task_router() {
+            let waiting = !done && !matches!(g.replies.get(&id), Some(ReplySlot::Done(..)));
+            // A task waiting for the session's one reply in flight reads the socket itself
+            // (`task_reads`), now if bytes are there.
+            let alone = g.session.in_flight() <= 1;
+            if waiting && router.take(id, cx.waker(), alone) {
+                router.start_read();
+                // Its own reply is looked for right after the read: waking this task for it
+                // would cost its `block_on` a second turn of the reactor (async-io's).
+                if let Some(ReplySlot::Waiting(w, _)) = g.replies.get_mut(&id) {
+                    *w = None;
                 }
-                g.flush_before_waiting();
-                Poll::Pending
-            }
-            None => {
-                g.replies.insert(
-                    id,
-                    ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
-                );
-                g.flush_before_waiting();
-                Poll::Pending
+                g.read_for_task(self.now());
             }
         }
+        let reply = g.reply_or_wait(id, done, cx);
+        if reply.is_ready() {
+            g.task_leave(id);
+        }
+        reply
     }
 
     /// The caller gave up waiting for `id`; a watch its reply armed has no owner and goes.
     pub(crate) fn abandon_reply(&self, id: RequestId) {
         let now = self.now();
         let mut g = self.lock();
+        g.task_leave(id);
         if let Some(ReplySlot::Done((_, Some(w)))) = g.replies.remove(&id) {
             g.remove_slot(w);
             g.session.remove_watcher(now, w);
@@ -689,7 +697,17 @@ impl Engine {
         if timer_fired {
             g.timer_at = None;
         }
-        if g.reader.driver_turn(now) {
+        let driver_reads = match g.task_router() {
+            Some(router) => {
+                let reads = router.driver_turn(now, cx.waker());
+                if reads {
+                    router.start_read();
+                }
+                reads
+            }
+            None => g.reader.driver_turn(now),
+        };
+        if driver_reads {
             g.read_ready(now, cx, buf);
         }
         let mut progress = false;
@@ -719,8 +737,13 @@ impl Engine {
         let actions: Vec<Action> = g.actions.drain(..).collect();
         progress |= !actions.is_empty();
         let session_deadline = g.session.poll_timeout();
-        // A thread reading for itself: the driver looks at it every tick (`caller_reads`).
-        let deadline = match (session_deadline, g.reader.tick_at()) {
+        // A thread or task reading for itself: the driver looks at it every tick
+        // (`caller_reads`, `task_reads`).
+        let look_at = match g.task_router() {
+            Some(router) => router.tick_at(),
+            None => g.reader.tick_at(),
+        };
+        let deadline = match (session_deadline, look_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -796,6 +819,12 @@ impl Inner {
             _ => None,
         };
         self.reader.attach(socket);
+        if let Some((router, _)) = &self.task_reads {
+            router.reset();
+            // Only a plain socket, whose bytes anyone may read, is read by tasks; the second
+            // handle that says so is not needed beyond that.
+            self.task_reads_on = io.as_ref().is_some_and(|(_, tcp)| tcp.socket().is_some());
+        }
         self.io = io;
         self.clear_write_buf();
     }
@@ -805,10 +834,89 @@ impl Inner {
         self.write_pos = 0;
     }
 
+    /// Request `id`'s reply if it came (or `done`: it never will), else the task's waker waits
+    /// in its slot.
+    fn reply_or_wait(&mut self, id: RequestId, done: bool, cx: &mut Context<'_>) -> Poll<Reply> {
+        match self.replies.get_mut(&id) {
+            Some(ReplySlot::Done(..)) => match self.replies.remove(&id) {
+                Some(ReplySlot::Done(reply)) => Poll::Ready(reply),
+                _ => Poll::Ready((Err(Error::Closed), None)),
+            },
+            _ if done => Poll::Ready((Err(Error::Closed), None)),
+            Some(ReplySlot::Waiting(w, _)) => {
+                // Update the waker in place: no second hash, and no clone when the same task
+                // polls again.
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                self.flush_before_waiting();
+                Poll::Pending
+            }
+            None => {
+                self.replies.insert(
+                    id,
+                    ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
+                );
+                self.flush_before_waiting();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The router, when waiting tasks read the current connection themselves (`task_reads`).
+    fn task_router(&self) -> Option<Arc<TaskReads>> {
+        match &self.task_reads {
+            Some((router, _)) if self.task_reads_on => Some(router.clone()),
+            _ => None,
+        }
+    }
+
+    /// The task waiting for `id` stops waiting: it leaves the reader's place if it held it, and
+    /// wakes the driver if that left a readiness for nobody (`TaskReads::leave`).
+    fn task_leave(&mut self, id: RequestId) {
+        if let Some((router, _)) = &self.task_reads {
+            if router.leave(id) {
+                self.wake_driver();
+            }
+        }
+    }
+
+    /// A waiting task's read (`task_reads`): everything the socket has, into the session, with
+    /// the router registered for the next readiness; then, as after a blocking thread's read,
+    /// the bytes the session answered with go out, and the driver is woken for what only it
+    /// does.
+    fn read_for_task(&mut self, now: Instant) {
+        let Some((_, waker)) = &self.task_reads else {
+            return;
+        };
+        let waker = waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = std::mem::take(&mut self.caller_buf);
+        if buf.len() < READ_BUF_BYTES {
+            buf.resize(READ_BUF_BYTES, 0);
+        }
+        let state = self.session.state();
+        self.read_with(now, &mut buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
+        self.caller_buf = buf;
+        let ended = self.session.state() != state || self.io.is_none();
+        if ended || self.write_out_now() != WriteState::Done || self.driver_needed() {
+            self.wake_driver();
+        }
+    }
+
     /// Reads everything the socket has ready into the session, draining after each read. Ends
-    /// with the socket holding the driver's waker, or with no socket.
+    /// with the socket holding the driver's waker (or, where tasks read, the router's, which
+    /// wakes the driver while no task holds the place), or with no socket.
     fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
-        self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf));
+        match &self.task_reads {
+            // The socket's readiness goes to the router, which wakes a waiting task or the driver.
+            Some((_, waker)) if self.task_reads_on => {
+                let waker = waker.clone();
+                let mut cx = Context::from_waker(&waker);
+                self.read_with(now, buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
+            }
+            _ => self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf)),
+        }
     }
 
     /// `read_ready` for a thread reading for itself: through the second handle on the socket,

@@ -58,6 +58,7 @@ mod reply;
 mod retry;
 pub mod runtime;
 mod sasl;
+mod task_reads;
 mod tls;
 pub mod txn;
 pub mod watch;

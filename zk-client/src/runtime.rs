@@ -51,6 +51,19 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn callers_park(&self) -> bool {
         false
     }
+
+    /// Whether a task waiting for a reply reads the session's socket itself when bytes come
+    /// (zk-client's `task_reads` module), instead of the driver's task reading them
+    /// and waking it. That saves two cross-thread wake-ups per batch of replies where callers
+    /// and the driver run on different threads (async-std and smol, whose callers wait in
+    /// `block_on` while the driver runs on the executor's threads). Where they share a thread
+    /// there is nothing to save and the extra polls cost more (tokio's current-thread runtime:
+    /// 8-18 % more CPU when measured), so the default is `false`. A task woken to read and then
+    /// not polled delays the session's bytes by about two milliseconds at most: the driver
+    /// looks every millisecond and reads what such a task left.
+    fn callers_read(&self) -> bool {
+        false
+    }
 }
 
 /// A connected byte stream (TCP), polled by the driver.
@@ -79,8 +92,10 @@ pub trait Transport: Send + Unpin + 'static {
     /// A second handle on the same OS socket (a `dup`), when the transport is a plain TCP
     /// stream in non-blocking mode whose bytes anyone may read: on a runtime whose callers park
     /// ([`Runtime::callers_park`]), a thread waiting for its reply then waits on the socket and
-    /// reads it itself ([`caller_reads`](crate::caller_reads)). `None` (the default) when the
-    /// transport must do its own reading (TLS) or has no OS socket; the driver then reads.
+    /// reads it itself ([`caller_reads`](crate::caller_reads)); on a runtime whose waiting tasks
+    /// read ([`Runtime::callers_read`]), a handle here says the transport is such a plain socket
+    /// (it is dropped at once). `None` (the default) when the transport must do its own reading
+    /// (TLS) or has no OS socket; the driver then reads.
     fn socket(&self) -> Option<std::net::TcpStream> {
         None
     }

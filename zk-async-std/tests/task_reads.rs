@@ -1,0 +1,166 @@
+//! On async-std and smol a task waiting for the session's one reply in flight reads the socket
+//! itself (zk-client's `task_reads`). These tests hold the rule that makes that safe: a task
+//! woken to read and then not polled does not hold up the session, because the driver's looks
+//! take the reader's place back. Against SimServer and real ZooKeeper 3.8 and 3.9, under each
+//! runtime's `block_on`, with a 60 s session so that the session's own timers (a ping at 20 s)
+//! cannot rescue a broken rule within the patience bound.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use zk_async_std::{Client, EventType};
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
+use zk_testkit::sim::{SimConfig, SimTcpServer};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+const SESSION: Duration = Duration::from_secs(60);
+
+/// `fut`'s output, or `None` after `limit`.
+async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        smol::Timer::after(limit).await;
+        None
+    })
+    .await
+}
+
+/// A server that grants a 60 s session: a fresh SimServer, or a shared real one.
+enum Server {
+    Sim(SimTcpServer),
+    Real(&'static Ensemble),
+}
+
+impl Server {
+    fn sim() -> Self {
+        let config = SimConfig {
+            tick_ms: 5_000,
+            ..SimConfig::default()
+        };
+        Server::Sim(SimTcpServer::start(config).expect("start SimTcpServer"))
+    }
+
+    fn real(version: ZkVersion) -> Self {
+        static ZK38: OnceLock<Ensemble> = OnceLock::new();
+        static ZK39: OnceLock<Ensemble> = OnceLock::new();
+        let cell = match version {
+            ZkVersion::V3_8 => &ZK38,
+            _ => &ZK39,
+        };
+        Server::Real(cell.get_or_init(|| {
+            let options = EnsembleOptions {
+                max_session_timeout_ms: Some(SESSION.as_millis() as u32),
+                ..EnsembleOptions::standalone(version)
+            };
+            Ensemble::start(options)
+                .unwrap_or_else(|e| panic!("starting ZooKeeper {version:?}: {e}"))
+        }))
+    }
+
+    fn connect_string(&self) -> String {
+        match self {
+            Server::Sim(s) => s.connect_string(),
+            Server::Real(e) => e.connect_string(),
+        }
+    }
+}
+
+/// A path no other test of this binary uses (the real servers are shared).
+fn unique(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("/task-reads-{name}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A reply future is polled once, so that it takes the reader's place (it is the session's one
+/// request in flight), and then set aside while its task waits for a watch: the readiness its
+/// reply brings wakes a task that never polls it. The watch event must still arrive, and the
+/// future set aside still resolves when it is polled at last. Broken rule tried: the driver's
+/// look never takes the place back (`TaskReads::driver_turn`); the event then waits for the
+/// session's timers and the test fails at the patience bound.
+async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, other: &Client) {
+    let path = unique("aside");
+    let (stat, watch) = client.exists(&path).watch().await.expect("exists");
+    assert!(stat.is_none());
+    // The reply may come before the first poll (the driver's thread may read it): then the
+    // future is done and took nothing; try again.
+    let mut aside = None;
+    for _ in 0..100 {
+        let mut fut = Box::pin(std::future::IntoFuture::into_future(
+            client.exists("/zookeeper"),
+        ));
+        if futures_lite::future::poll_once(&mut fut).await.is_none() {
+            aside = Some(fut);
+            break;
+        }
+    }
+    let aside = aside.expect("a reply future still pending after its first poll");
+    other.create(&path, "").await.expect("create");
+    let event = within(PATIENCE, watch)
+        .await
+        .expect("the watch event within the patience bound")
+        .expect("event");
+    assert_eq!(event.event_type, EventType::NodeCreated);
+    let stat = within(PATIENCE, aside).await.expect("the reply set aside");
+    assert!(stat.expect("exists").is_some());
+    // And the session still serves calls that read their own replies.
+    for _ in 0..50 {
+        assert!(client.exists(&path).await.expect("exists").is_some());
+    }
+}
+
+fn on_smol(server: &Server) {
+    smol::block_on(async {
+        let connect = |cs: String| async move {
+            zk_async_std::smol::builder(&cs)
+                .session_timeout(SESSION)
+                .connect()
+                .await
+                .expect("connect")
+        };
+        let client = connect(server.connect_string()).await;
+        let other = connect(server.connect_string()).await;
+        a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
+        other.close().await;
+        client.close().await;
+    });
+}
+
+fn on_async_std(server: &Server) {
+    async_std::task::block_on(async {
+        let connect = |cs: String| async move {
+            zk_async_std::builder(&cs)
+                .session_timeout(SESSION)
+                .connect()
+                .await
+                .expect("connect")
+        };
+        let client = connect(server.connect_string()).await;
+        let other = connect(server.connect_string()).await;
+        a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
+        other.close().await;
+        client.close().await;
+    });
+}
+
+macro_rules! task_read_tests {
+    ($module:ident, $server:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn smol_reply_set_aside() {
+                on_smol(&$server);
+            }
+
+            #[test]
+            fn async_std_reply_set_aside() {
+                on_async_std(&$server);
+            }
+        }
+    };
+}
+
+task_read_tests!(sim, Server::sim());
+task_read_tests!(zookeeper_3_8, Server::real(ZkVersion::V3_8));
+task_read_tests!(zookeeper_3_9, Server::real(ZkVersion::V3_9));
