@@ -171,7 +171,7 @@ macro_rules! async_io_runtime {
             }
 
             /// Callers wait in `block_on` (or in tasks) on other threads than the driver's
-            /// task: a waiting task reads its reply itself (BENCHMARKS.md, stop 23).
+            /// task: a task waiting for its one reply reads it itself (BENCHMARKS.md, stop 23).
             fn callers_read(&self) -> bool {
                 true
             }

@@ -43,7 +43,7 @@ use crate::engine::Engine;
 pub(crate) const READER_TICK: Duration = Duration::from_millis(1);
 
 /// How many looks in a row at one unchanged wait make it a long wait (see the module
-/// documentation): 50 ms.
+/// documentation): 50 ms at `READER_TICK`, 500 ms at `task_reads`' `LOOK_EVERY`.
 pub(crate) const LONG_WAIT_TICKS: u32 = 50;
 
 thread_local! {

@@ -135,8 +135,9 @@ enum DriverState {
 pub(crate) struct Turn {
     /// Something changed that the driver must look at again before it sleeps: a timeout was
     /// handled, the session began closing, the write failed, or there is transport work.
-    /// Bytes read do not count: the read ended with the socket holding the driver's waker, and
-    /// everything they produced was drained and written in the same turn.
+    /// Bytes read do not count: the read ended with the socket holding the driver's waker (or
+    /// the `task_reads` router's, which wakes the driver), and everything they produced was
+    /// drained and written in the same turn.
     pub(crate) progress: bool,
     /// Dials and probes to start.
     pub(crate) actions: Vec<Action>,
@@ -183,7 +184,8 @@ struct Inner {
     first_id: RequestId,
     /// Most items one watcher's mailbox holds (see `deliver`).
     watch_queue_limit: usize,
-    /// Who reads the socket: the driver, or a thread blocked on a reply (`caller_reads`).
+    /// Who reads the socket where callers park: the driver, or a thread blocked on a reply
+    /// (`caller_reads`). Where tasks read, `task_reads` decides instead.
     reader: ReaderPlace,
     /// What a thread or task that reads the socket reads into (allocated on its first read).
     caller_buf: Vec<u8>,
@@ -235,7 +237,9 @@ impl Engine {
                 watch_queue_limit,
                 reader: ReaderPlace::default(),
                 caller_buf: Vec::new(),
-                task_reads: rt.callers_read().then(|| {
+                // Parked callers read their own way (`caller_reads`): that one wins if a runtime
+                // says both.
+                task_reads: (rt.callers_read() && !rt.callers_park()).then(|| {
                     let router = Arc::new(TaskReads::default());
                     (router.clone(), Waker::from(router))
                 }),
@@ -820,10 +824,10 @@ impl Inner {
         };
         self.reader.attach(socket);
         if let Some((router, _)) = &self.task_reads {
-            router.reset();
             // Only a plain socket, whose bytes anyone may read, is read by tasks; the second
             // handle that says so is not needed beyond that.
             self.task_reads_on = io.as_ref().is_some_and(|(_, tcp)| tcp.socket().is_some());
+            router.reset(self.task_reads_on);
         }
         self.io = io;
         self.clear_write_buf();

@@ -56,11 +56,14 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// (zk-client's `task_reads` module), instead of the driver's task reading them
     /// and waking it. That saves two cross-thread wake-ups per batch of replies where callers
     /// and the driver run on different threads (async-std and smol, whose callers wait in
-    /// `block_on` while the driver runs on the executor's threads). Where they share a thread
-    /// there is nothing to save and the extra polls cost more (tokio's current-thread runtime:
-    /// 8-18 % more CPU when measured), so the default is `false`. A task woken to read and then
-    /// not polled delays the session's bytes by about two milliseconds at most: the driver
-    /// looks every millisecond and reads what such a task left.
+    /// `block_on` while the driver runs on the executor's threads). Only a task waiting for the
+    /// session's one reply in flight reads (sequential calls); with more in flight the driver
+    /// reads, as before. Where tasks and driver share a thread there is nothing to save and the
+    /// extra polls cost more (tokio's current-thread runtime: 8-18 % more CPU when measured), so
+    /// the default is `false`. A task woken to read and then not polled delays the session's
+    /// bytes by 20-30 ms at most: the driver looks every 10 ms and reads what such a task left.
+    /// A runtime whose callers park ([`callers_park`](Self::callers_park)) has its own way and
+    /// must answer `false` here: the two are not meant to be combined.
     fn callers_read(&self) -> bool {
         false
     }

@@ -22,13 +22,15 @@
 //! bytes then waited for nobody. So nobody may be without a reader for long, which the driver
 //! sees to without being woken per round trip:
 //! - While a task holds the place, the driver looks at it every `LOOK_EVERY`. A look that finds a
-//!   readiness routed to the task and nothing read or taken since the last look takes the place
-//!   back and reads: bytes wait at most about two looks for a task that is not polled.
+//!   readiness routed to the task, already unread at the last look, and nothing read or taken
+//!   since, takes the place back and reads: bytes wait at most two to three looks for a task
+//!   that is not polled.
 //! - After `LONG_WAIT_TICKS` looks in a row with nothing read or taken (a server that does not
 //!   answer, a program waiting on something else), the driver stops looking; a readiness that
 //!   comes while it does not look wakes it as well as the task, and it looks again.
 //! - A task that leaves with a readiness unread wakes the driver to read it.
-//! - A new connection (or none) gives the place back to the driver (`reset`).
+//! - A new connection (or none) gives the place back to the driver (`reset`); a new socket counts
+//!   as unread until someone has read it, since nobody is registered for its readiness yet.
 //!
 //! TLS keeps the driver reading: its reads may write, and it registers for writability.
 
@@ -40,15 +42,15 @@ use zk_core::RequestId;
 
 use crate::caller_reads::LONG_WAIT_TICKS;
 
+/// How often the driver looks at the place while a task holds it: ten times zk-blocking's
+/// `READER_TICK`, because here a look wakes the driver's thread and moves async-io's timer, which
+/// wakes the reactor's thread too (measured: 1 ms looks cost more CPU than they saved). It bounds
+/// how long bytes wait for a woken task that is not polled: two to three looks.
+pub(crate) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Routes the socket's read readiness to the task holding the reader's place, or to the driver
 /// (see the module documentation). One per client; its own small lock, because a readiness may
 /// be signalled from inside a read made under the engine's lock.
-/// How often the driver looks at the place while a task holds it: a tenth of zk-blocking's
-/// `LOOK_EVERY`, because here a look wakes the driver's thread and moves async-io's timer, which
-/// wakes the reactor's thread too (measured: 1 ms looks cost more CPU than they saved). It bounds
-/// how long bytes wait for a woken task that is not polled: about two looks.
-pub(crate) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
-
 #[derive(Debug, Default)]
 pub(crate) struct TaskReads {
     state: Mutex<Route>,
@@ -68,6 +70,8 @@ struct Route {
     looking: bool,
     /// The activity the driver saw at its last look, and how many looks in a row saw it.
     seen: Option<u64>,
+    /// A readiness was unread at the driver's last look.
+    unread_seen: bool,
     same_ticks: u32,
     /// When the driver's next look is due, while it looks.
     tick_at: Option<Instant>,
@@ -132,7 +136,7 @@ impl TaskReads {
     }
 
     /// The driver's turn, with its task's waker: whether it reads the socket now. It takes the
-    /// place back when a task has left a readiness unread for a whole look;
+    /// place back when a task has left a readiness unread from one look to the next;
     /// otherwise, while a task holds it, it looks every tick (module documentation).
     pub(crate) fn driver_turn(&self, now: Instant, driver: &Waker) -> bool {
         let mut s = self.lock();
@@ -147,8 +151,8 @@ impl TaskReads {
             return false;
         }
         let unchanged = s.seen == Some(s.activity);
-        if s.looking && unchanged && s.unread {
-            // Woken a look ago and not read since: that task is not being polled.
+        if s.looking && unchanged && s.unread && s.unread_seen {
+            // Woken a look ago or more and not read since: that task is not being polled.
             s.give_to_driver();
             return true;
         }
@@ -163,6 +167,7 @@ impl TaskReads {
             0
         };
         s.seen = Some(s.activity);
+        s.unread_seen = s.unread;
         if s.same_ticks >= LONG_WAIT_TICKS {
             // Nothing for all this while: stop looking; the next readiness wakes the driver too.
             s.looking = false;
@@ -180,10 +185,14 @@ impl TaskReads {
     }
 
     /// The connection changed (or went): the driver reads the next one until a task waits.
-    pub(crate) fn reset(&self) {
+    /// `fresh_socket`: a new socket nobody has read yet, so nobody is registered for its
+    /// readiness either: it counts as unread, so that a task taking the place before the
+    /// driver's first read does that read (which registers) instead of waiting for a readiness
+    /// that would never be signalled.
+    pub(crate) fn reset(&self, fresh_socket: bool) {
         let mut s = self.lock();
         s.give_to_driver();
-        s.unread = false;
+        s.unread = fresh_socket;
     }
 }
 
@@ -192,6 +201,7 @@ impl Route {
         self.holder = Holder::Driver;
         self.looking = false;
         self.seen = None;
+        self.unread_seen = false;
         self.same_ticks = 0;
         self.tick_at = None;
     }
@@ -305,8 +315,12 @@ mod tests {
         assert!(!r.driver_turn(t0, &dw));
         r.wake_by_ref(); // routed to the task, which is never polled
         assert!(
-            r.driver_turn(t0 + LOOK_EVERY, &dw),
-            "a readiness left unread for a whole look must be read by the driver"
+            !r.driver_turn(t0 + LOOK_EVERY, &dw),
+            "a readiness that may have come just before the look is the task's to read"
+        );
+        assert!(
+            r.driver_turn(t0 + LOOK_EVERY * 2, &dw),
+            "a readiness left unread from one look to the next must be read by the driver"
         );
         // The driver has the place again: the next readiness is its.
         r.wake_by_ref();
@@ -432,13 +446,26 @@ mod tests {
     }
 
     #[test]
+    fn a_task_taking_a_new_socket_before_the_driver_has_read_it_reads_it() {
+        let r = router();
+        let (_driver, dw) = counter();
+        let (_task, tw) = counter();
+        r.driver_turn(Instant::now(), &dw);
+        r.reset(true); // nobody registered for this socket's readiness yet
+        assert!(
+            r.take(RequestId(1), &tw, true),
+            "no readiness will ever come for a socket nobody has read: the task must read it"
+        );
+    }
+
+    #[test]
     fn a_new_connection_goes_to_the_driver() {
         let r = router();
         let (driver, dw) = counter();
         let (_task, tw) = counter();
         r.driver_turn(Instant::now(), &dw);
         r.take(RequestId(1), &tw, true);
-        r.reset();
+        r.reset(false);
         r.wake_by_ref();
         assert_eq!(n(&driver), 1);
         assert!(!r.leave(RequestId(1)));
