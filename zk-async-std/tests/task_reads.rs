@@ -109,38 +109,28 @@ async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, 
     }
 }
 
+/// Two clients made by `builder` (the runtime's), and the scenario between them.
+async fn on_runtime(server: &Server, builder: fn(&str) -> zk_async_std::ClientBuilder) {
+    let connect = || async {
+        builder(&server.connect_string())
+            .session_timeout(SESSION)
+            .connect()
+            .await
+            .expect("connect")
+    };
+    let client = connect().await;
+    let other = connect().await;
+    a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
+    other.close().await;
+    client.close().await;
+}
+
 fn on_smol(server: &Server) {
-    smol::block_on(async {
-        let connect = |cs: String| async move {
-            zk_async_std::smol::builder(&cs)
-                .session_timeout(SESSION)
-                .connect()
-                .await
-                .expect("connect")
-        };
-        let client = connect(server.connect_string()).await;
-        let other = connect(server.connect_string()).await;
-        a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
-        other.close().await;
-        client.close().await;
-    });
+    smol::block_on(on_runtime(server, zk_async_std::smol::builder));
 }
 
 fn on_async_std(server: &Server) {
-    async_std::task::block_on(async {
-        let connect = |cs: String| async move {
-            zk_async_std::builder(&cs)
-                .session_timeout(SESSION)
-                .connect()
-                .await
-                .expect("connect")
-        };
-        let client = connect(server.connect_string()).await;
-        let other = connect(server.connect_string()).await;
-        a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
-        other.close().await;
-        client.close().await;
-    });
+    async_std::task::block_on(on_runtime(server, zk_async_std::builder));
 }
 
 macro_rules! task_read_tests {
