@@ -190,8 +190,8 @@ struct Inner {
     /// What a thread or task that reads the socket reads into (allocated on its first read).
     caller_buf: Vec<u8>,
     /// Where waiting tasks read for themselves (`Runtime::callers_read`): the router of the
-    /// socket's readiness (`task_reads`), and its waker, which every read registers.
-    task_reads: Option<(Arc<TaskReads>, Waker)>,
+    /// socket's readiness (`task_reads`), whose waker every read registers.
+    task_reads: Option<Arc<TaskReads>>,
     /// The current connection is read through `task_reads` (a plain socket; TLS is not).
     task_reads_on: bool,
 }
@@ -239,10 +239,7 @@ impl Engine {
                 caller_buf: Vec::new(),
                 // Parked callers read their own way (`caller_reads`): that one wins if a runtime
                 // says both.
-                task_reads: (rt.callers_read() && !rt.callers_park()).then(|| {
-                    let router = Arc::new(TaskReads::default());
-                    (router.clone(), Waker::from(router))
-                }),
+                task_reads: (rt.callers_read() && !rt.callers_park()).then(Arc::default),
                 task_reads_on: false,
             }),
             rt,
@@ -564,21 +561,14 @@ impl Engine {
         }
     }
 
-    /// A reading thread's read (`read_socket`), then whatever the bytes asked for: bytes the session answered with go out, and the driver is woken for what only it
-    /// does (an earlier deadline, a host to dial, a socket that would not take the bytes or
-    /// failed, a session or connection that ended).
+    /// A reading thread's read (`read_socket`, as a caller's read: `caller_read`).
     pub(crate) fn reader_read(&self) {
         let now = self.now();
         let mut g = self.lock();
         let Some(socket) = g.reader.held_socket() else {
             return;
         };
-        let state = g.session.state();
-        g.read_socket(now, &socket);
-        let ended = g.session.state() != state || g.io.is_none();
-        if ended || g.write_out_now() != WriteState::Done || g.driver_needed() {
-            g.wake_driver();
-        }
+        g.caller_read(|g, buf| g.read_socket(now, &socket, buf));
     }
 
     pub(crate) fn reader_leave(&self) {
@@ -701,7 +691,8 @@ impl Engine {
         if timer_fired {
             g.timer_at = None;
         }
-        let driver_reads = match g.task_router() {
+        let router = g.task_router();
+        let driver_reads = match &router {
             Some(router) => {
                 let reads = router.driver_turn(now, cx.waker());
                 if reads {
@@ -743,7 +734,7 @@ impl Engine {
         let session_deadline = g.session.poll_timeout();
         // A thread or task reading for itself: the driver looks at it every tick
         // (`caller_reads`, `task_reads`).
-        let look_at = match g.task_router() {
+        let look_at = match &router {
             Some(router) => router.tick_at(),
             None => g.reader.tick_at(),
         };
@@ -823,7 +814,7 @@ impl Inner {
             _ => None,
         };
         self.reader.attach(socket);
-        if let Some((router, _)) = &self.task_reads {
+        if let Some(router) = &self.task_reads {
             // Only a plain socket, whose bytes anyone may read, is read by tasks; the second
             // handle that says so is not needed beyond that.
             self.task_reads_on = io.as_ref().is_some_and(|(_, tcp)| tcp.socket().is_some());
@@ -869,38 +860,39 @@ impl Inner {
 
     /// The router, when waiting tasks read the current connection themselves (`task_reads`).
     fn task_router(&self) -> Option<Arc<TaskReads>> {
-        match &self.task_reads {
-            Some((router, _)) if self.task_reads_on => Some(router.clone()),
-            _ => None,
-        }
+        self.task_reads.clone().filter(|_| self.task_reads_on)
     }
 
     /// The task waiting for `id` stops waiting: it leaves the reader's place if it held it, and
     /// wakes the driver if that left a readiness for nobody (`TaskReads::leave`).
     fn task_leave(&mut self, id: RequestId) {
-        if let Some((router, _)) = &self.task_reads {
+        if let Some(router) = &self.task_reads {
             if router.leave(id) {
                 self.wake_driver();
             }
         }
     }
 
-    /// A waiting task's read (`task_reads`): everything the socket has, into the session, with
-    /// the router registered for the next readiness; then, as after a blocking thread's read,
-    /// the bytes the session answered with go out, and the driver is woken for what only it
-    /// does.
+    /// A waiting task's read (`task_reads`, as a caller's read: `caller_read`), which leaves the
+    /// router registered for the next readiness.
     fn read_for_task(&mut self, now: Instant) {
-        let Some((_, waker)) = &self.task_reads else {
-            return;
-        };
-        let waker = waker.clone();
-        let mut cx = Context::from_waker(&waker);
+        if let Some(router) = self.task_reads.clone() {
+            self.caller_read(|g, buf| g.read_routed(now, &router, buf));
+        }
+    }
+
+    /// A read by a caller (a blocking thread or a waiting task) instead of the driver: `read`
+    /// fills the session from the socket through the callers' buffer; then, as after the
+    /// driver's read, the bytes the session answered with go out, and the driver is woken for
+    /// what only it does (an earlier deadline, a host to dial, a socket that would not take the
+    /// bytes or failed, a session or connection that ended).
+    fn caller_read(&mut self, read: impl FnOnce(&mut Self, &mut [u8])) {
         let mut buf = std::mem::take(&mut self.caller_buf);
         if buf.len() < READ_BUF_BYTES {
             buf.resize(READ_BUF_BYTES, 0);
         }
         let state = self.session.state();
-        self.read_with(now, &mut buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
+        read(self, &mut buf);
         self.caller_buf = buf;
         let ended = self.session.state() != state || self.io.is_none();
         if ended || self.write_out_now() != WriteState::Done || self.driver_needed() {
@@ -908,34 +900,33 @@ impl Inner {
         }
     }
 
+    /// Reads everything the socket has ready, registering `router`'s waker for the next
+    /// readiness (it wakes a waiting task or the driver).
+    fn read_routed(&mut self, now: Instant, router: &Arc<TaskReads>, buf: &mut [u8]) {
+        let waker = Waker::from(router.clone());
+        let mut cx = Context::from_waker(&waker);
+        self.read_with(now, buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
+    }
+
     /// Reads everything the socket has ready into the session, draining after each read. Ends
     /// with the socket holding the driver's waker (or, where tasks read, the router's, which
     /// wakes the driver while no task holds the place), or with no socket.
     fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
-        match &self.task_reads {
-            // The socket's readiness goes to the router, which wakes a waiting task or the driver.
-            Some((_, waker)) if self.task_reads_on => {
-                let waker = waker.clone();
-                let mut cx = Context::from_waker(&waker);
-                self.read_with(now, buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
-            }
-            _ => self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf)),
+        match self.task_router() {
+            Some(router) => self.read_routed(now, &router, buf),
+            None => self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf)),
         }
     }
 
     /// `read_ready` for a thread reading for itself: through the second handle on the socket,
     /// which registers nobody for readiness (the thread waits on it with `poll(2)`).
-    fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream) {
-        let mut buf = std::mem::take(&mut self.caller_buf);
-        if buf.len() < READ_BUF_BYTES {
-            buf.resize(READ_BUF_BYTES, 0);
-        }
+    fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream, buf: &mut [u8]) {
         // One read per readiness unless it fills the buffer: a short read emptied the socket,
         // and `poll(2)` is level-triggered, so nothing is lost by not reading on to "would
         // block" (the driver must, for async-io's one-shot registration; this saves that second
         // `recvfrom` per batch).
         let mut emptied = false;
-        self.read_with(now, &mut buf, |_, buf| loop {
+        self.read_with(now, buf, |_, buf| loop {
             if emptied {
                 return Poll::Pending;
             }
@@ -949,7 +940,6 @@ impl Inner {
                 r => return Poll::Ready(r),
             }
         });
-        self.caller_buf = buf;
     }
 
     /// Reads with `read` until it is pending or the connection ends, feeding and draining the

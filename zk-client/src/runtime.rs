@@ -54,7 +54,7 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// Whether a task waiting for a reply reads the session's socket itself when bytes come
     /// (zk-client's `task_reads` module), instead of the driver's task reading them
-    /// and waking it. That saves two cross-thread wake-ups per batch of replies where callers
+    /// and waking it. That saves two cross-thread wake-ups per round trip where callers
     /// and the driver run on different threads (async-std and smol, whose callers wait in
     /// `block_on` while the driver runs on the executor's threads). Only a task waiting for the
     /// session's one reply in flight reads (sequential calls); with more in flight the driver
