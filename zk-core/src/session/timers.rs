@@ -121,40 +121,49 @@ impl Session {
     /// Every deadline the session has now, with its reason.
     pub(super) fn timers(&self) -> Timers {
         let mut t = Timers::default();
+        self.each_deadline(|why, at| t.set(why, at));
+        t
+    }
+
+    /// Calls `f` with every deadline the session has now and its reason, in `ALL`'s order: the
+    /// one table both [`timers`](Self::timers) and [`poll_timeout`](Self::poll_timeout) read.
+    /// Generic so that `poll_timeout`, which the driver asks after every turn and every request,
+    /// keeps only a minimum instead of filling the table.
+    #[inline]
+    fn each_deadline(&self, mut f: impl FnMut(Wakeup, Instant)) {
         let read_timeout = self.read_timeout();
         match &self.link {
-            Link::Idle { at, .. } => t.set(Wakeup::Dial, *at),
+            Link::Idle { at, .. } => f(Wakeup::Dial, *at),
             Link::Dialing { deadline, .. } | Link::Handshaking { deadline, .. } => {
-                t.set(Wakeup::ConnectTimeout, *deadline)
+                f(Wakeup::ConnectTimeout, *deadline)
             }
             Link::Up {
                 last_recv,
                 last_send,
                 ..
             } => {
-                t.set(Wakeup::ReadTimeout, *last_recv + read_timeout);
-                t.set(Wakeup::Ping, *last_send + read_timeout / 2);
+                f(Wakeup::ReadTimeout, *last_recv + read_timeout);
+                f(Wakeup::Ping, *last_send + read_timeout / 2);
             }
             Link::Down => {}
         }
         if let Some(Reverse(at)) = self.pipe.deadlines.peek() {
-            t.set(Wakeup::RequestTimeout, *at);
+            f(Wakeup::RequestTimeout, *at);
         }
         if let Phase::Closing { deadline } = self.phase {
-            t.set(Wakeup::CloseTimeout, deadline);
+            f(Wakeup::CloseTimeout, deadline);
         }
         if self.config.client_side_expiry && self.phase == Phase::Running && self.session_id != 0 {
             if let Some(timeout) = self.negotiated {
-                t.set(Wakeup::ClientExpiry, self.last_heard + timeout);
+                f(Wakeup::ClientExpiry, self.last_heard + timeout);
             }
         }
         for p in &self.probing.open {
-            t.set(Wakeup::ProbeTimeout, p.deadline);
+            f(Wakeup::ProbeTimeout, p.deadline);
         }
         if let Some(at) = self.probing.ro_at {
-            t.set(Wakeup::ReadOnlyProbe, at);
+            f(Wakeup::ReadOnlyProbe, at);
         }
-        t
     }
 
     /// Time passed: fires whatever timers are due (connect attempts, pings, dead links, request
@@ -216,7 +225,15 @@ impl Session {
     /// When the session next needs `handle_timeout`, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers().next().map(|(at, _)| at)
+        let mut first: Option<Instant> = None;
+        self.each_deadline(|_, at| {
+            if first.is_none_or(|t| at < t) {
+                first = Some(at);
+            }
+        });
+        // The same table as `timers`: every test and simulation checks that they agree.
+        debug_assert_eq!(first, self.timers().next().map(|(at, _)| at));
+        first
     }
 
     /// The next wakeup and its reason.
