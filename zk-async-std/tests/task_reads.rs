@@ -1,14 +1,23 @@
 //! On async-std and smol a task waiting for the session's one reply in flight reads the socket
-//! itself (zk-client's `task_reads`). These tests hold the rule that makes that safe: a task
-//! woken to read and then not polled does not hold up the session, because the driver's looks
-//! take the reader's place back. Against SimServer and real ZooKeeper 3.8 and 3.9, under each
-//! runtime's `block_on`, with a 60 s session so that the session's own timers (a ping at 20 s)
-//! cannot rescue a broken rule within the patience bound.
+//! itself (zk-client's `task_reads`). These tests hold that it does (sequential calls take the
+//! reader's place, counted through zk-client's `zk_client::reads` events), and the rule that makes
+//! it safe: a task woken to read and then not polled does not hold up the session, because the
+//! driver's looks take the reader's place back. Against SimServer and real ZooKeeper 3.8 and 3.9,
+//! under each runtime's `block_on`, with a 60 s session so that the session's own timers (a ping
+//! at 20 s) cannot rescue a broken rule within the patience bound.
+//!
+//! The events are counted by one process-wide subscriber, so the tests of this binary run one at
+//! a time (`one_at_a_time`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
 
 use zk_async_std::{Client, EventType};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
@@ -16,6 +25,41 @@ use zk_testkit::sim::{SimConfig, SimTcpServer};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 const SESSION: Duration = Duration::from_secs(60);
+
+/// `zk_client::reads` events seen: a task took the reader's place (TRACE), the driver took it
+/// back from a task that did not read (DEBUG).
+static TAKEN: AtomicUsize = AtomicUsize::new(0);
+static TAKEN_BACK: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts zk-client's `zk_client::reads` events by level.
+struct CountReads;
+
+impl<S: tracing::Subscriber> Layer<S> for CountReads {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let counter = if *event.metadata().level() == Level::TRACE {
+            &TAKEN
+        } else {
+            &TAKEN_BACK
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Installs the counting subscriber (once) and holds this binary's tests to one at a time, with
+/// the counts at zero.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let only_reads = Targets::new().with_target("zk_client::reads", Level::TRACE);
+        let subscriber = tracing_subscriber::registry().with(CountReads.with_filter(only_reads));
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    });
+    let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    TAKEN.store(0, Ordering::SeqCst);
+    TAKEN_BACK.store(0, Ordering::SeqCst);
+    guard
+}
 
 /// `fut`'s output, or `None` after `limit`.
 async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
@@ -72,12 +116,29 @@ fn unique(name: &str) -> String {
     format!("/task-reads-{name}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Sequential calls take the reader's place: each call's reply is the session's only one in
+/// flight, so its task reads it (a call whose reply was read before its first poll takes nothing,
+/// hence "most"). Broken rule tried: tasks never take the place (the engine's `alone` false);
+/// no event, the test fails.
+async fn sequential_calls_read_their_own_replies(client: &Client) {
+    let before = TAKEN.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        client.exists("/zookeeper").await.expect("exists");
+    }
+    let taken = TAKEN.load(Ordering::SeqCst) - before;
+    assert!(
+        taken >= 10,
+        "only {taken} of 20 sequential calls took the reader's place"
+    );
+}
+
 /// A reply future is polled once, so that it takes the reader's place (it is the session's one
 /// request in flight), and then set aside while its task waits for a watch: the readiness its
-/// reply brings wakes a task that never polls it. The watch event must still arrive, and the
-/// future set aside still resolves when it is polled at last. Broken rule tried: the driver's
-/// look never takes the place back (`TaskReads::driver_turn`); the event then waits for the
-/// session's timers and the test fails at the patience bound.
+/// reply brings wakes a task that never polls it. The watch event must still arrive, the driver
+/// must say that it took the place back, and the future set aside still resolves when it is
+/// polled at last. Broken rules tried: the driver's look never takes the place back
+/// (`TaskReads::driver_turn`): the event then waits for the session's timers and the test fails
+/// at the patience bound; tasks never take the place: nothing is taken back, the test fails.
 async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, other: &Client) {
     let path = unique("aside");
     let (stat, watch) = client.exists(&path).watch().await.expect("exists");
@@ -101,6 +162,10 @@ async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, 
         .expect("the watch event within the patience bound")
         .expect("event");
     assert_eq!(event.event_type, EventType::NodeCreated);
+    assert!(
+        TAKEN_BACK.load(Ordering::SeqCst) >= 1,
+        "the driver never took the reader's place back from the future set aside"
+    );
     let stat = within(PATIENCE, aside).await.expect("the reply set aside");
     assert!(stat.expect("exists").is_some());
     // And the session still serves calls that read their own replies.
@@ -120,6 +185,7 @@ async fn on_runtime(server: &Server, builder: fn(&str) -> zk_async_std::ClientBu
     };
     let client = connect().await;
     let other = connect().await;
+    sequential_calls_read_their_own_replies(&client).await;
     a_reply_future_set_aside_does_not_hold_up_the_session(&client, &other).await;
     other.close().await;
     client.close().await;
@@ -139,12 +205,14 @@ macro_rules! task_read_tests {
             use super::*;
 
             #[test]
-            fn smol_reply_set_aside() {
+            fn smol_reads_and_reply_set_aside() {
+                let _one = one_at_a_time();
                 on_smol(&$server);
             }
 
             #[test]
-            fn async_std_reply_set_aside() {
+            fn async_std_reads_and_reply_set_aside() {
+                let _one = one_at_a_time();
                 on_async_std(&$server);
             }
         }

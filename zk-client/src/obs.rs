@@ -149,6 +149,24 @@ pub(crate) fn connection_failed(conn: u64, reason: &dyn std::fmt::Display, estab
     }
 }
 
+/// A task waiting for request `id`, the session's one reply in flight, took the reader's place:
+/// it reads the socket itself (`task_reads`: async-std and smol). TRACE under `zk_client::reads`.
+#[inline]
+pub(crate) fn task_reads(id: RequestId) {
+    tracing::trace!(target: "zk_client::reads", id = id.0, "a waiting task reads the socket");
+}
+
+/// The driver took the reader's place back from a task woken to read that did not (its future is
+/// not being polled): the session's bytes waited for it for a look or two. DEBUG under
+/// `zk_client::reads`: a program that keeps reply futures aside unpolled sees why its other
+/// calls were slower.
+pub(crate) fn reads_taken_back() {
+    tracing::debug!(
+        target: "zk_client::reads",
+        "the driver took the reader's place back from a task that did not read"
+    );
+}
+
 /// The session's state changed to `state`.
 #[inline]
 pub(crate) fn state_changed(state: zk_core::SessionState) {

@@ -106,6 +106,7 @@ impl TaskReads {
             _ if may_take => {
                 s.holder = Holder::Task(id, waker.clone());
                 s.activity += 1;
+                crate::obs::task_reads(id);
             }
             _ => return false,
         }
@@ -154,6 +155,7 @@ impl TaskReads {
         if s.looking && unchanged && s.unread && s.unread_seen {
             // Woken a look ago or more and not read since: that task is not being polled.
             s.give_to_driver();
+            crate::obs::reads_taken_back();
             return true;
         }
         if !s.looking && unchanged && !s.unread {
