@@ -18,6 +18,10 @@
 //! they need a second session and watch bookkeeping (W8 also host rotation and re-arming),
 //! which is a client, not the floor of one.
 //!
+//! `ZKB_TOKIO` says how `tokio` and `zookeeper-client` run on tokio: `current` (the default, the
+//! table's columns), `spawned` (the column's work in a task spawned on that runtime) or `multi`
+//! (the multi-thread runtime, the work in `block_on`); see `TokioMode`.
+//!
 //! With `ZKB_TLS_CA=FILE` (the CA of a `zk-bench-server --tls DIR`, i.e. `DIR/ca.pem`) this
 //! client's columns connect over TLS; the others print NA.
 
@@ -28,10 +32,54 @@ use zk_benches::{blocking, fail, ours, peer, raw, setup, watches, BenchResult};
 
 const USAGE: &str = "usage: zk-bench setup HOST:PORT\n       zk-bench [--client tokio|async-std|smol|blocking|zookeeper-client|raw] <w1|w2|w3|w4|w5|w6|w7> HOST:PORT\n       ZKB_SERVER_PIDS=p1,p2,p3 zk-bench [--client NAME] w8 HOST:PORT,HOST:PORT,HOST:PORT";
 
+/// How the `tokio` and `zookeeper-client` columns run on tokio (`ZKB_TOKIO`):
+/// `current` (the default) the current-thread runtime with the column's work in `block_on`;
+/// `spawned` the same runtime with the work in a spawned task, as most tokio programs call a
+/// client; `multi` the multi-thread runtime `#[tokio::main]` gives (as many workers as the cores
+/// the process may use), the work in `block_on` on the main thread and the client's driver on a
+/// worker.
+#[derive(Clone, Copy, PartialEq)]
+enum TokioMode {
+    Current,
+    Spawned,
+    Multi,
+}
+
+fn tokio_mode() -> BenchResult<TokioMode> {
+    match std::env::var("ZKB_TOKIO").as_deref() {
+        Ok("current") | Err(std::env::VarError::NotPresent) => Ok(TokioMode::Current),
+        Ok("spawned") => Ok(TokioMode::Spawned),
+        Ok("multi") => Ok(TokioMode::Multi),
+        Ok(other) => Err(fail(format!(
+            "ZKB_TOKIO is {other:?}: expected current, spawned or multi"
+        ))),
+        Err(e) => Err(fail(format!("ZKB_TOKIO: {e}"))),
+    }
+}
+
 fn tokio_rt() -> BenchResult<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
+    let mut builder = match tokio_mode()? {
+        TokioMode::Multi => tokio::runtime::Builder::new_multi_thread(),
+        TokioMode::Current | TokioMode::Spawned => tokio::runtime::Builder::new_current_thread(),
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+/// Runs a tokio column's `work` as `ZKB_TOKIO` says.
+fn on_tokio<F>(work: F) -> BenchResult<Vec<String>>
+where
+    F: std::future::Future<Output = BenchResult<Vec<String>>> + Send + 'static,
+{
+    let rt = tokio_rt()?;
+    if tokio_mode()? == TokioMode::Spawned {
+        rt.block_on(async {
+            tokio::spawn(work)
+                .await
+                .map_err(|e| fail(format!("the column's task: {e}")))?
+        })
+    } else {
+        rt.block_on(work)
+    }
 }
 
 fn run(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
@@ -88,9 +136,12 @@ fn watchdog(workload: Workload) {
 
 fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<String>> {
     match client {
-        "tokio" => tokio_rt()?.block_on(async {
-            ours::run(zk_tokio::TokioRuntime::default().shared(), workload, addr).await
-        }),
+        "tokio" => {
+            let addr = addr.to_owned();
+            on_tokio(async move {
+                ours::run(zk_tokio::TokioRuntime::default().shared(), workload, &addr).await
+            })
+        }
         "async-std" => async_std::task::block_on(ours::run(
             zk_async_std::AsyncStdRuntime.shared(),
             workload,
@@ -102,7 +153,10 @@ fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<S
             addr,
         )),
         "blocking" => blocking::run(workload, addr),
-        "zookeeper-client" => tokio_rt()?.block_on(peer::run(workload, addr)),
+        "zookeeper-client" => {
+            let addr = addr.to_owned();
+            on_tokio(async move { peer::run(workload, &addr).await })
+        }
         "raw" => raw::run(workload, addr),
         other => Err(fail(format!("unknown client {other:?}\n{USAGE}"))),
     }
