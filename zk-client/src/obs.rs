@@ -150,14 +150,16 @@ pub(crate) fn connection_failed(conn: u64, reason: &dyn std::fmt::Display, estab
 }
 
 /// A task waiting for request `id`, the session's one reply in flight, took the reader's place:
-/// it reads the socket itself (`task_reads`: async-std and smol). TRACE under `zk_client::reads`.
+/// it will read the socket itself (`task_reads`: async-std and smol). TRACE under
+/// `zk_client::reads`.
 #[inline]
 pub(crate) fn task_reads(id: RequestId) {
     tracing::trace!(target: "zk_client::reads", id = id.0, "a waiting task reads the socket");
 }
 
 /// The driver took the reader's place back from a task woken to read that did not (its future is
-/// not being polled): the session's bytes waited for it for a look or two. DEBUG under
+/// not being polled): the session's bytes waited for it for two to three of the driver's 10 ms
+/// looks. DEBUG under
 /// `zk_client::reads`: a program that keeps reply futures aside unpolled sees why its other
 /// calls were slower.
 pub(crate) fn reads_taken_back() {

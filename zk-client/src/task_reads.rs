@@ -102,15 +102,19 @@ impl TaskReads {
                 if !w.will_wake(waker) {
                     *w = waker.clone();
                 }
+                s.unread
             }
             _ if may_take => {
                 s.holder = Holder::Task(id, waker.clone());
                 s.activity += 1;
+                let unread = s.unread;
+                // Told outside the lock, like wake-ups: a subscriber runs code of its own.
+                drop(s);
                 crate::obs::task_reads(id);
+                unread
             }
-            _ => return false,
+            _ => false,
         }
-        s.unread
     }
 
     /// The task waiting for `id` leaves (its reply came, or it stopped waiting): the driver reads
@@ -155,6 +159,7 @@ impl TaskReads {
         if s.looking && unchanged && s.unread && s.unread_seen {
             // Woken a look ago or more and not read since: that task is not being polled.
             s.give_to_driver();
+            drop(s);
             crate::obs::reads_taken_back();
             return true;
         }
