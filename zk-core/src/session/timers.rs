@@ -1,10 +1,11 @@
 //! The session's timers, in one table.
 //!
 //! Every deadline the session can have is derived from its state in one place,
-//! [`Session::timers`], with the reason it exists. Both what the driver is told
+//! `Session::each_deadline`, with the reason it exists. Both what the driver is told
 //! ([`Session::poll_timeout`], [`Session::next_wakeup`]) and what [`Session::handle_timeout`]
-//! fires read that table, so they cannot disagree: a deadline the driver sleeps towards is one
-//! `handle_timeout` acts on, and nothing fires that was not announced.
+//! fires read that walk (the last two through the table [`Session::timers`] fills from it), so
+//! they cannot disagree: a deadline the driver sleeps towards is one `handle_timeout` acts on,
+//! and nothing fires that was not announced.
 
 use std::cmp::Reverse;
 use std::time::Instant;
@@ -38,7 +39,7 @@ pub enum Wakeup {
 }
 
 /// Every reason, in the order `next_wakeup` reports a tie (the link's own timers first), which is
-/// the order `Session::timers` sets them in.
+/// the order `Session::each_deadline` walks them in.
 #[cfg(test)]
 const ALL: [Wakeup; 9] = [
     Wakeup::Dial,
@@ -88,9 +89,9 @@ impl Wakeup {
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Timers {
     at: [Option<Instant>; 9],
-    /// The earliest deadline and its reason, kept as deadlines are set: the driver asks for it
-    /// after every request, so it is not found by a scan. `Session::timers` sets reasons in
-    /// [`ALL`]'s order and a tie keeps the first, so a tie reports the reason `ALL` puts first.
+    /// The earliest deadline and its reason, kept as deadlines are set rather than found by a
+    /// scan. `Session::each_deadline` walks reasons in [`ALL`]'s order and a tie keeps the
+    /// first, so a tie reports the reason `ALL` puts first.
     first: Option<(Instant, Wakeup)>,
 }
 
@@ -129,7 +130,6 @@ impl Session {
     /// one table both [`timers`](Self::timers) and [`poll_timeout`](Self::poll_timeout) read.
     /// Generic so that `poll_timeout`, which the driver asks after every turn and every request,
     /// keeps only a minimum instead of filling the table.
-    #[inline]
     fn each_deadline(&self, mut f: impl FnMut(Wakeup, Instant)) {
         let read_timeout = self.read_timeout();
         match &self.link {
