@@ -20,7 +20,8 @@
 //!
 //! `ZKB_TOKIO` says how `tokio` and `zookeeper-client` run on tokio: `current` (the default, the
 //! table's columns), `spawned` (the column's work in a task spawned on that runtime) or `multi`
-//! (the multi-thread runtime, the work in `block_on`); see `TokioMode`.
+//! (the multi-thread runtime, the work in `block_on`); see `TokioMode`. `setup` runs on the same
+//! runtime. `zk-bench-mem` ignores it.
 //!
 //! With `ZKB_TLS_CA=FILE` (the CA of a `zk-bench-server --tls DIR`, i.e. `DIR/ca.pem`) this
 //! client's columns connect over TLS; the others print NA.
@@ -47,7 +48,7 @@ enum TokioMode {
 
 fn tokio_mode() -> BenchResult<TokioMode> {
     match std::env::var("ZKB_TOKIO").as_deref() {
-        Ok("current") | Err(std::env::VarError::NotPresent) => Ok(TokioMode::Current),
+        Ok("current" | "") | Err(std::env::VarError::NotPresent) => Ok(TokioMode::Current),
         Ok("spawned") => Ok(TokioMode::Spawned),
         Ok("multi") => Ok(TokioMode::Multi),
         Ok(other) => Err(fail(format!(
