@@ -154,14 +154,13 @@ pub(crate) fn connection_failed(conn: u64, reason: &dyn std::fmt::Display, estab
 /// `zk_client::reads`.
 #[inline]
 pub(crate) fn task_reads(id: RequestId) {
-    tracing::trace!(target: "zk_client::reads", id = id.0, "a waiting task reads the socket");
+    tracing::trace!(target: "zk_client::reads", id = id.0, "a waiting task took the reader's place");
 }
 
 /// The driver took the reader's place back from a task woken to read that did not (its future is
 /// not being polled): the session's bytes waited for it for two to three of the driver's 10 ms
-/// looks. DEBUG under
-/// `zk_client::reads`: a program that keeps reply futures aside unpolled sees why its other
-/// calls were slower.
+/// looks. DEBUG under `zk_client::reads`: a program that keeps reply futures aside unpolled sees
+/// why its other calls were slower.
 pub(crate) fn reads_taken_back() {
     tracing::debug!(
         target: "zk_client::reads",
