@@ -703,7 +703,7 @@ impl Engine {
             None => g.reader.driver_turn(now),
         };
         if driver_reads {
-            g.read_ready(now, cx, buf);
+            g.read_ready(now, cx, buf, router.as_ref());
         }
         let mut progress = false;
         if g.session.poll_timeout().is_some_and(|t| t <= now) {
@@ -909,11 +909,17 @@ impl Inner {
     }
 
     /// Reads everything the socket has ready into the session, draining after each read. Ends
-    /// with the socket holding the driver's waker (or, where tasks read, the router's, which
-    /// wakes the driver while no task holds the place), or with no socket.
-    fn read_ready(&mut self, now: Instant, cx: &mut Context<'_>, buf: &mut [u8]) {
-        match self.task_router() {
-            Some(router) => self.read_routed(now, &router, buf),
+    /// with the socket holding the driver's waker (or, where tasks read, `router`'s: the turn's
+    /// `task_router`, which wakes the driver while no task holds the place), or with no socket.
+    fn read_ready(
+        &mut self,
+        now: Instant,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        router: Option<&Arc<TaskReads>>,
+    ) {
+        match router {
+            Some(router) => self.read_routed(now, router, buf),
             None => self.read_with(now, buf, |tcp, buf| tcp.poll_read(cx, buf)),
         }
     }
