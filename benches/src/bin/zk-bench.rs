@@ -58,8 +58,8 @@ fn tokio_mode() -> BenchResult<TokioMode> {
     }
 }
 
-fn tokio_rt() -> BenchResult<tokio::runtime::Runtime> {
-    let mut builder = match tokio_mode()? {
+fn tokio_rt(mode: TokioMode) -> BenchResult<tokio::runtime::Runtime> {
+    let mut builder = match mode {
         TokioMode::Multi => tokio::runtime::Builder::new_multi_thread(),
         TokioMode::Current | TokioMode::Spawned => tokio::runtime::Builder::new_current_thread(),
     };
@@ -71,8 +71,9 @@ fn on_tokio<F>(work: F) -> BenchResult<Vec<String>>
 where
     F: std::future::Future<Output = BenchResult<Vec<String>>> + Send + 'static,
 {
-    let rt = tokio_rt()?;
-    if tokio_mode()? == TokioMode::Spawned {
+    let mode = tokio_mode()?;
+    let rt = tokio_rt(mode)?;
+    if mode == TokioMode::Spawned {
         rt.block_on(async {
             tokio::spawn(work)
                 .await
@@ -166,7 +167,7 @@ fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<S
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.as_slice() {
-        [cmd, addr] if cmd == "setup" => tokio_rt().and_then(|rt| {
+        [cmd, addr] if cmd == "setup" => tokio_mode().and_then(tokio_rt).and_then(|rt| {
             rt.block_on(async {
                 setup::run(zk_tokio::TokioRuntime::default().shared(), addr).await
             })
