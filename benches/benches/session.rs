@@ -68,13 +68,13 @@ impl Pair {
         pair.call(Request::Create(CreateRequest {
             path: "/zkb".into(),
             data: None,
-            acl: zk_core::proto::Acl::open_unsafe(),
+            acl: zk_core::proto::Acl::open_unsafe().into(),
             flags: 0,
         }));
         pair.call(Request::Create(CreateRequest {
             path: PATH.into(),
             data: Some(Bytes::from(vec![b's'; 100])),
-            acl: zk_core::proto::Acl::open_unsafe(),
+            acl: zk_core::proto::Acl::open_unsafe().into(),
             flags: 0,
         }));
         pair

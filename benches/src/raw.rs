@@ -337,7 +337,7 @@ fn w3(raw: &mut Raw) -> BenchResult<Vec<String>> {
         Request::Create(CreateRequest {
             path: W3_PREFIX.to_owned(),
             data: Some(value.clone()),
-            acl: Acl::open_unsafe(),
+            acl: Acl::open_unsafe().into(),
             flags: CreateMode::PersistentSequential.code(),
         })
     };

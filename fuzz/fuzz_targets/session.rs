@@ -186,7 +186,7 @@ fn request(kind: u8, p: u8) -> Request {
             Request::Create(CreateRequest {
                 path,
                 data,
-                acl: Acl::open_unsafe(),
+                acl: Acl::open_unsafe().into(),
                 flags,
             })
         }
@@ -200,7 +200,7 @@ fn request(kind: u8, p: u8) -> Request {
             MultiOp::Create(CreateRequest {
                 path: path.clone(),
                 data,
-                acl: Acl::open_unsafe(),
+                acl: Acl::open_unsafe().into(),
                 flags: 0,
             }),
             MultiOp::SetData(SetDataRequest {
@@ -302,7 +302,7 @@ fn body_for(xid: i32, op: u8) -> Option<Response> {
         Request::Create(CreateRequest {
             path: "/a".into(),
             data: None,
-            acl: vec![],
+            acl: Vec::new().into(),
             flags: 0,
         }),
         Request::Multi(vec![]),

@@ -293,8 +293,9 @@ impl ClientBuilder {
         self.map(|b| b.connect_timeout(t))
     }
 
-    /// The ACL for nodes created without one (default: world:anyone, all permissions).
-    pub fn default_acl(self, acl: Vec<Acl>) -> Self {
+    /// The ACL for nodes created without one (default: world:anyone, all permissions). Every
+    /// such create shares it instead of copying it.
+    pub fn default_acl(self, acl: impl Into<std::sync::Arc<[Acl]>>) -> Self {
         self.map(|b| b.default_acl(acl))
     }
 

@@ -36,7 +36,7 @@ pub const DEFAULT_WATCH_QUEUE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct ClientOptions {
-    pub(crate) default_acl: Vec<Acl>,
+    pub(crate) default_acl: Arc<[Acl]>,
     /// How long `start()`/`connect()` wait for the session.
     pub(crate) connect_timeout: Duration,
     /// The policy of [`Client::retry`] (kazoo's `command_retry`).
@@ -479,7 +479,7 @@ impl ClientBuilder {
             config,
             error,
             opts: ClientOptions {
-                default_acl: Acl::open_unsafe(),
+                default_acl: Acl::open_unsafe().into(),
                 connect_timeout: Duration::from_secs(15),
                 command_retry: RetryPolicy::default(),
                 watch_queue_limit: DEFAULT_WATCH_QUEUE_LIMIT,
@@ -565,9 +565,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The ACL for nodes created without one (default: world:anyone, all permissions).
-    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.opts.default_acl = acl;
+    /// The ACL for nodes created without one (default: world:anyone, all permissions). Every
+    /// such create shares it instead of copying it.
+    pub fn default_acl(mut self, acl: impl Into<Arc<[Acl]>>) -> Self {
+        self.opts.default_acl = acl.into();
         self
     }
 

@@ -141,7 +141,7 @@ impl Client {
     /// are fine. Tries the node first and walks up only while a parent is missing; under a chroot
     /// that does not exist yet, creates the chroot's missing levels first (as kazoo does), with
     /// the same ACL.
-    pub(crate) async fn make_path(&self, path: &str, acl: Vec<Acl>) -> Result<(), Error> {
+    pub(crate) async fn make_path(&self, path: &str, acl: Arc<[Acl]>) -> Result<(), Error> {
         validate_path(path, false)?;
         if path == "/" {
             return self.make_chroot(&acl).await;
@@ -175,7 +175,7 @@ impl Client {
     }
 
     /// Creates the missing levels of the chroot (absolute paths), top down; Ok without a chroot.
-    async fn make_chroot(&self, acl: &[Acl]) -> Result<(), Error> {
+    async fn make_chroot(&self, acl: &Arc<[Acl]>) -> Result<(), Error> {
         let Some(chroot) = self.chroot() else {
             return Ok(());
         };
@@ -190,7 +190,7 @@ impl Client {
             let req = Request::Create(CreateRequest {
                 path: level.clone(),
                 data: Some(Bytes::new()),
-                acl: acl.to_vec(),
+                acl: Arc::clone(acl),
                 flags: CreateMode::Persistent.code(),
             });
             match self.send_with(req, absolute).await.0 {
@@ -475,7 +475,7 @@ pub(crate) fn watch_of(
 /// The options of a create, shared by [`Client::create`] and a transaction's create.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CreateOptions {
-    pub(crate) acl: Option<Vec<Acl>>,
+    pub(crate) acl: Option<Arc<[Acl]>>,
     pub(crate) ephemeral: bool,
     pub(crate) sequential: bool,
     pub(crate) container: bool,
@@ -540,7 +540,7 @@ impl CreateOptions {
         &self,
         path: String,
         data: Option<Bytes>,
-        acl: Vec<Acl>,
+        acl: Arc<[Acl]>,
         want_stat: bool,
     ) -> Result<Request, Error> {
         let mode = self.mode()?;
@@ -575,7 +575,7 @@ impl CreateOptions {
         &self,
         path: String,
         data: Option<Bytes>,
-        acl: Vec<Acl>,
+        acl: Arc<[Acl]>,
     ) -> Result<MultiOp, Error> {
         Ok(match self.request(path, data, acl, false)? {
             Request::CreateTtl(r) => MultiOp::CreateTtl(r),
@@ -595,9 +595,10 @@ impl CreateOptions {
 /// their options in a field `opts: CreateOptions`), so the two cannot drift apart.
 macro_rules! create_option_setters {
     () => {
-        /// The node's ACL (default: the client's default ACL).
-        pub fn acl(mut self, acl: Vec<Acl>) -> Self {
-            self.opts.acl = Some(acl);
+        /// The node's ACL (default: the client's default ACL). A `Vec<Acl>` does; so does an
+        /// `Arc<[Acl]>`, which many creates can share without copying it.
+        pub fn acl(mut self, acl: impl Into<std::sync::Arc<[Acl]>>) -> Self {
+            self.opts.acl = Some(acl.into());
             self
         }
 
@@ -661,7 +662,7 @@ impl<'a> Create<'a> {
     }
 
     /// The node's ACL: the one given, else the client's default.
-    fn node_acl(&self) -> Vec<Acl> {
+    fn node_acl(&self) -> Arc<[Acl]> {
         self.opts
             .acl
             .clone()

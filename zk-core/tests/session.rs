@@ -409,7 +409,7 @@ fn chroot_is_added_to_requests_and_removed_from_replies_and_events() {
             Request::Create(CreateRequest {
                 path: "/n-".into(),
                 data: None,
-                acl: Acl::open_unsafe(),
+                acl: Acl::open_unsafe().into(),
                 flags: 2,
             }),
         )
@@ -2096,7 +2096,7 @@ fn the_chroot_is_added_to_every_request_with_a_path() {
         Request::CreateTtl(CreateTtlRequest {
             path: p(),
             data: None,
-            acl: Acl::open_unsafe(),
+            acl: Acl::open_unsafe().into(),
             flags: 5,
             ttl: 1000,
         }),
@@ -2169,13 +2169,13 @@ fn sequential_creates_inside_a_transaction_may_end_in_a_slash() {
     let create = CreateRequest {
         path: "/q/".into(),
         data: None,
-        acl: Acl::open_unsafe(),
+        acl: Acl::open_unsafe().into(),
         flags: CreateMode::PersistentSequential as i32,
     };
     let ttl = CreateTtlRequest {
         path: "/q/".into(),
         data: None,
-        acl: Acl::open_unsafe(),
+        acl: Acl::open_unsafe().into(),
         flags: CreateMode::PersistentSequentialWithTtl as i32,
         ttl: 1000,
     };

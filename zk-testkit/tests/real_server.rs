@@ -130,7 +130,7 @@ impl RawClient {
         self.call(Request::Create(CreateRequest {
             path: path.into(),
             data: Some(Bytes::copy_from_slice(data)),
-            acl: Acl::open_unsafe(),
+            acl: Acl::open_unsafe().into(),
             flags: CreateMode::Persistent.code(),
         }))
     }
@@ -179,7 +179,7 @@ fn round_trip(ens: &Ensemble) -> (i64, i64) {
     let ttl = a.call(Request::CreateTtl(CreateTtlRequest {
         path: "/ttl".into(),
         data: None,
-        acl: Acl::open_unsafe(),
+        acl: Acl::open_unsafe().into(),
         flags: CreateMode::PersistentWithTtl.code(),
         ttl: 60_000,
     }));
@@ -270,7 +270,7 @@ fn standalone_stop_restart_keeps_data_and_port() {
     let ttl = c.call(Request::CreateTtl(CreateTtlRequest {
         path: "/ttl".into(),
         data: None,
-        acl: Acl::open_unsafe(),
+        acl: Acl::open_unsafe().into(),
         flags: CreateMode::PersistentWithTtl.code(),
         ttl: 60_000,
     }));

@@ -184,7 +184,7 @@ fn create_and_read_back_with_full_stat_bookkeeping() {
         Request::Create2(CreateRequest {
             path: "/proto/p".into(),
             data: None,
-            acl: open_acl(),
+            acl: open_acl().into(),
             flags: 0,
         }),
     );
@@ -263,7 +263,7 @@ fn create_errors_each_use_a_zxid() {
         Request::CreateTtl(CreateTtlRequest {
             path: "/p/t".into(),
             data: None,
-            acl: open_acl(),
+            acl: open_acl().into(),
             flags,
             ttl,
         })
@@ -277,7 +277,7 @@ fn create_errors_each_use_a_zxid() {
     );
     expect(&mut a, &mut net, ttl(0, 100), ErrorCode::BadArguments);
     let mut empty = create_req("/p/x", "", 0);
-    empty.acl = vec![];
+    empty.acl = Vec::new().into();
     expect(
         &mut a,
         &mut net,
@@ -285,7 +285,7 @@ fn create_errors_each_use_a_zxid() {
         ErrorCode::InvalidAcl,
     );
     let mut creator = create_req("/p/x", "", 0);
-    creator.acl = Acl::creator_all();
+    creator.acl = Acl::creator_all().into();
     expect(
         &mut a,
         &mut net,
@@ -320,7 +320,7 @@ fn ttl_without_extended_types_is_unimplemented_but_the_connection_stays() {
         Request::CreateTtl(CreateTtlRequest {
             path: "/t".into(),
             data: None,
-            acl: open_acl(),
+            acl: open_acl().into(),
             flags: 5,
             ttl: 1000,
         }),
@@ -408,7 +408,7 @@ fn digest_auth_acl_expansion_permission_checks_and_masking() {
     let r = a.auth_digest(&mut net, "user:secret");
     assert_eq!((r.xid, r.zxid, r.err), (-4, 0, ErrorCode::Ok));
     let mut req = create_req("/secret", "s", 0);
-    req.acl = Acl::creator_all();
+    req.acl = Acl::creator_all().into();
     a.call(&mut net, Request::Create(req));
     let acl = net.sim.node("/secret").unwrap().acl;
     assert_eq!(acl.len(), 1);
@@ -752,7 +752,7 @@ fn multi_create2_results_follow_the_version() {
                 MultiOp::CreateTtl(CreateTtlRequest {
                     path: "/t".into(),
                     data: None,
-                    acl: open_acl(),
+                    acl: open_acl().into(),
                     flags: 5,
                     ttl: 10,
                 }),
@@ -1404,7 +1404,7 @@ fn the_sweeper_deletes_used_containers_and_expired_ttl_nodes() {
         Request::CreateTtl(CreateTtlRequest {
             path: "/ttl".into(),
             data: None,
-            acl: open_acl(),
+            acl: open_acl().into(),
             flags: 5,
             ttl: 1500,
         }),

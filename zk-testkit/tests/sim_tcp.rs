@@ -77,7 +77,7 @@ fn a_client_talks_to_the_model_over_tcp() {
     let create = Request::Create(CreateRequest {
         path: "/tcp".into(),
         data: Some(Bytes::from_static(b"hi")),
-        acl: Acl::open_unsafe(),
+        acl: Acl::open_unsafe().into(),
         flags: 1,
     });
     let (h, body) = call(&mut s, 1, &create);

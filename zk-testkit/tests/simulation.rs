@@ -882,7 +882,7 @@ impl World {
                 Request::Create(CreateRequest {
                     path,
                     data: Some(data),
-                    acl: Acl::open_unsafe(),
+                    acl: Acl::open_unsafe().into(),
                     flags: self.rng.below(2) as i32, // persistent or ephemeral
                 })
             }
@@ -891,7 +891,7 @@ impl World {
                 Request::Create(CreateRequest {
                     path: "/t/q/s-".into(),
                     data: Some(data),
-                    acl: Acl::open_unsafe(),
+                    acl: Acl::open_unsafe().into(),
                     flags: 2 + self.rng.below(2) as i32,
                 })
             }
@@ -918,7 +918,7 @@ impl World {
                             MultiOp::Create(CreateRequest {
                                 path,
                                 data: Some(data),
-                                acl: Acl::open_unsafe(),
+                                acl: Acl::open_unsafe().into(),
                                 flags: 0,
                             })
                         }
@@ -1286,7 +1286,7 @@ impl World {
                 .submit(Request::Create(CreateRequest {
                     path: path.into(),
                     data: None,
-                    acl: Acl::open_unsafe(),
+                    acl: Acl::open_unsafe().into(),
                     flags: 0,
                 }))?
                 .ok_or("setup refused")?;

@@ -880,7 +880,7 @@ impl World {
             Request::Create(CreateRequest {
                 path,
                 data,
-                acl: Acl::open_unsafe(),
+                acl: Acl::open_unsafe().into(),
                 flags: 0,
             })
         };
@@ -929,7 +929,7 @@ impl World {
                     MultiOp::Create(CreateRequest {
                         path: child,
                         data: None,
-                        acl: Acl::open_unsafe(),
+                        acl: Acl::open_unsafe().into(),
                         flags: 0,
                     }),
                     MultiOp::SetData(SetDataRequest {
@@ -1427,7 +1427,7 @@ fn run_seed(seed: u64, opts: Opts) -> Result<Stats, (Fail, Vec<String>)> {
                     MultiOp::Create(CreateRequest {
                         path: p.clone(),
                         data: None,
-                        acl: Acl::open_unsafe(),
+                        acl: Acl::open_unsafe().into(),
                         flags: 0,
                     })
                 })

@@ -7,6 +7,8 @@
 //! Buffers that ZooKeeper lets be null (node data, reconfig strings, SASL tokens) are `Option`s;
 //! every other null is a decode error.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes};
 
 use super::jute::{put_bool, put_buffer, put_string, put_string_vec, put_ustring, Reader};
@@ -210,8 +212,9 @@ pub struct CreateRequest {
     pub path: String,
     /// Node data; `None` is a null buffer.
     pub data: Option<Bytes>,
-    /// The node's ACL.
-    pub acl: Vec<Acl>,
+    /// The node's ACL, shared: a client sends the same ACL with most creates, so a create
+    /// takes a reference to it instead of a copy.
+    pub acl: Arc<[Acl]>,
     /// The create mode, raw ([`CreateMode`] codes).
     pub flags: i32,
 }
@@ -227,7 +230,7 @@ impl CreateRequest {
         Ok(CreateRequest {
             path: r.read_string("CreateRequest.path")?,
             data: r.read_buffer()?,
-            acl: Acl::decode_vec(r)?,
+            acl: Acl::decode_vec(r)?.into(),
             flags: r.read_i32()?,
         })
     }
@@ -248,8 +251,9 @@ pub struct CreateTtlRequest {
     pub path: String,
     /// Node data; `None` is a null buffer.
     pub data: Option<Bytes>,
-    /// The node's ACL.
-    pub acl: Vec<Acl>,
+    /// The node's ACL, shared: a client sends the same ACL with most creates, so a create
+    /// takes a reference to it instead of a copy.
+    pub acl: Arc<[Acl]>,
     /// The create mode, raw (5 or 6 are valid).
     pub flags: i32,
     /// Time to live in ms, `1..=MAX_TTL_MS`.
@@ -262,7 +266,7 @@ impl CreateTtlRequest {
         Ok(CreateTtlRequest {
             path: r.read_string("CreateTTLRequest.path")?,
             data: r.read_buffer()?,
-            acl: Acl::decode_vec(r)?,
+            acl: Acl::decode_vec(r)?.into(),
             flags: r.read_i32()?,
             ttl: r.read_i64()?,
         })

@@ -255,7 +255,7 @@ mod tests {
         Request::Create(CreateRequest {
             path: path.into(),
             data: None,
-            acl: vec![],
+            acl: vec![].into(),
             flags,
         })
     }

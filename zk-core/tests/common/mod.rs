@@ -275,7 +275,7 @@ pub fn create_request() -> BoxedStrategy<CreateRequest> {
         .prop_map(|(path, data, acl, flags)| CreateRequest {
             path,
             data,
-            acl,
+            acl: acl.into(),
             flags,
         })
         .boxed()
@@ -293,7 +293,7 @@ pub fn create_ttl_request() -> BoxedStrategy<CreateTtlRequest> {
         .prop_map(|(path, data, acl, flags, ttl)| CreateTtlRequest {
             path,
             data,
-            acl,
+            acl: acl.into(),
             flags,
             ttl,
         })

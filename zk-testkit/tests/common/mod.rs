@@ -205,7 +205,7 @@ pub fn create_req(path: &str, data: &str, flags: i32) -> CreateRequest {
     CreateRequest {
         path: path.into(),
         data: Some(Bytes::copy_from_slice(data.as_bytes())),
-        acl: open_acl(),
+        acl: open_acl().into(),
         flags,
     }
 }

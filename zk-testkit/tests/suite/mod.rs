@@ -660,7 +660,7 @@ fn raw_session_with_ephemeral(
         &Request::Create(CreateRequest {
             path: path.into(),
             data: None,
-            acl: Acl::open_unsafe(),
+            acl: Acl::open_unsafe().into(),
             flags: 1,
         }),
     )
