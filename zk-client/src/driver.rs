@@ -22,8 +22,9 @@ use std::task::{Context, Poll};
 
 use zk_core::session::{ConnId, ProbeId};
 
-use crate::engine::{Action, Engine, READ_BUF_BYTES};
+use crate::engine::{Action, Engine};
 use crate::four_letter::four_letter_word_over;
+use crate::read_buf::ReadBuf;
 use crate::runtime::{BoxFuture, Timer, Transport};
 
 /// Largest four-letter-word answer a probe reads.
@@ -41,7 +42,7 @@ pub(crate) struct Driver {
     timer: Option<Box<dyn Timer>>,
     /// The timer fired since the last turn; the next turn tells the engine.
     timer_fired: bool,
-    read_buf: Vec<u8>,
+    read_buf: ReadBuf,
     probes: Vec<(ProbeId, BoxFuture<Result<String, ()>>)>,
 }
 
@@ -53,7 +54,7 @@ impl Driver {
             connecting: None,
             timer: None,
             timer_fired: false,
-            read_buf: vec![0; READ_BUF_BYTES],
+            read_buf: ReadBuf::default(),
             probes: Vec::new(),
         }
     }

@@ -32,6 +32,7 @@ use zk_core::{
 
 use crate::caller_reads::{self, Entered, Entry, ParkGuard, ReadTurn, ReaderPlace};
 use crate::obs::{self, RequestObs};
+use crate::read_buf::ReadBuf;
 use crate::runtime::{BoxFuture, Runtime, Transport};
 use crate::task_reads::TaskReads;
 use crate::tls::Connector;
@@ -91,9 +92,6 @@ struct Mailbox {
     queue: VecDeque<WatchItem>,
     waker: Option<Waker>,
 }
-
-/// How much one read of the socket takes at most, by the driver or a thread reading for itself.
-pub(crate) const READ_BUF_BYTES: usize = 64 * 1024;
 
 /// Below this many buckets the watchers' map is not worth shrinking.
 const MIN_SHRINK: usize = 1024;
@@ -188,7 +186,7 @@ struct Inner {
     /// (`caller_reads`). Where tasks read, `task_reads` decides instead.
     reader: ReaderPlace,
     /// What a thread or task that reads the socket reads into (allocated on its first read).
-    caller_buf: Vec<u8>,
+    caller_buf: ReadBuf,
     /// Where waiting tasks read for themselves (`Runtime::callers_read`): the router of the
     /// socket's readiness (`task_reads`), whose waker every read registers.
     task_reads: Option<Arc<TaskReads>>,
@@ -236,7 +234,7 @@ impl Engine {
                 first_id: RequestId(0),
                 watch_queue_limit,
                 reader: ReaderPlace::default(),
-                caller_buf: Vec::new(),
+                caller_buf: ReadBuf::default(),
                 // Parked callers read their own way (`caller_reads`): that one wins if a runtime
                 // says both.
                 task_reads: (rt.callers_read() && !rt.callers_park()).then(Arc::default),
@@ -681,7 +679,7 @@ impl Engine {
         &self,
         gen: u64,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
+        buf: &mut ReadBuf,
         timer_fired: bool,
         dialing: bool,
     ) -> Option<Turn> {
@@ -886,11 +884,8 @@ impl Inner {
     /// driver's read, the bytes the session answered with go out, and the driver is woken for
     /// what only it does (an earlier deadline, a host to dial, a socket that would not take the
     /// bytes or failed, a session or connection that ended).
-    fn caller_read(&mut self, read: impl FnOnce(&mut Self, &mut [u8])) {
+    fn caller_read(&mut self, read: impl FnOnce(&mut Self, &mut ReadBuf)) {
         let mut buf = std::mem::take(&mut self.caller_buf);
-        if buf.len() < READ_BUF_BYTES {
-            buf.resize(READ_BUF_BYTES, 0);
-        }
         let state = self.session.state();
         read(self, &mut buf);
         self.caller_buf = buf;
@@ -902,7 +897,7 @@ impl Inner {
 
     /// Reads everything the socket has ready, registering `router`'s waker for the next
     /// readiness (it wakes a waiting task or the driver).
-    fn read_routed(&mut self, now: Instant, router: &Arc<TaskReads>, buf: &mut [u8]) {
+    fn read_routed(&mut self, now: Instant, router: &Arc<TaskReads>, buf: &mut ReadBuf) {
         let waker = Waker::from(router.clone());
         let mut cx = Context::from_waker(&waker);
         self.read_with(now, buf, |tcp, buf| tcp.poll_read(&mut cx, buf));
@@ -915,7 +910,7 @@ impl Inner {
         &mut self,
         now: Instant,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
+        buf: &mut ReadBuf,
         router: Option<&Arc<TaskReads>>,
     ) {
         match router {
@@ -926,7 +921,7 @@ impl Inner {
 
     /// `read_ready` for a thread reading for itself: through the second handle on the socket,
     /// which registers nobody for readiness (the thread waits on it with `poll(2)`).
-    fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream, buf: &mut [u8]) {
+    fn read_socket(&mut self, now: Instant, socket: &std::net::TcpStream, buf: &mut ReadBuf) {
         // One read per readiness unless it fills the buffer: a short read emptied the socket,
         // and `poll(2)` is level-triggered, so nothing is lost by not reading on to "would
         // block" (the driver must, for async-io's one-shot registration; this saves that second
@@ -953,12 +948,12 @@ impl Inner {
     fn read_with(
         &mut self,
         now: Instant,
-        buf: &mut [u8],
+        buf: &mut ReadBuf,
         mut read: impl FnMut(&mut Box<dyn Transport>, &mut [u8]) -> Poll<io::Result<usize>>,
     ) {
         while let Some((id, tcp)) = &mut self.io {
             let id = *id;
-            match read(tcp, buf) {
+            match read(tcp, buf.space()) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
                     obs::connection_failed(id.0, &"closed by peer", true);
@@ -980,8 +975,9 @@ impl Inner {
                     self.drain(now);
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.session.handle_bytes(now, id, &buf[..n]);
+                    self.session.handle_bytes(now, id, buf.filled(n));
                     self.drain(now);
+                    buf.took(n);
                 }
             }
         }

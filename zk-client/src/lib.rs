@@ -54,6 +54,7 @@ mod four_letter;
 mod kerberos;
 mod obs;
 pub mod ops;
+mod read_buf;
 mod reply;
 mod retry;
 pub mod runtime;
