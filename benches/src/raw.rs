@@ -28,8 +28,12 @@ use crate::{fail, BenchResult};
 
 /// Read buffer for the data workloads: a 1 MB reply and what follows it fit.
 const BIG_BUF: usize = 4 << 20;
-/// Read buffer for W6, which reads two small frames per connection.
-const SMALL_BUF: usize = 64 << 10;
+/// Below this much room at the end of the read buffer, what is left of a frame moves to the
+/// front.
+const COMPACT_BELOW: usize = 32 << 10;
+/// Read buffer for W6, which reads two small frames per connection: no bigger, so the floor
+/// does not zero memory it never uses.
+const W6_BUF: usize = 1 << 10;
 
 /// Runs `workload` against `addr`; returns the lines to print.
 ///
@@ -152,7 +156,7 @@ impl Raw {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.buf.len() - self.end < SMALL_BUF / 2 {
+        } else if self.buf.len() - self.end < COMPACT_BELOW {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -428,7 +432,7 @@ fn w6(addr: &str) -> BenchResult<Vec<String>> {
         if i == W6_WARMUP {
             meter = Some(Meter::start());
         }
-        Raw::connect(addr, SMALL_BUF)?.close()?;
+        Raw::connect(addr, W6_BUF)?.close()?;
     }
     let meter = meter.ok_or_else(|| fail("no timed sessions"))?;
     Ok(vec![meter.stop("w6", W6_OPS).to_string()])
