@@ -1,7 +1,7 @@
-//! The runtime under the blocking client: the driver on a thread of its own (`zk-driver`) running
-//! `async_io::block_on` (so that thread also runs async-io's reactor), zk-async-std's async-io TCP
-//! stream and timer, and callers parked on their own thread until woken. Nothing here is public:
-//! the API names no runtime.
+//! The runtime under the blocking client: the driver on a thread of its own (`zk-driver`, see
+//! `driver_threads`) running `async_io::block_on` (so that thread also runs async-io's reactor),
+//! zk-async-std's async-io TCP stream and timer, and callers parked on their own thread until
+//! woken. Nothing here is public: the API names no runtime.
 
 use std::future::Future;
 use std::io;
@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use zk_async_std::AsyncIoTimer;
 use zk_client::{BoxFuture, Runtime, Timer, Transport};
+
+use crate::driver_threads::DRIVER_THREADS;
 
 /// The blocking client's runtime, for zk-client's async API too: each session's driver runs on
 /// a thread of its own (`zk-driver`), sockets and timers on async-io's reactor, so its futures
@@ -38,11 +40,10 @@ impl Runtime for ThreadRuntime {
         Box::new(AsyncIoTimer::at(deadline))
     }
 
+    /// On a `zk-driver` thread of the task's own, which may have run an ended session's driver
+    /// (`driver_threads`).
     fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
-        std::thread::Builder::new()
-            .name("zk-driver".into())
-            .spawn(move || async_io::block_on(task))
-            .map(drop)
+        DRIVER_THREADS.run(task)
     }
 
     fn now(&self) -> Instant {
