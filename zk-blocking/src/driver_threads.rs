@@ -1,11 +1,12 @@
-//! The threads sessions' drivers run on (`zk-driver`). A driver has a thread to itself for its
-//! session's life; when the session ends the thread waits a second for the next session's driver
-//! before it exits, so a program that opens and closes sessions one after another (a script, a
-//! call per item, `restart()`) does not create and tear down a thread for each (measured: a
-//! seventh of zk-blocking's CPU per W6 session went to that).
+//! The threads the blocking runtime's tasks run on (`zk-driver`): a session's driver, and the
+//! few other tasks a client spawns (the ensemble tracker, a recipe's background task). A task
+//! has a thread to itself while it runs; when it ends the thread waits a second for the next
+//! task before it exits, so a program that opens and closes sessions one after another (a
+//! script, a call per item) usually does not create and tear down a thread for each (measured:
+//! a seventh of zk-blocking's CPU per W6 session went to that).
 
 use std::io;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ pub(crate) static DRIVER_THREADS: DriverThreads = DriverThreads::new(Duration::f
 
 /// Driver threads, and those among them waiting for a driver.
 pub(crate) struct DriverThreads {
-    /// How long a thread whose driver ended waits for another before it exits.
+    /// How long a thread whose task ended waits for another before it exits.
     spare_for: Duration,
     /// The threads waiting for a driver. A driver is handed to one under this lock, and a
     /// thread stops waiting under it too, so no driver is sent to a thread that has stopped.
@@ -71,6 +72,9 @@ impl DriverThreads {
         let mut driver = first;
         loop {
             async_io::block_on(driver);
+            // What the ended task's futures left on this thread (the client a parking caller
+            // would read for) must not follow the thread to its next task.
+            drop(zk_client::caller_reads::take_offer());
             let (to, from) = sync_channel(1);
             let id = {
                 let mut g = self.spares();
@@ -81,17 +85,20 @@ impl DriverThreads {
             };
             driver = match from.recv_timeout(self.spare_for) {
                 Ok(next) => next,
-                Err(_) => {
-                    let mut g = self.spares();
-                    g.waiting.retain(|(i, _)| *i != id);
-                    // A driver handed over before this thread took the lock is in the channel.
-                    match from.try_recv() {
-                        Ok(next) => next,
-                        Err(_) => return,
-                    }
-                }
+                Err(_) => match self.give_up(id, &from) {
+                    Some(next) => next,
+                    None => return,
+                },
             };
         }
+    }
+
+    /// Thread `id` stops waiting: it leaves the list, and takes the driver handed to it before
+    /// it could (then it runs that one), if any.
+    fn give_up(&self, id: u64, from: &Receiver<BoxFuture<()>>) -> Option<BoxFuture<()>> {
+        let mut g = self.spares();
+        g.waiting.retain(|(i, _)| *i != id);
+        from.try_recv().ok()
     }
 
     /// How many threads wait for a driver.
@@ -103,11 +110,14 @@ impl DriverThreads {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc::{channel, Sender};
+    use std::cell::RefCell;
+    use std::sync::mpsc::{channel, Receiver, Sender};
     use std::thread::ThreadId;
     use std::time::Instant;
 
     use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(10);
 
     /// A driver that reports the thread it ran on.
     fn report_thread(to: &Sender<ThreadId>) -> BoxFuture<()> {
@@ -117,9 +127,13 @@ mod tests {
         })
     }
 
+    fn ran_on(from: &Receiver<ThreadId>) -> ThreadId {
+        from.recv_timeout(PATIENCE).expect("the driver never ran")
+    }
+
     /// Waits (at most 10 s, else fails) until `threads` has `n` threads waiting.
     fn until_waiting(threads: &DriverThreads, n: usize) {
-        let give_up = Instant::now() + Duration::from_secs(10);
+        let give_up = Instant::now() + PATIENCE;
         while threads.waiting() != n {
             assert!(Instant::now() < give_up, "never {n} waiting threads");
             std::thread::sleep(Duration::from_millis(1));
@@ -130,27 +144,64 @@ mod tests {
         Box::leak(Box::new(DriverThreads::new(spare_for)))
     }
 
+    /// Sends on its channel when dropped: held in a thread-local, it says the thread exited.
+    struct OnExit(Sender<()>);
+
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+
+    thread_local! {
+        static ON_EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) };
+    }
+
     #[test]
     fn the_next_driver_runs_on_the_thread_whose_driver_ended() {
         let threads = leak(Duration::from_secs(600));
         let (to, from) = channel();
         threads.run(report_thread(&to)).expect("thread");
-        let first = from.recv().expect("first driver ran");
+        let first = ran_on(&from);
         until_waiting(threads, 1);
         threads.run(report_thread(&to)).expect("thread");
-        assert_eq!(from.recv().expect("second driver ran"), first);
+        assert_eq!(ran_on(&from), first);
     }
 
     #[test]
-    fn a_thread_stops_waiting_after_spare_for_and_the_next_driver_gets_a_new_one() {
+    fn a_thread_exits_after_spare_for_and_the_next_driver_gets_a_new_one() {
         let threads = leak(Duration::from_millis(20));
+        let (exited_to, exited) = channel();
         let (to, from) = channel();
+        let report = report_thread(&to);
+        threads
+            .run(Box::pin(async move {
+                ON_EXIT.with(|e| *e.borrow_mut() = Some(OnExit(exited_to)));
+                report.await;
+            }))
+            .expect("thread");
+        let first = ran_on(&from);
+        exited
+            .recv_timeout(PATIENCE)
+            .expect("the thread never exited");
+        assert_eq!(threads.waiting(), 0);
         threads.run(report_thread(&to)).expect("thread");
-        let first = from.recv().expect("first driver ran");
-        until_waiting(threads, 1);
-        until_waiting(threads, 0);
-        threads.run(report_thread(&to)).expect("thread");
-        assert_ne!(from.recv().expect("second driver ran"), first);
+        assert_ne!(ran_on(&from), first);
+    }
+
+    #[test]
+    fn a_thread_that_stops_waiting_takes_the_driver_handed_to_it_first() {
+        // The race of a hand-over and the end of a wait, played in order: the driver is sent
+        // to a waiting thread, which then gives up before it looked at its channel.
+        let threads = leak(Duration::from_secs(600));
+        let (to, from) = sync_channel(1);
+        threads.spares().waiting.push((7, to));
+        let (ran_to, ran) = channel();
+        threads.run(report_thread(&ran_to)).expect("handed over");
+        assert!(threads.spares().waiting.is_empty());
+        let driver = threads.give_up(7, &from).expect("the handed-over driver");
+        futures_lite::future::block_on(driver);
+        ran.recv_timeout(PATIENCE).expect("it ran");
     }
 
     #[test]
@@ -160,7 +211,7 @@ mod tests {
         let (to, from) = channel();
         for i in 0..2000 {
             threads.run(report_thread(&to)).expect("thread");
-            from.recv_timeout(Duration::from_secs(10))
+            from.recv_timeout(PATIENCE)
                 .unwrap_or_else(|_| panic!("driver {i} never ran"));
             if i % 3 == 0 {
                 std::thread::sleep(Duration::from_micros(40));

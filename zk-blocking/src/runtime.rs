@@ -16,7 +16,9 @@ use crate::driver_threads::DRIVER_THREADS;
 
 /// The blocking client's runtime, for zk-client's async API too: each session's driver runs on
 /// a thread of its own (`zk-driver`), sockets and timers on async-io's reactor, so its futures
-/// can be awaited with any executor or with a plain `block_on`.
+/// can be awaited with any executor or with a plain `block_on`. A `zk-driver` thread whose task
+/// ended waits up to a second for the next task the runtime spawns (another session's driver,
+/// a tracker or recipe task) before it exits.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadRuntime;
 
@@ -40,7 +42,7 @@ impl Runtime for ThreadRuntime {
         Box::new(AsyncIoTimer::at(deadline))
     }
 
-    /// On a `zk-driver` thread of the task's own, which may have run an ended session's driver
+    /// On a `zk-driver` thread of the task's own, which may have run a task that ended
     /// (`driver_threads`).
     fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
         DRIVER_THREADS.run(task)
