@@ -784,6 +784,9 @@ impl Engine {
     pub(crate) fn driver_dropped(&self, gen: u64) {
         let now = self.now();
         if let Some(mut g) = self.lock_for(gen) {
+            // The thread may go on to run other tasks (zk-blocking reuses driver threads):
+            // requests submitted from it are no longer the driver's to write.
+            g.driver_thread = None;
             if g.driver != DriverState::Done {
                 g.shut_down(now);
             }
@@ -953,7 +956,16 @@ impl Inner {
     ) {
         while let Some((id, tcp)) = &mut self.io {
             let id = *id;
-            match read(tcp, buf.space()) {
+            let result = match read(tcp, buf.space()) {
+                // A transport that says it read more than it was given broke its contract; the
+                // stream can no longer be trusted to be in step.
+                Poll::Ready(Ok(n)) if buf.filled(n).is_none() => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the transport reported more bytes than the read buffer holds",
+                ))),
+                other => other,
+            };
+            match result {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
                     obs::connection_failed(id.0, &"closed by peer", true);
@@ -975,7 +987,8 @@ impl Inner {
                     self.drain(now);
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.session.handle_bytes(now, id, buf.filled(n));
+                    self.session
+                        .handle_bytes(now, id, buf.filled(n).unwrap_or_default());
                     self.drain(now);
                     buf.took(n);
                 }

@@ -25,9 +25,10 @@ impl ReadBuf {
         &mut self.bytes
     }
 
-    /// The first `n` bytes, which the last read filled.
-    pub(crate) fn filled(&self, n: usize) -> &[u8] {
-        &self.bytes[..n.min(self.bytes.len())]
+    /// The first `n` bytes, which the last read filled; `None` if `n` is more than the buffer
+    /// holds (a transport that broke its contract).
+    pub(crate) fn filled(&self, n: usize) -> Option<&[u8]> {
+        self.bytes.get(..n)
     }
 
     /// Records a read of `n` bytes: one that filled the buffer doubles it, as the socket may
@@ -62,6 +63,7 @@ mod tests {
             sizes.push(buf.space().len());
         }
         assert_eq!(sizes, [8, 16, 32, 64, 64, 64].map(|k| k * 1024));
-        assert_eq!(buf.filled(3).len(), 3);
+        assert_eq!(buf.filled(3).map(<[u8]>::len), Some(3));
+        assert_eq!(buf.filled(64 * 1024 + 1), None);
     }
 }
