@@ -352,8 +352,8 @@ impl ChildrenStatWatchRead {
 pub struct Create<'a>(pub(crate) zk_client::ops::Create<'a>);
 
 impl<'a> Create<'a> {
-    /// The node's ACL (default: the client's default ACL). A `Vec<Acl>` does; so does an
-    /// `Arc<[Acl]>`, which many creates can share without copying it.
+    /// The node's ACL (default: the client's default ACL): a `Vec<Acl>`, a slice, or an
+    /// `Arc<[Acl]>` that many creates share without copying it.
     pub fn acl(self, acl: impl Into<std::sync::Arc<[Acl]>>) -> Self {
         Create(self.0.acl(acl))
     }
@@ -494,8 +494,8 @@ impl<'a> Transaction<'a> {
 pub struct TxnCreate<'a>(zk_client::txn::TxnCreate<'a>);
 
 impl<'a> TxnCreate<'a> {
-    /// The node's ACL (default: the client's default ACL). A `Vec<Acl>` does; so does an
-    /// `Arc<[Acl]>`, which many creates can share without copying it.
+    /// The node's ACL (default: the client's default ACL): a `Vec<Acl>`, a slice, or an
+    /// `Arc<[Acl]>` that many creates share without copying it.
     pub fn acl(self, acl: impl Into<std::sync::Arc<[Acl]>>) -> Self {
         TxnCreate(self.0.acl(acl))
     }

@@ -595,8 +595,8 @@ impl CreateOptions {
 /// their options in a field `opts: CreateOptions`), so the two cannot drift apart.
 macro_rules! create_option_setters {
     () => {
-        /// The node's ACL (default: the client's default ACL). A `Vec<Acl>` does; so does an
-        /// `Arc<[Acl]>`, which many creates can share without copying it.
+        /// The node's ACL (default: the client's default ACL): a `Vec<Acl>`, a slice, or an
+        /// `Arc<[Acl]>` that many creates share without copying it.
         pub fn acl(mut self, acl: impl Into<std::sync::Arc<[Acl]>>) -> Self {
             self.opts.acl = Some(acl.into());
             self
@@ -1072,5 +1072,24 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_request_shares_the_acl_it_is_given() {
+        let acl: Arc<[Acl]> = Acl::open_unsafe().into();
+        let opts = CreateOptions::default();
+        for want_stat in [false, true] {
+            match opts.request("/a".into(), None, Arc::clone(&acl), want_stat) {
+                Ok(Request::Create(r) | Request::Create2(r)) => {
+                    assert!(Arc::ptr_eq(&r.acl, &acl), "the ACL was copied");
+                }
+                other => panic!("not a create: {other:?}"),
+            }
+        }
     }
 }
