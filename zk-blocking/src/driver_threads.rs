@@ -5,9 +5,10 @@
 //! script, a call per item) usually does not create and tear down a thread for each (measured:
 //! a seventh of zk-blocking's CPU per W6 session went to that).
 
+use std::future::poll_fn;
 use std::io;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use zk_client::BoxFuture;
@@ -20,14 +21,25 @@ pub(crate) struct DriverThreads {
     /// How long a thread whose task ended waits for another before it exits.
     spare_for: Duration,
     /// The threads waiting for a driver. A driver is handed to one under this lock, and a
-    /// thread stops waiting under it too, so no driver is sent to a thread that has stopped.
+    /// thread stops waiting under it too, so no driver goes to a thread that has stopped.
     spares: Mutex<Spares>,
 }
 
 struct Spares {
     last_id: u64,
-    /// Each waiting thread's id and the channel it waits on.
-    waiting: Vec<(u64, SyncSender<BoxFuture<()>>)>,
+    /// Each waiting thread's id and the slot it waits on.
+    waiting: Vec<(u64, Arc<Mutex<Slot>>)>,
+}
+
+/// Where a waiting thread finds its next driver.
+#[derive(Default)]
+struct Slot {
+    driver: Option<BoxFuture<()>>,
+    waker: Option<Waker>,
+}
+
+fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl DriverThreads {
@@ -49,16 +61,15 @@ impl DriverThreads {
     ///
     /// Errors as `std::thread::Builder::spawn` does: the system refused a thread.
     pub(crate) fn run(&'static self, driver: BoxFuture<()>) -> io::Result<()> {
-        let mut driver = driver;
         {
             let mut g = self.spares();
-            while let Some((_, to)) = g.waiting.pop() {
-                match to.try_send(driver) {
-                    Ok(()) => return Ok(()),
-                    // Neither happens to a thread still on the list (each waits on a channel of
-                    // its own with room for one); the driver comes back either way.
-                    Err(TrySendError::Full(d) | TrySendError::Disconnected(d)) => driver = d,
+            if let Some((_, slot)) = g.waiting.pop() {
+                let mut slot = lock(&slot);
+                slot.driver = Some(driver);
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
                 }
+                return Ok(());
             }
         }
         std::thread::Builder::new()
@@ -67,38 +78,56 @@ impl DriverThreads {
             .map(drop)
     }
 
-    /// A driver thread's life: runs drivers until none comes for `spare_for`.
+    /// A driver thread's life: runs drivers until none comes for `spare_for`. It waits for the
+    /// next one inside async-io's `block_on`, as it runs them, so it keeps async-io's reactor
+    /// between sessions instead of handing it to async-io's own thread and taking it back.
     fn serve(&'static self, first: BoxFuture<()>) {
-        let mut driver = first;
-        loop {
-            async_io::block_on(driver);
-            // What the ended task's futures left on this thread (the client a parking caller
-            // would read for) must not follow the thread to its next task.
-            drop(zk_client::caller_reads::take_offer());
-            let (to, from) = sync_channel(1);
-            let id = {
-                let mut g = self.spares();
-                g.last_id += 1;
-                let id = g.last_id;
-                g.waiting.push((id, to));
-                id
-            };
-            driver = match from.recv_timeout(self.spare_for) {
-                Ok(next) => next,
-                Err(_) => match self.give_up(id, &from) {
+        async_io::block_on(async move {
+            let mut driver = first;
+            loop {
+                driver.await;
+                // What the ended task's futures left on this thread (the client a parking
+                // caller would read for) must not follow the thread to its next task.
+                drop(zk_client::caller_reads::take_offer());
+                let slot = Arc::new(Mutex::new(Slot::default()));
+                let id = {
+                    let mut g = self.spares();
+                    g.last_id += 1;
+                    let id = g.last_id;
+                    g.waiting.push((id, Arc::clone(&slot)));
+                    id
+                };
+                let handed = poll_fn(|cx| {
+                    let mut s = lock(&slot);
+                    match s.driver.take() {
+                        Some(d) => Poll::Ready(Some(d)),
+                        None => {
+                            s.waker = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    }
+                });
+                let gave_up = async {
+                    async_io::Timer::after(self.spare_for).await;
+                    None
+                };
+                driver = match futures_lite::future::or(handed, gave_up).await {
                     Some(next) => next,
-                    None => return,
-                },
-            };
-        }
+                    None => match self.give_up(id, &slot) {
+                        Some(next) => next,
+                        None => return,
+                    },
+                };
+            }
+        })
     }
 
     /// Thread `id` stops waiting: it leaves the list, and takes the driver handed to it before
     /// it could (then it runs that one), if any.
-    fn give_up(&self, id: u64, from: &Receiver<BoxFuture<()>>) -> Option<BoxFuture<()>> {
+    fn give_up(&self, id: u64, slot: &Mutex<Slot>) -> Option<BoxFuture<()>> {
         let mut g = self.spares();
         g.waiting.retain(|(i, _)| *i != id);
-        from.try_recv().ok()
+        lock(slot).driver.take()
     }
 
     /// How many threads wait for a driver.
@@ -194,12 +223,12 @@ mod tests {
         // The race of a hand-over and the end of a wait, played in order: the driver is sent
         // to a waiting thread, which then gives up before it looked at its channel.
         let threads = leak(Duration::from_secs(600));
-        let (to, from) = sync_channel(1);
-        threads.spares().waiting.push((7, to));
+        let slot = Arc::new(Mutex::new(Slot::default()));
+        threads.spares().waiting.push((7, Arc::clone(&slot)));
         let (ran_to, ran) = channel();
         threads.run(report_thread(&ran_to)).expect("handed over");
         assert!(threads.spares().waiting.is_empty());
-        let driver = threads.give_up(7, &from).expect("the handed-over driver");
+        let driver = threads.give_up(7, &slot).expect("the handed-over driver");
         futures_lite::future::block_on(driver);
         ran.recv_timeout(PATIENCE).expect("it ran");
     }
