@@ -57,21 +57,26 @@ impl DriverThreads {
         self.spares.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `driver` on a thread waiting for one (the one that waited least), or on a new one.
+    /// Runs `driver` on a thread waiting for one, or on a new one.
     ///
     /// Errors as `std::thread::Builder::spawn` does: the system refused a thread.
     pub(crate) fn run(&'static self, driver: BoxFuture<()>) -> io::Result<()> {
-        {
-            let mut g = self.spares();
-            if let Some((_, slot)) = g.waiting.pop() {
-                let mut slot = lock(&slot);
-                slot.driver = Some(driver);
-                if let Some(w) = slot.waker.take() {
-                    w.wake();
-                }
-                return Ok(());
+        let mut g = self.spares();
+        if let Some((_, slot)) = g.waiting.pop() {
+            // Filled while the spares' lock is held, so that `give_up` finds it; woken after
+            // both locks are let go (waking may cost the reactor a system call).
+            let waker = {
+                let mut s = lock(&slot);
+                s.driver = Some(driver);
+                s.waker.take()
+            };
+            drop(g);
+            if let Some(w) = waker {
+                w.wake();
             }
+            return Ok(());
         }
+        drop(g);
         std::thread::Builder::new()
             .name("zk-driver".into())
             .spawn(move || self.serve(driver))
@@ -79,15 +84,17 @@ impl DriverThreads {
     }
 
     /// A driver thread's life: runs drivers until none comes for `spare_for`. It waits for the
-    /// next one inside async-io's `block_on`, as it runs them, so it keeps async-io's reactor
-    /// between sessions instead of handing it to async-io's own thread and taking it back.
+    /// next one inside async-io's `block_on`, as it runs them, so (while no other thread waits
+    /// in `block_on`) it keeps async-io's reactor between sessions instead of handing it to
+    /// async-io's own thread and taking it back.
     fn serve(&'static self, first: BoxFuture<()>) {
         async_io::block_on(async move {
             let mut driver = first;
             loop {
                 driver.await;
                 // What the ended task's futures left on this thread (the client a parking
-                // caller would read for) must not follow the thread to its next task.
+                // caller would read for): zk-blocking's waits discard a stale offer anyway, but
+                // it need not keep that client's memory alive for the next task.
                 drop(zk_client::caller_reads::take_offer());
                 let slot = Arc::new(Mutex::new(Slot::default()));
                 let id = {
@@ -221,7 +228,7 @@ mod tests {
     #[test]
     fn a_thread_that_stops_waiting_takes_the_driver_handed_to_it_first() {
         // The race of a hand-over and the end of a wait, played in order: the driver is sent
-        // to a waiting thread, which then gives up before it looked at its channel.
+        // to a waiting thread, which then gives up before it looked at its slot.
         let threads = leak(Duration::from_secs(600));
         let slot = Arc::new(Mutex::new(Slot::default()));
         threads.spares().waiting.push((7, Arc::clone(&slot)));

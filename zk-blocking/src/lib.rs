@@ -51,8 +51,8 @@
 //! ```
 //!
 //! How it runs: each client has a background thread, `zk-driver`, that owns the connection
-//! (pings, reconnects, watch re-arming; when the session ends, the thread waits a second for
-//! another session's driver before it exits); a blocking method writes its request and waits on
+//! (pings, reconnects, watch re-arming; when the session ends, the thread waits a second for the
+//! next task, such as another session's driver, before it exits); a blocking method writes its request and waits on
 //! the calling thread, on the session's socket itself, reading its reply (and whatever else arrives)
 //! as a blocking socket program would, so no other thread has to wake it; while one thread reads,
 //! others waiting on the same client are woken by it (plain TCP; over TLS the `zk-driver` thread

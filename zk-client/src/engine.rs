@@ -623,6 +623,9 @@ impl Engine {
         g.actions.clear();
         g.timer_at = None;
         g.closing_unowned = false;
+        // The old driver's thread may go on to run other tasks (zk-blocking reuses driver
+        // threads): until the new driver's first turn, no thread is the driver's.
+        g.driver_thread = None;
         // The old driver may be parked with nothing left to wake it: wake it so that it sees it
         // is stale and ends, instead of lingering in the executor.
         if let Some(w) = g.driver_waker.take() {
@@ -784,9 +787,6 @@ impl Engine {
     pub(crate) fn driver_dropped(&self, gen: u64) {
         let now = self.now();
         if let Some(mut g) = self.lock_for(gen) {
-            // The thread may go on to run other tasks (zk-blocking reuses driver threads):
-            // requests submitted from it are no longer the driver's to write.
-            g.driver_thread = None;
             if g.driver != DriverState::Done {
                 g.shut_down(now);
             }
@@ -958,7 +958,7 @@ impl Inner {
             let id = *id;
             let result = match read(tcp, buf.space()) {
                 // A transport that says it read more than it was given broke its contract; the
-                // stream can no longer be trusted to be in step.
+                // stream can no longer be trusted to be in step: its connection fails.
                 Poll::Ready(Ok(n)) if buf.filled(n).is_none() => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "the transport reported more bytes than the read buffer holds",
@@ -987,8 +987,9 @@ impl Inner {
                     self.drain(now);
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.session
-                        .handle_bytes(now, id, buf.filled(n).unwrap_or_default());
+                    // Checked above: `filled` has the `n` bytes.
+                    let bytes = buf.filled(n).unwrap_or_default();
+                    self.session.handle_bytes(now, id, bytes);
                     self.drain(now);
                     buf.took(n);
                 }
