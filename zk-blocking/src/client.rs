@@ -24,8 +24,8 @@ const CLOSE_ON_DROP_PATIENCE: Duration = Duration::from_secs(1);
 /// Every method blocks the calling thread until the server answers. The session itself is kept
 /// alive (pings, reconnects) by a background thread named `zk-driver`, so a client that is not
 /// used still holds its session; after the session ends that thread waits up to a second for
-/// the next task (another session's driver, a tracker or recipe task). Do not call these methods from inside an async task: they would
-/// block its executor.
+/// the next task (another session's driver, a tracker or recipe task). Do not call these
+/// methods from inside an async task: they would block its executor.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: zk_client::Client,

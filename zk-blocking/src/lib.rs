@@ -52,13 +52,13 @@
 //!
 //! How it runs: each client has a background thread, `zk-driver`, that owns the connection
 //! (pings, reconnects, watch re-arming; when the session ends, the thread waits a second for the
-//! next task, such as another session's driver, before it exits); a blocking method writes its request and waits on
-//! the calling thread, on the session's socket itself, reading its reply (and whatever else arrives)
-//! as a blocking socket program would, so no other thread has to wake it; while one thread reads,
-//! others waiting on the same client are woken by it (plain TCP; over TLS the `zk-driver` thread
-//! reads). Callback watches and listeners each run on a thread of their own, never under
-//! the client's lock, so a callback may call the client freely. Do not call blocking methods from
-//! inside an async task; use zk-tokio or zk-async-std there.
+//! next task, such as another session's driver, before it exits); a blocking method writes its
+//! request and waits on the calling thread, on the session's socket itself, reading its reply
+//! (and whatever else arrives) as a blocking socket program would, so no other thread has to
+//! wake it; while one thread reads, others waiting on the same client are woken by it (plain
+//! TCP; over TLS the `zk-driver` thread reads). Callback watches and listeners each run on a
+//! thread of their own, never under the client's lock, so a callback may call the client freely.
+//! Do not call blocking methods from inside an async task; use zk-tokio or zk-async-std there.
 //!
 //! Errors are zk-client's [`Error`]. Most methods list the errors particular to them and end with
 //! "the session's errors": ConnectionLoss (the link dropped while the request was in flight; it
