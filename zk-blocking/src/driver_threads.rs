@@ -25,11 +25,8 @@ pub(crate) struct DriverThreads {
     spares: Mutex<Spares>,
 }
 
-struct Spares {
-    last_id: u64,
-    /// Each waiting thread's id and the slot it waits on.
-    waiting: Vec<(u64, Arc<Mutex<Slot>>)>,
-}
+/// The slots the waiting threads wait on, one each (a slot is its thread's identity here).
+type Spares = Vec<Arc<Mutex<Slot>>>;
 
 /// Where a waiting thread finds its next driver.
 #[derive(Default)]
@@ -43,13 +40,11 @@ fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 }
 
 impl DriverThreads {
+    /// No threads yet; each that runs out of tasks waits `spare_for` for another.
     pub(crate) const fn new(spare_for: Duration) -> Self {
         DriverThreads {
             spare_for,
-            spares: Mutex::new(Spares {
-                last_id: 0,
-                waiting: Vec::new(),
-            }),
+            spares: Mutex::new(Vec::new()),
         }
     }
 
@@ -62,7 +57,7 @@ impl DriverThreads {
     /// Errors as `std::thread::Builder::spawn` does: the system refused a thread.
     pub(crate) fn run(&'static self, driver: BoxFuture<()>) -> io::Result<()> {
         let mut g = self.spares();
-        if let Some((_, slot)) = g.waiting.pop() {
+        if let Some(slot) = g.pop() {
             // Filled while the spares' lock is held, so that `give_up` finds it; woken after
             // both locks are let go (waking may cost the reactor a system call).
             let waker = {
@@ -97,13 +92,7 @@ impl DriverThreads {
                 // it need not keep that client's memory alive for the next task.
                 drop(zk_client::caller_reads::take_offer());
                 let slot = Arc::new(Mutex::new(Slot::default()));
-                let id = {
-                    let mut g = self.spares();
-                    g.last_id += 1;
-                    let id = g.last_id;
-                    g.waiting.push((id, Arc::clone(&slot)));
-                    id
-                };
+                self.spares().push(Arc::clone(&slot));
                 let handed = poll_fn(|cx| {
                     let mut s = lock(&slot);
                     match s.driver.take() {
@@ -120,7 +109,7 @@ impl DriverThreads {
                 };
                 driver = match futures_lite::future::or(handed, gave_up).await {
                     Some(next) => next,
-                    None => match self.give_up(id, &slot) {
+                    None => match self.give_up(&slot) {
                         Some(next) => next,
                         None => return,
                     },
@@ -129,18 +118,18 @@ impl DriverThreads {
         })
     }
 
-    /// Thread `id` stops waiting: it leaves the list, and takes the driver handed to it before
-    /// it could (then it runs that one), if any.
-    fn give_up(&self, id: u64, slot: &Mutex<Slot>) -> Option<BoxFuture<()>> {
+    /// The thread waiting on `slot` stops waiting: it leaves the list, and takes the driver
+    /// handed to it before it could (then it runs that one), if any.
+    fn give_up(&self, slot: &Arc<Mutex<Slot>>) -> Option<BoxFuture<()>> {
         let mut g = self.spares();
-        g.waiting.retain(|(i, _)| *i != id);
+        g.retain(|s| !Arc::ptr_eq(s, slot));
         lock(slot).driver.take()
     }
 
     /// How many threads wait for a driver.
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.spares().waiting.len()
+        self.spares().len()
     }
 }
 
@@ -231,11 +220,11 @@ mod tests {
         // to a waiting thread, which then gives up before it looked at its slot.
         let threads = leak(Duration::from_secs(600));
         let slot = Arc::new(Mutex::new(Slot::default()));
-        threads.spares().waiting.push((7, Arc::clone(&slot)));
+        threads.spares().push(Arc::clone(&slot));
         let (ran_to, ran) = channel();
         threads.run(report_thread(&ran_to)).expect("handed over");
-        assert!(threads.spares().waiting.is_empty());
-        let driver = threads.give_up(7, &slot).expect("the handed-over driver");
+        assert!(threads.spares().is_empty());
+        let driver = threads.give_up(&slot).expect("the handed-over driver");
         futures_lite::future::block_on(driver);
         ran.recv_timeout(PATIENCE).expect("it ran");
     }
