@@ -3,7 +3,9 @@
 //! A node can have tens of thousands of children, and a `Vec<String>` costs an allocation (and
 //! later a free) per name: most of the time of decoding a large getChildren reply. `ChildNames`
 //! keeps every name in one `String` and where each one ends, so decoding allocates twice however
-//! many names there are, and reading a name is a slice.
+//! many names there are, and reading a name is a slice. The ends are `u32`, half the memory of
+//! `usize` offsets: for 50,000 names that is 200 KB less to allocate, fault in and free per reply
+//! (W5 in BENCHMARKS.md: a third fewer page faults, a fifth less CPU on tokio).
 
 use std::fmt;
 
@@ -22,8 +24,9 @@ use super::DecodeError;
 pub struct ChildNames {
     /// Every name, one after another.
     text: String,
-    /// Where each name ends in `text`; name `i` starts where name `i - 1` ends.
-    ends: Vec<usize>,
+    /// Where each name ends in `text`; name `i` starts where name `i - 1` ends. A decoded list
+    /// is smaller than its frame, whose length is an `i32`, so its ends always fit.
+    ends: Vec<u32>,
 }
 
 impl ChildNames {
@@ -44,10 +47,10 @@ impl ChildNames {
 
     /// The name at `index`, or `None` past the end.
     pub fn get(&self, index: usize) -> Option<&str> {
-        let end = *self.ends.get(index)?;
+        let end = *self.ends.get(index)? as usize;
         let start = match index {
             0 => 0,
-            i => self.ends[i - 1],
+            i => self.ends[i - 1] as usize,
         };
         self.text.get(start..end)
     }
@@ -71,9 +74,16 @@ impl ChildNames {
     }
 
     /// Appends a name.
+    ///
+    /// # Panics
+    ///
+    /// If the names would total more than 4 GiB (`u32::MAX` bytes), as `Vec::push` does past
+    /// its capacity: no reply holds that much (a frame's length is an `i32`).
     pub fn push(&mut self, name: &str) {
+        let end = u32::try_from(self.text.len() + name.len())
+            .expect("ChildNames holds at most u32::MAX bytes of names");
         self.text.push_str(name);
-        self.ends.push(self.text.len());
+        self.ends.push(end);
     }
 
     /// Decodes a non-null `vector<ustring>`, accepting Java's CESU-8 as [`Reader::read_string`]
@@ -93,7 +103,7 @@ impl ChildNames {
         let mut ends = Vec::with_capacity(n);
         for _ in 0..n {
             r.read_bytes_into(field, &mut bytes)?;
-            ends.push(bytes.len());
+            ends.push(frame_offset(bytes.len()));
         }
         // The guess above was all that remains of the frame, which may go on long after this
         // list (a multiRead holds many): give back what the names did not use, or every list
@@ -101,7 +111,7 @@ impl ChildNames {
         bytes.shrink_to_fit();
         let total = bytes.len();
         if let Ok(text) = String::from_utf8(bytes) {
-            if ends.iter().all(|&end| text.is_char_boundary(end)) {
+            if ends.iter().all(|&end| text.is_char_boundary(end as usize)) {
                 return Ok(ChildNames { text, ends });
             }
         }
@@ -114,7 +124,7 @@ impl ChildNames {
         };
         for _ in 0..n {
             slow.read_string_into(field, &mut names.text)?;
-            names.ends.push(names.text.len());
+            names.ends.push(frame_offset(names.text.len()));
         }
         Ok(names)
     }
@@ -126,6 +136,12 @@ impl ChildNames {
             put_string(out, name);
         }
     }
+}
+
+/// An end offset of a decoded name: the names are part of a frame, whose length is an `i32`, so
+/// the conversion never saturates.
+fn frame_offset(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl fmt::Debug for ChildNames {
@@ -356,6 +372,8 @@ mod tests {
         assert_eq!(r.remaining(), 100_000);
         assert!(names.text.capacity() <= 3, "{}", names.text.capacity());
         assert!(names.ends.capacity() <= 2, "{}", names.ends.capacity());
+        // Four bytes per end, not a `usize`'s eight: W5's 50,000 names fault in 200 KB less.
+        assert_eq!(std::mem::size_of_val(&names.ends[..]), 4 * names.len());
     }
 
     #[test]
