@@ -1,21 +1,24 @@
 //! A server that sends garbage in place of a reply: the client drops that connection with a
 //! protocol error and resumes the session on the next one, and a DataWatch whose re-read was the
 //! request the garbage answered keeps going (found by zk-chaos: one garbled frame ended a
-//! DataWatch for good, although the session was fine a moment later).
+//! DataWatch for good, although the session was fine a moment later). And a transport that
+//! claims to have read more bytes than it was given: the same, its connection fails at once.
 //!
 //! A real ZooKeeper 3.9 server behind a small proxy (threads, std sockets) that, once armed,
 //! replaces the server's first chunk after the client's next getData request with a frame too
 //! short to hold a reply header. The client sends nothing else meanwhile (its pings go only after
 //! seconds of idleness), so that chunk is the getData reply.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
+use zk_client::{BoxFuture, ClientBuilder, Error, Runtime, Timer, Transport};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// Proxy states: forwarding; armed (garble after the next getData); garble the next chunk;
@@ -121,5 +124,106 @@ fn a_data_watch_survives_garbage_in_place_of_its_reread() {
         );
         watcher.close().await;
         direct.close().await;
+    });
+}
+
+/// A transport that, once armed, reports one byte more than the buffer its next read was given
+/// (the bytes it did read are real: a reply).
+struct Lying {
+    inner: Box<dyn Transport>,
+    armed: Arc<AtomicBool>,
+}
+
+impl Transport for Lying {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.inner.poll_read(cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 && self.armed.swap(false, Ordering::SeqCst) => {
+                Poll::Ready(Ok(buf.len() + 1))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, buf)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_flush(cx)
+    }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+/// zk-tokio's runtime, with every connection wrapped in [`Lying`].
+#[derive(Debug)]
+struct LyingRuntime {
+    inner: Arc<dyn Runtime>,
+    armed: Arc<AtomicBool>,
+}
+
+impl Runtime for LyingRuntime {
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>> {
+        let connect = self.inner.connect(host, port);
+        let armed = self.armed.clone();
+        Box::pin(async move {
+            let inner = connect.await?;
+            Ok(Box::new(Lying { inner, armed }) as Box<dyn Transport>)
+        })
+    }
+
+    fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
+        self.inner.timer(deadline)
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
+        self.inner.spawn(task)
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+}
+
+#[test]
+fn a_transport_claiming_more_than_it_read_fails_its_connection_not_the_session() {
+    let ens = Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
+        .expect("ZooKeeper 3.9 (scripts/setup-zookeeper installs it)");
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    rt.block_on(async {
+        let armed = Arc::new(AtomicBool::new(false));
+        let runtime = Arc::new(LyingRuntime {
+            inner: zk_tokio::TokioRuntime::default().shared(),
+            armed: armed.clone(),
+        });
+        // A 60 s session: its read timeout (40 s) would end a connection whose reply was lost;
+        // this one must end at the lie, long before.
+        let client = ClientBuilder::new(runtime, &ens.connect_string())
+            .session_timeout(Duration::from_secs(60))
+            .connect()
+            .await
+            .expect("connect");
+        let session = client.client_id().expect("a session").id;
+        client.create("/lying", "v1").await.expect("create");
+        armed.store(true, Ordering::SeqCst);
+        let lied_to = tokio::time::timeout(Duration::from_secs(20), client.get_data("/lying"))
+            .await
+            .expect("the request fails with its connection, not at the read timeout");
+        assert!(
+            matches!(lied_to, Err(Error::ConnectionLoss)),
+            "the reply read with the lie is not trusted: {lied_to:?}"
+        );
+        assert!(!armed.load(Ordering::SeqCst), "the transport lied");
+        // The session resumes on a new connection, and the node reads whole.
+        let (data, _) = client.get_data("/lying").await.expect("read after the lie");
+        assert_eq!(data.as_ref(), b"v1");
+        assert_eq!(
+            client.client_id().map(|s| s.id),
+            Some(session),
+            "same session"
+        );
+        client.close().await;
     });
 }
