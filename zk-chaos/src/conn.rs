@@ -3,6 +3,7 @@
 //! the blocking client each method simply blocks (its worker runs on a thread of its own under
 //! `futures_lite::future::block_on`), so the blocking API itself is what gets exercised.
 
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -219,6 +220,35 @@ impl Conn {
                     Some(v) => op.version(v).run(),
                     None => op.run(),
                 }
+            }
+        }
+    }
+
+    /// Unconditional set_data of every `(path, data)`, all sent before any reply is awaited (one
+    /// session's pipeline: the async clients' futures send when made, zk-blocking's
+    /// `run_async`), the results in the order sent, which is the order ZooKeeper applies them.
+    pub async fn set_data_pipelined(
+        &self,
+        writes: &[(String, String)],
+    ) -> Vec<Result<Stat, Error>> {
+        match self {
+            Conn::Async(c) => {
+                let sent: Vec<_> = writes
+                    .iter()
+                    .map(|(path, data)| c.set_data(path, data.clone()).into_future())
+                    .collect();
+                let mut results = Vec::with_capacity(sent.len());
+                for reply in sent {
+                    results.push(reply.await);
+                }
+                results
+            }
+            Conn::Blocking(c) => {
+                let sent: Vec<_> = writes
+                    .iter()
+                    .map(|(path, data)| c.set_data(path, data.clone()).run_async())
+                    .collect();
+                sent.into_iter().map(|reply| reply.get()).collect()
             }
         }
     }

@@ -1,9 +1,9 @@
 //! `zk-chaos`: a real-ensemble chaos run. It starts a 3-node ZooKeeper ensemble (3.8 or 3.9) on
 //! loopback with zk-testkit's harness, puts a proxy of its own between the clients and the
 //! servers, and runs several sessions on every runtime (tokio, async-std, smol, blocking) doing
-//! unique writes, compare-and-set increments, ephemerals and watches, each request with a
-//! timeout, while a nemesis kills, freezes and restarts servers and cuts, isolates or corrupts
-//! client connections. Then it heals everything and checks:
+//! unique writes (one at a time and in pipelined bursts), compare-and-set increments, ephemerals
+//! and watches, each request with a timeout, while a nemesis kills, freezes and restarts servers
+//! and cuts, isolates or corrupts client connections. Then it heals everything and checks:
 //!
 //! - every acknowledged write is present with its value, and none applied twice (versions);
 //! - each counter holds its acknowledged increments, plus at most the unknown ones;
@@ -398,8 +398,8 @@ fn run(opts: &Options) -> Result<Violations, String> {
     println!("\n== operations");
     for r in &reports {
         println!(
-            "  {:<12} ok {:>7}  unknown {:>5}  failed {:>5}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
-            r.name, r.ops_ok, r.ops_unknown, r.ops_failed, r.sessions, r.expiries, r.watches_fired, r.persistent_events, r.resyncs
+            "  {:<12} ok {:>7}  unknown {:>5}  failed {:>5}  pipelined bursts {:>4}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
+            r.name, r.ops_ok, r.ops_unknown, r.ops_failed, r.bursts, r.sessions, r.expiries, r.watches_fired, r.persistent_events, r.resyncs
         );
     }
     let ops = sum(|r| r.ops_ok + r.ops_unknown + r.ops_failed);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zk_client::{Error, EventType, PersistentItem, Runtime, SessionState};
+use zk_client::{Error, EventType, PersistentItem, Runtime, SessionState, Stat};
 
 use crate::conn::{Conn, DataWatch, DataWatchState, Kind, Next, OneShot, Persistent, Settings};
 use crate::lock;
@@ -103,6 +103,8 @@ pub struct Report {
     pub persistent_events: u64,
     /// Resync items seen.
     pub resyncs: u64,
+    /// Pipelined bursts of writes made (their writes count among the operations).
+    pub bursts: u64,
     /// Rules broken, by name and detail.
     pub violations: Vec<(&'static str, String)>,
     /// The keys' books.
@@ -334,8 +336,10 @@ impl Worker {
             }
         }
         let roll = self.rng.below(100);
-        if roll < 35 {
+        if roll < 27 {
             self.write_key(&s.conn).await;
+        } else if roll < 35 {
+            self.write_burst(&s.conn).await;
         } else if roll < 70 {
             self.increment(&mut s).await;
         } else if roll < 80 {
@@ -370,14 +374,46 @@ impl Worker {
     }
 
     async fn write_key(&mut self, conn: &Conn) {
-        let k = self.rng.below(KEYS as u64) as usize;
-        self.seq += 1;
-        let seq = self.seq;
-        let value = format!("w{}-k{k}-{seq}", self.id);
+        let (k, seq, value) = self.next_write();
         let path = self.report.keys[k].path.clone();
         let t = Instant::now();
         let r = conn.set_data(&path, &value, None).await;
         self.took(t);
+        self.book_write(k, seq, r);
+    }
+
+    /// Two to six writes of own keys (a key may come twice) pipelined on the session, booked
+    /// in the order sent: ZooKeeper applies a session's requests in that order, so each result
+    /// is checked and booked exactly as if the writes had gone one at a time. A reconnect in
+    /// the middle fails the writes still in flight with an unknown outcome, never reorders them.
+    async fn write_burst(&mut self, conn: &Conn) {
+        let n = 2 + self.rng.below(5) as usize;
+        let planned: Vec<(usize, u64, String)> = (0..n).map(|_| self.next_write()).collect();
+        let writes: Vec<(String, String)> = planned
+            .iter()
+            .map(|(k, _, value)| (self.report.keys[*k].path.clone(), value.clone()))
+            .collect();
+        let t = Instant::now();
+        let results = conn.set_data_pipelined(&writes).await;
+        self.took(t);
+        self.report.bursts += 1;
+        for ((k, seq, _), r) in planned.into_iter().zip(results) {
+            self.book_write(k, seq, r);
+        }
+    }
+
+    /// The next write: a random own key, a new sequence number, and the unique value it writes.
+    fn next_write(&mut self) -> (usize, u64, String) {
+        let k = self.rng.below(KEYS as u64) as usize;
+        self.seq += 1;
+        let seq = self.seq;
+        (k, seq, format!("w{}-k{k}-{seq}", self.id))
+    }
+
+    /// Books the outcome of write `seq` of key `k`; an acknowledged one must have moved the
+    /// node's version by one plus at most the unknown writes before it.
+    fn book_write(&mut self, k: usize, seq: u64, r: Result<Stat, Error>) {
+        let path = &self.report.keys[k].path;
         match r {
             Ok(stat) => {
                 self.report.ops_ok += 1;
