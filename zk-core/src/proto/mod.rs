@@ -73,6 +73,11 @@ pub enum DecodeError {
     /// An opcode that is never sent by a client, so has no request or reply body.
     #[error("opcode {0:?} is not a client request")]
     NotARequest(OpCode),
+    /// A list of child names totalling more than 4 GiB (`u32::MAX` bytes), more than
+    /// [`ChildNames`] holds. No frame holds that much (its length is an `i32`); only a caller
+    /// decoding a larger buffer of its own can meet it.
+    #[error("{0}: more than 4 GiB of names")]
+    TooManyNameBytes(&'static str),
 }
 
 /// The byte stream could not be split into frames; the connection is out of step.

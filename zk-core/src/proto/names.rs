@@ -25,9 +25,14 @@ pub struct ChildNames {
     /// Every name, one after another.
     text: String,
     /// Where each name ends in `text`; name `i` starts where name `i - 1` ends. A decoded list
-    /// is smaller than its frame, whose length is an `i32`, so its ends always fit.
-    ends: Vec<u32>,
+    /// is smaller than its frame, whose length is an `i32`, so its ends fit.
+    ends: Vec<End>,
 }
+
+/// A name's end offset: four bytes, not a `usize`'s eight, so 50,000 names (W5) allocate, fault
+/// in and free 200 KB less per reply.
+type End = u32;
+const _: () = assert!(std::mem::size_of::<End>() == 4);
 
 impl ChildNames {
     /// No names.
@@ -77,10 +82,10 @@ impl ChildNames {
     ///
     /// # Panics
     ///
-    /// If the names would total more than 4 GiB (`u32::MAX` bytes), as `Vec::push` does past
-    /// its capacity: no reply holds that much (a frame's length is an `i32`).
+    /// If the names would total more than 4 GiB (`u32::MAX` bytes), which the compact offsets
+    /// cannot address. No reply holds that much (a frame's length is an `i32`).
     pub fn push(&mut self, name: &str) {
-        let end = u32::try_from(self.text.len() + name.len())
+        let end = End::try_from(self.text.len() + name.len())
             .expect("ChildNames holds at most u32::MAX bytes of names");
         self.text.push_str(name);
         self.ends.push(end);
@@ -90,8 +95,9 @@ impl ChildNames {
     /// does.
     ///
     /// Errors with [`DecodeError::UnexpectedNull`] (naming `field`) for a null vector or name,
-    /// [`DecodeError::InvalidUtf8`] for a name that is not UTF-8 (or CESU-8) on its own, and as
-    /// [`Reader::read_string`] does for lengths.
+    /// [`DecodeError::InvalidUtf8`] for a name that is not UTF-8 (or CESU-8) on its own,
+    /// [`DecodeError::TooManyNameBytes`] past 4 GiB of names, and as [`Reader::read_string`]
+    /// does for lengths.
     pub fn decode(r: &mut Reader, field: &'static str) -> Result<Self, DecodeError> {
         // Every name costs at least its 4-byte length prefix, so `n` is bounded by the input.
         let n = r.read_vec_len(field, 4)?;
@@ -103,7 +109,7 @@ impl ChildNames {
         let mut ends = Vec::with_capacity(n);
         for _ in 0..n {
             r.read_bytes_into(field, &mut bytes)?;
-            ends.push(frame_offset(bytes.len()));
+            ends.push(end_offset(bytes.len(), field)?);
         }
         // The guess above was all that remains of the frame, which may go on long after this
         // list (a multiRead holds many): give back what the names did not use, or every list
@@ -124,7 +130,7 @@ impl ChildNames {
         };
         for _ in 0..n {
             slow.read_string_into(field, &mut names.text)?;
-            names.ends.push(frame_offset(names.text.len()));
+            names.ends.push(end_offset(names.text.len(), field)?);
         }
         Ok(names)
     }
@@ -138,10 +144,12 @@ impl ChildNames {
     }
 }
 
-/// An end offset of a decoded name: the names are part of a frame, whose length is an `i32`, so
-/// the conversion never saturates.
-fn frame_offset(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+/// The end offset of a decoded name as the list keeps it.
+///
+/// Errors with [`DecodeError::TooManyNameBytes`] past 4 GiB of names, which only a caller's own
+/// buffer can hold (a frame's length is an `i32`).
+fn end_offset(len: usize, field: &'static str) -> Result<End, DecodeError> {
+    End::try_from(len).map_err(|_| DecodeError::TooManyNameBytes(field))
 }
 
 impl fmt::Debug for ChildNames {
@@ -372,8 +380,6 @@ mod tests {
         assert_eq!(r.remaining(), 100_000);
         assert!(names.text.capacity() <= 3, "{}", names.text.capacity());
         assert!(names.ends.capacity() <= 2, "{}", names.ends.capacity());
-        // Four bytes per end, not a `usize`'s eight: W5's 50,000 names fault in 200 KB less.
-        assert_eq!(std::mem::size_of_val(&names.ends[..]), 4 * names.len());
     }
 
     #[test]
@@ -398,6 +404,17 @@ mod tests {
         // bytes are UTF-8; apart, neither name is.
         let frame = [0, 0, 0, 2, 0, 0, 0, 2, b'a', 0xc3, 0, 0, 0, 2, 0xa9, b'b'];
         assert_eq!(decode(&frame), Err(DecodeError::InvalidUtf8));
+    }
+
+    #[test]
+    fn ends_past_4_gib_are_an_error_not_a_wrong_slice() {
+        // Only a caller's own buffer of more than 4 GiB gets there; the offset check is what
+        // stands between it and names sliced at the wrong place.
+        assert_eq!(end_offset(u32::MAX as usize, "children"), Ok(u32::MAX));
+        assert_eq!(
+            end_offset(u32::MAX as usize + 1, "children"),
+            Err(DecodeError::TooManyNameBytes("children"))
+        );
     }
 
     #[test]
