@@ -128,7 +128,8 @@ fn a_data_watch_survives_garbage_in_place_of_its_reread() {
 }
 
 /// A transport that, once armed, reports one byte more than the buffer its next read was given
-/// (the bytes it did read are real: a reply).
+/// (the bytes it did read are real: a reply). It offers no `socket()`, so every read goes
+/// through it (tokio's driver reads for itself anyway).
 struct Lying {
     inner: Box<dyn Transport>,
     armed: Arc<AtomicBool>,
@@ -189,8 +190,11 @@ impl Runtime for LyingRuntime {
 
 #[test]
 fn a_transport_claiming_more_than_it_read_fails_its_connection_not_the_session() {
-    let ens = Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
-        .expect("ZooKeeper 3.9 (scripts/setup-zookeeper installs it)");
+    // A server that grants a 60 s session (the harness's default caps sessions at 4 s): no ping
+    // for 20 s, so nothing but the getData reply can come in the armed read.
+    let mut opts = EnsembleOptions::standalone(ZkVersion::V3_9);
+    opts.max_session_timeout_ms = Some(60_000);
+    let ens = Ensemble::start(opts).expect("ZooKeeper 3.9 (scripts/setup-zookeeper installs it)");
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     rt.block_on(async {
         let armed = Arc::new(AtomicBool::new(false));
@@ -205,6 +209,7 @@ fn a_transport_claiming_more_than_it_read_fails_its_connection_not_the_session()
             .connect()
             .await
             .expect("connect");
+        assert_eq!(client.session_timeout(), Some(Duration::from_secs(60)));
         let session = client.client_id().expect("a session").id;
         client.create("/lying", "v1").await.expect("create");
         armed.store(true, Ordering::SeqCst);
