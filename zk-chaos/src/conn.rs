@@ -224,9 +224,10 @@ impl Conn {
         }
     }
 
-    /// Unconditional set_data of every `(path, data)`, all sent before any reply is awaited (one
-    /// session's pipeline: the async clients' futures send when made, zk-blocking's
-    /// `run_async`), the results in the order sent, which is the order ZooKeeper applies them.
+    /// Unconditional set_data of every `(path, data)`, all submitted, in order, before any reply
+    /// is awaited (one session's pipeline: the async clients' futures submit when made,
+    /// zk-blocking's `run_async`), the results in the order sent, which is the order ZooKeeper
+    /// applies them.
     pub async fn set_data_pipelined(
         &self,
         writes: &[(String, String)],
