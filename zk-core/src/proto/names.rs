@@ -25,12 +25,13 @@ pub struct ChildNames {
     /// Every name, one after another.
     text: String,
     /// Where each name ends in `text`; name `i` starts where name `i - 1` ends. A decoded list
-    /// is smaller than its frame, whose length is an `i32`, so its ends fit.
+    /// is smaller than its frame, whose length is an `i32`, so its ends fit (`end_offset`
+    /// refuses any that would not).
     ends: Vec<End>,
 }
 
-/// A name's end offset: four bytes, not a `usize`'s eight, so 50,000 names (W5) allocate, fault
-/// in and free 200 KB less per reply.
+/// A name's end offset: four bytes, not a `usize`'s eight (the module documentation says why);
+/// the assertion below keeps it so.
 type End = u32;
 const _: () = assert!(std::mem::size_of::<End>() == 4);
 
