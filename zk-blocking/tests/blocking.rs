@@ -185,6 +185,40 @@ fn events_are_read_after_the_blocking_calls_that_read_them_have_returned() {
     client.close();
 }
 
+/// Threads blocked on watches (`Watch::wait`) park, and whoever reads the session's socket wakes
+/// them: the driver, or a thread reading its own reply meanwhile (zk-client `caller_reads`). Two
+/// threads wait on watches, their events come one after the other, first with the session quiet
+/// and then after calls whose waits held the reader's place; no event may be left undelivered. A
+/// 60 s session keeps pings out of the patience bound. Broken on purpose (a watch's waker not
+/// kept where callers park, so that a reader has nobody to wake), this times out.
+#[test]
+fn threads_blocked_on_watches_get_their_events_while_calls_come_and_go() {
+    let (sim, client) = long_session();
+    let other = connect(&sim);
+    for (round, calls) in [(0, 0), (1, 200)] {
+        let (tx, rx) = mpsc::channel();
+        for name in ["first", "second"] {
+            let path = format!("/{name}{round}");
+            let (none, watch) = client.exists(&path).watch().run().expect("exists");
+            assert!(none.is_none());
+            let tx = tx.clone();
+            std::thread::spawn(move || tx.send(watch.wait()));
+        }
+        for _ in 0..calls {
+            client.exists("/absent").run().expect("exists");
+        }
+        for name in ["first", "second"] {
+            let path = format!("/{name}{round}");
+            other.create(&path, "").run().expect("create");
+            let event = recv(&rx).expect("event");
+            assert_eq!(event.path, path);
+            assert_eq!(event.event_type, EventType::NodeCreated);
+        }
+    }
+    other.close();
+    client.close();
+}
+
 /// A request that cannot complete (nothing listens where the client connects) comes back from
 /// `get_timeout`, still pending, and fails with Closed once the client is closed.
 #[test]
