@@ -58,6 +58,13 @@ impl Runtime for ThreadRuntime {
     fn callers_park(&self) -> bool {
         true
     }
+
+    /// A second: the driver's timer is on async-io, whose reactor wakes for every timer armed
+    /// or moved. Shorter than the default close timeout (2 s), so a session opened and closed
+    /// within it arms its timer once instead of three times (BENCHMARKS.md, stop 28).
+    fn timer_start_window(&self) -> Option<Duration> {
+        Some(Duration::from_secs(1))
+    }
 }
 
 /// Runs `fut` to completion on the calling thread: between polls it waits on the socket of the

@@ -157,6 +157,9 @@ struct Inner {
     /// The deadline the driver's timer is armed for: a caller whose request brings an earlier
     /// one wakes the driver to re-arm.
     timer_at: Option<Instant>,
+    /// Until when the timer stays armed at this instant or earlier, from the session's start
+    /// (`Runtime::timer_start_window`); `None` on runtimes without a window.
+    window_end: Option<Instant>,
     /// The thread the driver last ran on.
     driver_thread: Option<std::thread::ThreadId>,
     /// The runtime's callers park while they wait (`Runtime::callers_park`): pipelined requests
@@ -219,6 +222,7 @@ impl Engine {
                 write_buf: Vec::new(),
                 write_pos: 0,
                 timer_at: None,
+                window_end: None,
                 driver_thread: None,
                 batch_writes: rt.callers_park(),
                 replies: IdMap::default(),
@@ -589,7 +593,14 @@ impl Engine {
             return false;
         }
         g.driver = DriverState::Running;
+        g.window_end = self.window_end();
         true
+    }
+
+    /// Where the timer window of a session starting now ends (`Runtime::timer_start_window`).
+    fn window_end(&self) -> Option<Instant> {
+        let window = self.rt.timer_start_window()?;
+        self.now().checked_add(window)
     }
 
     /// A driver could not be started: end the session for everyone waiting on it.
@@ -622,6 +633,7 @@ impl Engine {
         g.watchers = IdMap::default();
         g.actions.clear();
         g.timer_at = None;
+        g.window_end = self.window_end();
         g.closing_unowned = false;
         // The old driver's thread may go on to run other tasks (zk-blocking reuses driver
         // threads): until the new driver's first turn, no thread is the driver's.
@@ -742,6 +754,15 @@ impl Engine {
         let deadline = match (session_deadline, look_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        };
+        // Armed no further ahead than the runtime's horizon: a deadline brought earlier but
+        // not before that instant then moves nothing (`Runtime::timer_horizon`).
+        // In the session's first moments the timer is armed no later than the window's end
+        // (`Runtime::timer_start_window`): the deadlines a short session brings, each earlier
+        // than the last, then move nothing.
+        let deadline = match g.window_end.filter(|&end| now < end) {
+            Some(end) => deadline.map(|d| d.min(end)),
+            None => deadline,
         };
         // Move the timer only when the deadline comes earlier (or the timer is idle): a later
         // deadline is handled by letting the timer fire early and re-checking the clock.

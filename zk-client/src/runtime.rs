@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A boxed, sendable future, as the runtime trait passes them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -66,6 +66,18 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// must answer `false` here: the two are not meant to be combined.
     fn callers_read(&self) -> bool {
         false
+    }
+
+    /// For a runtime whose timer costs something to move earlier (async-io wakes its reactor
+    /// for every timer armed or moved: a few system calls, or a thread hand-off): a window
+    /// after a session's driver starts in which the driver's timer is armed no later than the
+    /// window's end. A short session's deadlines come one after another, each earlier than the
+    /// last (connect timeout, first ping, close timeout); in the window they move nothing. A
+    /// session that lives longer pays one wake-up at the window's end, and from then on its
+    /// timer is armed at its deadlines. `None` (the default): no window, for runtimes that move
+    /// a timer for free (tokio's timer wheel).
+    fn timer_start_window(&self) -> Option<Duration> {
+        None
     }
 }
 

@@ -1,0 +1,182 @@
+//! The driver's timer window (`Runtime::timer_start_window`), in the deterministic world: a short
+//! session's deadlines, each earlier than the last, do not move its timer; a session that
+//! outlives the window pings and notices a dead server exactly as without one.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use zk_client::{BoxFuture, Client, ClientBuilder, Runtime, SessionState, Timer, Transport};
+use zk_testkit::sim::{NetConfig, Node, SimConfig, SimWorld};
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// The world's runtime with a timer window of its own choosing, counting how often a timer is
+/// moved (only the driver's timer ever is: other waits make a timer and drop it). A driver that
+/// polls its timer a million times spins (a timer left due), and fails the test instead of
+/// hanging it: the world's time limit cannot stop a poll that never returns.
+#[derive(Debug)]
+struct Windowed {
+    inner: Arc<dyn Runtime>,
+    window: Option<Duration>,
+    moves: Arc<AtomicUsize>,
+}
+
+impl Runtime for Windowed {
+    fn connect(&self, host: String, port: u16) -> BoxFuture<std::io::Result<Box<dyn Transport>>> {
+        self.inner.connect(host, port)
+    }
+
+    fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
+        Box::new(Counted {
+            inner: self.inner.timer(deadline),
+            moves: self.moves.clone(),
+            polls: 0,
+        })
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) -> std::io::Result<()> {
+        self.inner.spawn(task)
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn timer_start_window(&self) -> Option<Duration> {
+        self.window
+    }
+}
+
+struct Counted {
+    inner: Box<dyn Timer>,
+    moves: Arc<AtomicUsize>,
+    polls: u64,
+}
+
+impl Timer for Counted {
+    fn reset(&mut self, deadline: Instant) {
+        self.moves.fetch_add(1, Ordering::SeqCst);
+        self.inner.reset(deadline);
+    }
+
+    fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls += 1;
+        assert!(self.polls < 1_000_000, "the driver spins on its timer");
+        self.inner.poll_fire(cx)
+    }
+}
+
+/// One server, so that the connect timeout is the whole session timeout.
+fn world() -> SimWorld {
+    SimWorld::new(
+        SimConfig {
+            servers: 1,
+            ..SimConfig::default()
+        },
+        NetConfig::default(),
+        28,
+    )
+}
+
+fn builder(w: &SimWorld, window: Option<Duration>, moves: &Arc<AtomicUsize>) -> ClientBuilder {
+    let runtime = Arc::new(Windowed {
+        inner: w.runtime_for(Node(1)),
+        window,
+        moves: moves.clone(),
+    });
+    ClientBuilder::new(runtime, &w.connect_string())
+        .rng_seed(7)
+        .session_timeout(Duration::from_secs(9))
+}
+
+/// Connects, reads a node and closes; returns how often the driver's timer moved, and the
+/// session's length in virtual time.
+fn short_session(window: Option<Duration>) -> (usize, Duration) {
+    let w = world();
+    let moves = Arc::new(AtomicUsize::new(0));
+    let b = builder(&w, window, &moves);
+    let w2 = w.clone();
+    let took = w
+        .block_on(LIMIT, async move {
+            let start = w2.elapsed();
+            let c = b.connect().await.expect("connect");
+            c.get_data("/zookeeper").await.expect("get");
+            c.close().await;
+            w2.elapsed() - start
+        })
+        .expect("finishes");
+    (moves.load(Ordering::SeqCst), took)
+}
+
+#[test]
+fn a_session_closed_within_its_timer_window_never_moves_its_timer() {
+    let (moves, took) = short_session(Some(Duration::from_secs(1)));
+    assert!(took < Duration::from_secs(1), "the session took {took:?}");
+    assert_eq!(
+        moves, 0,
+        "the first ping and the close timeout moved the timer"
+    );
+    // What the window saves: without one, the first ping (3 s, earlier than the 9 s connect
+    // timeout) and the close timeout (2 s, earlier than the next ping) each move it.
+    let (moves, _) = short_session(None);
+    assert_eq!(moves, 2);
+}
+
+async fn next_state(states: &mut (impl Stream<Item = SessionState> + Unpin)) -> SessionState {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *states).poll_next(cx))
+        .await
+        .unwrap_or(SessionState::Lost(zk_client::LostReason::Closed))
+}
+
+/// Connects, idles for 30 s (ten ping intervals), then loses the server into a black hole;
+/// returns when, after the black hole, the session was suspended, and the session's id (the
+/// same one all along, or it would have expired in the idle time).
+fn idle_then_blackhole(window: Option<Duration>) -> (Duration, i64) {
+    let w = world();
+    let moves = Arc::new(AtomicUsize::new(0));
+    let b = builder(&w, window, &moves);
+    let c: Client = w
+        .block_on(LIMIT, async move { b.connect().await.expect("connect") })
+        .expect("connects");
+    let session = c.client_id().expect("a session").id;
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(
+        c.state(),
+        SessionState::Connected,
+        "kept alive by its pings"
+    );
+    assert_eq!(
+        c.client_id().map(|s| s.id),
+        Some(session),
+        "the same session"
+    );
+    let mut states = c.state_changes();
+    w.blackhole(Node(1));
+    let blackholed = w.elapsed();
+    let suspended = w
+        .block_on(LIMIT, async move {
+            while next_state(&mut states).await != SessionState::Suspended {}
+        })
+        .map(|()| w.elapsed() - blackholed)
+        .expect("suspended");
+    (suspended, session)
+}
+
+#[test]
+fn a_session_outliving_its_timer_window_pings_and_times_out_as_without_one() {
+    let (with_window, _) = idle_then_blackhole(Some(Duration::from_secs(1)));
+    let (without, _) = idle_then_blackhole(None);
+    // The read timeout is two thirds of the 9 s session: the last byte came at most a ping
+    // interval (3 s) before the black hole.
+    assert!(
+        (Duration::from_secs(3)..=Duration::from_secs(6)).contains(&without),
+        "suspended {without:?} after the black hole"
+    );
+    assert_eq!(
+        with_window, without,
+        "the window changed when the read timeout fired"
+    );
+}
