@@ -60,8 +60,9 @@ impl Runtime for ThreadRuntime {
     }
 
     /// A second: the driver's timer is on async-io, whose reactor wakes for every timer armed
-    /// or moved. Shorter than the default close timeout (2 s), so a session opened and closed
-    /// within it arms its timer once instead of three times (BENCHMARKS.md, stop 28).
+    /// or moved. Shorter than the close timeout (2 s) and, with the default session timeout,
+    /// than the first ping and the connect timeout, so a session opened and closed within it
+    /// arms its timer once instead of three times (BENCHMARKS.md, stop 28).
     fn timer_start_window(&self) -> Option<Duration> {
         Some(Duration::from_secs(1))
     }

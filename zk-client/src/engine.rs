@@ -157,9 +157,9 @@ struct Inner {
     /// The deadline the driver's timer is armed for: a caller whose request brings an earlier
     /// one wakes the driver to re-arm.
     timer_at: Option<Instant>,
-    /// Until when the timer stays armed at this instant or earlier, from the session's start
-    /// (`Runtime::timer_start_window`); `None` on runtimes without a window.
-    window_end: Option<Instant>,
+    /// End of the start window (`Runtime::timer_start_window`): until then the timer is armed
+    /// no later than this. Set when a driver starts; `None` on runtimes without a window.
+    timer_window_end: Option<Instant>,
     /// The thread the driver last ran on.
     driver_thread: Option<std::thread::ThreadId>,
     /// The runtime's callers park while they wait (`Runtime::callers_park`): pipelined requests
@@ -222,7 +222,7 @@ impl Engine {
                 write_buf: Vec::new(),
                 write_pos: 0,
                 timer_at: None,
-                window_end: None,
+                timer_window_end: None,
                 driver_thread: None,
                 batch_writes: rt.callers_park(),
                 replies: IdMap::default(),
@@ -592,13 +592,12 @@ impl Engine {
         if g.driver != DriverState::NotStarted {
             return false;
         }
-        g.driver = DriverState::Running;
-        g.window_end = self.window_end();
+        g.driver_begins(self.timer_window_end());
         true
     }
 
-    /// Where the timer window of a session starting now ends (`Runtime::timer_start_window`).
-    fn window_end(&self) -> Option<Instant> {
+    /// Where the timer window of a driver starting now ends (`Runtime::timer_start_window`).
+    fn timer_window_end(&self) -> Option<Instant> {
         let window = self.rt.timer_start_window()?;
         self.now().checked_add(window)
     }
@@ -623,7 +622,7 @@ impl Engine {
         g.first_id = session.next_request_id();
         g.set_io(None);
         g.session = session;
-        g.driver = DriverState::Running;
+        g.driver_begins(self.timer_window_end());
         g.generation += 1;
         // The old session was closed first, so each of its requests has its outcome: keep
         // those for futures that have not looked yet (their ids cannot collide, see above).
@@ -632,8 +631,6 @@ impl Engine {
         // A fresh map, not `clear()`: the old one's buckets would stay allocated.
         g.watchers = IdMap::default();
         g.actions.clear();
-        g.timer_at = None;
-        g.window_end = self.window_end();
         g.closing_unowned = false;
         // The old driver's thread may go on to run other tasks (zk-blocking reuses driver
         // threads): until the new driver's first turn, no thread is the driver's.
@@ -755,12 +752,10 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // Armed no further ahead than the runtime's horizon: a deadline brought earlier but
-        // not before that instant then moves nothing (`Runtime::timer_horizon`).
         // In the session's first moments the timer is armed no later than the window's end
         // (`Runtime::timer_start_window`): the deadlines a short session brings, each earlier
         // than the last, then move nothing.
-        let deadline = match g.window_end.filter(|&end| now < end) {
+        let deadline = match g.timer_window_end.filter(|&end| now < end) {
             Some(end) => deadline.map(|d| d.min(end)),
             None => deadline,
         };
@@ -816,6 +811,14 @@ impl Engine {
 }
 
 impl Inner {
+    /// A driver starts for this session (the first, or a restart's): nothing is armed yet, and
+    /// the timer window runs until `timer_window_end`.
+    fn driver_begins(&mut self, timer_window_end: Option<Instant>) {
+        self.driver = DriverState::Running;
+        self.timer_at = None;
+        self.timer_window_end = timer_window_end;
+    }
+
     /// Removes a watcher's mailbox. The map gives its memory back once it is below a quarter
     /// full (hash maps never shrink by themselves, and 100,000 fired watches would otherwise
     /// leave their buckets behind); shrinking to half keeps that amortised O(1) per removal.

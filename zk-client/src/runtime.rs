@@ -68,14 +68,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
         false
     }
 
-    /// For a runtime whose timer costs something to move earlier (async-io wakes its reactor
-    /// for every timer armed or moved: a few system calls, or a thread hand-off): a window
-    /// after a session's driver starts in which the driver's timer is armed no later than the
-    /// window's end. A short session's deadlines come one after another, each earlier than the
-    /// last (connect timeout, first ping, close timeout); in the window they move nothing. A
-    /// session that lives longer pays one wake-up at the window's end, and from then on its
-    /// timer is armed at its deadlines. `None` (the default): no window, for runtimes that move
-    /// a timer for free (tokio's timer wheel).
+    /// A window after a session's driver starts in which the driver's timer is armed no later
+    /// than the window's end, for a runtime whose timer costs something to move earlier
+    /// (async-io wakes its reactor for every timer armed or moved: a few system calls, or a
+    /// thread hand-off). A short session's deadlines come one after another, each earlier than
+    /// the last (connect timeout, first ping, close timeout); those later than the window's end
+    /// move nothing in the window, an earlier one still moves the timer. A session that lives
+    /// longer pays one wake-up at the window's end, and from then on its timer is armed at its
+    /// deadlines. `None` (the default): no window. zk-blocking answers one second; tokio keeps
+    /// `None` (its timer wheel moves timers for free), and so do async-std and smol (measured:
+    /// there it added context switches, BENCHMARKS.md, stop 28).
     fn timer_start_window(&self) -> Option<Duration> {
         None
     }

@@ -131,44 +131,46 @@ async fn next_state(states: &mut (impl Stream<Item = SessionState> + Unpin)) -> 
         .unwrap_or(SessionState::Lost(zk_client::LostReason::Closed))
 }
 
-/// Connects, idles for 30 s (ten ping intervals), then loses the server into a black hole;
-/// returns when, after the black hole, the session was suspended, and the session's id (the
-/// same one all along, or it would have expired in the idle time).
-fn idle_then_blackhole(window: Option<Duration>) -> (Duration, i64) {
+/// Connects with a `session` timeout, idles for `idle`, then loses the server into a black
+/// hole; returns how long after the black hole the session was suspended. Fails if the session
+/// changed or was lost in the idle time.
+fn idle_then_blackhole(window: Option<Duration>, session: Duration, idle: Duration) -> Duration {
     let w = world();
     let moves = Arc::new(AtomicUsize::new(0));
-    let b = builder(&w, window, &moves);
+    let b = builder(&w, window, &moves).session_timeout(session);
     let c: Client = w
         .block_on(LIMIT, async move { b.connect().await.expect("connect") })
         .expect("connects");
-    let session = c.client_id().expect("a session").id;
-    w.run_for(Duration::from_secs(30));
+    let id = c.client_id().expect("a session").id;
+    w.run_for(idle);
     assert_eq!(
         c.state(),
         SessionState::Connected,
         "kept alive by its pings"
     );
-    assert_eq!(
-        c.client_id().map(|s| s.id),
-        Some(session),
-        "the same session"
-    );
+    assert_eq!(c.client_id().map(|s| s.id), Some(id), "the same session");
     let mut states = c.state_changes();
     w.blackhole(Node(1));
     let blackholed = w.elapsed();
-    let suspended = w
-        .block_on(LIMIT, async move {
-            while next_state(&mut states).await != SessionState::Suspended {}
-        })
-        .map(|()| w.elapsed() - blackholed)
-        .expect("suspended");
-    (suspended, session)
+    w.block_on(LIMIT, async move {
+        loop {
+            match next_state(&mut states).await {
+                SessionState::Suspended => break,
+                // A lost session ends the stream: fail rather than wait on it forever.
+                SessionState::Lost(r) => panic!("lost, not suspended: {r:?}"),
+                _ => {}
+            }
+        }
+    })
+    .expect("suspended");
+    w.elapsed() - blackholed
 }
 
 #[test]
 fn a_session_outliving_its_timer_window_pings_and_times_out_as_without_one() {
-    let (with_window, _) = idle_then_blackhole(Some(Duration::from_secs(1)));
-    let (without, _) = idle_then_blackhole(None);
+    // 30 s idle: ten ping intervals of the 9 s session, long after the window.
+    let run = |window| idle_then_blackhole(window, Duration::from_secs(9), Duration::from_secs(30));
+    let without = run(None);
     // The read timeout is two thirds of the 9 s session: the last byte came at most a ping
     // interval (3 s) before the black hole.
     assert!(
@@ -176,7 +178,28 @@ fn a_session_outliving_its_timer_window_pings_and_times_out_as_without_one() {
         "suspended {without:?} after the black hole"
     );
     assert_eq!(
-        with_window, without,
+        run(Some(Duration::from_secs(1))),
+        without,
         "the window changed when the read timeout fired"
     );
+}
+
+#[test]
+fn deadlines_inside_the_timer_window_fire_on_time() {
+    // A 1.5 s session pings every 0.5 s and gives up on a silent server after 1 s: its first
+    // pings and, with a black hole 0.2 s in, its read timeout fall inside a 5 s window, which
+    // must not hold them back.
+    let run = |window| {
+        idle_then_blackhole(
+            window,
+            Duration::from_millis(1500),
+            Duration::from_millis(200),
+        )
+    };
+    let without = run(None);
+    assert!(
+        without <= Duration::from_secs(1),
+        "suspended {without:?} after the black hole"
+    );
+    assert_eq!(run(Some(Duration::from_secs(5))), without);
 }
