@@ -215,8 +215,10 @@ pub fn help_text() -> String {
             .into(),
         "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
         "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
-        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type} (PEM),".into(),
-        "                          zookeeper.ssl.keyStore.password (an encrypted PKCS#8 key),".into(),
+        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password}"
+            .into(),
+        "                          (PEM or PKCS12; the PEM key store's password decrypts its key),"
+            .into(),
         "                          zookeeper.ssl.hostnameVerification, zookeeper.sasl.client,".into(),
         "                          zookeeper.sasl.clientconfig, java.security.auth.login.config,"
             .into(),

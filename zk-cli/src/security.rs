@@ -5,8 +5,9 @@
 //! Krb5LoginModule keytab and principal (Kerberos, when built with the `gssapi` feature); plus
 //! short flags (`--tls-ca`, `--tls-cert`, `--tls-key`) for the common case.
 //!
-//! Keystores and truststores must be PEM (`ssl.*.type=PEM`, or a `.pem`/`.crt`/`.key` file): a
-//! JKS or PKCS#12 store is refused with the command that converts it.
+//! Keystores and truststores are PEM (`ssl.*.type=PEM`, or a `.pem`/`.crt`/`.key` file) or
+//! PKCS#12 (`ssl.*.type=PKCS12`, or a `.p12`/`.pfx` file), opened with `ssl.*.password`; a JKS
+//! store is refused with the command that converts it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,7 +116,7 @@ impl SecurityOpts {
     /// Reads the configuration and JAAS files and works out TLS and SASL.
     ///
     /// Errors with a usage error naming the file or key that is unreadable, malformed or
-    /// unsupported (a JKS or PKCS#12 store, a JAAS login module other than DigestLoginModule,
+    /// unsupported (a JKS store, a JAAS login module other than DigestLoginModule,
     /// `--tls-cert` without `--tls-key`).
     pub fn resolve(&self) -> Result<Security, CliError> {
         let mut props: HashMap<String, String> = HashMap::new();
@@ -137,8 +138,14 @@ impl SecurityOpts {
                 (Some(ca), _) => t = t.ca_file(ca),
                 (None, Some(loc)) if !loc.is_empty() => {
                     let loc = PathBuf::from(loc);
-                    check_pem(&loc, get("zookeeper.ssl.trustStore.type"), "trustStore")?;
-                    t = t.ca_file(loc);
+                    t = match store_kind(&loc, get("zookeeper.ssl.trustStore.type"), "trustStore")?
+                    {
+                        Store::Pem => t.ca_file(loc),
+                        Store::Pkcs12 => {
+                            let pw = get("zookeeper.ssl.trustStore.password").unwrap_or_default();
+                            t.ca_pkcs12(loc, pw)
+                        }
+                    };
                 }
                 // No trust store: the platform's CAs, as Java's default trust store would be.
                 _ => t = t.platform_roots(),
@@ -155,11 +162,16 @@ impl SecurityOpts {
                         get("zookeeper.ssl.keyStore.location").filter(|l| !l.is_empty())
                     {
                         let loc = PathBuf::from(loc);
-                        check_pem(&loc, get("zookeeper.ssl.keyStore.type"), "keyStore")?;
-                        t = t.client_keystore_pem(loc);
+                        let pw = get("zookeeper.ssl.keyStore.password");
+                        t = match store_kind(&loc, get("zookeeper.ssl.keyStore.type"), "keyStore")?
+                        {
+                            Store::Pem => t.client_keystore_pem(loc),
+                            Store::Pkcs12 => t.client_keystore_pkcs12(loc, pw.unwrap_or_default()),
+                        };
                     }
                 }
             }
+            // The password of an encrypted PEM key (a PKCS#12 store took its own above).
             if let Some(pw) = get("zookeeper.ssl.keyStore.password").filter(|p| !p.is_empty()) {
                 t = t.client_key_password(pw);
             }
@@ -195,8 +207,16 @@ impl SecurityOpts {
     }
 }
 
-/// Refuses key and trust stores that are not PEM, saying how to convert them.
-fn check_pem(path: &Path, declared: Option<String>, what: &str) -> Result<(), CliError> {
+/// The forms of key and trust store `zk` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Pem,
+    Pkcs12,
+}
+
+/// The form of the store at `path`: its declared `ssl.*.type`, else its extension (PEM unless
+/// `.p12`, `.pfx` or `.pkcs12`). Refuses JKS and other types, saying how to convert them.
+fn store_kind(path: &Path, declared: Option<String>, what: &str) -> Result<Store, CliError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -209,18 +229,16 @@ fn check_pem(path: &Path, declared: Option<String>, what: &str) -> Result<(), Cl
             "p12" | "pfx" | "pkcs12" => "PKCS12".into(),
             _ => "PEM".into(),
         });
-    let fix = match kind.as_str() {
-        "PEM" => return Ok(()),
-        "JKS" => {
-            "keytool -importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 \
-                  -deststoretype PKCS12, then openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem"
-        }
-        _ => "openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem",
-    };
-    Err(CliError::bad_input(format!(
-        "zookeeper.ssl.{what} {}: type {kind} is not supported, only PEM; convert it: {fix}",
-        path.display()
-    )))
+    match kind.as_str() {
+        "PEM" => Ok(Store::Pem),
+        "PKCS12" => Ok(Store::Pkcs12),
+        _ => Err(CliError::bad_input(format!(
+            "zookeeper.ssl.{what} {}: type {kind} is not supported, only PEM and PKCS12; \
+             convert it: keytool -importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 \
+             -deststoretype PKCS12",
+            path.display()
+        ))),
+    }
 }
 
 /// Java properties: `key=value` or `key: value` lines, `#` and `!` comments, a trailing `\`
@@ -410,12 +428,17 @@ mod tests {
     }
 
     #[test]
-    fn stores_must_be_pem() {
-        assert!(check_pem(Path::new("/x/store.jks"), None, "keyStore").is_err());
-        assert!(check_pem(Path::new("/x/store.p12"), None, "keyStore").is_err());
-        assert!(check_pem(Path::new("/x/store"), Some("PKCS12".into()), "keyStore").is_err());
-        assert!(check_pem(Path::new("/x/store.pem"), None, "keyStore").is_ok());
-        assert!(check_pem(Path::new("/x/store"), Some("pem".into()), "keyStore").is_ok());
+    fn stores_are_pem_or_pkcs12() {
+        let kind =
+            |p: &str, t: Option<&str>| store_kind(Path::new(p), t.map(Into::into), "keyStore");
+        assert!(kind("/x/store.jks", None).is_err());
+        assert!(kind("/x/store", Some("JKS")).is_err());
+        assert_eq!(kind("/x/store.p12", None).ok(), Some(Store::Pkcs12));
+        assert_eq!(kind("/x/store", Some("pkcs12")).ok(), Some(Store::Pkcs12));
+        assert_eq!(kind("/x/store.pem", None).ok(), Some(Store::Pem));
+        assert_eq!(kind("/x/store", Some("pem")).ok(), Some(Store::Pem));
+        // The declared type wins over the extension.
+        assert_eq!(kind("/x/store.p12", Some("PEM")).ok(), Some(Store::Pem));
     }
 
     #[test]

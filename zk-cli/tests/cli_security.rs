@@ -1,9 +1,10 @@
 //! The `zk` binary against a real ZooKeeper 3.9 that serves a TLS-only port, requires client
 //! certificates and enforces SASL (DigestLoginModule): configured as zkCli.sh is
-//! (`-client-configuration FILE` with `zookeeper.client.secure` and PEM `zookeeper.ssl.*` stores,
-//! `-Djava.security.auth.login.config=FILE` with a JAAS `Client` section), and with the short
-//! flags (`--tls-ca`, `--tls-cert`, `--tls-key`, `--jaas`). A wrong password exits with the auth
-//! code and says why; a JKS store is refused with the command that converts it.
+//! (`-client-configuration FILE` with `zookeeper.client.secure` and `zookeeper.ssl.*` stores,
+//! PEM or PKCS#12 as keytool writes them, `-Djava.security.auth.login.config=FILE` with a JAAS
+//! `Client` section), and with the short flags (`--tls-ca`, `--tls-cert`, `--tls-key`,
+//! `--jaas`). A wrong password exits with the auth code and says why, a wrong store password
+//! names the store; a JKS store is refused with the command that converts it.
 //!
 //! Needs `scripts/setup-zookeeper` (scripts/test runs it).
 
@@ -117,6 +118,62 @@ fn tls_and_sasl_from_client_configuration_and_flags() {
         r.stdout.contains("CN=zk-rs-client"),
         "x509 identity in {:?}",
         r.stdout
+    );
+
+    // The same with PKCS#12 stores as a Java service keeps them, written by keytool.
+    let keystore = pki
+        .client_keystore_pkcs12("keystorepass")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let truststore = pki
+        .ca_truststore_pkcs12("truststorepass")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p12_props = |keystore_password: &str| {
+        let file = dir.join(format!("client-p12-{keystore_password}.properties"));
+        write(
+            &file,
+            &format!(
+                "zookeeper.client.secure=true\n\
+                 zookeeper.ssl.trustStore.location={}\n\
+                 zookeeper.ssl.trustStore.type=PKCS12\n\
+                 zookeeper.ssl.trustStore.password=truststorepass\n\
+                 zookeeper.ssl.keyStore.location={}\n\
+                 zookeeper.ssl.keyStore.type=PKCS12\n\
+                 zookeeper.ssl.keyStore.password={keystore_password}\n",
+                truststore.display(),
+                keystore.display()
+            ),
+        );
+        file.display().to_string()
+    };
+    let good = p12_props("keystorepass");
+    let r = zk(
+        &server,
+        &["-client-configuration", &good, &jaas_flag, "whoami"],
+    );
+    assert_eq!(
+        r.code, 0,
+        "whoami with PKCS#12 stores: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stdout.contains("CN=zk-rs-client"),
+        "x509 identity from the PKCS#12 store in {:?}",
+        r.stdout
+    );
+    let wrong = p12_props("nope");
+    let r = zk(
+        &server,
+        &["-client-configuration", &wrong, &jaas_flag, "ls", "/"],
+    );
+    assert_ne!(
+        r.code, 0,
+        "a wrong key store password: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stderr.contains("wrong password") && r.stderr.contains("client.p12"),
+        "the cause names the store: {:?}",
+        r.stderr
     );
 
     // The short flags.

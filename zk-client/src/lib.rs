@@ -38,6 +38,8 @@
 //! - `serde`: `Serialize`/`Deserialize` for zk-core's `Stat`, `Acl`, `Id`, `Perms` and
 //!   `SessionId` (the last as its text form, `0x<id>:<password>`).
 //! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library.
+//! - `pkcs12`: PKCS#12 key and trust stores for TLS, as Java's keytool writes them
+//!   (`TlsConfig::client_keystore_pkcs12`, `TlsConfig::ca_pkcs12`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -61,6 +63,8 @@ pub mod runtime;
 mod sasl;
 mod task_reads;
 mod tls;
+#[cfg(feature = "pkcs12")]
+mod tls_pkcs12;
 pub mod txn;
 pub mod watch;
 

@@ -31,14 +31,26 @@ use rustls::{
 };
 
 use crate::runtime::{BoxFuture, Runtime, Transport};
+#[cfg(feature = "pkcs12")]
+use crate::tls_pkcs12::StorePassword;
 
 /// Where trusted CA certificates come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Roots {
-    /// PEM files of CA certificates (ZooKeeper's `ssl.trustStore.location` with type PEM).
-    Files(Vec<PathBuf>),
+    /// Files of CA certificates (ZooKeeper's `ssl.trustStore.location`).
+    Files(Vec<CaFile>),
     /// The platform's trust store (rustls-native-certs), optionally plus files.
-    Platform(Vec<PathBuf>),
+    Platform(Vec<CaFile>),
+}
+
+/// A file of trusted CA certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CaFile {
+    /// PEM (`ssl.trustStore.type=PEM`).
+    Pem(PathBuf),
+    /// A PKCS#12 trust store and its password (`ssl.trustStore.type=PKCS12`).
+    #[cfg(feature = "pkcs12")]
+    Pkcs12(PathBuf, StorePassword),
 }
 
 /// The client certificate and key shown to a server that asks for one (mTLS).
@@ -49,6 +61,9 @@ enum Identity {
     /// One PEM file holding the private key and the certificate chain: ZooKeeper's PEM keystore
     /// (`ssl.keyStore.location` with `ssl.keyStore.type=PEM`).
     KeyStore(PathBuf),
+    /// A PKCS#12 key store and its password (`ssl.keyStore.type=PKCS12`).
+    #[cfg(feature = "pkcs12")]
+    Pkcs12(PathBuf, StorePassword),
 }
 
 /// How a client secures its connections with TLS: which CAs to trust and, for servers that
@@ -105,10 +120,24 @@ impl TlsConfig {
     /// again). A connection fails, naming the file, if it cannot be read or holds no
     /// certificate.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        match &mut self.roots {
-            Roots::Files(f) | Roots::Platform(f) => f.push(path.into()),
-        }
+        self.add_ca(CaFile::Pem(path.into()));
         self
+    }
+
+    /// Trusts every certificate in the PKCS#12 trust store `path`, opened with `password`
+    /// (ZooKeeper's `zookeeper.ssl.trustStore.type=PKCS12`, as `keytool -importcert` writes it;
+    /// several stores and PEM files may be given). A connection fails, naming the file, if it
+    /// cannot be read, the password is wrong, or it holds no certificate. Feature `pkcs12`.
+    #[cfg(feature = "pkcs12")]
+    pub fn ca_pkcs12(mut self, path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
+        self.add_ca(CaFile::Pkcs12(path.into(), StorePassword(password.into())));
+        self
+    }
+
+    fn add_ca(&mut self, file: CaFile) {
+        match &mut self.roots {
+            Roots::Files(f) | Roots::Platform(f) => f.push(file),
+        }
     }
 
     /// Also trusts the platform's CA certificates (the system trust store, as
@@ -124,7 +153,7 @@ impl TlsConfig {
     /// `key` (PKCS#8, PKCS#1 or SEC1; an encrypted PKCS#8 key needs
     /// [`client_key_password`](Self::client_key_password)), to servers that ask for one. A connection
     /// fails, naming the file, if either cannot be read or parsed; a Java keystore (JKS) or a
-    /// PKCS#12 file is refused with a message saying how to convert it to PEM.
+    /// PKCS#12 file is refused with a message naming what reads it or how to convert it.
     pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.identity = Some(Identity::CertAndKey {
             cert: cert.into(),
@@ -138,6 +167,24 @@ impl TlsConfig {
     /// `zookeeper.ssl.keyStore.type=PEM`). Errors as [`client_cert`](Self::client_cert).
     pub fn client_keystore_pem(mut self, path: impl Into<PathBuf>) -> Self {
         self.identity = Some(Identity::KeyStore(path.into()));
+        self
+    }
+
+    /// Shows the client certificate chain and private key of the PKCS#12 key store `path`,
+    /// opened with `password`: ZooKeeper's `zookeeper.ssl.keyStore.type=PKCS12` (with
+    /// `keyStore.password`), as Java's `keytool` writes it. The store must hold one private key
+    /// with its certificate. A connection fails, naming the file, if it cannot be read, the
+    /// password is wrong, or it holds no key or more than one. Feature `pkcs12`.
+    #[cfg(feature = "pkcs12")]
+    pub fn client_keystore_pkcs12(
+        mut self,
+        path: impl Into<PathBuf>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.identity = Some(Identity::Pkcs12(
+            path.into(),
+            StorePassword(password.into()),
+        ));
         self
     }
 
@@ -181,13 +228,21 @@ impl TlsConfig {
             Roots::Platform(f) => (f, true),
         };
         for file in files {
-            let bytes = read_file(file, "CA file")?;
-            let certs = parse_certs(&bytes, file, "CA file")?;
+            let (certs, path) = match file {
+                CaFile::Pem(path) => (
+                    parse_certs(&read_file(path, "CA file")?, path, "CA file")?,
+                    path,
+                ),
+                #[cfg(feature = "pkcs12")]
+                CaFile::Pkcs12(path, password) => {
+                    (crate::tls_pkcs12::read_roots(path, &password.0)?, path)
+                }
+            };
             for cert in certs {
                 roots.add(cert).map_err(|e| {
                     invalid(format!(
                         "CA file {}: unusable certificate: {e}",
-                        file.display()
+                        path.display()
                     ))
                 })?;
             }
@@ -280,7 +335,7 @@ impl ServerCertVerifier for NoHostnameVerifier {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
+pub(crate) fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
@@ -293,16 +348,17 @@ fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
     if bytes.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || bytes.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE])
     {
         return Err(invalid(format!(
-            "{what} {} is a Java keystore (JKS), which is not supported: convert it to PEM \
-             (keytool -importkeystore -deststoretype PKCS12, then openssl pkcs12 -nodes)",
+            "{what} {} is a Java keystore (JKS), which is not supported: convert it to PKCS#12 \
+             (keytool -importkeystore -deststoretype PKCS12) or on to PEM (openssl pkcs12 -nodes)",
             path.display()
         )));
     }
     // DER (PKCS#12, or a bare DER certificate) starts with a SEQUENCE tag and has no PEM header.
     if bytes.first() == Some(&0x30) && !contains(&bytes, b"-----BEGIN") {
         return Err(invalid(format!(
-            "{what} {} is binary (PKCS#12 or DER), which is not supported: convert it to PEM \
-             (openssl pkcs12 -in FILE -nodes -out FILE.pem)",
+            "{what} {} is binary (PKCS#12 or DER), not PEM: open a PKCS#12 store with \
+             TlsConfig::client_keystore_pkcs12 or ca_pkcs12 (feature pkcs12), or convert it to \
+             PEM (openssl pkcs12 -in FILE -nodes -out FILE.pem)",
             path.display()
         )));
     }
@@ -403,6 +459,11 @@ fn load_identity(
             let bytes = read_file(path, "client keystore")?;
             let chain = parse_certs(&bytes, path, "client keystore")?;
             let key = parse_key(&bytes, path, "client keystore", password)?;
+            Ok((chain, key, format!("client keystore {}", path.display())))
+        }
+        #[cfg(feature = "pkcs12")]
+        Identity::Pkcs12(path, store_password) => {
+            let (chain, key) = crate::tls_pkcs12::read_identity(path, &store_password.0)?;
             Ok((chain, key, format!("client keystore {}", path.display())))
         }
     }

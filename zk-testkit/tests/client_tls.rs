@@ -533,6 +533,60 @@ fn mtls_with_an_encrypted_key() {
     });
 }
 
+/// PKCS#12 stores as a Java service keeps them (`zookeeper.ssl.keyStore.type=PKCS12`): the client
+/// key store re-encrypted by keytool (AES-256, HMAC-SHA-256) and a trust store keytool made from
+/// the CA certificate. The client shows its certificate from the store and trusts the server
+/// through the trust store; a wrong password names the file and the cause.
+#[test]
+fn mtls_with_pkcs12_stores_written_by_keytool() {
+    let pki = pki();
+    let ens = tls_standalone(ZkVersion::V3_9, &pki, ServerCert::Good, ClientAuth::Need);
+    let keystore = pki
+        .client_keystore_pkcs12("keystorepass")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let truststore = pki
+        .ca_truststore_pkcs12("truststorepass")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stores = Arc::new((keystore, truststore));
+    on_every_runtime(ServerKind::Real39, &ens.connect_string(), |c| {
+        let stores = stores.clone();
+        Box::pin(async move {
+            let (keystore, truststore) = &*stores;
+            let trust = TlsConfig::new().ca_pkcs12(truststore, "truststorepass");
+            let tls = trust
+                .clone()
+                .client_keystore_pkcs12(keystore, "keystorepass");
+            let client = connect(builder(c, &c.connect, tls)).await?;
+            let who = ok!(client.whoami().await);
+            check!(who.iter().any(|i| i.user == CLIENT_SUBJECT), "{who:?}");
+            client.close().await;
+            let causes = connect_fails(
+                c,
+                &c.connect,
+                trust.clone().client_keystore_pkcs12(keystore, "nope"),
+            )
+            .await?;
+            check!(
+                causes.contains("wrong password") && causes.contains("client.p12"),
+                "with a wrong key store password: {causes}"
+            );
+            let causes = connect_fails(
+                c,
+                &c.connect,
+                TlsConfig::new()
+                    .ca_pkcs12(truststore, "nope")
+                    .client_keystore_pkcs12(keystore, "keystorepass"),
+            )
+            .await?;
+            check!(
+                causes.contains("wrong password") && causes.contains("trust.p12"),
+                "with a wrong trust store password: {causes}"
+            );
+            Ok(())
+        })
+    });
+}
+
 // ---- failover in a TLS ensemble --------------------------------------------------------------
 
 fn node_on(ens: &Ensemble, port: u16) -> Result<usize, String> {

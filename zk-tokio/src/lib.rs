@@ -21,6 +21,7 @@
 //!
 //! - `gssapi`: Kerberos (SASL GSSAPI) through the system's GSSAPI library (zk-client's
 //!   `gssapi` feature).
+//! - `pkcs12`: PKCS#12 key and trust stores for TLS (zk-client's `pkcs12` feature).
 //! - `turmoil`: the `turmoil` module, a runtime for the client inside a
 //!   [turmoil](https://docs.rs/turmoil) simulation (simulated network and clock).
 

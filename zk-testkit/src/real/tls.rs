@@ -235,6 +235,83 @@ impl TestPki {
         self.dir.join("client-keystore.pem")
     }
 
+    /// The client's key and certificate in a PKCS#12 key store as a Java service keeps it
+    /// (`zookeeper.ssl.keyStore.type=PKCS12`): bundled by `openssl pkcs12 -export`, then
+    /// rewritten by Java's `keytool -importkeystore` (AES-256, HMAC-SHA-256), opened with
+    /// `password` (keytool wants 6 characters or more). Written afresh on each call.
+    ///
+    /// Errors with [`Error::Io`] when `openssl` or `keytool` is missing or fails (its output in
+    /// the message).
+    pub fn client_keystore_pkcs12(&self, password: &str) -> Result<PathBuf, Error> {
+        let bundle = self.dir.join("client-openssl.p12");
+        let store = self.dir.join("client.p12");
+        remove_if_there(&[&bundle, &store])?;
+        let pass = format!("pass:{password}");
+        run_tool(
+            "openssl",
+            &[
+                "pkcs12".as_ref(),
+                "-export".as_ref(),
+                "-passout".as_ref(),
+                pass.as_ref(),
+                "-inkey".as_ref(),
+                self.client_key().as_os_str(),
+                "-in".as_ref(),
+                self.client_cert().as_os_str(),
+                "-out".as_ref(),
+                bundle.as_os_str(),
+            ],
+        )?;
+        run_tool(
+            "keytool",
+            &[
+                "-importkeystore".as_ref(),
+                "-noprompt".as_ref(),
+                "-srckeystore".as_ref(),
+                bundle.as_os_str(),
+                "-srcstoretype".as_ref(),
+                "PKCS12".as_ref(),
+                "-srcstorepass".as_ref(),
+                password.as_ref(),
+                "-destkeystore".as_ref(),
+                store.as_os_str(),
+                "-deststoretype".as_ref(),
+                "PKCS12".as_ref(),
+                "-deststorepass".as_ref(),
+                password.as_ref(),
+            ],
+        )?;
+        Ok(store)
+    }
+
+    /// The CA certificate ([`ca`](Self::ca)) in a PKCS#12 trust store written by Java's
+    /// `keytool -importcert` (`zookeeper.ssl.trustStore.type=PKCS12`), opened with `password`
+    /// (6 characters or more). Written afresh on each call.
+    ///
+    /// Errors as [`client_keystore_pkcs12`](Self::client_keystore_pkcs12).
+    pub fn ca_truststore_pkcs12(&self, password: &str) -> Result<PathBuf, Error> {
+        let store = self.dir.join("trust.p12");
+        remove_if_there(&[&store])?;
+        run_tool(
+            "keytool",
+            &[
+                "-importcert".as_ref(),
+                "-noprompt".as_ref(),
+                "-alias".as_ref(),
+                "zk-rs-ca".as_ref(),
+                "-file".as_ref(),
+                self.ca().as_os_str(),
+                "-keystore".as_ref(),
+                store.as_os_str(),
+                "-storetype".as_ref(),
+                "PKCS12".as_ref(),
+                "-storepass".as_ref(),
+                password.as_ref(),
+            ],
+        )?;
+        Ok(store)
+    }
+
     /// A second client certificate from the CA (PEM, subject [`OTHER_CLIENT_SUBJECT`]).
     pub fn other_client_cert(&self) -> PathBuf {
         self.dir.join("other-client.crt")
@@ -269,6 +346,51 @@ impl TestPki {
             probe_identity: (client_auth == ClientAuth::Need).then(|| self.client_keystore()),
         }
     }
+}
+
+/// Removes the files in `paths` that exist (a tool asked to write over a store would merge into
+/// it or ask).
+fn remove_if_there(paths: &[&Path]) -> Result<(), Error> {
+    for p in paths {
+        match fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    context: format!("removing {}", p.display()),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `program` with `args` to completion.
+///
+/// Errors with [`Error::Io`] when it cannot be started or exits unsuccessfully (its output in the
+/// message).
+fn run_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), Error> {
+    let context = format!("running {program} {args:?}");
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| Error::Io {
+            context: format!("{context} (is {program} installed?)"),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Io {
+        context,
+        source: io::Error::other(format!(
+            "{}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    })
 }
 
 fn make_ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, rcgen::Error> {
