@@ -134,6 +134,7 @@ impl SecurityOpts {
         let secure = is_true("zookeeper.client.secure") || self.tls_ca.is_some();
         let tls = if secure {
             let mut t = TlsConfig::new();
+            let mut pkcs12_identity = false;
             match (&self.tls_ca, get("zookeeper.ssl.trustStore.location")) {
                 (Some(ca), _) => t = t.ca_file(ca),
                 (None, Some(loc)) if !loc.is_empty() => {
@@ -166,14 +167,19 @@ impl SecurityOpts {
                         t = match store_kind(&loc, get("zookeeper.ssl.keyStore.type"), "keyStore")?
                         {
                             Store::Pem => t.client_keystore_pem(loc),
-                            Store::Pkcs12 => t.client_keystore_pkcs12(loc, pw.unwrap_or_default()),
+                            Store::Pkcs12 => {
+                                pkcs12_identity = true;
+                                t.client_keystore_pkcs12(loc, pw.unwrap_or_default())
+                            }
                         };
                     }
                 }
             }
             // The password of an encrypted PEM key (a PKCS#12 store took its own above).
             if let Some(pw) = get("zookeeper.ssl.keyStore.password").filter(|p| !p.is_empty()) {
-                t = t.client_key_password(pw);
+                if !pkcs12_identity {
+                    t = t.client_key_password(pw);
+                }
             }
             if is_false("zookeeper.ssl.hostnameVerification") {
                 t = t.verify_hostname(false);
@@ -214,21 +220,26 @@ enum Store {
     Pkcs12,
 }
 
-/// The form of the store at `path`: its declared `ssl.*.type`, else its extension (PEM unless
-/// `.p12`, `.pfx` or `.pkcs12`). Refuses JKS and other types, saying how to convert them.
+/// The form of the store at `path`: its declared `ssl.*.type` (an empty one counts as unset),
+/// else its extension (`.pem`, `.crt`, `.key`: PEM; `.p12`, `.pfx`, `.pkcs12`: PKCS12; `.jks`),
+/// else its first bytes (a DER SEQUENCE: PKCS12; a Java keystore's magic number: JKS; otherwise,
+/// or if it cannot be read now, PEM: the connection reports an unreadable file). Refuses JKS and
+/// other types, saying how to convert them.
 fn store_kind(path: &Path, declared: Option<String>, what: &str) -> Result<Store, CliError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let kind = declared
-        .map(|d| d.to_ascii_uppercase())
-        .unwrap_or_else(|| match ext.as_str() {
+    let kind = match declared.filter(|d| !d.is_empty()) {
+        Some(d) => d.to_ascii_uppercase(),
+        None => match ext.as_str() {
             "jks" => "JKS".into(),
             "p12" | "pfx" | "pkcs12" => "PKCS12".into(),
-            _ => "PEM".into(),
-        });
+            "pem" | "crt" | "cer" | "key" => "PEM".into(),
+            _ => sniff(path).into(),
+        },
+    };
     match kind.as_str() {
         "PEM" => Ok(Store::Pem),
         "PKCS12" => Ok(Store::Pkcs12),
@@ -238,6 +249,20 @@ fn store_kind(path: &Path, declared: Option<String>, what: &str) -> Result<Store
              -deststoretype PKCS12",
             path.display()
         ))),
+    }
+}
+
+/// The store type the first bytes of the file at `path` say.
+fn sniff(path: &Path) -> &'static str {
+    use std::io::Read as _;
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    match &head[..n] {
+        [0xFE, 0xED, 0xFE, 0xED] | [0xCE, 0xCE, 0xCE, 0xCE] => "JKS",
+        [0x30, ..] => "PKCS12",
+        _ => "PEM",
     }
 }
 
@@ -437,8 +462,25 @@ mod tests {
         assert_eq!(kind("/x/store", Some("pkcs12")).ok(), Some(Store::Pkcs12));
         assert_eq!(kind("/x/store.pem", None).ok(), Some(Store::Pem));
         assert_eq!(kind("/x/store", Some("pem")).ok(), Some(Store::Pem));
-        // The declared type wins over the extension.
+        // The declared type wins over the extension; an empty one is unset.
         assert_eq!(kind("/x/store.p12", Some("PEM")).ok(), Some(Store::Pem));
+        assert_eq!(kind("/x/store.p12", Some("")).ok(), Some(Store::Pkcs12));
+        // No type, no known extension: the first bytes.
+        let dir = std::env::temp_dir().join(format!("zk-cli-sniff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).expect("write");
+            p.display().to_string()
+        };
+        assert_eq!(
+            kind(&file("a", &[0x30, 0x82, 1, 2]), None).ok(),
+            Some(Store::Pkcs12)
+        );
+        assert!(kind(&file("b", &[0xFE, 0xED, 0xFE, 0xED]), None).is_err());
+        assert_eq!(kind(&file("c", b"-----BEGIN"), None).ok(), Some(Store::Pem));
+        assert_eq!(kind("/nowhere/store", None).ok(), Some(Store::Pem));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -191,7 +191,8 @@ impl TlsConfig {
     /// The password of the client's private key when it is an encrypted PKCS#8 PEM key
     /// (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2 as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes
     /// it; ZooKeeper's `zookeeper.ssl.keyStore.password`). A connection fails, naming the key
-    /// file, when the password is missing or wrong.
+    /// file, when the password is missing or wrong. A PKCS#12 key store (feature `pkcs12`)
+    /// takes its own password instead.
     pub fn client_key_password(mut self, password: impl Into<String>) -> Self {
         self.key_password = Some(password.into());
         self
@@ -344,14 +345,8 @@ pub(crate) fn invalid(msg: String) -> io::Error {
 fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
     let bytes = std::fs::read(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())))?;
-    // JKS and JCEKS keystores start with these magic numbers.
-    if bytes.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || bytes.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE])
-    {
-        return Err(invalid(format!(
-            "{what} {} is a Java keystore (JKS), which is not supported: convert it to PKCS#12 \
-             (keytool -importkeystore -deststoretype PKCS12) or on to PEM (openssl pkcs12 -nodes)",
-            path.display()
-        )));
+    if let Some(refusal) = java_keystore_refusal(&bytes, path, what) {
+        return Err(refusal);
     }
     // DER (PKCS#12, or a bare DER certificate) starts with a SEQUENCE tag and has no PEM header.
     if bytes.first() == Some(&0x30) && !contains(&bytes, b"-----BEGIN") {
@@ -363,6 +358,21 @@ fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// The error for a JKS or JCEKS keystore (known by their magic numbers), which no reader here
+/// opens; `None` for anything else.
+pub(crate) fn java_keystore_refusal(bytes: &[u8], path: &Path, what: &str) -> Option<io::Error> {
+    let java = bytes.starts_with(&[0xFE, 0xED, 0xFE, 0xED])
+        || bytes.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE]);
+    java.then(|| {
+        invalid(format!(
+            "{what} {} is a Java keystore (JKS or JCEKS), which is not supported: convert it to \
+             PKCS#12 (keytool -importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 \
+             -deststoretype PKCS12) or on to PEM (openssl pkcs12 -nodes)",
+            path.display()
+        ))
+    })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

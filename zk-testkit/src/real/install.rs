@@ -199,22 +199,29 @@ fn require_file(path: &Path, version: ZkVersion) -> Result<(), Error> {
 
 /// `$JAVA_HOME/bin/java` if it exists, else the first `java` on `PATH`.
 fn find_java() -> Result<PathBuf, Error> {
+    find_java_tool("java")
+}
+
+/// `$JAVA_HOME/bin/<tool>` if it exists, else the first `<tool>` on `PATH` (`java`, `keytool`):
+/// the same Java scripts/setup-zookeeper accepts.
+///
+/// Errors with [`Error::NotInstalled`] when neither has it.
+pub(crate) fn find_java_tool(tool: &str) -> Result<PathBuf, Error> {
     if let Some(home) = env::var_os("JAVA_HOME").filter(|h| !h.is_empty()) {
-        let java = PathBuf::from(home).join("bin").join("java");
-        if java.is_file() {
-            return Ok(java);
+        let path = PathBuf::from(home).join("bin").join(tool);
+        if path.is_file() {
+            return Ok(path);
         }
     }
     env::var_os("PATH")
         .iter()
         .flat_map(env::split_paths)
-        .map(|dir| dir.join("java"))
-        .find(|java| java.is_file())
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
         .ok_or_else(|| {
-            Error::NotInstalled(
-                "no java found (neither $JAVA_HOME/bin/java nor java on PATH); install Java 17 \
-                 and run scripts/setup-zookeeper"
-                    .into(),
-            )
+            Error::NotInstalled(format!(
+                "no {tool} found (neither $JAVA_HOME/bin/{tool} nor {tool} on PATH); install \
+                 Java 17 and run scripts/setup-zookeeper"
+            ))
         })
 }

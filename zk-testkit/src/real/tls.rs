@@ -5,7 +5,10 @@
 //! in plain text.
 //!
 //! Certificates come from rcgen (no openssl CLI, no keytool): ECDSA P-256 keys, PEM files, which
-//! ZooKeeper 3.6+ reads as `ssl.keyStore.type=PEM` / `ssl.trustStore.type=PEM`.
+//! ZooKeeper 3.6+ reads as `ssl.keyStore.type=PEM` / `ssl.trustStore.type=PEM`. Only the PKCS#12
+//! copies of the client's key and of the CA ([`TestPki::client_keystore_pkcs12`],
+//! [`TestPki::ca_truststore_pkcs12`]) are written by the tools Java services use, openssl and
+//! keytool.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -240,15 +243,16 @@ impl TestPki {
     /// rewritten by Java's `keytool -importkeystore` (AES-256, HMAC-SHA-256), opened with
     /// `password` (keytool wants 6 characters or more). Written afresh on each call.
     ///
-    /// Errors with [`Error::Io`] when `openssl` or `keytool` is missing or fails (its output in
-    /// the message).
+    /// Errors with [`Error::NotInstalled`] when there is no keytool (`$JAVA_HOME/bin` or
+    /// `PATH`), and with [`Error::Io`] when `openssl` is missing or either tool fails (its
+    /// output in the message).
     pub fn client_keystore_pkcs12(&self, password: &str) -> Result<PathBuf, Error> {
         let bundle = self.dir.join("client-openssl.p12");
         let store = self.dir.join("client.p12");
         remove_if_there(&[&bundle, &store])?;
         let pass = format!("pass:{password}");
         run_tool(
-            "openssl",
+            Path::new("openssl"),
             &[
                 "pkcs12".as_ref(),
                 "-export".as_ref(),
@@ -263,7 +267,7 @@ impl TestPki {
             ],
         )?;
         run_tool(
-            "keytool",
+            &keytool()?,
             &[
                 "-importkeystore".as_ref(),
                 "-noprompt".as_ref(),
@@ -293,7 +297,7 @@ impl TestPki {
         let store = self.dir.join("trust.p12");
         remove_if_there(&[&store])?;
         run_tool(
-            "keytool",
+            &keytool()?,
             &[
                 "-importcert".as_ref(),
                 "-noprompt".as_ref(),
@@ -366,24 +370,32 @@ fn remove_if_there(paths: &[&Path]) -> Result<(), Error> {
     Ok(())
 }
 
+/// keytool of the Java that runs the servers.
+fn keytool() -> Result<PathBuf, Error> {
+    super::install::find_java_tool("keytool")
+}
+
 /// Runs `program` with `args` to completion.
 ///
 /// Errors with [`Error::Io`] when it cannot be started or exits unsuccessfully (its output in the
-/// message).
-fn run_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), Error> {
-    let context = format!("running {program} {args:?}");
+/// message; the arguments are not, since some are passwords).
+fn run_tool(program: &Path, args: &[&std::ffi::OsStr]) -> Result<(), Error> {
+    let name = program.display();
     let out = std::process::Command::new(program)
         .args(args)
         .output()
         .map_err(|source| Error::Io {
-            context: format!("{context} (is {program} installed?)"),
+            context: format!("running {name} (is it installed?)"),
             source,
         })?;
     if out.status.success() {
         return Ok(());
     }
     Err(Error::Io {
-        context,
+        context: format!(
+            "running {name} {}",
+            args.first().map_or("".into(), |a| a.to_string_lossy())
+        ),
         source: io::Error::other(format!(
             "{}: {}{}",
             out.status,
