@@ -124,10 +124,12 @@ impl TlsConfig {
         self
     }
 
-    /// Trusts every certificate in the PKCS#12 trust store `path`, opened with `password`
-    /// (ZooKeeper's `zookeeper.ssl.trustStore.type=PKCS12`, as `keytool -importcert` writes it;
-    /// several stores and PEM files may be given). A connection fails, naming the file, if it
-    /// cannot be read, the password is wrong, or it holds no certificate. Feature `pkcs12`.
+    /// Trusts the CA certificates of the PKCS#12 trust store `path`, opened with `password`
+    /// (ZooKeeper's `zookeeper.ssl.trustStore.type=PKCS12`; several stores and PEM files may be
+    /// given): those Java marks as trusted (`keytool -importcert`), or every certificate of a
+    /// store with neither such marks nor keys (an `openssl pkcs12 -nokeys` bundle). A private
+    /// key's own chain is never trusted. A connection fails, naming the file, if it cannot be
+    /// read, the password is wrong, or it holds no trusted certificate. Feature `pkcs12`.
     #[cfg(feature = "pkcs12")]
     pub fn ca_pkcs12(mut self, path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
         self.add_ca(CaFile::Pkcs12(path.into(), StorePassword(password.into())));
