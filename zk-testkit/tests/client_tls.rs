@@ -312,7 +312,11 @@ async fn failures_scenario(ctx: &Ctx, pki: &TestPki, s: &Failing) -> Outcome {
     let jks = pki.dir().join("client.jks");
     std::fs::write(&jks, [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).map_err(|e| e.to_string())?;
     let causes = connect_fails(ctx, &s.need_cert, ca_only(pki).client_keystore_pem(&jks)).await?;
-    expect("a JKS keystore", &causes, "(JKS), which is not supported")?;
+    expect(
+        "a JKS keystore",
+        &causes,
+        "(JKS or JCEKS), which is not supported",
+    )?;
 
     // A missing CA file names the file.
     let missing = pki.dir().join("no-such-ca.pem");
