@@ -345,8 +345,7 @@ pub(crate) fn invalid(msg: String) -> io::Error {
 /// Reads `path`, refusing keystore formats this client cannot read with a message that says how
 /// to convert them.
 fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())))?;
+    let bytes = read_named(path, what)?;
     if let Some(refusal) = java_keystore_refusal(&bytes, path, what) {
         return Err(refusal);
     }
@@ -360,6 +359,12 @@ fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// The bytes of the file at `path`; a failure to read it names the file (`what`, then the path).
+pub(crate) fn read_named(path: &Path, what: &str) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())))
 }
 
 /// The error for a JKS or JCEKS keystore (known by their magic numbers), which no reader here

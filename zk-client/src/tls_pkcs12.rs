@@ -11,7 +11,11 @@ use p12_keystore::error::Error as P12Error;
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::tls::{invalid, java_keystore_refusal};
+use crate::tls::{invalid, java_keystore_refusal, read_named};
+
+/// How errors name a key store and a trust store (as the PEM readers name their files).
+const KEYSTORE: &str = "client keystore";
+const TRUSTSTORE: &str = "CA file";
 
 /// A store's password, kept out of `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,9 +57,11 @@ fn open(
     })
 }
 
-fn read(path: &Path, what: &str) -> io::Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())))
+/// Whether `store` holds a private key (with or without the certificate naming it).
+fn has_keys(store: &KeyStore) -> bool {
+    store
+        .entries()
+        .any(|(_, e)| matches!(e, KeyStoreEntry::PrivateKeyChain(_)))
 }
 
 /// The one private key of the PKCS#12 key store at `path` and its certificate chain, leaf first.
@@ -67,8 +73,7 @@ pub(crate) fn read_identity(
     path: &Path,
     password: &str,
 ) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    const WHAT: &str = "client keystore";
-    identity_from(&read(path, WHAT)?, path, password)
+    identity_from(&read_named(path, KEYSTORE)?, path, password)
 }
 
 fn identity_from(
@@ -76,22 +81,21 @@ fn identity_from(
     path: &Path,
     password: &str,
 ) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    const WHAT: &str = "client keystore";
     // Strict: a key counts only with the certificate that names it (its local key id).
-    let store = open(bytes, path, password, WHAT, Pkcs12ImportPolicy::Strict)?;
+    let store = open(bytes, path, password, KEYSTORE, Pkcs12ImportPolicy::Strict)?;
     let mut keys = store.entries().filter_map(|(alias, e)| match e {
         KeyStoreEntry::PrivateKeyChain(chain) => Some((alias, chain)),
         _ => None,
     });
     let Some((alias, chain)) = keys.next() else {
         return Err(invalid(format!(
-            "{WHAT} {}: no private key with its certificate in it",
+            "{KEYSTORE} {}: no private key with its certificate in it",
             path.display()
         )));
     };
     if let Some((other, _)) = keys.next() {
         return Err(invalid(format!(
-            "{WHAT} {}: more than one private key (aliases {alias:?}, {other:?}, ...): give a \
+            "{KEYSTORE} {}: more than one private key (aliases {alias:?}, {other:?}, ...): give a \
              store with the client's key only",
             path.display()
         )));
@@ -113,8 +117,7 @@ fn identity_from(
 ///
 /// Errors naming the file when it cannot be read or opened, or holds no trusted certificate.
 pub(crate) fn read_roots(path: &Path, password: &str) -> io::Result<Vec<CertificateDer<'static>>> {
-    const WHAT: &str = "CA file";
-    roots_from(&read(path, WHAT)?, path, password)
+    roots_from(&read_named(path, TRUSTSTORE)?, path, password)
 }
 
 fn roots_from(
@@ -122,7 +125,6 @@ fn roots_from(
     path: &Path,
     password: &str,
 ) -> io::Result<Vec<CertificateDer<'static>>> {
-    const WHAT: &str = "CA file";
     let certs = |store: &KeyStore| -> Vec<CertificateDer<'static>> {
         store
             .entries()
@@ -132,28 +134,29 @@ fn roots_from(
             })
             .collect()
     };
-    let strict = open(bytes, path, password, WHAT, Pkcs12ImportPolicy::Strict)?;
+    let strict = open(
+        bytes,
+        path,
+        password,
+        TRUSTSTORE,
+        Pkcs12ImportPolicy::Strict,
+    )?;
     let mut trusted = certs(&strict);
-    let has_keys = strict
-        .entries()
-        .any(|(_, e)| matches!(e, KeyStoreEntry::PrivateKeyChain(_)));
-    if trusted.is_empty() && !has_keys {
-        let raw = open(bytes, path, password, WHAT, Pkcs12ImportPolicy::Raw)?;
-        if !raw
-            .entries()
-            .any(|(_, e)| matches!(e, KeyStoreEntry::PrivateKeyChain(_)))
-        {
+    let keyed = has_keys(&strict);
+    if trusted.is_empty() && !keyed {
+        let raw = open(bytes, path, password, TRUSTSTORE, Pkcs12ImportPolicy::Raw)?;
+        if !has_keys(&raw) {
             trusted = certs(&raw);
         }
     }
     if trusted.is_empty() {
-        let hint = if has_keys {
+        let hint = if keyed {
             " (it holds a private key: is it the key store?)"
         } else {
             ""
         };
         return Err(invalid(format!(
-            "{WHAT} {}: no trusted certificate in it{hint}",
+            "{TRUSTSTORE} {}: no trusted certificate in it{hint}",
             path.display()
         )));
     }
