@@ -215,7 +215,7 @@ pub fn help_text() -> String {
             .into(),
         "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
         "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
-        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password}"
+        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password,passwordPath}"
             .into(),
         "                          (PEM or PKCS12; the PEM key store's password decrypts its key),"
             .into(),

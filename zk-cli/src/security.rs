@@ -6,8 +6,9 @@
 //! short flags (`--tls-ca`, `--tls-cert`, `--tls-key`) for the common case.
 //!
 //! Keystores and truststores are PEM (`ssl.*.type=PEM`, or a `.pem`/`.crt`/`.key` file) or
-//! PKCS#12 (`ssl.*.type=PKCS12`, or a `.p12`/`.pfx` file), opened with `ssl.*.password`; a JKS
-//! store is refused with the command that converts it.
+//! PKCS#12 (`ssl.*.type=PKCS12`, or a `.p12`/`.pfx` file), opened with `ssl.*.password` or the
+//! password in the file `ssl.*.passwordPath` names (which wins, as in ZooKeeper's Java client); a
+//! JKS store is refused with the command that converts it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,7 +118,7 @@ impl SecurityOpts {
     ///
     /// Errors with a usage error naming the file or key that is unreadable, malformed or
     /// unsupported (a JKS store, a JAAS login module other than DigestLoginModule,
-    /// `--tls-cert` without `--tls-key`).
+    /// `--tls-cert` without `--tls-key`, a `passwordPath` file that cannot be read as UTF-8).
     pub fn resolve(&self) -> Result<Security, CliError> {
         let mut props: HashMap<String, String> = HashMap::new();
         if let Some(file) = &self.client_config {
@@ -135,6 +136,7 @@ impl SecurityOpts {
         let tls = if secure {
             let mut t = TlsConfig::new();
             let mut pkcs12_identity = false;
+            let key_password = store_password(&get, "keyStore")?;
             match (&self.tls_ca, get("zookeeper.ssl.trustStore.location")) {
                 (Some(ca), _) => t = t.ca_file(ca),
                 (None, Some(loc)) if !loc.is_empty() => {
@@ -143,7 +145,7 @@ impl SecurityOpts {
                     {
                         Store::Pem => t.ca_file(loc),
                         Store::Pkcs12 => {
-                            let pw = get("zookeeper.ssl.trustStore.password").unwrap_or_default();
+                            let pw = store_password(&get, "trustStore")?.unwrap_or_default();
                             t.ca_pkcs12(loc, pw)
                         }
                     };
@@ -163,7 +165,7 @@ impl SecurityOpts {
                         get("zookeeper.ssl.keyStore.location").filter(|l| !l.is_empty())
                     {
                         let loc = PathBuf::from(loc);
-                        let pw = get("zookeeper.ssl.keyStore.password");
+                        let pw = key_password.clone();
                         t = match store_kind(&loc, get("zookeeper.ssl.keyStore.type"), "keyStore")?
                         {
                             Store::Pem => t.client_keystore_pem(loc),
@@ -176,7 +178,7 @@ impl SecurityOpts {
                 }
             }
             // The password of an encrypted PEM key (a PKCS#12 store took its own above).
-            if let Some(pw) = get("zookeeper.ssl.keyStore.password").filter(|p| !p.is_empty()) {
+            if let Some(pw) = key_password.filter(|p| !p.is_empty()) {
                 if !pkcs12_identity {
                     t = t.client_key_password(pw);
                 }
@@ -211,6 +213,29 @@ impl SecurityOpts {
         };
         Ok(Security { tls, sasl })
     }
+}
+
+/// The password of the `what` store (`keyStore` or `trustStore`): the contents of the file
+/// `zookeeper.ssl.{what}.passwordPath` names when that is set and not empty (without one trailing
+/// line break, as Java's client reads it), else `zookeeper.ssl.{what}.password`; `None` if
+/// neither is set.
+///
+/// Errors naming the key and the file when the file cannot be read or is not UTF-8.
+fn store_password(
+    get: &dyn Fn(&str) -> Option<String>,
+    what: &str,
+) -> Result<Option<String>, CliError> {
+    let key = format!("zookeeper.ssl.{what}.passwordPath");
+    let Some(path) = get(&key).filter(|p| !p.is_empty()) else {
+        return Ok(get(&format!("zookeeper.ssl.{what}.password")));
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::bad_input(format!("{key} {path}: {e}")))?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(Some(password.to_owned()))
 }
 
 /// The forms of key and trust store `zk` reads.
@@ -519,5 +544,93 @@ mod tests {
                     .verify_hostname(false)
             )
         );
+    }
+
+    #[test]
+    fn password_paths_win_over_passwords() {
+        let dir = std::env::temp_dir().join(format!("zk-cli-pwpath-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).expect("write");
+            p.display().to_string()
+        };
+        let props = |extra: Vec<(&str, String)>| SecurityOpts {
+            properties: [
+                ("zookeeper.client.secure", "true".to_owned()),
+                ("zookeeper.ssl.trustStore.location", "/t.p12".to_owned()),
+                ("zookeeper.ssl.trustStore.password", "ignored".to_owned()),
+                ("zookeeper.ssl.keyStore.location", "/k.p12".to_owned()),
+                ("zookeeper.ssl.keyStore.password", "ignored".to_owned()),
+            ]
+            .into_iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            ..Default::default()
+        };
+        let key_pw = file("key.pw", "key secret\n");
+        let trust_pw = file("trust.pw", " trust secret ");
+        let s = props(vec![
+            ("zookeeper.ssl.keyStore.passwordPath", key_pw),
+            ("zookeeper.ssl.trustStore.passwordPath", trust_pw),
+        ])
+        .resolve()
+        .expect("resolves");
+        // One trailing line break goes (an editor's); other spaces are the password's.
+        assert_eq!(
+            s.tls,
+            Some(
+                TlsConfig::new()
+                    .ca_pkcs12("/t.p12", " trust secret ")
+                    .client_keystore_pkcs12("/k.p12", "key secret")
+            )
+        );
+        // An empty passwordPath is unset: the password property counts.
+        let s = props(vec![("zookeeper.ssl.keyStore.passwordPath", String::new())])
+            .resolve()
+            .expect("resolves");
+        assert_eq!(
+            s.tls,
+            Some(
+                TlsConfig::new()
+                    .ca_pkcs12("/t.p12", "ignored")
+                    .client_keystore_pkcs12("/k.p12", "ignored")
+            )
+        );
+        // A PEM key's password comes from the file too.
+        let pem_pw = file("pem.pw", "pem secret\r\n");
+        let o = SecurityOpts {
+            properties: vec![
+                ("zookeeper.client.secure".into(), "true".into()),
+                ("zookeeper.ssl.trustStore.location".into(), "/t.pem".into()),
+                ("zookeeper.ssl.keyStore.location".into(), "/k.pem".into()),
+                ("zookeeper.ssl.keyStore.passwordPath".into(), pem_pw),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            o.resolve().expect("resolves").tls,
+            Some(
+                TlsConfig::new()
+                    .ca_file("/t.pem")
+                    .client_keystore_pem("/k.pem")
+                    .client_key_password("pem secret")
+            )
+        );
+        // A file that cannot be read is named with its key.
+        let missing = dir.join("missing.pw").display().to_string();
+        let err = props(vec![(
+            "zookeeper.ssl.trustStore.passwordPath",
+            missing.clone(),
+        )])
+        .resolve()
+        .expect_err("unreadable password file");
+        let text = err.to_string();
+        assert!(
+            text.contains("zookeeper.ssl.trustStore.passwordPath") && text.contains(&missing),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -175,6 +175,34 @@ fn tls_and_sasl_from_client_configuration_and_flags() {
         "the cause names the store: {:?}",
         r.stderr
     );
+    // The right password in a file (`passwordPath`, as Java services keep it) wins over the
+    // wrong one in the configuration.
+    let password_file = dir.join("keystore.password");
+    write(&password_file, "keystorepass\n");
+    let password_path = format!(
+        "-Dzookeeper.ssl.keyStore.passwordPath={}",
+        password_file.display()
+    );
+    let r = zk(
+        &server,
+        &[
+            "-client-configuration",
+            &wrong,
+            &password_path,
+            &jaas_flag,
+            "whoami",
+        ],
+    );
+    assert_eq!(
+        r.code, 0,
+        "whoami with the key store's password from passwordPath: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stdout.contains("CN=zk-rs-client"),
+        "x509 identity with passwordPath in {:?}",
+        r.stdout
+    );
 
     // The short flags.
     let (ca, cert, key, jaas) = (
