@@ -215,9 +215,11 @@ pub fn help_text() -> String {
             .into(),
         "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
         "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
-        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password,passwordPath}"
+        "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password,"
             .into(),
-        "                          (PEM or PKCS12; the PEM key store's password decrypts its key),"
+        "                          passwordPath} (PEM or PKCS12; passwordPath: a file holding the"
+            .into(),
+        "                          password; the PEM key store's password decrypts its key),"
             .into(),
         "                          zookeeper.ssl.hostnameVerification, zookeeper.sasl.client,".into(),
         "                          zookeeper.sasl.clientconfig, java.security.auth.login.config,"

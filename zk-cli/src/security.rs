@@ -217,10 +217,11 @@ impl SecurityOpts {
 
 /// The password of the `what` store (`keyStore` or `trustStore`): the contents of the file
 /// `zookeeper.ssl.{what}.passwordPath` names when that is set and not empty (without one trailing
-/// line break, as Java's client reads it), else `zookeeper.ssl.{what}.password`; `None` if
-/// neither is set.
+/// line separator, `\n`, or `\r\n` on Windows, as Java's client reads it; an empty file is an
+/// empty password), else `zookeeper.ssl.{what}.password`; `None` if neither is set.
 ///
-/// Errors naming the key and the file when the file cannot be read or is not UTF-8.
+/// Errors naming the key and the file when the file cannot be read or is not UTF-8 (Java would
+/// replace the bad bytes and then fail on a wrong password).
 fn store_password(
     get: &dyn Fn(&str) -> Option<String>,
     what: &str,
@@ -231,10 +232,8 @@ fn store_password(
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::bad_input(format!("{key} {path}: {e}")))?;
-    let password = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
+    let separator = if cfg!(windows) { "\r\n" } else { "\n" };
+    let password = text.strip_suffix(separator).unwrap_or(&text);
     Ok(Some(password.to_owned()))
 }
 
@@ -598,8 +597,25 @@ mod tests {
                     .client_keystore_pkcs12("/k.p12", "ignored")
             )
         );
+        // One line separator goes, not two; an empty file is an empty password, not unset.
+        let two = file("two.pw", "key secret\n\n");
+        let empty = file("empty.pw", "");
+        let s = props(vec![
+            ("zookeeper.ssl.keyStore.passwordPath", two),
+            ("zookeeper.ssl.trustStore.passwordPath", empty),
+        ])
+        .resolve()
+        .expect("resolves");
+        assert_eq!(
+            s.tls,
+            Some(
+                TlsConfig::new()
+                    .ca_pkcs12("/t.p12", "")
+                    .client_keystore_pkcs12("/k.p12", "key secret\n")
+            )
+        );
         // A PEM key's password comes from the file too.
-        let pem_pw = file("pem.pw", "pem secret\r\n");
+        let pem_pw = file("pem.pw", "pem secret\n");
         let o = SecurityOpts {
             properties: vec![
                 ("zookeeper.client.secure".into(), "true".into()),
@@ -618,7 +634,20 @@ mod tests {
                     .client_key_password("pem secret")
             )
         );
-        // A file that cannot be read is named with its key.
+        // A file that is not UTF-8, or cannot be read, is named with its key.
+        let latin1 = file("latin1.pw", "");
+        std::fs::write(&latin1, b"caf\xe9").expect("write");
+        let err = props(vec![(
+            "zookeeper.ssl.keyStore.passwordPath",
+            latin1.clone(),
+        )])
+        .resolve()
+        .expect_err("a password file that is not UTF-8");
+        let text = err.to_string();
+        assert!(
+            text.contains("zookeeper.ssl.keyStore.passwordPath") && text.contains(&latin1),
+            "{text}"
+        );
         let missing = dir.join("missing.pw").display().to_string();
         let err = props(vec![(
             "zookeeper.ssl.trustStore.passwordPath",

@@ -233,7 +233,7 @@ impl TlsConfig {
         for file in files {
             let (certs, path) = match file {
                 CaFile::Pem(path) => (
-                    parse_certs(&read_file(path, "CA file")?, path, "CA file")?,
+                    parse_certs(&read_file(path, TRUSTSTORE)?, path, TRUSTSTORE)?,
                     path,
                 ),
                 #[cfg(feature = "pkcs12")]
@@ -361,6 +361,12 @@ fn read_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// How errors name a trust store (a CA file, PEM or PKCS#12) and a key store holding the client's
+/// certificate and key.
+pub(crate) const TRUSTSTORE: &str = "CA file";
+/// See [`TRUSTSTORE`].
+pub(crate) const KEYSTORE: &str = "client keystore";
+
 /// The bytes of the file at `path`; a failure to read it names the file (`what`, then the path).
 pub(crate) fn read_named(path: &Path, what: &str) -> io::Result<Vec<u8>> {
     std::fs::read(path)
@@ -473,9 +479,9 @@ fn load_identity(
             ))
         }
         Identity::KeyStore(path) => {
-            let bytes = read_file(path, "client keystore")?;
-            let chain = parse_certs(&bytes, path, "client keystore")?;
-            let key = parse_key(&bytes, path, "client keystore", password)?;
+            let bytes = read_file(path, KEYSTORE)?;
+            let chain = parse_certs(&bytes, path, KEYSTORE)?;
+            let key = parse_key(&bytes, path, KEYSTORE, password)?;
             Ok((chain, key, format!("client keystore {}", path.display())))
         }
         #[cfg(feature = "pkcs12")]

@@ -11,11 +11,7 @@ use p12_keystore::error::Error as P12Error;
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::tls::{invalid, java_keystore_refusal, read_named};
-
-/// How errors name a key store and a trust store (as the PEM readers name their files).
-const KEYSTORE: &str = "client keystore";
-const TRUSTSTORE: &str = "CA file";
+use crate::tls::{invalid, java_keystore_refusal, read_named, KEYSTORE, TRUSTSTORE};
 
 /// A store's password, kept out of `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
