@@ -157,6 +157,16 @@ pub(crate) fn task_reads(id: RequestId) {
     tracing::trace!(target: "zk_client::reads", id = id.0, "a waiting task took the reader's place");
 }
 
+/// The reader's place went back to the driver from the task waiting for `holder`: another
+/// request is in flight too (`task_reads`). TRACE under `zk_client::reads`.
+pub(crate) fn reads_handed_back(holder: RequestId) {
+    tracing::trace!(
+        target: "zk_client::reads",
+        holder = holder.0,
+        "the reader's place went back to the driver: more than one reply in flight"
+    );
+}
+
 /// The driver took the reader's place back from a task woken to read that did not (its future is
 /// not being polled): the session's bytes waited for it for two to three of the driver's 10 ms
 /// looks. DEBUG under `zk_client::reads`: a program that keeps reply futures aside unpolled sees

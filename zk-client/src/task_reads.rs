@@ -11,7 +11,9 @@
 //! a reading task completes other futures, often its own, and their wake-ups cost its `block_on`
 //! an extra turn of async-io's reactor each, which measured dearer than the driver's hand-off),
 //! and leaves it when its reply is there or its future is dropped; the driver reads from then
-//! on. Readiness is one-shot (nothing more comes until someone has read to "would block"), so
+//! on. It also loses the place to the driver when another request's task, polled while more
+//! than one reply is in flight, finds it holding (its future may have been set aside after one
+//! poll: see [`TaskReads::take`]). Readiness is one-shot (nothing more comes until someone has read to "would block"), so
 //! every readiness is marked `unread` until somebody reads: a task may take the place after a
 //! readiness went to the driver and before the driver's turn (which then does not read), and it
 //! must read in the driver's stead.
@@ -92,9 +94,18 @@ impl TaskReads {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The task waiting for reply `id` takes the reader's place, if `may_take` or it holds it
-    /// already (then its waker is refreshed). Returns true when it holds the place and a
-    /// readiness is unread: the task must read now (`start_read`, then read to "would block").
+    /// The task waiting for reply `id` takes the reader's place, if `may_take` (its reply is the
+    /// session's only one in flight) or it holds it already (then its waker is refreshed).
+    /// Returns true when a readiness is unread and this task must read it now (`start_read`,
+    /// then read to "would block"): it holds the place, or it found the place held for another
+    /// reply while more than one is in flight and gave it back to the driver.
+    ///
+    /// Why the second: a task holds the place only while its reply is the only one in flight,
+    /// and its future may be set aside once polled (a stream polled when its user looks, such
+    /// as a DataWatch's re-read). The next call then waits for a reply that nobody reads: the
+    /// readiness goes to the holder, and the driver does not read while a task holds the place,
+    /// so every such call waited two to three of the driver's looks (20-30 ms), measured by the
+    /// chaos run's async-io workers at a quarter of the tokio workers' requests.
     pub(crate) fn take(&self, id: RequestId, waker: &Waker, may_take: bool) -> bool {
         let mut s = self.lock();
         match &mut s.holder {
@@ -113,7 +124,19 @@ impl TaskReads {
                 crate::obs::task_reads(id);
                 unread
             }
-            _ => false,
+            Holder::Task(held, _) => {
+                // The holder's reply is no longer the only one in flight: the driver reads from
+                // now on (the holder's reply wakes it through its mailbox, like any other), and a
+                // readiness already routed to the holder is read by this task now.
+                let held = *held;
+                s.give_to_driver();
+                s.activity += 1;
+                let unread = s.unread;
+                drop(s);
+                crate::obs::reads_handed_back(held);
+                unread
+            }
+            Holder::Driver => false,
         }
     }
 
@@ -411,6 +434,33 @@ mod tests {
             r.take(RequestId(2), &tw, false),
             "the holder must still read its readiness"
         );
+    }
+
+    #[test]
+    fn a_holder_set_aside_loses_the_place_when_another_reply_is_awaited() {
+        let r = router();
+        let (driver, dw) = counter();
+        let (_task, tw) = counter();
+        let t0 = Instant::now();
+        r.driver_turn(t0, &dw);
+        assert!(!r.take(RequestId(1), &tw, true)); // 1 holds the place, then is set aside
+        assert!(!r.driver_turn(t0, &dw));
+        r.wake_by_ref(); // routed to 1, whose future is not polled
+        assert!(
+            r.take(RequestId(2), &tw, false),
+            "the readiness routed to a holder set aside must be read by the task polled now"
+        );
+        r.start_read();
+        assert!(r.driver_turn(t0, &dw), "the driver must read from now on");
+        r.wake_by_ref();
+        assert_eq!(n(&driver), 1, "the next readiness is the driver's");
+        assert!(!r.leave(RequestId(1)), "1 holds nothing any more");
+        assert!(r.driver_turn(t0, &dw));
+        r.start_read(); // the driver reads it
+                        // With nothing unread the place goes back all the same; nothing to read now.
+        assert!(!r.take(RequestId(3), &tw, true));
+        assert!(!r.take(RequestId(4), &tw, false));
+        assert!(r.driver_turn(t0, &dw));
     }
 
     #[test]
