@@ -2,7 +2,8 @@
 //! itself (zk-client's `task_reads`). These tests hold that it does (sequential calls take the
 //! reader's place, counted through zk-client's `zk_client::reads` events), and the rule that makes
 //! it safe: a task woken to read and then not polled does not hold up the session, because the
-//! driver's looks take the reader's place back. Against SimServer and real ZooKeeper 3.8 and 3.9,
+//! driver's looks take the reader's place back, and calls made meanwhile do not wait for those
+//! looks, because the first of them gives the place back to the driver. Against SimServer and real ZooKeeper 3.8 and 3.9,
 //! under each runtime's `block_on`, with a 60 s session so that the session's own timers (a ping
 //! at 20 s) cannot rescue a broken rule within the patience bound.
 //!
@@ -26,20 +27,25 @@ use zk_testkit::sim::{SimConfig, SimTcpServer};
 const PATIENCE: Duration = Duration::from_secs(10);
 const SESSION: Duration = Duration::from_secs(60);
 
-/// `zk_client::reads` events seen: a task took the reader's place (TRACE), the driver took it
-/// back from a task that did not read (DEBUG).
+/// `zk_client::reads` events seen: a task took the reader's place (TRACE), a task gave it back
+/// to the driver because another call overlapped its reply (TRACE, with a `holder` field), the
+/// driver took it back from a task that did not read (DEBUG).
 static TAKEN: AtomicUsize = AtomicUsize::new(0);
+static HANDED_BACK: AtomicUsize = AtomicUsize::new(0);
 static TAKEN_BACK: AtomicUsize = AtomicUsize::new(0);
 
-/// Counts zk-client's `zk_client::reads` events by level.
+/// Counts zk-client's `zk_client::reads` events by kind.
 struct CountReads;
 
 impl<S: tracing::Subscriber> Layer<S> for CountReads {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let counter = if *event.metadata().level() == Level::TRACE {
-            &TAKEN
-        } else {
+        let meta = event.metadata();
+        let counter = if *meta.level() != Level::TRACE {
             &TAKEN_BACK
+        } else if meta.fields().field("holder").is_some() {
+            &HANDED_BACK
+        } else {
+            &TAKEN
         };
         counter.fetch_add(1, Ordering::SeqCst);
     }
@@ -57,6 +63,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     });
     let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
     TAKEN.store(0, Ordering::SeqCst);
+    HANDED_BACK.store(0, Ordering::SeqCst);
     TAKEN_BACK.store(0, Ordering::SeqCst);
     guard
 }
@@ -180,11 +187,13 @@ async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, 
 /// take the place back from the future set aside, because the call's first poll, finding two
 /// replies in flight, hands the place to the driver. Broken rule tried: the place stays with the
 /// holder (`TaskReads::take` as before): every one of the ten calls then waits for a take-back
-/// (20-30 ms each), and the test fails. Fewer than half is the bound, not none: a task woken and
-/// then not run for 10 ms on a loaded machine is taken back from rightly.
+/// (20-30 ms each), and the test fails; tasks never take the place: nothing is handed back, the
+/// test fails. Fewer than half is the bound, not none: a task woken and then not run for 10 ms
+/// on a loaded machine is taken back from rightly.
 async fn calls_do_not_wait_for_a_reply_future_set_aside(client: &Client) {
     const ROUNDS: usize = 10;
     let before = TAKEN_BACK.load(Ordering::SeqCst);
+    let handed_before = HANDED_BACK.load(Ordering::SeqCst);
     let mut set_aside = Vec::new();
     for _ in 0..ROUNDS {
         let mut aside = None;
@@ -206,6 +215,10 @@ async fn calls_do_not_wait_for_a_reply_future_set_aside(client: &Client) {
             .expect("the call within the patience bound");
         assert!(stat.expect("exists").is_some());
     }
+    assert!(
+        HANDED_BACK.load(Ordering::SeqCst) > handed_before,
+        "no call handed the reader's place back to the driver"
+    );
     let taken_back = TAKEN_BACK.load(Ordering::SeqCst) - before;
     assert!(
         taken_back < ROUNDS / 2,

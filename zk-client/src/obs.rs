@@ -158,7 +158,9 @@ pub(crate) fn task_reads(id: RequestId) {
 }
 
 /// The reader's place went back to the driver from the task waiting for `holder`: another
-/// request is in flight too (`task_reads`). TRACE under `zk_client::reads`.
+/// request is in flight too (`task_reads`). TRACE under `zk_client::reads`, with a `holder`
+/// field.
+#[inline]
 pub(crate) fn reads_handed_back(holder: RequestId) {
     tracing::trace!(
         target: "zk_client::reads",

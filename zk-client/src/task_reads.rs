@@ -13,10 +13,10 @@
 //! and leaves it when its reply is there or its future is dropped; the driver reads from then
 //! on. It also loses the place to the driver when another request's task, polled while more
 //! than one reply is in flight, finds it holding (its future may have been set aside after one
-//! poll: see [`TaskReads::take`]). Readiness is one-shot (nothing more comes until someone has read to "would block"), so
-//! every readiness is marked `unread` until somebody reads: a task may take the place after a
-//! readiness went to the driver and before the driver's turn (which then does not read), and it
-//! must read in the driver's stead.
+//! poll: see [`TaskReads::take`]). Readiness is one-shot (nothing more comes until someone has
+//! read to "would block"), so every readiness is marked `unread` until somebody reads: a task
+//! may take the place after a readiness went to the driver and before the driver's turn (which
+//! then does not read), and it must read in the driver's stead.
 //!
 //! A task is not known to be polled after it is woken: a future may be kept aside unpolled (a
 //! `select!` branch set aside, a cache polled only when its user looks at it), or polled with a
@@ -456,8 +456,9 @@ mod tests {
         assert_eq!(n(&driver), 1, "the next readiness is the driver's");
         assert!(!r.leave(RequestId(1)), "1 holds nothing any more");
         assert!(r.driver_turn(t0, &dw));
-        r.start_read(); // the driver reads it
-                        // With nothing unread the place goes back all the same; nothing to read now.
+        // The driver reads it.
+        r.start_read();
+        // With nothing unread the place goes back all the same; nothing to read now.
         assert!(!r.take(RequestId(3), &tw, true));
         assert!(!r.take(RequestId(4), &tw, false));
         assert!(r.driver_turn(t0, &dw));
