@@ -123,6 +123,25 @@ fn unique(name: &str) -> String {
     format!("/task-reads-{name}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
+/// An `exists` reply future polled once and still pending, so that it took the reader's place.
+/// The reply may come before the first poll (the driver's thread may read it): then the future
+/// is done and took nothing, and another is tried (at most 100).
+async fn reply_future_pending_after_one_poll(
+    client: &Client,
+) -> std::pin::Pin<
+    Box<impl Future<Output = Result<Option<zk_async_std::Stat>, zk_async_std::Error>> + '_>,
+> {
+    for _ in 0..100 {
+        let mut fut = Box::pin(std::future::IntoFuture::into_future(
+            client.exists("/zookeeper"),
+        ));
+        if futures_lite::future::poll_once(&mut fut).await.is_none() {
+            return fut;
+        }
+    }
+    panic!("no reply future still pending after its first poll in 100 tries");
+}
+
 /// Sequential calls take the reader's place: each call's reply is the session's only one in
 /// flight, so its task reads it (a call whose reply was read before its first poll takes nothing,
 /// hence "most"). Broken rule tried: tasks never take the place (the engine's `alone` false);
@@ -150,19 +169,7 @@ async fn a_reply_future_set_aside_does_not_hold_up_the_session(client: &Client, 
     let path = unique("aside");
     let (stat, watch) = client.exists(&path).watch().await.expect("exists");
     assert!(stat.is_none());
-    // The reply may come before the first poll (the driver's thread may read it): then the
-    // future is done and took nothing; try again.
-    let mut aside = None;
-    for _ in 0..100 {
-        let mut fut = Box::pin(std::future::IntoFuture::into_future(
-            client.exists("/zookeeper"),
-        ));
-        if futures_lite::future::poll_once(&mut fut).await.is_none() {
-            aside = Some(fut);
-            break;
-        }
-    }
-    let aside = aside.expect("a reply future still pending after its first poll");
+    let aside = reply_future_pending_after_one_poll(client).await;
     other.create(&path, "").await.expect("create");
     let event = within(PATIENCE, watch)
         .await
@@ -196,19 +203,7 @@ async fn calls_do_not_wait_for_a_reply_future_set_aside(client: &Client) {
     let handed_before = HANDED_BACK.load(Ordering::SeqCst);
     let mut set_aside = Vec::new();
     for _ in 0..ROUNDS {
-        let mut aside = None;
-        // The reply may come before the first poll (the driver's thread may read it): then the
-        // future is done and took nothing; try again.
-        for _ in 0..100 {
-            let mut fut = Box::pin(std::future::IntoFuture::into_future(
-                client.exists("/zookeeper"),
-            ));
-            if futures_lite::future::poll_once(&mut fut).await.is_none() {
-                aside = Some(fut);
-                break;
-            }
-        }
-        set_aside.push(aside.expect("a reply future still pending after its first poll"));
+        set_aside.push(reply_future_pending_after_one_poll(client).await);
         let call = std::future::IntoFuture::into_future(client.exists("/zookeeper"));
         let stat = within(PATIENCE, call)
             .await
