@@ -1,11 +1,14 @@
 //! The same client on smol: connect, a transaction, a DataWatch and a lock, through
-//! `zk_async_std::smol`.
+//! `zk_async_std::smol`, with the client's driver on the program's own executor, which this
+//! thread runs (`block_on(ex.run(..))`): calls and driver share one thread.
 //!
 //! ```sh
 //! cargo run -p zk-async-std --example smol_tour -- 127.0.0.1:2181
 //! ```
 //!
 //! The servers come from the first argument, else `$ZK_SERVER`, else `127.0.0.1:2181`.
+
+use std::sync::Arc;
 
 use futures_lite::StreamExt;
 use zk_async_std::recipes::Lock;
@@ -17,8 +20,11 @@ fn main() -> Result<(), zk_async_std::Error> {
         .nth(1)
         .or_else(|| std::env::var("ZK_SERVER").ok())
         .unwrap_or_else(|| "127.0.0.1:2181".into());
-    smol::block_on(async {
-        let client = zk_async_std::smol::connect(&servers).await?;
+    let ex = Arc::new(smol::Executor::new());
+    smol::block_on(ex.run(async {
+        let client = zk_async_std::smol::builder_on(&ex, &servers)
+            .connect()
+            .await?;
         client.delete(BASE).recursive().await?;
         client.ensure_path(BASE).await?;
 
@@ -52,5 +58,5 @@ fn main() -> Result<(), zk_async_std::Error> {
         client.delete(BASE).recursive().await?;
         client.close().await;
         Ok(())
-    })
+    }))
 }

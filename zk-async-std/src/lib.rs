@@ -31,6 +31,12 @@
 //! # }
 //! ```
 //!
+//! There the client's driver runs on smol's global executor, on a thread of its own, and each
+//! reply to pipelined calls crosses from that thread to the caller's. A program that runs an
+//! executor of its own (`smol::block_on(ex.run(main))`, as smol's documentation shows) can have
+//! the driver run on it, with its calls, on one thread: [`smol::builder_on`] and
+//! [`SmolRuntime::on`], the program then running `ex` for as long as it uses the client.
+//!
 //! Features `async-std` and `smol` (both on by default) bring each runtime's spawner; with both
 //! off, only the shared [`AsyncIoTcp`], [`AsyncIoTimer`] and [`connect_tcp`] remain, for crates
 //! that spawn in their own way (zk-blocking does).
@@ -44,6 +50,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 #[cfg(any(feature = "async-std", feature = "smol"))]
 use std::sync::Arc;
+#[cfg(feature = "smol")]
+use std::sync::Weak;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -139,11 +147,11 @@ impl Timer for AsyncIoTimer {
     }
 }
 
-/// Implements [`Runtime`] for a unit struct with the shared I/O and the given spawn, and the
-/// shortcuts `builder` and `connect` for it in module `$module`.
+/// Implements [`Runtime`] for `$name` with the shared I/O and `$spawn`, a
+/// `fn(&$name, BoxFuture<()>) -> io::Result<()>` that spawns a task on the runtime's executor.
 #[cfg(any(feature = "async-std", feature = "smol"))]
 macro_rules! async_io_runtime {
-    ($name:ident, $label:literal, |$task:ident| $spawn:expr) => {
+    ($name:ident, $spawn:path) => {
         impl Runtime for $name {
             fn connect(
                 &self,
@@ -161,17 +169,19 @@ macro_rules! async_io_runtime {
                 Box::new(AsyncIoTimer::at(deadline))
             }
 
-            fn spawn(&self, $task: BoxFuture<()>) -> io::Result<()> {
-                $spawn;
-                Ok(())
+            fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
+                $spawn(self, task)
             }
 
             fn now(&self) -> Instant {
                 Instant::now()
             }
 
-            /// Callers wait in `block_on` (or in tasks) on other threads than the driver's
-            /// task: a task waiting for its one reply reads it itself (BENCHMARKS.md, stop 23).
+            /// A task waiting for its one reply reads it itself: callers wait in `block_on` (or
+            /// in tasks) on other threads than the driver's task (BENCHMARKS.md, stop 23), or,
+            /// on an executor of the program's own (`SmolRuntime::on`), on the same thread,
+            /// where a sequential call still costs a quarter less CPU read by its task than
+            /// handed over by the driver (BENCHMARKS.md, stop 30).
             fn callers_read(&self) -> bool {
                 true
             }
@@ -192,9 +202,15 @@ macro_rules! async_io_runtime {
 pub struct AsyncStdRuntime;
 
 #[cfg(feature = "async-std")]
-async_io_runtime!(AsyncStdRuntime, "async-std", |task| drop(
-    async_std::task::spawn(task)
-));
+async_io_runtime!(AsyncStdRuntime, AsyncStdRuntime::spawn_task);
+
+#[cfg(feature = "async-std")]
+impl AsyncStdRuntime {
+    fn spawn_task(&self, task: BoxFuture<()>) -> io::Result<()> {
+        drop(async_std::task::spawn(task));
+        Ok(())
+    }
+}
 
 /// A builder for a client of `connect_string` on async-std.
 #[cfg(feature = "async-std")]
@@ -214,24 +230,102 @@ pub async fn connect(connect_string: &str) -> Result<Client, Error> {
     builder(connect_string).connect().await
 }
 
-/// The smol runtime, as zk-client sees it: the driver runs on smol's global executor.
+/// The smol runtime, as zk-client sees it: the client's driver, and every task the client and
+/// its recipes spawn, run on smol's global executor ([`SmolRuntime::default`]) or on an executor
+/// of the program's own ([`SmolRuntime::on`]).
 #[cfg(feature = "smol")]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SmolRuntime;
+#[derive(Debug, Clone, Default)]
+pub struct SmolRuntime {
+    /// `None`: smol's global executor (`smol::spawn`). Weak: the executor holds the client's
+    /// tasks, which hold this runtime; a strong reference would keep an executor the program
+    /// dropped alive, with the driver in it never run nor dropped.
+    executor: Option<Weak<::smol::Executor<'static>>>,
+}
 
 #[cfg(feature = "smol")]
-async_io_runtime!(SmolRuntime, "smol", |task| ::smol::spawn(task).detach());
+async_io_runtime!(SmolRuntime, SmolRuntime::spawn_task);
 
-/// The client on smol: `zk_async_std::smol::connect("h:2181").await`.
+#[cfg(feature = "smol")]
+impl SmolRuntime {
+    /// The client's tasks run on `executor`, which the program runs
+    /// (`smol::block_on(executor.run(main))`) for as long as it uses the client: the session is
+    /// driven only while the executor runs. Run by one thread, as smol's documentation shows,
+    /// the client's calls and its driver share that thread, as on tokio's current-thread
+    /// runtime, and replies to pipelined calls no longer cross from smol's global executor's
+    /// thread to the caller's: BENCHMARKS.md (stop 30) measured 0.64-0.86× the client CPU of
+    /// [`SmolRuntime::default`] per pipelined request, 0.94× per sequential call and 0.58× per
+    /// session opened and closed.
+    ///
+    /// Every wait on the client must happen while the executor runs, as on tokio's
+    /// current-thread runtime: while nobody runs it the driver does not run either, so no ping
+    /// goes out (the server expires the session after its timeout), nothing reconnects, and
+    /// waits that need the driver (pipelined calls, `close()`, watches) do not end. A
+    /// [`ClientBuilder::connect`] whose driver never ran errors with [`Error::Runtime`] after
+    /// its connect timeout, saying so. An executor dropped with the client's driver on it ends
+    /// the session for everyone waiting ([`Error::Closed`]): the runtime holds it weakly, and
+    /// dropping it cancels its tasks. Starting a task after that (a restart's driver) errors
+    /// with [`Error::Runtime`].
+    pub fn on(executor: &Arc<::smol::Executor<'static>>) -> Self {
+        SmolRuntime {
+            executor: Some(Arc::downgrade(executor)),
+        }
+    }
+
+    fn spawn_task(&self, task: BoxFuture<()>) -> io::Result<()> {
+        match &self.executor {
+            None => ::smol::spawn(task).detach(),
+            Some(executor) => match executor.upgrade() {
+                Some(executor) => executor.spawn(task).detach(),
+                None => {
+                    return Err(io::Error::other(
+                        "the smol executor given to SmolRuntime::on was dropped",
+                    ))
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// The client on smol: `zk_async_std::smol::connect("h:2181").await`, its driver on smol's global
+/// executor; or on an executor of the program's own, [`smol::builder_on`].
 #[cfg(feature = "smol")]
 pub mod smol {
+    use std::sync::Arc;
+
     pub use crate::SmolRuntime;
     use zk_client::Error;
     pub use zk_client::{Client, ClientBuilder};
 
-    /// A builder for a client of `connect_string` on smol.
+    /// A builder for a client of `connect_string` on smol's global executor.
     pub fn builder(connect_string: &str) -> ClientBuilder {
-        ClientBuilder::new(SmolRuntime.shared(), connect_string)
+        ClientBuilder::new(SmolRuntime::default().shared(), connect_string)
+    }
+
+    /// A builder for a client of `connect_string` whose tasks run on `executor`, which the
+    /// program must run while it uses the client ([`SmolRuntime::on`]):
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), zk_async_std::Error> {
+    /// use std::sync::Arc;
+    ///
+    /// let ex = Arc::new(smol::Executor::new());
+    /// smol::block_on(ex.run(async {
+    ///     let client = zk_async_std::smol::builder_on(&ex, "127.0.0.1:2181")
+    ///         .connect()
+    ///         .await?;
+    ///     let stat = client.exists("/zookeeper").await?;
+    ///     assert!(stat.is_some());
+    ///     client.close().await;
+    ///     Ok(())
+    /// }))
+    /// # }
+    /// ```
+    pub fn builder_on(
+        executor: &Arc<::smol::Executor<'static>>,
+        connect_string: &str,
+    ) -> ClientBuilder {
+        ClientBuilder::new(SmolRuntime::on(executor).shared(), connect_string)
     }
 
     /// Connects on smol with default settings and waits until the session is established (at

@@ -134,7 +134,7 @@ fn smol_builder_and_restart() {
     let sim = server();
     smol::block_on(async {
         let client = zk_async_std::smol::ClientBuilder::new(
-            zk_async_std::SmolRuntime.shared(),
+            zk_async_std::SmolRuntime::default().shared(),
             &sim.connect_string(),
         )
         .connect_timeout(Duration::from_secs(10))

@@ -160,7 +160,7 @@ struct Inner {
     /// End of the start window (`Runtime::timer_start_window`): until then the timer is armed
     /// no later than this. Set when a driver starts; `None` on runtimes without a window.
     timer_window_end: Option<Instant>,
-    /// The thread the driver last ran on.
+    /// The thread the driver last ran on; `None` until the current driver's first turn.
     driver_thread: Option<std::thread::ThreadId>,
     /// The runtime's callers park while they wait (`Runtime::callers_park`): pipelined requests
     /// are written in batches, when a caller waits or by the driver's next turn.
@@ -418,6 +418,12 @@ impl Engine {
             g.shut_down(now);
         }
         g.session.state()
+    }
+
+    /// Whether the session's driver was started and has not taken a turn yet (an executor
+    /// nobody runs).
+    pub(crate) fn driver_not_run(&self) -> bool {
+        self.lock().driver_not_run()
     }
 
     /// Replaces the host list of the live session.
@@ -1073,6 +1079,10 @@ impl Inner {
             (None, _) => false,
         };
         earlier_deadline || self.session.wants_transport()
+    }
+
+    fn driver_not_run(&self) -> bool {
+        self.driver == DriverState::Running && self.driver_thread.is_none()
     }
 
     /// Whether this is the thread the driver last ran on.

@@ -58,9 +58,12 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// and the driver run on different threads (async-std and smol, whose callers wait in
     /// `block_on` while the driver runs on the executor's threads). Only a task waiting for the
     /// session's one reply in flight reads (sequential calls); with more in flight the driver
-    /// reads, as before. Where tasks and driver share a thread there is nothing to save and the
-    /// extra polls cost more (tokio's current-thread runtime: 8-18 % more CPU when measured), so
-    /// the default is `false`. A task woken to read and then not polled delays the session's
+    /// reads, as before. Where tasks and driver share a thread there is less to save: on tokio's
+    /// current-thread runtime the extra polls cost more (8-18 % more CPU when measured), so the
+    /// default is `false`; on a smol executor run by the caller's thread (zk-async-std's
+    /// `SmolRuntime::on`) a sequential call still costs less read by its task than handed over by
+    /// the driver (a quarter less CPU, BENCHMARKS.md, stop 30), which spares async-io's
+    /// `block_on` a second turn of its reactor. A task woken to read and then not polled delays the session's
     /// bytes by 20-30 ms at most: the driver looks every 10 ms and reads what such a task left.
     /// A runtime whose callers park ([`callers_park`](Self::callers_park)) has its own way and
     /// must answer `false` here: the two are not meant to be combined.

@@ -359,7 +359,7 @@ fn on_every_runtime(
     drop(tokio_rt);
     let ctx = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
     async_std::task::block_on(run(&ctx, list, &mut failures));
-    let ctx = make(zk_async_std::SmolRuntime.shared(), "smol");
+    let ctx = make(zk_async_std::SmolRuntime::default().shared(), "smol");
     smol::block_on(run(&ctx, list, &mut failures));
     assert!(
         failures.is_empty(),

@@ -791,7 +791,12 @@ fn on_every_runtime<S: Scenarios>(kind: ServerKind, ens: &mut Ensemble) {
     );
     async_std::task::block_on(run::<S>(&ctx, ens, &mut failures));
 
-    let ctx = make(zk_async_std::SmolRuntime.shared(), "smol", ens, kind);
+    let ctx = make(
+        zk_async_std::SmolRuntime::default().shared(),
+        "smol",
+        ens,
+        kind,
+    );
     smol::block_on(run::<S>(&ctx, ens, &mut failures));
 
     // zk-blocking's runtime (a driver thread per session), its futures waited on this thread.

@@ -1398,7 +1398,7 @@ fn interop(version: ZkVersion) {
     ));
     smol::block_on(run(
         &make(
-            zk_async_std::SmolRuntime.shared(),
+            zk_async_std::SmolRuntime::default().shared(),
             "smol",
             &connect,
             version,

@@ -236,7 +236,7 @@ fn on_every_runtime(kind: ServerKind, connect: &str) {
     let c = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
     let r = async_std::task::block_on(c.within(Duration::from_secs(180), kerberos_scenario(&c)));
     record(&c, r);
-    let c = make(zk_async_std::SmolRuntime.shared(), "smol");
+    let c = make(zk_async_std::SmolRuntime::default().shared(), "smol");
     let r = smol::block_on(c.within(Duration::from_secs(180), kerberos_scenario(&c)));
     record(&c, r);
     if let Err(e) = blocking_scenario(connect) {

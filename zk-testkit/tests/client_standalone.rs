@@ -106,7 +106,7 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
     ));
     smol::block_on(run(
         &make(
-            zk_async_std::SmolRuntime.shared(),
+            zk_async_std::SmolRuntime::default().shared(),
             "smol",
             connect,
             kind,
@@ -114,6 +114,20 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
         ),
         &mut failures,
     ));
+    // smol with the client's tasks on the program's executor, run by this thread.
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    smol::block_on(ex.run(run(
+        &make(
+            zk_async_std::SmolRuntime::on(&ex).shared(),
+            "smol-executor",
+            connect,
+            kind,
+            &wide,
+        ),
+        &mut failures,
+    )));
+    // Nobody runs it from here on: what a scenario left open ends now, not at the function's end.
+    drop(ex);
     // zk-blocking's runtime (a driver thread per session), its futures waited on this thread.
     futures_lite::future::block_on(run(
         &make(

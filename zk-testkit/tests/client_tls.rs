@@ -117,7 +117,12 @@ where
     );
     let r = async_std::task::block_on(c.within(Duration::from_secs(240), scenario(&c)));
     record(&c, r.and_then(|r| r));
-    let c = ctx(zk_async_std::SmolRuntime.shared(), "smol", connect, kind);
+    let c = ctx(
+        zk_async_std::SmolRuntime::default().shared(),
+        "smol",
+        connect,
+        kind,
+    );
     let r = smol::block_on(c.within(Duration::from_secs(240), scenario(&c)));
     record(&c, r.and_then(|r| r));
     assert!(

@@ -297,7 +297,7 @@ pub fn run_everywhere(version: ZkVersion, scenarios: &[(&str, Scenario)]) {
 
     let ctx = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
     async_std::task::block_on(run(&ctx, &mut ens, scenarios, &mut failures));
-    let ctx = make(zk_async_std::SmolRuntime.shared(), "smol");
+    let ctx = make(zk_async_std::SmolRuntime::default().shared(), "smol");
     smol::block_on(run(&ctx, &mut ens, scenarios, &mut failures));
 
     assert!(
