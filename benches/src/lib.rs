@@ -41,6 +41,31 @@ pub fn tls_ca() -> Option<std::path::PathBuf> {
         .map(Into::into)
 }
 
+/// Runs a `smol` column's `work` with the client's runtime, as `ZKB_SMOL` says: `executor` (the
+/// default) puts the client's tasks on an executor this thread runs (`block_on(ex.run(..))`,
+/// smol's documented way, like tokio's current-thread column), `global` on smol's global
+/// executor (`smol::spawn`, its own thread), the column before stop 30.
+///
+/// Errors when `ZKB_SMOL` holds anything else, or as `work` does.
+pub fn on_smol<F, T>(
+    work: impl FnOnce(std::sync::Arc<dyn zk_async_std::Runtime>) -> F,
+) -> BenchResult<T>
+where
+    F: std::future::Future<Output = BenchResult<T>>,
+{
+    match std::env::var("ZKB_SMOL").as_deref() {
+        Ok("executor" | "") | Err(std::env::VarError::NotPresent) => {
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            smol::block_on(ex.run(work(zk_async_std::SmolRuntime::on(&ex).shared())))
+        }
+        Ok("global") => smol::block_on(work(zk_async_std::SmolRuntime::default().shared())),
+        Ok(other) => Err(fail(format!(
+            "ZKB_SMOL is {other:?}: expected executor or global"
+        ))),
+        Err(e) => Err(fail(format!("ZKB_SMOL: {e}"))),
+    }
+}
+
 /// Builds a [`BenchError`] from a message.
 pub fn fail(msg: impl Into<String>) -> BenchError {
     msg.into().into()

@@ -19,15 +19,24 @@ pub enum Kind {
     Tokio,
     /// zk-async-std on async-std.
     AsyncStd,
-    /// zk-async-std on smol.
+    /// zk-async-std on smol's global executor.
     Smol,
+    /// zk-async-std on smol, the client's tasks on an executor of the program's own
+    /// (`SmolRuntime::on`), which one thread runs with the workers' tasks.
+    SmolExecutor,
     /// zk-blocking.
     Blocking,
 }
 
 impl Kind {
     /// Every kind, in the order workers are numbered.
-    pub const ALL: [Kind; 4] = [Kind::Tokio, Kind::AsyncStd, Kind::Smol, Kind::Blocking];
+    pub const ALL: [Kind; 5] = [
+        Kind::Tokio,
+        Kind::AsyncStd,
+        Kind::Smol,
+        Kind::SmolExecutor,
+        Kind::Blocking,
+    ];
 
     /// The runtime's name.
     pub fn name(self) -> &'static str {
@@ -35,6 +44,7 @@ impl Kind {
             Kind::Tokio => "tokio",
             Kind::AsyncStd => "async-std",
             Kind::Smol => "smol",
+            Kind::SmolExecutor => "smol-executor",
             Kind::Blocking => "blocking",
         }
     }

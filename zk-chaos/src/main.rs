@@ -1,9 +1,10 @@
 //! `zk-chaos`: a real-ensemble chaos run. It starts a 3-node ZooKeeper ensemble (3.8 or 3.9) on
 //! loopback with zk-testkit's harness, puts a proxy of its own between the clients and the
-//! servers, and runs several sessions on every runtime (tokio, async-std, smol, blocking) doing
-//! unique writes (one at a time and in pipelined bursts), compare-and-set increments, ephemerals
-//! and watches, each request with a timeout, while a nemesis kills, freezes and restarts servers
-//! and cuts, isolates or corrupts client connections. Then it heals everything and checks:
+//! servers, and runs several sessions on every runtime (tokio, async-std, smol, smol on an
+//! executor of its own, blocking) doing unique writes (one at a time and in pipelined bursts),
+//! compare-and-set increments, ephemerals and watches, each request with a timeout, while a
+//! nemesis kills, freezes and restarts servers and cuts, isolates or corrupts client
+//! connections. Then it heals everything and checks:
 //!
 //! - every acknowledged write is present with its value, and none applied twice (versions);
 //! - each counter holds its acknowledged increments, plus at most the unknown ones;
@@ -47,7 +48,7 @@ const USAGE: &str = "usage: zk-chaos [--duration SECS] [--version 3.8|3.9] [--se
   --duration SECS   how long the nemesis runs (default 60)
   --version V       ZooKeeper release of the ensemble: 3.8 or 3.9 (default 3.9)
   --seed N          seed of every choice (default: from the clock; printed either way)
-  --clients N       sessions per runtime (default 2; 4 runtimes)
+  --clients N       sessions per runtime (default 2; 5 runtimes)
   --no-riders       never arm one-shot watches on paths the session watches persistently
                     (by default it does: riders once lost changes made while disconnected,
                     RELIABILITY.md)
@@ -247,7 +248,18 @@ fn run(opts: &Options) -> Result<Violations, String> {
         riders: opts.riders,
     });
 
-    // Workers: tokio tasks, async-std tasks, smol tasks, and threads for the blocking client.
+    // Workers: tokio tasks, async-std tasks, smol tasks (on smol's global executor, and on an
+    // executor of this program's own, run by one thread until this function returns), and
+    // threads for the blocking client.
+    let smol_ex = Arc::new(smol::Executor::new());
+    let (_smol_ex_stop, smol_ex_stopped) = smol::channel::bounded::<()>(1);
+    {
+        let ex = smol_ex.clone();
+        std::thread::Builder::new()
+            .name("zk-chaos-smol-executor".into())
+            .spawn(move || smol::block_on(ex.run(smol_ex_stopped.recv())))
+            .map_err(|e| format!("the smol executor's thread: {e}"))?;
+    }
     let mut handles: Vec<Box<dyn FnOnce() -> Report + Send>> = Vec::new();
     for (k, kind) in Kind::ALL.into_iter().enumerate() {
         for i in 0..opts.clients {
@@ -255,7 +267,8 @@ fn run(opts: &Options) -> Result<Violations, String> {
             let rt = match kind {
                 Kind::Tokio => Some(tokio_shared.clone()),
                 Kind::AsyncStd => Some(zk_async_std::AsyncStdRuntime.shared()),
-                Kind::Smol => Some(zk_async_std::SmolRuntime.shared()),
+                Kind::Smol => Some(zk_async_std::SmolRuntime::default().shared()),
+                Kind::SmolExecutor => Some(zk_async_std::SmolRuntime::on(&smol_ex).shared()),
                 Kind::Blocking => None,
             };
             let w = Worker::new(
@@ -283,6 +296,10 @@ fn run(opts: &Options) -> Result<Violations, String> {
                 }
                 Kind::Smol => {
                     let task = smol::spawn(w.run());
+                    Box::new(move || smol::block_on(task))
+                }
+                Kind::SmolExecutor => {
+                    let task = smol_ex.spawn(w.run());
                     Box::new(move || smol::block_on(task))
                 }
                 Kind::Blocking => {
@@ -398,7 +415,7 @@ fn run(opts: &Options) -> Result<Violations, String> {
     println!("\n== operations");
     for r in &reports {
         println!(
-            "  {:<12} ok {:>7}  unknown {:>5}  failed {:>5}  pipelined bursts {:>4}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
+            "  {:<16} ok {:>7}  unknown {:>5}  failed {:>5}  pipelined bursts {:>4}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
             r.name, r.ops_ok, r.ops_unknown, r.ops_failed, r.bursts, r.sessions, r.expiries, r.watches_fired, r.persistent_events, r.resyncs
         );
     }

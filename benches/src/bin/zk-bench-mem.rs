@@ -21,7 +21,7 @@ fn measure(client: &str, addr: &str) -> BenchResult<Mem> {
         "async-std" => {
             async_std::task::block_on(mem::ours(zk_async_std::AsyncStdRuntime.shared(), addr))
         }
-        "smol" => smol::block_on(mem::ours(zk_async_std::SmolRuntime.shared(), addr)),
+        "smol" => zk_benches::on_smol(|rt| mem::ours(rt, addr)),
         "blocking" => mem::blocking(addr),
         "zookeeper-client" => tokio_rt()?.block_on(mem::peer(addr)),
         other => Err(fail(format!("no memory measurement for client {other:?}"))),
@@ -37,7 +37,7 @@ fn soak(client: &str, addr: &str) -> BenchResult<mem::Soak> {
         "async-std" => {
             async_std::task::block_on(mem::soak(zk_async_std::AsyncStdRuntime.shared(), addr))
         }
-        "smol" => smol::block_on(mem::soak(zk_async_std::SmolRuntime.shared(), addr)),
+        "smol" => zk_benches::on_smol(|rt| mem::soak(rt, addr)),
         other => Err(fail(format!("no soak for client {other:?}"))),
     }
 }

@@ -8,8 +8,10 @@
 //!
 //! NAME is `tokio` (the default), `async-std`, `smol`, `blocking`, `zookeeper-client` or `raw`.
 //! The async columns run on a single-threaded executor where the runtime has one (tokio's
-//! current-thread runtime for `tokio` and `zookeeper-client`); async-std and smol run their
-//! own executors as a user of them would.
+//! current-thread runtime for `tokio` and `zookeeper-client`; for `smol` an executor run by
+//! the calling thread, `block_on(ex.run(..))`, with the client's tasks on it: `ZKB_SMOL=global`
+//! puts them on smol's global executor instead); async-std runs its own executor as a user of
+//! it would.
 //!
 //! W7 makes `/zkb/w7` and its 10,000 children before the column runs and removes them after;
 //! W8 makes `/zkb/w8` and its 10,000 nodes on the ensemble (kept), and kills (`kill -9`) the
@@ -17,6 +19,9 @@
 //! in the same order; `zk-bench-server --ensemble` prints both). `raw` prints NA for W7 and W8:
 //! they need a second session and watch bookkeeping (W8 also host rotation and re-arming),
 //! which is a client, not the floor of one.
+//!
+//! `ZKB_SMOL` says where the `smol` column's client runs its tasks: `executor` (the default) or
+//! `global` (`zk_benches::on_smol`).
 //!
 //! `ZKB_TOKIO` says how `tokio` and `zookeeper-client` run on tokio: `current` (the default, the
 //! table's columns), `spawned` (the column's work in a task spawned on that runtime) or `multi`
@@ -149,11 +154,7 @@ fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<S
             workload,
             addr,
         )),
-        "smol" => smol::block_on(ours::run(
-            zk_async_std::SmolRuntime.shared(),
-            workload,
-            addr,
-        )),
+        "smol" => zk_benches::on_smol(|rt| ours::run(rt, workload, addr)),
         "blocking" => blocking::run(workload, addr),
         "zookeeper-client" => {
             let addr = addr.to_owned();
