@@ -180,7 +180,7 @@ macro_rules! async_io_runtime {
             /// A task waiting for its one reply reads it itself: callers wait in `block_on` (or
             /// in tasks) on other threads than the driver's task (BENCHMARKS.md, stop 23), or,
             /// on an executor of the program's own (`SmolRuntime::on`), on the same thread,
-            /// where a sequential call still costs a quarter less CPU read by its task than
+            /// where a sequential call still costs about a fifth less CPU read by its task than
             /// handed over by the driver (BENCHMARKS.md, stop 30).
             fn callers_read(&self) -> bool {
                 true
@@ -261,9 +261,11 @@ impl SmolRuntime {
     /// goes out (the server expires the session after its timeout), nothing reconnects, and
     /// waits that need the driver (pipelined calls, `close()`, watches) do not end. A
     /// [`ClientBuilder::connect`] whose driver never ran errors with [`Error::Runtime`] after
-    /// its connect timeout, saying so. An executor dropped with the client's driver on it ends
-    /// the session for everyone waiting ([`Error::Closed`]): the runtime holds it weakly, and
-    /// dropping it cancels its tasks. Starting a task after that (a restart's driver) errors
+    /// its connect timeout (one second or more), saying so. An executor dropped with the
+    /// client's driver on it ends the session for everyone waiting here ([`Error::Closed`]):
+    /// the runtime holds it weakly, and dropping it cancels its tasks. That is not `close()`:
+    /// no closeSession is sent, so the server keeps the session, and its ephemeral nodes, until
+    /// the session timeout. Starting a task after that (a restart's driver) errors
     /// with [`Error::Runtime`].
     pub fn on(executor: &Arc<::smol::Executor<'static>>) -> Self {
         SmolRuntime {

@@ -189,7 +189,8 @@ impl Client {
     ///
     /// Errors with [`Error::ConnectFailed`] naming each server's last failure if no session was
     /// established in time, [`Error::AuthFailed`] or [`Error::SessionExpired`] if it could not
-    /// be, and [`Error::Runtime`] if the driver thread cannot be started.
+    /// be, and [`Error::Runtime`] if the driver thread cannot be started (or, starved, never ran
+    /// within a connect timeout of a second or more).
     pub fn start(&self) -> Result<(), Error> {
         block_on(self.inner.start())
     }
