@@ -3,6 +3,8 @@
 //! that runs the executor; a program that never runs the executor gets an error naming that
 //! instead of a hang; one that drops the executor ends the session for everyone waiting.
 
+mod common;
+
 use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -17,10 +19,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// `fut`'s output, or a panic naming `what` after [`PATIENCE`].
 fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    smol::block_on(smol::future::or(fut, async {
-        smol::Timer::after(PATIENCE).await;
-        panic!("{what} did not end within {PATIENCE:?}")
-    }))
+    smol::block_on(common::within(PATIENCE, fut))
+        .unwrap_or_else(|| panic!("{what} did not end within {PATIENCE:?}"))
 }
 
 fn connect_string() -> String {

@@ -3,12 +3,14 @@
 //! reader's place, counted through zk-client's `zk_client::reads` events), and the rule that makes
 //! it safe: a task woken to read and then not polled does not hold up the session, because the
 //! driver's looks take the reader's place back, and calls made meanwhile do not wait for those
-//! looks, because the first of them gives the place back to the driver. Against SimServer and real ZooKeeper 3.8 and 3.9,
-//! under each runtime's `block_on`, with a 60 s session so that the session's own timers (a ping
-//! at 20 s) cannot rescue a broken rule within the patience bound.
+//! looks, because the first of them gives the place back to the driver. Against SimServer and
+//! real ZooKeeper 3.8 and 3.9, under each runtime's `block_on`, with a 60 s session so that the
+//! session's own timers (a ping at 20 s) cannot rescue a broken rule within the patience bound.
 //!
 //! The events are counted by one process-wide subscriber, so the tests of this binary run one at
 //! a time (`one_at_a_time`).
+
+mod common;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +25,8 @@ use tracing_subscriber::Layer;
 use zk_async_std::{Client, EventType};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 use zk_testkit::sim::{SimConfig, SimTcpServer};
+
+use common::within;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 const SESSION: Duration = Duration::from_secs(60);
@@ -66,15 +70,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     HANDED_BACK.store(0, Ordering::SeqCst);
     TAKEN_BACK.store(0, Ordering::SeqCst);
     guard
-}
-
-/// `fut`'s output, or `None` after `limit`.
-async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        smol::Timer::after(limit).await;
-        None
-    })
-    .await
 }
 
 /// A server that grants a 60 s session: a fresh SimServer, or a shared real one.

@@ -63,8 +63,9 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// default is `false`; on a smol executor run by the caller's thread (zk-async-std's
     /// `SmolRuntime::on`) a sequential call still costs less read by its task than handed over by
     /// the driver (about a fifth less CPU, BENCHMARKS.md, stop 30), which spares async-io's
-    /// `block_on` a second turn of its reactor. A task woken to read and then not polled delays the session's
-    /// bytes by 20-30 ms at most: the driver looks every 10 ms and reads what such a task left.
+    /// `block_on` a second turn of its reactor. A task woken to read and then not polled delays
+    /// the session's bytes by 20-30 ms at most: the driver looks every 10 ms and reads what such
+    /// a task left.
     /// A runtime whose callers park ([`callers_park`](Self::callers_park)) has its own way and
     /// must answer `false` here: the two are not meant to be combined.
     fn callers_read(&self) -> bool {
