@@ -986,16 +986,7 @@ impl Inner {
     ) {
         while let Some((id, tcp)) = &mut self.io {
             let id = *id;
-            let result = match read(tcp, buf.space()) {
-                // A transport that says it read more than it was given broke its contract; the
-                // stream can no longer be trusted to be in step: its connection fails.
-                Poll::Ready(Ok(n)) if buf.filled(n).is_none() => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the transport reported more bytes than the read buffer holds",
-                ))),
-                other => other,
-            };
-            match result {
+            match read(tcp, buf.space()) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
                     obs::connection_failed(id.0, &"closed by peer", true);
@@ -1003,28 +994,42 @@ impl Inner {
                     self.session.handle_closed(now, id);
                     self.drain(now);
                 }
-                Poll::Ready(Err(e)) => {
-                    obs::connection_failed(id.0, &e, self.session.state().is_connected());
-                    self.set_io(None);
-                    if self.session.state().is_connected() {
-                        self.session.handle_closed(now, id);
-                    } else {
-                        // Before the session is up, the error is why this host failed: a TLS
-                        // server refusing our certificate says so only after our handshake
-                        // ended (TLS 1.3), so that cause would be lost as a plain close.
-                        self.session.handle_connect_failed(now, id, &e.to_string());
+                Poll::Ready(Ok(n)) => match buf.filled(n) {
+                    Some(bytes) => {
+                        self.session.handle_bytes(now, id, bytes);
+                        self.drain(now);
+                        buf.took(n);
                     }
-                    self.drain(now);
-                }
-                Poll::Ready(Ok(n)) => {
-                    // Checked above: `filled` has the `n` bytes.
-                    let bytes = buf.filled(n).unwrap_or_default();
-                    self.session.handle_bytes(now, id, bytes);
-                    self.drain(now);
-                    buf.took(n);
-                }
+                    // A transport that says it read more than it was given broke its
+                    // contract; the stream can no longer be trusted to be in step: its
+                    // connection fails.
+                    None => self.read_failed(
+                        now,
+                        id,
+                        &io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the transport reported more bytes than the read buffer holds",
+                        ),
+                    ),
+                },
+                Poll::Ready(Err(e)) => self.read_failed(now, id, &e),
             }
         }
+    }
+
+    /// Ends connection `id` after its read failed with `e`.
+    fn read_failed(&mut self, now: Instant, id: ConnId, e: &io::Error) {
+        obs::connection_failed(id.0, e, self.session.state().is_connected());
+        self.set_io(None);
+        if self.session.state().is_connected() {
+            self.session.handle_closed(now, id);
+        } else {
+            // Before the session is up, the error is why this host failed: a TLS server
+            // refusing our certificate says so only after our handshake ended (TLS 1.3), so
+            // that cause would be lost as a plain close.
+            self.session.handle_connect_failed(now, id, &e.to_string());
+        }
+        self.drain(now);
     }
 
     /// Moves the session's outgoing bytes into the write buffer and writes as much as the socket
