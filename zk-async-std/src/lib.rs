@@ -31,11 +31,13 @@
 //! # }
 //! ```
 //!
-//! There the client's driver runs on smol's global executor, on a thread of its own, and each
-//! reply to pipelined calls crosses from that thread to the caller's. A program that runs an
-//! executor of its own (`smol::block_on(ex.run(main))`, as smol's documentation shows) can have
-//! the driver run on it, with its calls, on one thread: [`smol::builder_on`] and
-//! [`SmolRuntime::on`], the program then running `ex` for as long as it uses the client.
+//! There the client's driver runs on smol's global executor (on async-std, on its thread pool),
+//! on a thread of its own, and each reply to pipelined calls crosses from that thread to the
+//! caller's. A program that runs an executor of its own (`smol::block_on(ex.run(main))`, as
+//! smol's documentation shows) can have the driver run on it, with its calls, on one thread:
+//! [`smol::builder_on`] and [`SmolRuntime::on`], the program then running `ex` for as long as it
+//! uses the client. On async-std, [`builder_local`] and [`AsyncStdRuntime::local`] do the same
+//! with the executor async-std runs inside `async_std::task::block_on` (`#[async_std::main]`).
 //!
 //! Features `async-std` and `smol` (both on by default) bring each runtime's spawner; with both
 //! off, only the shared [`AsyncIoTcp`], [`AsyncIoTimer`] and [`connect_tcp`] remain, for crates
@@ -196,26 +198,78 @@ macro_rules! async_io_runtime {
     };
 }
 
-/// The async-std runtime, as zk-client sees it: the driver runs on async-std's executor.
+/// The async-std runtime, as zk-client sees it: the client's driver, and every task the client
+/// and its recipes spawn, run on async-std's thread pool ([`AsyncStdRuntime::default`]) or on
+/// the thread that starts them ([`AsyncStdRuntime::local`]).
 #[cfg(feature = "async-std")]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncStdRuntime;
+pub struct AsyncStdRuntime {
+    /// Spawn with `spawn_local` (the starting thread's executor) instead of onto the pool.
+    local: bool,
+}
 
 #[cfg(feature = "async-std")]
 async_io_runtime!(AsyncStdRuntime, AsyncStdRuntime::spawn_task);
 
 #[cfg(feature = "async-std")]
 impl AsyncStdRuntime {
+    /// The client's tasks run on the thread that starts them (the one that calls
+    /// [`ClientBuilder::connect`], and later `restart()`), on the executor async-std runs on
+    /// every thread of its own: inside `async_std::task::block_on` (`#[async_std::main]`), and
+    /// on its pool's threads. Started from `main`, the client's driver and its calls share that
+    /// thread, as on tokio's current-thread runtime, and replies to pipelined calls no longer
+    /// cross from a pool thread to the caller's: BENCHMARKS.md (stop 31) measured about 0.8×
+    /// the client CPU of [`AsyncStdRuntime::default`] per pipelined request and per session
+    /// opened and closed.
+    ///
+    /// The session is driven only while that thread runs async-std's executor: while `main`
+    /// blocks its thread outside an `.await` (a blocking call, `std::thread::sleep`), or once
+    /// `block_on` has returned, no ping goes out (the server expires the session after its
+    /// timeout), nothing reconnects, and waits that need the driver (pipelined calls,
+    /// `close()`, watches) do not end. A [`ClientBuilder::connect`] on a thread that does not
+    /// run async-std's executor (under another runtime's `block_on`) never gets its driver run,
+    /// and errors with [`Error::Runtime`] after its connect timeout (one second or more),
+    /// saying so.
+    pub fn local() -> Self {
+        AsyncStdRuntime { local: true }
+    }
+
     fn spawn_task(&self, task: BoxFuture<()>) -> io::Result<()> {
-        drop(async_std::task::spawn(task));
+        if self.local {
+            // async-std's `block_on` and its pool's threads run this thread-local executor
+            // (async-std's own `spawn_local` is this call behind its `unstable` feature).
+            async_global_executor::spawn_local(task).detach();
+        } else {
+            drop(async_std::task::spawn(task));
+        }
         Ok(())
     }
 }
 
-/// A builder for a client of `connect_string` on async-std.
+/// A builder for a client of `connect_string` on async-std, its tasks on async-std's pool.
 #[cfg(feature = "async-std")]
 pub fn builder(connect_string: &str) -> ClientBuilder {
-    ClientBuilder::new(AsyncStdRuntime.shared(), connect_string)
+    ClientBuilder::new(AsyncStdRuntime::default().shared(), connect_string)
+}
+
+/// A builder for a client of `connect_string` on async-std whose tasks run on the thread that
+/// connects, which must run async-std's executor for as long as it uses the client
+/// ([`AsyncStdRuntime::local`]):
+///
+/// ```no_run
+/// # fn main() -> Result<(), zk_async_std::Error> {
+/// async_std::task::block_on(async {
+///     let client = zk_async_std::builder_local("127.0.0.1:2181").connect().await?;
+///     let stat = client.exists("/zookeeper").await?;
+///     assert!(stat.is_some());
+///     client.close().await;
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[cfg(feature = "async-std")]
+pub fn builder_local(connect_string: &str) -> ClientBuilder {
+    ClientBuilder::new(AsyncStdRuntime::local().shared(), connect_string)
 }
 
 /// Connects on async-std with default settings and waits until the session is established (at

@@ -102,7 +102,7 @@ fn async_std_block_on() {
         plain.ensure_path("/chroot").await.expect("ensure_path");
         plain.close().await;
         let client = zk_async_std::ClientBuilder::new(
-            zk_async_std::AsyncStdRuntime.shared(),
+            zk_async_std::AsyncStdRuntime::default().shared(),
             &format!("{}/chroot", sim.connect_string()),
         )
         .session_timeout(Duration::from_secs(4))

@@ -357,7 +357,10 @@ fn on_every_runtime(
     let ctx = make(zk_tokio::TokioRuntime::default().shared(), "tokio");
     tokio_rt.block_on(run(&ctx, list, &mut failures));
     drop(tokio_rt);
-    let ctx = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
+    let ctx = make(
+        zk_async_std::AsyncStdRuntime::default().shared(),
+        "async-std",
+    );
     async_std::task::block_on(run(&ctx, list, &mut failures));
     let ctx = make(zk_async_std::SmolRuntime::default().shared(), "smol");
     smol::block_on(run(&ctx, list, &mut failures));

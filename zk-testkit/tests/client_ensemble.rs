@@ -784,7 +784,7 @@ fn on_every_runtime<S: Scenarios>(kind: ServerKind, ens: &mut Ensemble) {
     drop(tokio_rt);
 
     let ctx = make(
-        zk_async_std::AsyncStdRuntime.shared(),
+        zk_async_std::AsyncStdRuntime::default().shared(),
         "async-std",
         ens,
         kind,

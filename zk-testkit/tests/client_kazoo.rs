@@ -1389,7 +1389,7 @@ fn interop(version: ZkVersion) {
     drop(tokio_rt);
     async_std::task::block_on(run(
         &make(
-            zk_async_std::AsyncStdRuntime.shared(),
+            zk_async_std::AsyncStdRuntime::default().shared(),
             "async-std",
             &connect,
             version,

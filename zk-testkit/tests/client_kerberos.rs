@@ -233,7 +233,10 @@ fn on_every_runtime(kind: ServerKind, connect: &str) {
     let r = rt.block_on(c.within(Duration::from_secs(180), kerberos_scenario(&c)));
     record(&c, r);
     drop(rt);
-    let c = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
+    let c = make(
+        zk_async_std::AsyncStdRuntime::default().shared(),
+        "async-std",
+    );
     let r = async_std::task::block_on(c.within(Duration::from_secs(180), kerberos_scenario(&c)));
     record(&c, r);
     let c = make(zk_async_std::SmolRuntime::default().shared(), "smol");

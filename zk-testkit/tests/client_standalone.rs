@@ -96,8 +96,19 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
 
     async_std::task::block_on(run(
         &make(
-            zk_async_std::AsyncStdRuntime.shared(),
+            zk_async_std::AsyncStdRuntime::default().shared(),
             "async-std",
+            connect,
+            kind,
+            &wide,
+        ),
+        &mut failures,
+    ));
+    // async-std with the client's tasks on the executor its `block_on` runs on this thread.
+    async_std::task::block_on(run(
+        &make(
+            zk_async_std::AsyncStdRuntime::local().shared(),
+            "async-std-local",
             connect,
             kind,
             &wide,

@@ -110,7 +110,7 @@ where
     record(&c, r.and_then(|r| r));
     drop(tokio_rt);
     let c = ctx(
-        zk_async_std::AsyncStdRuntime.shared(),
+        zk_async_std::AsyncStdRuntime::default().shared(),
         "async-std",
         connect,
         kind,

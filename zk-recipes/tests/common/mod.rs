@@ -295,7 +295,10 @@ pub fn run_everywhere(version: ZkVersion, scenarios: &[(&str, Scenario)]) {
     drop(ctx);
     drop(tokio_rt);
 
-    let ctx = make(zk_async_std::AsyncStdRuntime.shared(), "async-std");
+    let ctx = make(
+        zk_async_std::AsyncStdRuntime::default().shared(),
+        "async-std",
+    );
     async_std::task::block_on(run(&ctx, &mut ens, scenarios, &mut failures));
     let ctx = make(zk_async_std::SmolRuntime::default().shared(), "smol");
     smol::block_on(run(&ctx, &mut ens, scenarios, &mut failures));

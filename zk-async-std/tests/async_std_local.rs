@@ -1,0 +1,156 @@
+//! The client on async-std with its tasks on the thread that starts them
+//! (`AsyncStdRuntime::local`, `builder_local`), against a real ZooKeeper 3.9: in `block_on` its
+//! driver runs with the program's calls on that thread; started from a task on async-std's pool
+//! it runs on that pool thread; started where nobody runs async-std's executor, connecting errors
+//! naming that instead of hanging.
+
+mod common;
+
+use std::future::IntoFuture;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+use zk_async_std::{AsyncStdRuntime, EventType, Runtime};
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
+
+/// How long a wait that must end may take before the test fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn connect_string() -> String {
+    static ZK39: OnceLock<Ensemble> = OnceLock::new();
+    ZK39.get_or_init(|| {
+        Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
+            .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"))
+    })
+    .connect_string()
+}
+
+/// Connects with [`zk_async_std::builder_local`], runs pipelined reads and a watch another
+/// session fires under `root`, and closes.
+async fn exercise(cs: &str, root: &str) {
+    let client = zk_async_std::builder_local(cs)
+        .connect()
+        .await
+        .expect("connect");
+    client
+        .delete(root)
+        .recursive()
+        .await
+        .expect("clear the root");
+    client.ensure_path(root).await.expect("ensure_path");
+
+    // Pipelined: every request goes out when its future is made.
+    let gets: Vec<_> = (0..200).map(|_| client.get_data(root)).collect();
+    for get in gets {
+        let (data, _) = get.await.expect("get_data");
+        assert!(data.is_empty());
+    }
+
+    // A watch fired by another session, on async-std's pool.
+    let (_, _, watch) = client.get_data(root).watch().await.expect("watch");
+    let other = zk_async_std::connect(cs).await.expect("connect the writer");
+    other.set_data(root, "x").await.expect("set_data");
+    let event = watch.await.expect("the watch fires");
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    other.close().await;
+
+    client.delete(root).recursive().await.expect("clean up");
+    client.close().await;
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn in_block_on_the_clients_tasks_run_with_its_calls_on_the_calling_thread() {
+    let cs = connect_string();
+    let this_thread = thread::current().id();
+    async_std::task::block_on(async {
+        // What the runtime spawns (the driver among them) runs here.
+        let (tx, rx) = async_std::channel::bounded(1);
+        AsyncStdRuntime::local()
+            .spawn(Box::pin(async move {
+                let _ = tx.send(thread::current().id()).await;
+            }))
+            .expect("spawn");
+        assert_eq!(rx.recv().await.expect("the task ran"), this_thread);
+
+        common::within(PATIENCE, exercise(&cs, "/async-std-local"))
+            .await
+            .expect("the client's work ended in time");
+    });
+}
+
+#[test]
+fn from_a_task_on_the_pool_the_client_runs_on_that_pool_thread() {
+    let cs = connect_string();
+    async_std::task::block_on(async_std::task::spawn(async move {
+        // The task may move between pool threads; what it spawns stays on the one polling it
+        // now, which runs async-std's executor for its thread as well as the pool's: connect,
+        // pipelined calls, a watch and close must all end there.
+        let (tx, rx) = async_std::channel::bounded(1);
+        let here = thread::current().id();
+        AsyncStdRuntime::local()
+            .spawn(Box::pin(async move {
+                let _ = tx.send(thread::current().id()).await;
+            }))
+            .expect("spawn");
+        assert_eq!(rx.recv().await.expect("the task ran"), here);
+
+        common::within(PATIENCE, exercise(&cs, "/async-std-local-pool"))
+            .await
+            .expect("the client's work ended in time");
+    }));
+}
+
+#[test]
+fn connect_where_nobody_runs_async_stds_executor_names_the_driver_and_does_not_hang() {
+    let cs = connect_string();
+    // Another runtime's `block_on` on a thread of its own: async-std's executor never runs here,
+    // so the driver spawned here never does either.
+    let err = thread::spawn(move || {
+        futures_lite::future::block_on(
+            zk_async_std::builder_local(&cs)
+                .connect_timeout(Duration::from_secs(1))
+                .connect(),
+        )
+    })
+    .join()
+    .expect("the connecting thread")
+    .expect_err("no session can be made without a driver");
+    assert!(
+        matches!(&err, zk_async_std::Error::Runtime(m) if m.contains("did not run")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_local_client_is_usable_from_other_threads_while_its_own_runs_the_executor() {
+    let cs = connect_string();
+    let (client_tx, client_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = async_std::channel::bounded::<()>(1);
+    // The client's home thread: connects, then runs async-std's executor until told to stop.
+    let home = thread::spawn(move || {
+        async_std::task::block_on(async move {
+            let client = zk_async_std::builder_local(&cs)
+                .connect()
+                .await
+                .expect("connect");
+            client_tx.send(client).expect("hand the client over");
+            let _ = stop_rx.recv().await;
+        })
+    });
+    let client = client_rx.recv().expect("the client");
+    // Called from this thread, pipelined, under another runtime's `block_on`: the driver on the
+    // home thread reads the replies.
+    futures_lite::future::block_on(async {
+        let exists: Vec<_> = (0..100).map(|_| client.exists("/")).collect();
+        for e in exists {
+            assert!(e.await.expect("exists").is_some());
+        }
+    });
+    let closed =
+        futures_lite::future::block_on(common::within(PATIENCE, client.close().into_future()));
+    assert!(closed.is_some(), "close did not end within {PATIENCE:?}");
+    drop(stop_tx);
+    home.join().expect("the home thread");
+}
