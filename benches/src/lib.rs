@@ -66,6 +66,34 @@ where
     }
 }
 
+/// Runs an `async-std` column's `work` in `async_std::task::block_on` with the client's runtime,
+/// as `ZKB_ASYNC_STD` says: `local` (the default) puts the client's tasks on the executor that
+/// `block_on` runs on this thread (`AsyncStdRuntime::local`, like tokio's current-thread
+/// column), `pool` on async-std's thread pool (`AsyncStdRuntime::default`), the column before
+/// stop 31.
+///
+/// Errors when `ZKB_ASYNC_STD` holds anything else, or as `work` does.
+pub fn on_async_std<F, T>(
+    work: impl FnOnce(std::sync::Arc<dyn zk_async_std::Runtime>) -> F,
+) -> BenchResult<T>
+where
+    F: std::future::Future<Output = BenchResult<T>>,
+{
+    let rt = match std::env::var("ZKB_ASYNC_STD").as_deref() {
+        Ok("local" | "") | Err(std::env::VarError::NotPresent) => {
+            zk_async_std::AsyncStdRuntime::local()
+        }
+        Ok("pool") => zk_async_std::AsyncStdRuntime::default(),
+        Ok(other) => {
+            return Err(fail(format!(
+                "ZKB_ASYNC_STD is {other:?}: expected local or pool"
+            )))
+        }
+        Err(e) => return Err(fail(format!("ZKB_ASYNC_STD: {e}"))),
+    };
+    async_std::task::block_on(work(rt.shared()))
+}
+
 /// Builds a [`BenchError`] from a message.
 pub fn fail(msg: impl Into<String>) -> BenchError {
     msg.into().into()

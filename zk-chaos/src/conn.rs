@@ -17,8 +17,11 @@ use zk_client::{AddWatchMode, Error, PersistentItem, Runtime, Stat, WatchedEvent
 pub enum Kind {
     /// zk-tokio.
     Tokio,
-    /// zk-async-std on async-std.
+    /// zk-async-std on async-std, the client's tasks on its thread pool.
     AsyncStd,
+    /// zk-async-std on async-std, the client's tasks on the executor async-std's `block_on`
+    /// runs on the worker's own thread (`AsyncStdRuntime::local`).
+    AsyncStdLocal,
     /// zk-async-std on smol's global executor.
     Smol,
     /// zk-async-std on smol, the client's tasks on an executor of the program's own
@@ -30,9 +33,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order workers are numbered.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Tokio,
         Kind::AsyncStd,
+        Kind::AsyncStdLocal,
         Kind::Smol,
         Kind::SmolExecutor,
         Kind::Blocking,
@@ -43,6 +47,7 @@ impl Kind {
         match self {
             Kind::Tokio => "tokio",
             Kind::AsyncStd => "async-std",
+            Kind::AsyncStdLocal => "async-std-local",
             Kind::Smol => "smol",
             Kind::SmolExecutor => "smol-executor",
             Kind::Blocking => "blocking",

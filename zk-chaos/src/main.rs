@@ -1,7 +1,7 @@
 //! `zk-chaos`: a real-ensemble chaos run. It starts a 3-node ZooKeeper ensemble (3.8 or 3.9) on
 //! loopback with zk-testkit's harness, puts a proxy of its own between the clients and the
-//! servers, and runs several sessions on every runtime (tokio, async-std, smol, smol on an
-//! executor of its own, blocking) doing unique writes (one at a time and in pipelined bursts),
+//! servers, and runs several sessions on every runtime (tokio, async-std on its pool and on the
+//! thread of its `block_on`, smol, smol on an executor of its own, blocking) doing unique writes (one at a time and in pipelined bursts),
 //! compare-and-set increments, ephemerals and watches, each request with a timeout, while a
 //! nemesis kills, freezes and restarts servers and cuts, isolates or corrupts client
 //! connections. Then it heals everything and checks:
@@ -48,7 +48,7 @@ const USAGE: &str = "usage: zk-chaos [--duration SECS] [--version 3.8|3.9] [--se
   --duration SECS   how long the nemesis runs (default 60)
   --version V       ZooKeeper release of the ensemble: 3.8 or 3.9 (default 3.9)
   --seed N          seed of every choice (default: from the clock; printed either way)
-  --clients N       sessions per runtime (default 2; 5 runtimes)
+  --clients N       sessions per runtime (default 2; 6 runtimes)
   --no-riders       never arm one-shot watches on paths the session watches persistently
                     (by default it does: riders once lost changes made while disconnected,
                     RELIABILITY.md)
@@ -248,7 +248,7 @@ fn run(opts: &Options) -> Result<Violations, String> {
         riders: opts.riders,
     });
 
-    // Workers: tokio tasks, async-std tasks, smol tasks (on smol's global executor, and on an
+    // Workers: tokio tasks, async-std tasks (and threads in async-std's `block_on`), smol tasks (on smol's global executor, and on an
     // executor of this program's own, run by one thread until this function returns), and
     // threads for the blocking client.
     let smol_ex = Arc::new(smol::Executor::new());
@@ -266,7 +266,8 @@ fn run(opts: &Options) -> Result<Violations, String> {
             let id = k * opts.clients + i;
             let rt = match kind {
                 Kind::Tokio => Some(tokio_shared.clone()),
-                Kind::AsyncStd => Some(zk_async_std::AsyncStdRuntime.shared()),
+                Kind::AsyncStd => Some(zk_async_std::AsyncStdRuntime::default().shared()),
+                Kind::AsyncStdLocal => Some(zk_async_std::AsyncStdRuntime::local().shared()),
                 Kind::Smol => Some(zk_async_std::SmolRuntime::default().shared()),
                 Kind::SmolExecutor => Some(zk_async_std::SmolRuntime::on(&smol_ex).shared()),
                 Kind::Blocking => None,
@@ -293,6 +294,18 @@ fn run(opts: &Options) -> Result<Violations, String> {
                 Kind::AsyncStd => {
                     let task = async_std::task::spawn(w.run());
                     Box::new(move || async_std::task::block_on(task))
+                }
+                Kind::AsyncStdLocal => {
+                    // A thread of its own in async-std's `block_on`, as `#[async_std::main]`
+                    // runs `main`: the worker's client runs its driver there.
+                    let t = std::thread::Builder::new()
+                        .name(format!("zk-chaos-async-std-local-{i}"))
+                        .spawn(move || async_std::task::block_on(w.run()))
+                        .map_err(|e| format!("a worker thread: {e}"))?;
+                    Box::new(move || {
+                        t.join()
+                            .unwrap_or_else(|_| panicked("async-std-local worker".into()))
+                    })
                 }
                 Kind::Smol => {
                     let task = smol::spawn(w.run());
@@ -415,7 +428,7 @@ fn run(opts: &Options) -> Result<Violations, String> {
     println!("\n== operations");
     for r in &reports {
         println!(
-            "  {:<16} ok {:>7}  unknown {:>5}  failed {:>5}  pipelined bursts {:>4}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
+            "  {:<18} ok {:>7}  unknown {:>5}  failed {:>5}  pipelined bursts {:>4}  sessions {:>3}  expiries {:>2}  one-shot fired {:>4}  persistent events {:>5}  resyncs {:>3}",
             r.name, r.ops_ok, r.ops_unknown, r.ops_failed, r.bursts, r.sessions, r.expiries, r.watches_fired, r.persistent_events, r.resyncs
         );
     }

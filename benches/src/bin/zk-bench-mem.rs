@@ -18,9 +18,7 @@ fn measure(client: &str, addr: &str) -> BenchResult<Mem> {
     match client {
         "tokio" => tokio_rt()?
             .block_on(async { mem::ours(zk_tokio::TokioRuntime::default().shared(), addr).await }),
-        "async-std" => {
-            async_std::task::block_on(mem::ours(zk_async_std::AsyncStdRuntime.shared(), addr))
-        }
+        "async-std" => zk_benches::on_async_std(|rt| mem::ours(rt, addr)),
         "smol" => zk_benches::on_smol(|rt| mem::ours(rt, addr)),
         "blocking" => mem::blocking(addr),
         "zookeeper-client" => tokio_rt()?.block_on(mem::peer(addr)),
@@ -34,9 +32,7 @@ fn soak(client: &str, addr: &str) -> BenchResult<mem::Soak> {
             .enable_all()
             .build()?
             .block_on(mem::soak(zk_tokio::TokioRuntime::default().shared(), addr)),
-        "async-std" => {
-            async_std::task::block_on(mem::soak(zk_async_std::AsyncStdRuntime.shared(), addr))
-        }
+        "async-std" => zk_benches::on_async_std(|rt| mem::soak(rt, addr)),
         "smol" => zk_benches::on_smol(|rt| mem::soak(rt, addr)),
         other => Err(fail(format!("no soak for client {other:?}"))),
     }

@@ -10,8 +10,9 @@
 //! The async columns run on a single-threaded executor where the runtime has one (tokio's
 //! current-thread runtime for `tokio` and `zookeeper-client`; for `smol` an executor run by
 //! the calling thread, `block_on(ex.run(..))`, with the client's tasks on it: `ZKB_SMOL=global`
-//! puts them on smol's global executor instead); async-std runs its own executor as a user of
-//! it would.
+//! puts them on smol's global executor instead; for `async-std` its `block_on`, with the
+//! client's tasks on the executor it runs on the calling thread: `ZKB_ASYNC_STD=pool` puts them
+//! on async-std's thread pool instead).
 //!
 //! W7 makes `/zkb/w7` and its 10,000 children before the column runs and removes them after;
 //! W8 makes `/zkb/w8` and its 10,000 nodes on the ensemble (kept), and kills (`kill -9`) the
@@ -22,6 +23,8 @@
 //!
 //! `ZKB_SMOL` says where the `smol` column's client runs its tasks: `executor` (the default) or
 //! `global` (`zk_benches::on_smol`).
+//! `ZKB_ASYNC_STD` says where the `async-std` column's client runs its tasks: `local` (the
+//! default) or `pool` (`zk_benches::on_async_std`).
 //!
 //! `ZKB_TOKIO` says how `tokio` and `zookeeper-client` run on tokio: `current` (the default, the
 //! table's columns), `spawned` (the column's work in a task spawned on that runtime) or `multi`
@@ -149,11 +152,7 @@ fn run_column(client: &str, workload: Workload, addr: &str) -> BenchResult<Vec<S
                 ours::run(zk_tokio::TokioRuntime::default().shared(), workload, &addr).await
             })
         }
-        "async-std" => async_std::task::block_on(ours::run(
-            zk_async_std::AsyncStdRuntime.shared(),
-            workload,
-            addr,
-        )),
+        "async-std" => zk_benches::on_async_std(|rt| ours::run(rt, workload, addr)),
         "smol" => zk_benches::on_smol(|rt| ours::run(rt, workload, addr)),
         "blocking" => blocking::run(workload, addr),
         "zookeeper-client" => {
