@@ -183,7 +183,9 @@ macro_rules! async_io_runtime {
             /// in tasks) on other threads than the driver's task (BENCHMARKS.md, stop 23), or,
             /// on an executor of the program's own (`SmolRuntime::on`), on the same thread,
             /// where a sequential call still costs about a fifth less CPU read by its task than
-            /// handed over by the driver (BENCHMARKS.md, stop 30).
+            /// handed over by the driver (BENCHMARKS.md, stop 30). async-std's
+            /// `AsyncStdRuntime::local` shares the thread the same way and keeps it on too, not
+            /// measured without it (a sequential call there: 0.97× the pool's CPU, stop 31).
             fn callers_read(&self) -> bool {
                 true
             }
@@ -214,30 +216,38 @@ async_io_runtime!(AsyncStdRuntime, AsyncStdRuntime::spawn_task);
 #[cfg(feature = "async-std")]
 impl AsyncStdRuntime {
     /// The client's tasks run on the thread that starts them (the one that calls
-    /// [`ClientBuilder::connect`], and later `restart()`), on the executor async-std runs on
-    /// every thread of its own: inside `async_std::task::block_on` (`#[async_std::main]`), and
-    /// on its pool's threads. Started from `main`, the client's driver and its calls share that
-    /// thread, as on tokio's current-thread runtime, and replies to pipelined calls no longer
-    /// cross from a pool thread to the caller's: BENCHMARKS.md (stop 31) measured about 0.8×
-    /// the client CPU of [`AsyncStdRuntime::default`] per pipelined request and per session
-    /// opened and closed.
+    /// [`ClientBuilder::connect`]) when that thread is running async-std's executor there: in
+    /// `async_std::task::block_on` (so in `#[async_std::main]`), or in a task on async-std's
+    /// pool, whose threads each run an executor of their own beside the pool's. Started from
+    /// `main`, the client's driver and its calls then share that thread, as on tokio's
+    /// current-thread runtime, and replies to pipelined calls no longer cross from a pool thread
+    /// to the caller's: BENCHMARKS.md (stop 31) measured 0.68-0.84× the client CPU of
+    /// [`AsyncStdRuntime::default`] per pipelined request and 0.6× per session opened and
+    /// closed. Tasks started anywhere else (on another runtime's thread, on a thread whose
+    /// `block_on` has returned, from within the client's own tasks, or while a thread is torn
+    /// down) go to async-std's pool, as with [`AsyncStdRuntime::default`], so nothing the client
+    /// or a recipe starts later (a `restart()`'s driver, a dropped guard's clean-up) waits
+    /// where no executor runs.
     ///
-    /// The session is driven only while that thread runs async-std's executor: while `main`
-    /// blocks its thread outside an `.await` (a blocking call, `std::thread::sleep`), or once
-    /// `block_on` has returned, no ping goes out (the server expires the session after its
-    /// timeout), nothing reconnects, and waits that need the driver (pipelined calls,
-    /// `close()`, watches) do not end. A [`ClientBuilder::connect`] on a thread that does not
-    /// run async-std's executor (under another runtime's `block_on`) never gets its driver run,
-    /// and errors with [`Error::Runtime`] after its connect timeout (one second or more),
-    /// saying so.
+    /// The session is driven only while that thread runs async-std's executor: while the
+    /// thread blocks outside an `.await` (a blocking call, `std::thread::sleep`, a nested
+    /// `block_on`, which async-std runs without its executor), or once `block_on` has returned,
+    /// no ping goes out (the server expires the session after its timeout), nothing
+    /// reconnects, and waits that need the driver (pipelined calls, `close()`, watches) do not
+    /// end. Started from a pool task, the driver stays on that pool thread (it is not stolen
+    /// by the others), so blocking work on that thread stalls the session too. A
+    /// [`ClientBuilder::connect`] whose driver never ran errors with [`Error::Runtime`] after
+    /// its connect timeout (one second or more), saying so.
     pub fn local() -> Self {
         AsyncStdRuntime { local: true }
     }
 
     fn spawn_task(&self, task: BoxFuture<()>) -> io::Result<()> {
-        if self.local {
-            // async-std's `block_on` and its pool's threads run this thread-local executor
-            // (async-std's own `spawn_local` is this call behind its `unstable` feature).
+        // In an async-std task, async-std runs this thread's local executor (its `block_on`
+        // and its pool's threads do); `try_current` is safe while the thread is torn down.
+        // async-std's own `spawn_local`, behind its `unstable` feature, is this call plus
+        // async-std's task-locals, which the client's tasks do not use.
+        if self.local && async_std::task::try_current().is_some() {
             async_global_executor::spawn_local(task).detach();
         } else {
             drop(async_std::task::spawn(task));

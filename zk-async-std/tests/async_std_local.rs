@@ -1,13 +1,14 @@
 //! The client on async-std with its tasks on the thread that starts them
 //! (`AsyncStdRuntime::local`, `builder_local`), against a real ZooKeeper 3.9: in `block_on` its
 //! driver runs with the program's calls on that thread; started from a task on async-std's pool
-//! it runs on that pool thread; started where nobody runs async-std's executor, connecting errors
-//! naming that instead of hanging.
+//! it runs on that pool thread; started where async-std runs no executor, it runs on the pool
+//! instead of where nothing would run it.
 
 mod common;
 
 use std::future::IntoFuture;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -24,6 +25,27 @@ fn connect_string() -> String {
             .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"))
     })
     .connect_string()
+}
+
+/// Spawns a task with [`AsyncStdRuntime::local`] and returns the thread it ran on, and whether
+/// it had run before `before_yield` returned (called right after the spawn, on this thread).
+async fn probe(before_yield: impl FnOnce()) -> (thread::ThreadId, bool) {
+    let (tx, rx) = async_std::channel::bounded(1);
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    AsyncStdRuntime::local()
+        .spawn(Box::pin(async move {
+            flag.store(true, Ordering::SeqCst);
+            let _ = tx.send(thread::current().id()).await;
+        }))
+        .expect("spawn");
+    before_yield();
+    let early = ran.load(Ordering::SeqCst);
+    let id = common::within(PATIENCE, rx.recv())
+        .await
+        .expect("the spawned task ran in time")
+        .expect("the spawned task sent its thread");
+    (id, early)
 }
 
 /// Connects with [`zk_async_std::builder_local`], runs pipelined reads and a watch another
@@ -66,13 +88,8 @@ fn in_block_on_the_clients_tasks_run_with_its_calls_on_the_calling_thread() {
     let this_thread = thread::current().id();
     async_std::task::block_on(async {
         // What the runtime spawns (the driver among them) runs here.
-        let (tx, rx) = async_std::channel::bounded(1);
-        AsyncStdRuntime::local()
-            .spawn(Box::pin(async move {
-                let _ = tx.send(thread::current().id()).await;
-            }))
-            .expect("spawn");
-        assert_eq!(rx.recv().await.expect("the task ran"), this_thread);
+        let (ran_on, _) = probe(|| ()).await;
+        assert_eq!(ran_on, this_thread);
 
         common::within(PATIENCE, exercise(&cs, "/async-std-local"))
             .await
@@ -85,16 +102,13 @@ fn from_a_task_on_the_pool_the_client_runs_on_that_pool_thread() {
     let cs = connect_string();
     async_std::task::block_on(async_std::task::spawn(async move {
         // The task may move between pool threads; what it spawns stays on the one polling it
-        // now, which runs async-std's executor for its thread as well as the pool's: connect,
-        // pipelined calls, a watch and close must all end there.
-        let (tx, rx) = async_std::channel::bounded(1);
+        // now, which runs async-std's executor for its thread as well as the pool's: while
+        // this thread is busy, nobody else runs the spawned task (on the pool, another worker
+        // would), and connect, pipelined calls, a watch and close must all end there.
         let here = thread::current().id();
-        AsyncStdRuntime::local()
-            .spawn(Box::pin(async move {
-                let _ = tx.send(thread::current().id()).await;
-            }))
-            .expect("spawn");
-        assert_eq!(rx.recv().await.expect("the task ran"), here);
+        let (ran_on, early) = probe(|| thread::sleep(Duration::from_millis(300))).await;
+        assert!(!early, "another thread ran the task while its own was busy");
+        assert_eq!(ran_on, here);
 
         common::within(PATIENCE, exercise(&cs, "/async-std-local-pool"))
             .await
@@ -103,24 +117,21 @@ fn from_a_task_on_the_pool_the_client_runs_on_that_pool_thread() {
 }
 
 #[test]
-fn connect_where_nobody_runs_async_stds_executor_names_the_driver_and_does_not_hang() {
+fn started_where_async_std_runs_no_executor_the_client_runs_on_the_pool() {
     let cs = connect_string();
-    // Another runtime's `block_on` on a thread of its own: async-std's executor never runs here,
-    // so the driver spawned here never does either.
-    let err = thread::spawn(move || {
-        futures_lite::future::block_on(
-            zk_async_std::builder_local(&cs)
-                .connect_timeout(Duration::from_secs(1))
-                .connect(),
-        )
+    // Another runtime's `block_on` on a thread of its own: async-std's executor never runs
+    // here, so what the client starts here goes to async-std's pool instead, and works.
+    thread::spawn(move || {
+        futures_lite::future::block_on(async {
+            let (ran_on, _) = probe(|| ()).await;
+            assert_ne!(ran_on, thread::current().id());
+            common::within(PATIENCE, exercise(&cs, "/async-std-local-elsewhere"))
+                .await
+                .expect("the client's work ended in time");
+        })
     })
     .join()
-    .expect("the connecting thread")
-    .expect_err("no session can be made without a driver");
-    assert!(
-        matches!(&err, zk_async_std::Error::Runtime(m) if m.contains("did not run")),
-        "{err}"
-    );
+    .expect("the connecting thread");
 }
 
 #[test]
@@ -142,12 +153,16 @@ fn a_local_client_is_usable_from_other_threads_while_its_own_runs_the_executor()
     let client = client_rx.recv().expect("the client");
     // Called from this thread, pipelined, under another runtime's `block_on`: the driver on the
     // home thread reads the replies.
-    futures_lite::future::block_on(async {
+    let pipelined = futures_lite::future::block_on(common::within(PATIENCE, async {
         let exists: Vec<_> = (0..100).map(|_| client.exists("/")).collect();
         for e in exists {
             assert!(e.await.expect("exists").is_some());
         }
-    });
+    }));
+    assert!(
+        pipelined.is_some(),
+        "the calls did not end within {PATIENCE:?}"
+    );
     let closed =
         futures_lite::future::block_on(common::within(PATIENCE, client.close().into_future()));
     assert!(closed.is_some(), "close did not end within {PATIENCE:?}");

@@ -1,10 +1,10 @@
 //! `zk-chaos`: a real-ensemble chaos run. It starts a 3-node ZooKeeper ensemble (3.8 or 3.9) on
 //! loopback with zk-testkit's harness, puts a proxy of its own between the clients and the
 //! servers, and runs several sessions on every runtime (tokio, async-std on its pool and on the
-//! thread of its `block_on`, smol, smol on an executor of its own, blocking) doing unique writes (one at a time and in pipelined bursts),
-//! compare-and-set increments, ephemerals and watches, each request with a timeout, while a
-//! nemesis kills, freezes and restarts servers and cuts, isolates or corrupts client
-//! connections. Then it heals everything and checks:
+//! thread of its `block_on`, smol, smol on an executor of its own, blocking) doing unique
+//! writes (one at a time and in pipelined bursts), compare-and-set increments, ephemerals and
+//! watches, each request with a timeout, while a nemesis kills, freezes and restarts servers and
+//! cuts, isolates or corrupts client connections. Then it heals everything and checks:
 //!
 //! - every acknowledged write is present with its value, and none applied twice (versions);
 //! - each counter holds its acknowledged increments, plus at most the unknown ones;
@@ -248,9 +248,9 @@ fn run(opts: &Options) -> Result<Violations, String> {
         riders: opts.riders,
     });
 
-    // Workers: tokio tasks, async-std tasks (and threads in async-std's `block_on`), smol tasks (on smol's global executor, and on an
-    // executor of this program's own, run by one thread until this function returns), and
-    // threads for the blocking client.
+    // Workers: tokio tasks, async-std tasks (and threads in async-std's `block_on`), smol tasks
+    // (on smol's global executor, and on an executor of this program's own, run by one thread
+    // until this function returns), and threads for the blocking client.
     let smol_ex = Arc::new(smol::Executor::new());
     let (_smol_ex_stop, smol_ex_stopped) = smol::channel::bounded::<()>(1);
     {

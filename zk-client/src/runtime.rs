@@ -61,7 +61,7 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// reads, as before. Where tasks and driver share a thread there is less to save: on tokio's
     /// current-thread runtime the extra polls cost more (8-18 % more CPU when measured), so the
     /// default is `false`; on a smol executor run by the caller's thread (zk-async-std's
-    /// `SmolRuntime::on`) a sequential call still costs less read by its task than handed over by
+    /// `SmolRuntime::on`; its `AsyncStdRuntime::local` is alike, not measured) a sequential call still costs less read by its task than handed over by
     /// the driver (about a fifth less CPU, BENCHMARKS.md, stop 30), which spares async-io's
     /// `block_on` a second turn of its reactor. A task woken to read and then not polled delays
     /// the session's bytes by 20-30 ms at most: the driver looks every 10 ms and reads what such

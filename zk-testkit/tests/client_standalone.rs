@@ -104,17 +104,23 @@ fn run_everywhere(kind: ServerKind, connect: &str, wide: Option<String>) {
         ),
         &mut failures,
     ));
-    // async-std with the client's tasks on the executor its `block_on` runs on this thread.
-    async_std::task::block_on(run(
-        &make(
-            zk_async_std::AsyncStdRuntime::local().shared(),
-            "async-std-local",
-            connect,
-            kind,
-            &wide,
-        ),
-        &mut failures,
-    ));
+    // async-std with the client's tasks on the executor its `block_on` runs, on a thread of its
+    // own: what a scenario left open on that executor ends with the thread, not at this
+    // function's end.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            async_std::task::block_on(run(
+                &make(
+                    zk_async_std::AsyncStdRuntime::local().shared(),
+                    "async-std-local",
+                    connect,
+                    kind,
+                    &wide,
+                ),
+                &mut failures,
+            ))
+        });
+    });
     smol::block_on(run(
         &make(
             zk_async_std::SmolRuntime::default().shared(),
