@@ -211,12 +211,16 @@ type Runs = BTreeMap<(String, String), Vec<Run>>;
 /// Every `MEM` reading (baseline, idle, watches, watch count, in KiB) of every column.
 type MemRuns = BTreeMap<String, Vec<[f64; 4]>>;
 
+/// Why a column's memory run failed (`FAIL mem <reason>`, written by `scripts/bench`).
+type MemFailures = BTreeMap<String, String>;
+
 /// A derived number of one phase, for the supporting table.
 type PhaseRow = (&'static str, fn(PhaseLine) -> f64);
 
-fn load(dir: &Path) -> std::io::Result<(Runs, MemRuns)> {
+fn load(dir: &Path) -> std::io::Result<(Runs, MemRuns, MemFailures)> {
     let mut runs: Runs = BTreeMap::new();
     let mut mem: MemRuns = BTreeMap::new();
+    let mut mem_failed = MemFailures::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -237,6 +241,8 @@ fn load(dir: &Path) -> std::io::Result<(Runs, MemRuns)> {
                     mem.entry(column.to_owned())
                         .or_default()
                         .push([f[0], f[1], f[2], f[3]]);
+                } else if let Some(reason) = line.strip_prefix("FAIL mem ") {
+                    mem_failed.insert(column.to_owned(), reason.to_owned());
                 }
             }
             continue;
@@ -249,7 +255,7 @@ fn load(dir: &Path) -> std::io::Result<(Runs, MemRuns)> {
                 .push(parse_run(&text));
         }
     }
-    Ok((runs, mem))
+    Ok((runs, mem, mem_failed))
 }
 
 fn med_of(
@@ -281,7 +287,7 @@ fn fails_of(runs: &Runs, workload: &str, column: &str) -> (usize, Option<String>
 ///
 /// Errors if the directory cannot be read.
 pub fn report(dir: &Path) -> std::io::Result<String> {
-    let (runs, mem) = load(dir)?;
+    let (runs, mem, mem_failed) = load(dir)?;
     let mut out = String::new();
     let n_runs = runs.values().map(Vec::len).max().unwrap_or(0);
     let _ = writeln!(
@@ -418,6 +424,9 @@ pub fn report(dir: &Path) -> std::io::Result<String> {
             );
         }
     }
+    for (c, reason) in &mem_failed {
+        let _ = writeln!(out, "\nFAIL memory {c}: {reason}");
+    }
     Ok(out)
 }
 
@@ -437,6 +446,31 @@ mod tests {
             std::fs::write(dir.join(name), text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn a_failed_memory_run_is_named_and_the_others_still_reported() {
+        let dir = dir_with(&[
+            ("mem.tokio.out", "MEM tokio 3000 3500 20000 100000\n"),
+            (
+                "mem.zookeeper-client.out",
+                "FAIL mem zk-bench-mem: session ended as Expired\n",
+            ),
+        ]);
+        let out = report(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.contains("| tokio | 2.9 | 3.4 | 19.5 | 169 B |"),
+            "{out}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("| zookeeper-client |")),
+            "{out}"
+        );
+        assert!(
+            out.contains("FAIL memory zookeeper-client: zk-bench-mem: session ended as Expired"),
+            "{out}"
+        );
     }
 
     #[test]
