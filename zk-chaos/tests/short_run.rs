@@ -4,7 +4,7 @@
 //! Both versions on every run rather than one per run alternating: they differ where the checks
 //! look (3.9 puts zxids in notifications, so the zxid-order rule of persistent watches is checked
 //! there only; 3.8 is what Debian ships), and a CI run has no memory of the last one to alternate
-//! with. Sequential, not in parallel, because two ensembles and sixteen clients at once on a
+//! with. Sequential, not in parallel, because two ensembles and 24 sessions at once on a
 //! 2-core machine would measure the machine. About 75 s in all (72 s measured): each run adds the
 //! ensemble's start-up and the final checks (which may wait for closed sessions to expire).
 //!
