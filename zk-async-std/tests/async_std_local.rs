@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use zk_async_std::{AsyncStdRuntime, EventType, Runtime};
+use zk_async_std::{AsyncStdRuntime, Runtime};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// How long a wait that must end may take before the test fails instead of hanging.
@@ -48,38 +48,15 @@ async fn probe(before_yield: impl FnOnce()) -> (thread::ThreadId, bool) {
     (id, early)
 }
 
-/// Connects with [`zk_async_std::builder_local`], runs pipelined reads and a watch another
-/// session fires under `root`, and closes.
+/// Connects with [`zk_async_std::builder_local`] and runs
+/// [`common::pipelined_reads_and_a_watch`] under `root`, the writer on async-std's pool.
 async fn exercise(cs: &str, root: &str) {
     let client = zk_async_std::builder_local(cs)
         .connect()
         .await
         .expect("connect");
-    client
-        .delete(root)
-        .recursive()
-        .await
-        .expect("clear the root");
-    client.ensure_path(root).await.expect("ensure_path");
-
-    // Pipelined: every request goes out when its future is made.
-    let gets: Vec<_> = (0..200).map(|_| client.get_data(root)).collect();
-    for get in gets {
-        let (data, _) = get.await.expect("get_data");
-        assert!(data.is_empty());
-    }
-
-    // A watch fired by another session, on async-std's pool.
-    let (_, _, watch) = client.get_data(root).watch().await.expect("watch");
     let other = zk_async_std::connect(cs).await.expect("connect the writer");
-    other.set_data(root, "x").await.expect("set_data");
-    let event = watch.await.expect("the watch fires");
-    assert_eq!(event.event_type, EventType::NodeDataChanged);
-    other.close().await;
-
-    client.delete(root).recursive().await.expect("clean up");
-    client.close().await;
-    assert!(!client.is_connected());
+    common::pipelined_reads_and_a_watch(client, other, root).await;
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use smol::Executor;
-use zk_async_std::{EventType, Runtime, SmolRuntime};
+use zk_async_std::{Runtime, SmolRuntime};
 use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// How long a wait that must end may take before the test fails instead of hanging.
@@ -51,34 +51,11 @@ fn the_clients_tasks_run_with_its_calls_on_the_thread_running_the_executor() {
             .connect()
             .await
             .expect("connect");
-        let root = "/smol-executor";
-        client
-            .delete(root)
-            .recursive()
-            .await
-            .expect("clear the root");
-        client.ensure_path(root).await.expect("ensure_path");
-
-        // Pipelined: every request goes out when its future is made.
-        let gets: Vec<_> = (0..200).map(|_| client.get_data(root)).collect();
-        for get in gets {
-            let (data, _) = get.await.expect("get_data");
-            assert!(data.is_empty());
-        }
-
-        // A watch fired by another session, on smol's global executor.
-        let (_, _, watch) = client.get_data(root).watch().await.expect("watch");
+        // The writer on smol's global executor.
         let other = zk_async_std::smol::connect(&cs)
             .await
             .expect("connect the writer");
-        other.set_data(root, "x").await.expect("set_data");
-        let event = watch.await.expect("the watch fires");
-        assert_eq!(event.event_type, EventType::NodeDataChanged);
-        other.close().await;
-
-        client.delete(root).recursive().await.expect("clean up");
-        client.close().await;
-        assert!(!client.is_connected());
+        common::pipelined_reads_and_a_watch(client, other, "/smol-executor").await;
     }));
 }
 

@@ -12,3 +12,38 @@ pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<
     })
     .await
 }
+
+/// Under `root` (emptied first): 200 pipelined reads on `client`, then a data watch on `client`
+/// that `other` fires; closes both and checks `client` is closed. Panics naming the step that
+/// failed.
+// Not every test binary that shares this module calls it.
+#[allow(dead_code)]
+pub async fn pipelined_reads_and_a_watch(
+    client: zk_async_std::Client,
+    other: zk_async_std::Client,
+    root: &str,
+) {
+    client
+        .delete(root)
+        .recursive()
+        .await
+        .expect("clear the root");
+    client.ensure_path(root).await.expect("ensure_path");
+
+    // Pipelined: every request goes out when its future is made.
+    let gets: Vec<_> = (0..200).map(|_| client.get_data(root)).collect();
+    for get in gets {
+        let (data, _) = get.await.expect("get_data");
+        assert!(data.is_empty());
+    }
+
+    let (_, _, watch) = client.get_data(root).watch().await.expect("watch");
+    other.set_data(root, "x").await.expect("set_data");
+    let event = watch.await.expect("the watch fires");
+    assert_eq!(event.event_type, zk_async_std::EventType::NodeDataChanged);
+    other.close().await;
+
+    client.delete(root).recursive().await.expect("clean up");
+    client.close().await;
+    assert!(!client.is_connected());
+}
