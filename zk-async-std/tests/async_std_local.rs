@@ -8,24 +8,14 @@ mod common;
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use zk_async_std::{AsyncStdRuntime, Runtime};
-use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// How long a wait that must end may take before the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-fn connect_string() -> String {
-    static ZK39: OnceLock<Ensemble> = OnceLock::new();
-    ZK39.get_or_init(|| {
-        Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
-            .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"))
-    })
-    .connect_string()
-}
 
 /// Spawns a task with [`AsyncStdRuntime::local`] and returns the thread it ran on, and whether
 /// it had run before `before_yield` returned (called right after the spawn, on this thread).
@@ -61,7 +51,7 @@ async fn exercise(cs: &str, root: &str) {
 
 #[test]
 fn in_block_on_the_clients_tasks_run_with_its_calls_on_the_calling_thread() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     let this_thread = thread::current().id();
     async_std::task::block_on(async {
         // What the runtime spawns (the driver among them) runs here.
@@ -76,7 +66,7 @@ fn in_block_on_the_clients_tasks_run_with_its_calls_on_the_calling_thread() {
 
 #[test]
 fn from_a_task_on_the_pool_the_client_runs_on_that_pool_thread() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     async_std::task::block_on(async_std::task::spawn(async move {
         // The task may move between pool threads; what it spawns stays on the one polling it
         // now, which runs async-std's executor for its thread as well as the pool's: while
@@ -95,7 +85,7 @@ fn from_a_task_on_the_pool_the_client_runs_on_that_pool_thread() {
 
 #[test]
 fn started_where_async_std_runs_no_executor_the_client_runs_on_the_pool() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     // Another runtime's `block_on` on a thread of its own: async-std's executor never runs
     // here, so what the client starts here goes to async-std's pool instead, and works.
     thread::spawn(move || {
@@ -113,7 +103,7 @@ fn started_where_async_std_runs_no_executor_the_client_runs_on_the_pool() {
 
 #[test]
 fn a_local_client_is_usable_from_other_threads_while_its_own_runs_the_executor() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     let (client_tx, client_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = async_std::channel::bounded::<()>(1);
     // The client's home thread: connects, then runs async-std's executor until told to stop.

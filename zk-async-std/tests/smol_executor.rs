@@ -6,13 +6,12 @@
 mod common;
 
 use std::future::IntoFuture;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use smol::Executor;
 use zk_async_std::{Runtime, SmolRuntime};
-use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
 
 /// How long a wait that must end may take before the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -23,18 +22,9 @@ fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|| panic!("{what} did not end within {PATIENCE:?}"))
 }
 
-fn connect_string() -> String {
-    static ZK39: OnceLock<Ensemble> = OnceLock::new();
-    ZK39.get_or_init(|| {
-        Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
-            .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"))
-    })
-    .connect_string()
-}
-
 #[test]
 fn the_clients_tasks_run_with_its_calls_on_the_thread_running_the_executor() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     let ex = Arc::new(Executor::new());
     let this_thread = thread::current().id();
     smol::block_on(ex.run(async {
@@ -61,7 +51,7 @@ fn the_clients_tasks_run_with_its_calls_on_the_thread_running_the_executor() {
 
 #[test]
 fn connect_names_a_driver_that_never_ran_and_does_not_hang() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     let ex = Arc::new(Executor::new());
     // The program waits for the connection without running `ex`: the driver never runs.
     let err = smol::block_on(
@@ -81,7 +71,7 @@ fn connect_names_a_driver_that_never_ran_and_does_not_hang() {
 
 #[test]
 fn dropping_the_executor_ends_the_session_for_everyone_waiting() {
-    let cs = connect_string();
+    let cs = common::zk39_connect_string();
     let ex = Arc::new(Executor::new());
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     let runner = {
@@ -138,7 +128,7 @@ fn a_driver_that_runs_and_finds_no_server_is_a_connect_failure_not_the_runtimes(
         // A zero timeout fires before the caller first yields, before the driver (on this
         // thread) could run: that is no reason to blame the runtime (nor is any timeout
         // shorter than a second, on any runtime).
-        let zero = zk_async_std::smol::builder_on(&ex, &connect_string())
+        let zero = zk_async_std::smol::builder_on(&ex, &common::zk39_connect_string())
             .connect_timeout(Duration::ZERO)
             .connect()
             .await

@@ -295,17 +295,10 @@ fn run(opts: &Options) -> Result<Violations, String> {
                     let task = async_std::task::spawn(w.run());
                     Box::new(move || async_std::task::block_on(task))
                 }
+                // A thread of its own in async-std's `block_on`, as `#[async_std::main]` runs
+                // `main`: the worker's client runs its driver there.
                 Kind::AsyncStdLocal => {
-                    // A thread of its own in async-std's `block_on`, as `#[async_std::main]`
-                    // runs `main`: the worker's client runs its driver there.
-                    let t = std::thread::Builder::new()
-                        .name(format!("zk-chaos-async-std-local-{i}"))
-                        .spawn(move || async_std::task::block_on(w.run()))
-                        .map_err(|e| format!("a worker thread: {e}"))?;
-                    Box::new(move || {
-                        t.join()
-                            .unwrap_or_else(|_| panicked("async-std-local worker".into()))
-                    })
+                    worker_thread(kind, i, move || async_std::task::block_on(w.run()))?
                 }
                 Kind::Smol => {
                     let task = smol::spawn(w.run());
@@ -316,14 +309,7 @@ fn run(opts: &Options) -> Result<Violations, String> {
                     Box::new(move || smol::block_on(task))
                 }
                 Kind::Blocking => {
-                    let t = std::thread::Builder::new()
-                        .name(format!("zk-chaos-blocking-{i}"))
-                        .spawn(move || futures_lite::future::block_on(w.run()))
-                        .map_err(|e| format!("a worker thread: {e}"))?;
-                    Box::new(move || {
-                        t.join()
-                            .unwrap_or_else(|_| panicked("blocking worker".into()))
-                    })
+                    worker_thread(kind, i, move || futures_lite::future::block_on(w.run()))?
                 }
             };
             handles.push(h);
@@ -542,6 +528,25 @@ fn run(opts: &Options) -> Result<Violations, String> {
     report_check("harness", faults.errors.clone());
     drop(proxy_rt);
     Ok(violations)
+}
+
+/// Runs worker `i` of `kind` on a thread of its own (`zk-chaos-<kind>-<i>`); the handle joins
+/// it, a panic in it being the worker's report.
+///
+/// Errors when the thread cannot be started.
+fn worker_thread(
+    kind: Kind,
+    i: usize,
+    work: impl FnOnce() -> Report + Send + 'static,
+) -> Result<Box<dyn FnOnce() -> Report + Send>, String> {
+    let t = std::thread::Builder::new()
+        .name(format!("zk-chaos-{}-{i}", kind.name()))
+        .spawn(work)
+        .map_err(|e| format!("a worker thread: {e}"))?;
+    Ok(Box::new(move || {
+        t.join()
+            .unwrap_or_else(|_| panicked(format!("{} worker", kind.name())))
+    }))
 }
 
 fn panicked(what: String) -> Report {

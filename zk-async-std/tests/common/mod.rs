@@ -1,7 +1,23 @@
 //! What this crate's test binaries share.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use zk_testkit::real::{Ensemble, EnsembleOptions, ZkVersion};
+
+/// The connect string of one standalone ZooKeeper 3.9 shared by the test binary, started on
+/// first use. Panics naming the cause if it cannot start.
+// Not every test binary that shares this module calls it.
+#[allow(dead_code)]
+pub fn zk39_connect_string() -> String {
+    static ZK39: OnceLock<Ensemble> = OnceLock::new();
+    ZK39.get_or_init(|| {
+        Ensemble::start(EnsembleOptions::standalone(ZkVersion::V3_9))
+            .unwrap_or_else(|e| panic!("starting ZooKeeper 3.9: {e}"))
+    })
+    .connect_string()
+}
 
 /// `fut`'s output, or `None` after `limit`: a bound that makes a wait that must end fail its
 /// test instead of hanging it.
