@@ -10,8 +10,8 @@
 //! - `loss_signal_on_suspend`: the server is killed under a holder: `lost()` resolves with
 //!   MaybeLost under the standard policy; after the restart the session (and the lock) is still
 //!   there, `state()` is Held again, and the session-only policy's future has not fired.
-//! - `loss_signal_on_expiry`: the holder's session is taken over and closed by a second client:
-//!   `lost()` resolves with Lost under both policies, the node is gone, a waiter gets the lock.
+//! - `loss_signal_on_expiry`: the holder is cut off and its session taken over and closed by a
+//!   second client (`end_session`): `lost()` resolves with Lost under both policies, the node is gone, a waiter gets the lock.
 //! - `read_write_locks`: readers share, a writer waits for readers ahead of it and readers wait
 //!   for a writer ahead of them.
 //! - `inter_process_mutex`: Curator's layout, re-entrant count, and it excludes a kazoo-layout
@@ -397,9 +397,9 @@ async fn loss_signal_on_expiry(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
     )
     .await??;
 
-    // Take the holder's session over from a second client and close it: the session ends.
-    let id = c.client_id().ok_or("no session")?;
-    end_session(ctx, id, &admin, &node).await?;
+    // Cut the holder off, take its session over from a second client and close it: the
+    // session ends.
+    end_session(ctx, &c, &admin, &node).await?;
 
     let how = ctx.within(WAIT, lost_session).await?;
     check!(how == OwnershipState::Lost, "session-only policy: {how:?}");
@@ -711,8 +711,7 @@ async fn semaphore_limits_holders(ctx: &Ctx, _: &mut Ensemble) -> Outcome {
         a.fencing_token() == ok!(admin.exists(&node).await).map(|s| s.czxid),
         "fencing token is the lease node's czxid"
     );
-    let id = clients[0].client_id().ok_or("no session")?;
-    end_session(ctx, id, &admin, &node).await?;
+    end_session(ctx, &clients[0], &admin, &node).await?;
     let how = ctx.within(WAIT, lost).await?;
     check!(
         how == OwnershipState::Lost && a.state() == OwnershipState::Lost,
@@ -1001,13 +1000,12 @@ async fn leader_latch_loss(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
 
     // End the session from outside: leadership is lost, then regained in a new session.
     let observer = ctx.client().await?;
-    let id = c.client_id().ok_or("no session")?;
-    end_session(ctx, id, &observer, first.node())
+    end_session(ctx, &c, &observer, first.node())
         .await
         .map_err(|e| format!("ending the session: {e}"))?;
-    // The takeover suspends the connection first (MaybeLost), and the client may even win the
-    // session back for a moment before it ends; what must hold: leadership is reported lost,
-    // and the next leadership in a new session is on a new node.
+    // The lost connection says MaybeLost first, and the expiry the client finds when it comes
+    // back says Lost; what must hold: leadership is reported lost, and the next leadership in a
+    // new session is on a new node.
     let mut lost_seen = false;
     let renewed = loop {
         let ev = match next_event(ctx, &mut events).await {
@@ -1227,7 +1225,7 @@ async fn locking_queue_hands_each_entry_once(ctx: &Ctx, _: &mut Ensemble) -> Out
     )
     .await?
     .map_err(|e| format!("sync: {e}"))?;
-    end_session(ctx, c1.client_id().ok_or("no session")?, &admin, &node).await?;
+    end_session(ctx, &c1, &admin, &node).await?;
     check!(
         ctx.within(WAIT, lost).await? == OwnershipState::Lost,
         "loss signal"
@@ -1313,7 +1311,7 @@ async fn set_partitioner_divides_and_redivides(ctx: &Ctx, _: &mut Ensemble) -> O
     // The session ends: Failure.
     let mut states = c1.state_changes();
     let witness = ok!(c1.create(&format!("{base}/w"), "").ephemeral().await);
-    end_session(ctx, c1.client_id().ok_or("no session")?, &admin, &witness).await?;
+    end_session(ctx, &c1, &admin, &witness).await?;
     loop {
         match ctx
             .within(WAIT, std::future::poll_fn(|cx| states.poll_next_unpin(cx)))

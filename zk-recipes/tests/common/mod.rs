@@ -190,16 +190,17 @@ pub async fn join_all<'a, T>(futs: Vec<Pin<Box<dyn Future<Output = T> + 'a>>>) -
     out.into_iter().flatten().collect()
 }
 
-/// Ends the session `id` from outside, as an expiry would look to its client: a second client
-/// resumes it (the server drops the first client's connection) and closes it. The first client
-/// reconnects on its own and may win the session back before the close is sent, so this tries
-/// again until `witness` (an ephemeral node of that session) is gone, seen from `observer`.
-pub async fn end_session(
-    ctx: &Ctx,
-    id: zk_client::SessionId,
-    observer: &Client,
-    witness: &str,
-) -> Outcome {
+/// Ends `victim`'s session from outside, as an expiry looks to its client: the victim is cut
+/// off from the server (its hosts replaced by a port nobody listens on), a second client resumes
+/// the session and closes it, and the victim gets its hosts back, to find the session expired.
+/// The cut comes first because a victim reconnecting while its session is taken over and closed
+/// can land on a connection the server keeps open but no longer answers (pings to a closed
+/// session are dropped), which the victim leaves only at its read timeout: two thirds of its
+/// session timeout, in about half the runs when it raced. The close is tried again until
+/// `witness` (an ephemeral node of that session) is gone, seen from `observer`.
+pub async fn end_session(ctx: &Ctx, victim: &Client, observer: &Client, witness: &str) -> Outcome {
+    let id = victim.client_id().ok_or("the victim has no session")?;
+    ok!(victim.set_hosts("127.0.0.1:1"));
     for _ in 0..20 {
         let thief = ctx
             .builder()
@@ -216,6 +217,7 @@ pub async fn end_session(
         }
         // closeSession deletes the session's ephemerals before it is answered.
         if ok!(observer.exists(witness).await).is_none() {
+            ok!(victim.set_hosts(&ctx.connect));
             return Ok(());
         }
     }
