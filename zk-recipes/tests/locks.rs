@@ -11,7 +11,8 @@
 //!   MaybeLost under the standard policy; after the restart the session (and the lock) is still
 //!   there, `state()` is Held again, and the session-only policy's future has not fired.
 //! - `loss_signal_on_expiry`: the holder is cut off and its session taken over and closed by a
-//!   second client (`end_session`): `lost()` resolves with Lost under both policies, the node is gone, a waiter gets the lock.
+//!   second client (`end_session`): `lost()` resolves with Lost under both policies, the node
+//!   is gone, a waiter gets the lock.
 //! - `read_write_locks`: readers share, a writer waits for readers ahead of it and readers wait
 //!   for a writer ahead of them.
 //! - `inter_process_mutex`: Curator's layout, re-entrant count, and it excludes a kazoo-layout
@@ -1014,11 +1015,11 @@ async fn leader_latch_loss(ctx: &Ctx, ens: &mut Ensemble) -> Outcome {
         };
         match ev {
             LeadershipEvent::Lost(_) => lost_seen = true,
+            // The client was cut off while its session was ended: it cannot win it back.
             LeadershipEvent::Gained(o) if o.session_id() == first.session_id() => {
-                check!(
-                    lost_seen,
-                    "regained in the old session without a loss first"
-                );
+                return Err(format!(
+                    "regained in the old session after it was ended (loss seen: {lost_seen})"
+                ));
             }
             LeadershipEvent::Gained(o) => break o,
         }

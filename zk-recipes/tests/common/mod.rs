@@ -201,30 +201,38 @@ pub async fn join_all<'a, T>(futs: Vec<Pin<Box<dyn Future<Output = T> + 'a>>>) -
 pub async fn end_session(ctx: &Ctx, victim: &Client, observer: &Client, witness: &str) -> Outcome {
     let id = victim.client_id().ok_or("the victim has no session")?;
     ok!(victim.set_hosts("127.0.0.1:1"));
-    for _ in 0..20 {
-        let thief = ctx
-            .builder()
-            .resume(id.clone())
-            .renew_session_after_expiry(false)
-            .close_timeout(Duration::from_secs(5))
-            .connect()
-            .await;
-        match thief {
-            Ok(t) => t.close().await,
-            // Over already.
-            Err(Error::SessionExpired) => {}
-            Err(e) => return Err(format!("resume to end the session: {e}")),
+    let ended = async {
+        for _ in 0..20 {
+            let thief = ctx
+                .builder()
+                .resume(id.clone())
+                .renew_session_after_expiry(false)
+                .close_timeout(Duration::from_secs(5))
+                .connect()
+                .await;
+            match thief {
+                Ok(t) => t.close().await,
+                // Over already.
+                Err(Error::SessionExpired) => {}
+                Err(e) => return Err(format!("resume to end the session: {e}")),
+            }
+            // closeSession deletes the session's ephemerals before it is answered.
+            if ok!(observer.exists(witness).await).is_none() {
+                return Ok(());
+            }
         }
-        // closeSession deletes the session's ephemerals before it is answered.
-        if ok!(observer.exists(witness).await).is_none() {
-            ok!(victim.set_hosts(&ctx.connect));
-            return Ok(());
-        }
+        Err(format!(
+            "the session {:#x} survived 20 attempts to end it",
+            id.id
+        ))
     }
-    Err(format!(
-        "the session {:#x} survived 20 attempts to end it",
-        id.id
-    ))
+    .await;
+    // The hosts come back whatever happened, so a failed scenario's client is not left dialling
+    // a closed port.
+    let restored = victim
+        .set_hosts(&ctx.connect)
+        .map_err(|e| format!("giving the victim its hosts back: {e}"));
+    ended.and(restored)
 }
 
 // ---- the runner ---------------------------------------------------------------------------

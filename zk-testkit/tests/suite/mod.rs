@@ -1389,8 +1389,9 @@ async fn expire(ctx: &Ctx, victim: &Client) -> Outcome {
 /// `[b"", b"fred"]`, not `[b"", b"", b"fred"]`).
 async fn node_watches_skip_unchanged_renewals(ctx: &Ctx) -> Outcome {
     let (other, base) = ctx.fresh("renewal").await?;
-    // A shorter session than the suite's 6 s: the wait for its expiry was most of the suite's
-    // time on every runtime and server.
+    // A shorter session than the suite's 6 s (4 s on the real servers, whose maxSessionTimeout
+    // is 20 ticks of 200 ms): the wait for its expiry, with two quiet windows in a row, was most
+    // of the suite's time on every runtime and server.
     let c = ctx
         .builder()
         .session_timeout(Duration::from_secs(3))
