@@ -1109,7 +1109,7 @@ impl Inner {
     /// `write_out` from a caller's thread: no task waits on the socket here, so what it cannot
     /// take is left for the driver (the caller wakes it).
     fn write_out_now(&mut self) -> WriteState {
-        self.write_out(&mut Context::from_waker(Waker::noop()))
+        self.write_out(&mut Context::from_waker(crate::runtime::unwaited()))
     }
 
     fn wake_driver(&mut self) {

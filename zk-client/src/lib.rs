@@ -80,7 +80,7 @@ pub use four_letter::four_letter_word_on as four_letter_word;
 pub use kerberos::KerberosConfig;
 pub use ops::{ReadOp, ReadResult};
 pub use reply::OpFuture;
-pub use runtime::{BoxFuture, Runtime, Timer, Transport};
+pub use runtime::{unwaited, BoxFuture, Runtime, Timer, Transport};
 pub use tls::TlsConfig;
 pub use txn::{OpResult, Transaction};
 pub use watch::{

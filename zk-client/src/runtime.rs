@@ -13,7 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A boxed, sendable future, as the runtime trait passes them.
@@ -79,9 +79,10 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// the last (connect timeout, first ping, close timeout); those later than the window's end
     /// move nothing in the window, an earlier one still moves the timer. A session that lives
     /// longer pays one wake-up at the window's end, and from then on its timer is armed at its
-    /// deadlines. `None` (the default): no window. zk-blocking answers one second; tokio keeps
-    /// `None` (its timer wheel moves timers for free), and so do async-std and smol (measured:
-    /// there it added context switches, BENCHMARKS.md, stop 28).
+    /// deadlines. `None` (the default): no window. zk-blocking answers one second where its
+    /// timer is on async-io (off Linux and Android; on those its driver's own `poll(2)` moves a
+    /// deadline for free); tokio keeps `None` (its timer wheel moves timers for free), and so do
+    /// async-std and smol (measured: there it added context switches, BENCHMARKS.md, stop 28).
     fn timer_start_window(&self) -> Option<Duration> {
         None
     }
@@ -121,6 +122,18 @@ pub trait Transport: Send + Unpin + 'static {
         None
     }
 }
+
+/// The waker the client polls a [`Transport`] with when nobody waits for the outcome: a caller
+/// that writes its own request leaves what the socket cannot take to the driver (and wakes it).
+/// It wakes nothing. A transport that arranges wake-ups at some cost may recognize it
+/// (`cx.waker().will_wake(zk_client::unwaited())`) and arrange none; one that does not loses
+/// nothing. Always the same waker (one `static`), so the comparison holds across crates, which
+/// a comparison with `Waker::noop()` does not (each crate may have its own copy of it).
+pub fn unwaited() -> &'static Waker {
+    UNWAITED
+}
+
+static UNWAITED: &Waker = Waker::noop();
 
 /// A one-shot timer that can be moved to another deadline.
 pub trait Timer: Send + Unpin + 'static {
