@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use zk_client::BoxFuture;
+use zk_client::{BoxFuture, Runtime as _};
+
+use crate::runtime::ThreadRuntime;
 
 /// The process's driver threads.
 pub(crate) static DRIVER_THREADS: DriverThreads = DriverThreads::new(Duration::from_secs(1));
@@ -78,12 +80,10 @@ impl DriverThreads {
             .map(drop)
     }
 
-    /// A driver thread's life: runs drivers until none comes for `spare_for`. It waits for the
-    /// next one inside async-io's `block_on`, as it runs them, so (while no other thread waits
-    /// in `block_on`) it keeps async-io's reactor between sessions instead of handing it to
-    /// async-io's own thread and taking it back.
+    /// A driver thread's life: runs drivers until none comes for `spare_for`, in zk-blocking's
+    /// `block_on` (`wait.rs`), whose `poll(2)` waits for the driver's socket and timer too.
     fn serve(&'static self, first: BoxFuture<()>) {
-        async_io::block_on(async move {
+        crate::wait::block_on(async move {
             let mut driver = first;
             loop {
                 driver.await;
@@ -103,8 +103,10 @@ impl DriverThreads {
                         }
                     }
                 });
+                let rt = ThreadRuntime;
+                let mut timer = rt.timer(rt.now() + self.spare_for);
                 let gave_up = async {
-                    async_io::Timer::after(self.spare_for).await;
+                    poll_fn(|cx| timer.poll_fire(cx)).await;
                     None
                 };
                 driver = match futures_lite::future::or(handed, gave_up).await {

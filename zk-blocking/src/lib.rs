@@ -72,8 +72,15 @@
 mod callbacks;
 mod client;
 mod driver_threads;
+// The runtime's own socket and timer. Linux and Android only: elsewhere async-io's (zk-async-std's)
+// set the socket options those systems need (SO_NOSIGPIPE), and nobody here can test them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod local_io;
 mod ops;
 mod pending;
+#[cfg(unix)]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+mod reactor;
 pub mod recipes;
 mod recipes_coord;
 mod runtime;

@@ -1,7 +1,8 @@
 //! The runtime under the blocking client: the driver on a thread of its own (`zk-driver`, see
-//! `driver_threads`) running `async_io::block_on` (so that thread also runs async-io's reactor),
-//! zk-async-std's async-io TCP stream and timer, and callers parked on their own thread until
-//! woken. Nothing here is public: the API names no runtime.
+//! `driver_threads`) running zk-blocking's `block_on` (`wait.rs`), a TCP stream and a timer that
+//! the thread polling them waits for in that `block_on`'s `poll(2)` (`local_io`, on Linux and
+//! Android; on async-io when polled under another executor, and on other systems), and callers
+//! waiting on their own thread until woken.
 
 use std::future::Future;
 use std::io;
@@ -9,14 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use zk_async_std::AsyncIoTimer;
 use zk_client::{BoxFuture, Runtime, Timer, Transport};
 
 use crate::driver_threads::DRIVER_THREADS;
 
 /// The blocking client's runtime, for zk-client's async API too: each session's driver runs on
-/// a thread of its own (`zk-driver`), sockets and timers on async-io's reactor, so its futures
-/// can be awaited with any executor or with a plain `block_on`. A `zk-driver` thread whose task
+/// a thread of its own (`zk-driver`); its sockets and timers are waited for by the thread that
+/// polls them when that thread runs zk-blocking's own wait (the driver's, a blocking call's),
+/// and on async-io's reactor otherwise, so its futures can be awaited with any executor or with
+/// a plain `block_on`. A `zk-driver` thread whose task
 /// ended waits up to a second for the next task the runtime spawns (another session's driver,
 /// a tracker or recipe task) before it exits.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,14 +34,19 @@ impl ThreadRuntime {
 impl Runtime for ThreadRuntime {
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn Transport>>> {
         Box::pin(async move {
-            zk_async_std::connect_tcp(host, port)
-                .await
-                .map(|t| Box::new(t) as Box<dyn Transport>)
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let tcp = crate::local_io::connect(host, port).await;
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let tcp = zk_async_std::connect_tcp(host, port).await;
+            tcp.map(|t| Box::new(t) as Box<dyn Transport>)
         })
     }
 
     fn timer(&self, deadline: Instant) -> Box<dyn Timer> {
-        Box::new(AsyncIoTimer::at(deadline))
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return Box::new(crate::local_io::LocalTimer::at(deadline));
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        return Box::new(zk_async_std::AsyncIoTimer::at(deadline));
     }
 
     /// On a `zk-driver` thread of the task's own, which may have run a task that ended
@@ -59,10 +66,13 @@ impl Runtime for ThreadRuntime {
         true
     }
 
-    /// A second: the driver's timer is on async-io, whose reactor wakes for every timer armed
-    /// or moved. Shorter than the close timeout (2 s) and, with the default session timeout,
-    /// than the first ping and the connect timeout, so a session opened and closed within it
-    /// arms its timer once instead of three times (BENCHMARKS.md, stop 28).
+    /// Where the driver's timer is on async-io (every system but Linux and Android; its reactor
+    /// wakes for every timer armed or moved) a second: shorter than the close timeout (2 s) and,
+    /// with the default session timeout, than the first ping and the connect timeout, so a
+    /// session opened and closed within it arms its timer once instead of three times
+    /// (BENCHMARKS.md, stop 28). On Linux and Android none: there the timer is waited for in the
+    /// driver thread's own `poll(2)`, where a deadline moved costs nothing.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn timer_start_window(&self) -> Option<Duration> {
         Some(Duration::from_secs(1))
     }
@@ -73,9 +83,8 @@ impl Runtime for ThreadRuntime {
 ///
 /// Not `async_io::block_on`: a caller that waits in async-io's reactor competes with the session's
 /// `zk-driver` thread for it, and async-io wakes its fallback thread at the end of every
-/// `block_on`, so each reply cost extra thread hand-offs (BENCHMARKS.md). The reactor stays with
-/// the driver thread (or, with no session running, with async-io's own thread), which also fires
-/// the caller's timers.
+/// `block_on`, so each reply cost extra thread hand-offs (BENCHMARKS.md). The timers and sockets
+/// the future waits for are waited for in the same `poll(2)` (`reactor.rs`).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     crate::wait::block_on(fut)
 }
@@ -86,8 +95,14 @@ pub(crate) fn block_on_timeout<F: Future + Unpin>(
     fut: &mut F,
     timeout: Duration,
 ) -> Option<F::Output> {
+    let rt = ThreadRuntime;
+    // A timeout past the clock's range is no timeout.
+    let Some(deadline) = rt.now().checked_add(timeout) else {
+        return Some(block_on(fut));
+    };
+    let mut timer = rt.timer(deadline);
     block_on(futures_lite::future::or(async { Some(fut.await) }, async {
-        async_io::Timer::after(timeout).await;
+        std::future::poll_fn(|cx| timer.poll_fire(cx)).await;
         None
     }))
 }
@@ -202,5 +217,16 @@ impl Drop for Listeners {
         for (_, s) in self.live() {
             s.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_past_the_clock_s_range_is_no_timeout() {
+        let mut ready = std::future::ready(7);
+        assert_eq!(block_on_timeout(&mut ready, Duration::MAX), Some(7));
     }
 }
