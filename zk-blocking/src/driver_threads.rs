@@ -9,11 +9,11 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use zk_client::{BoxFuture, Runtime as _};
+use zk_client::BoxFuture;
 
-use crate::runtime::ThreadRuntime;
+use crate::runtime::sleep_until;
 
 /// The process's driver threads.
 pub(crate) static DRIVER_THREADS: DriverThreads = DriverThreads::new(Duration::from_secs(1));
@@ -103,10 +103,8 @@ impl DriverThreads {
                         }
                     }
                 });
-                let rt = ThreadRuntime;
-                let mut timer = rt.timer(rt.now() + self.spare_for);
                 let gave_up = async {
-                    poll_fn(|cx| timer.poll_fire(cx)).await;
+                    sleep_until(Instant::now() + self.spare_for).await;
                     None
                 };
                 driver = match futures_lite::future::or(handed, gave_up).await {

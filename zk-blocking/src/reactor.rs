@@ -105,45 +105,36 @@ impl Source {
     /// zk-blocking's `block_on`, or runs another executor inside it), or the thread has no
     /// wake-up channel: the caller must wait some other way.
     pub(crate) fn register(self: &Arc<Self>, dir: Dir, waker: &Waker) -> bool {
-        let Some(waiter) = current_waiter(waker) else {
-            return false;
-        };
-        {
-            let mut g = self.lock();
+        self.register_with(waker, |interests, waiter| {
             let slot = match dir {
-                Dir::Read => &mut g.read,
-                Dir::Write => &mut g.write,
+                Dir::Read => &mut interests.read,
+                Dir::Write => &mut interests.write,
             };
-            set(slot, &waiter, waker);
-        }
-        waiter.sources.list(self);
-        true
+            set(slot, waiter, waker);
+        })
     }
 
     /// Has `waker` woken at `deadline` by the wait of the calling thread; false as for
     /// [`register`](Self::register).
     pub(crate) fn register_deadline(self: &Arc<Self>, deadline: Instant, waker: &Waker) -> bool {
+        self.register_with(waker, |interests, waiter| {
+            let mut interest = interests.deadline.take().map(|(_, i)| i);
+            set(&mut interest, waiter, waker);
+            interests.deadline = interest.map(|i| (deadline, i));
+        })
+    }
+
+    /// Lets `edit` set an interest of the calling thread's waiter for `waker` and lists the
+    /// source with that waiter; false (nothing edited) as for [`register`](Self::register).
+    fn register_with(
+        self: &Arc<Self>,
+        waker: &Waker,
+        edit: impl FnOnce(&mut Interests, &Arc<Waiter>),
+    ) -> bool {
         let Some(waiter) = current_waiter(waker) else {
             return false;
         };
-        {
-            let mut g = self.lock();
-            match &mut g.deadline {
-                Some((at, i)) if i.is_of(&waiter) => {
-                    *at = deadline;
-                    i.waker.clone_from(waker);
-                }
-                slot => {
-                    *slot = Some((
-                        deadline,
-                        Interest {
-                            waiter: Arc::clone(&waiter),
-                            waker: waker.clone(),
-                        },
-                    ))
-                }
-            }
-        }
+        edit(&mut self.lock(), &waiter);
         waiter.sources.list(self);
         true
     }

@@ -100,11 +100,16 @@ pub(crate) fn block_on_timeout<F: Future + Unpin>(
     let Some(deadline) = rt.now().checked_add(timeout) else {
         return Some(block_on(fut));
     };
-    let mut timer = rt.timer(deadline);
     block_on(futures_lite::future::or(async { Some(fut.await) }, async {
-        std::future::poll_fn(|cx| timer.poll_fire(cx)).await;
+        sleep_until(deadline).await;
         None
     }))
+}
+
+/// Sleeps until `deadline` on the runtime's timer.
+pub(crate) async fn sleep_until(deadline: Instant) {
+    let mut timer = ThreadRuntime.timer(deadline);
+    std::future::poll_fn(|cx| timer.poll_fire(cx)).await
 }
 
 /// Tells a callback thread to stop, or to look at its stream again (after `restart()`).
