@@ -116,8 +116,9 @@ impl Client {
     }
 
     /// The names of a node's children, in no defined order (kazoo's `get_children`), as
-    /// [`ChildNames`]: one string for all of them, so a node with 50,000 children costs two
-    /// allocations, not 50,000 (`.to_vec()` gives `Vec<String>`). `.with_stat()` adds the node's
+    /// [`ChildNames`]: no string per name, so a node with 50,000 children costs one allocation
+    /// (their end offsets; the names are read in place from the reply), not 50,000 (`.to_vec()`
+    /// gives `Vec<String>`). `.with_stat()` adds the node's
     /// Stat; `.watch()` arms a one-shot child watch.
     ///
     /// Errors with NoNode, NoAuth, InvalidPath and the session's errors.

@@ -17,17 +17,40 @@ use super::DecodeError;
 #[derive(Debug, Clone)]
 pub struct Reader {
     buf: Bytes,
+    /// The length of the whole payload this reader started with.
+    frame_len: usize,
 }
 
 impl Reader {
     /// Wraps a frame payload (without its length prefix).
     pub fn new(buf: Bytes) -> Self {
-        Reader { buf }
+        Reader {
+            frame_len: buf.len(),
+            buf,
+        }
     }
 
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The length of the whole payload, read or not: what a slice of it keeps alive.
+    pub(crate) fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// The bytes not yet read, without reading them.
+    pub(crate) fn unread(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads the next `n` bytes as a slice of the frame, without copying.
+    ///
+    /// Errors with [`DecodeError::Truncated`] when fewer remain.
+    pub(crate) fn take(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        self.need(n)?;
+        Ok(self.buf.split_to(n))
     }
 
     /// Ensures `n` more bytes are available.
