@@ -141,22 +141,39 @@ pub struct Ctx {
     pub watches: Watches,
 }
 
+/// How long one attempt at one server (TCP, TLS, handshake) may take: the client's default
+/// (session timeout / servers, as the Java client and kazoo), but never more than the connect
+/// timeout, "how long to wait for a server". A command that holds a lock for long (`zk lock -timeout
+/// 60000`) otherwise waits the whole session timeout on a server that accepts the connection and
+/// never answers the handshake (a restarting server did once), and its session expires before it
+/// tries again; capped, it tries again within the session.
+fn host_connect_timeout(opts: &GlobalOpts, hosts: usize) -> Duration {
+    let share = opts.session_timeout / u32::try_from(hosts).unwrap_or(u32::MAX);
+    share
+        .min(opts.connect_timeout)
+        .max(Duration::from_millis(1))
+}
+
 /// Connects to `server` with the global options and waits for the session.
 ///
 /// Errors with a usage error for a malformed server list, `Unreachable` when no server answered
 /// within the connect timeout, and the client's error otherwise (AuthFailed, ...).
 pub async fn connect(opts: &GlobalOpts, server: &str) -> Result<Client, CliError> {
-    if let Err(e) = zk_core::ConnectString::parse(server) {
-        return Err(CliError::usage(
-            format!("bad server list {server:?}: {e}"),
-            MAIN_USAGE,
-        ));
-    }
+    let hosts = match zk_core::ConnectString::parse(server) {
+        Ok(parsed) => parsed.hosts.len().max(1),
+        Err(e) => {
+            return Err(CliError::usage(
+                format!("bad server list {server:?}: {e}"),
+                MAIN_USAGE,
+            ))
+        }
+    };
     let security = opts.security.resolve()?;
     let mut builder = zk_tokio::ClientBuilder::new(TokioRuntime::default().shared(), server)
         .session_timeout(opts.session_timeout)
         .read_only(opts.read_only)
         .connect_timeout(opts.connect_timeout)
+        .host_connect_timeout(host_connect_timeout(opts, hosts))
         .request_timeout(REQUEST_TIMEOUT);
     if let Some(tls) = security.tls {
         builder = builder.tls(tls);

@@ -213,7 +213,9 @@ pub fn help_text() -> String {
         "  -r                      accept a read-only server".into(),
         "  --json                  print JSON: one object per result or event; errors as {\"error\": ...}"
             .into(),
-        "  --connect-timeout SECS  how long to wait for a server (default 5)".into(),
+        "  --connect-timeout SECS  how long to wait for a server; also the most one attempt at one"
+            .into(),
+        "                          server may take, after a disconnect too (default 5)".into(),
         "  -client-configuration FILE  zkCli's client properties: zookeeper.client.secure,".into(),
         "                          zookeeper.ssl.{trustStore,keyStore}.{location,type,password,"
             .into(),

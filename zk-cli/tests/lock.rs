@@ -428,6 +428,133 @@ fn losing_the_server_stops_the_command() {
     assert_eq!(log(&dir), ["started", "TERM"]);
 }
 
+/// A server that accepts the connection and never answers the handshake (a restarting 3.8
+/// server did that once in CI) costs each attempt at most `--connect-timeout`, not the session
+/// timeout: the session survives two such attempts and the command runs to its end. With one
+/// attempt allowed the whole session timeout, the second would end after the session did.
+#[test]
+fn an_unanswered_handshake_is_given_up_within_the_session() {
+    let mut opts = EnsembleOptions::standalone(ZkVersion::V3_8);
+    opts.max_session_timeout_ms = Some(120_000);
+    let ens = Ensemble::start(opts)
+        .unwrap_or_else(|e| panic!("starting ZooKeeper 3.8 (run scripts/setup-zookeeper): {e}"));
+    let proxy = StallingProxy::start(&ens.connect_string());
+    let trap = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
+    let dir = scratch("stall");
+    let mut args = vec![
+        "-timeout",
+        "12000",
+        "--connect-timeout",
+        "2",
+        "lock",
+        "/cli_lock_stall",
+        "--on-suspend=wait",
+        "--",
+    ];
+    args.extend(sh(trap, &dir));
+    let bg = background_logged(&proxy.connect_string(), &args);
+    wait_until("the command to start", || log(&dir) == ["started"]);
+    proxy.cut_and_stall(2);
+    wait_until("two attempts to go unanswered", || proxy.stalled() == 2);
+    // The client's log says how the suspension ended: connected again, or the session lost
+    // (the lines before the suspension tell of the first connection).
+    let mut seen = Vec::new();
+    let mut suspended = false;
+    let ended = loop {
+        let line = bg.err.recv_timeout(WAIT).unwrap_or_else(|_| {
+            panic!("no end to the suspension in zk's log:\n{}", seen.join("\n"))
+        });
+        let end = [
+            "state=Suspended",
+            "state=Connected",
+            "state=Lost",
+            "state=Expired",
+        ]
+        .into_iter()
+        .find(|state| line.contains(state));
+        seen.push(line);
+        match end {
+            Some("state=Suspended") => suspended = true,
+            Some(state) if suspended => break state,
+            _ => {}
+        }
+    };
+    assert_eq!(ended, "state=Connected", "zk's log:\n{}", seen.join("\n"));
+    touch(&dir, "go");
+    let (code, err) = bg.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(log(&dir), ["started", "done"]);
+}
+
+/// A TCP forwarder to one server that can cut every connection and then accept the next ones
+/// without forwarding a byte either way: a server that takes the connection and never answers.
+struct StallingProxy {
+    port: u16,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// Both ends of every forwarded connection, to cut.
+    forwarded: Vec<std::net::TcpStream>,
+    /// How many of the next connections to hold unanswered.
+    stall_next: usize,
+    /// The connections held so far, kept open.
+    stalled: Vec<std::net::TcpStream>,
+}
+
+impl StallingProxy {
+    fn start(upstream: &str) -> StallingProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState::default()));
+        let (upstream, st) = (upstream.to_owned(), state.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let mut s = st.lock().expect("proxy state");
+                if s.stall_next > 0 {
+                    s.stall_next -= 1;
+                    s.stalled.push(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                        continue;
+                    };
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                s.forwarded.extend([client, server]);
+            }
+        });
+        StallingProxy { port, state }
+    }
+
+    fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts every forwarded connection and holds the next `n` unanswered.
+    fn cut_and_stall(&self, n: usize) {
+        let mut s = self.state.lock().expect("proxy state");
+        s.stall_next = n;
+        for conn in s.forwarded.drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// How many connections are held unanswered.
+    fn stalled(&self) -> usize {
+        self.state.lock().expect("proxy state").stalled.len()
+    }
+}
+
 // ---- kazoo ------------------------------------------------------------------------------------
 
 /// Holds a kazoo Lock on argv[2]; reads commands on stdin: `contenders`, `try` (a non-blocking
