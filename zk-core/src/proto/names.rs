@@ -17,8 +17,8 @@
 //! other large results gets the copy), every byte of every length prefix to be ASCII (names
 //! shorter than 128 bytes, or of 256 to 383, ...: `ChildNames::slice_frame` says why), and
 //! the whole to be UTF-8 (Java's CESU-8 gets the copy, transcoded). A large frame has an
-//! allocation of its own (`FrameDecoder`), so such a list keeps at most its frame and 64 KiB
-//! after it alive: about three times its own size at most.
+//! allocation of its own (`FrameDecoder`), at most twice its size, so such a list keeps at most
+//! about four times its own size alive, and usually about its own.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -43,8 +43,8 @@ const SLICE_MIN: usize = 64 * 1024;
 ///
 /// A list of 64 KiB or more on the wire shares the reply's buffer instead of copying the names
 /// out of it (a clone then copies only the end offsets, 4 bytes per name); it keeps at most about
-/// three times its own size of that buffer alive. Smaller lists, and large ones in much larger
-/// replies, hold a copy of their names.
+/// four times its own size of that buffer alive, usually about its own. Smaller lists, and large
+/// ones in much larger replies, hold a copy of their names.
 #[derive(Clone, Default)]
 pub struct ChildNames {
     /// The text every name is a slice of.
