@@ -2,8 +2,10 @@
 //!
 //! [`FrameDecoder`] accepts the byte stream in whatever pieces the socket hands over (half a length
 //! prefix, three frames at once) and yields whole frames as [`Bytes`] split off its buffer, so a
-//! payload is never copied after it arrives. [`encode_frame`] writes one frame, length included,
-//! into a caller's buffer and refuses frames above a limit before any byte is sent.
+//! payload is copied once, from the read into the buffer, and never again (a frame of 64 KiB or
+//! more moves the part that arrived before its length was known, at most one read, into an
+//! allocation of its own). [`encode_frame`] writes one frame, length included, into a caller's
+//! buffer and refuses frames above a limit before any byte is sent.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -69,6 +71,11 @@ impl FrameDecoder {
     }
 
     /// Appends bytes read from the stream.
+    ///
+    /// Call [`next_frame`](Self::next_frame) until it returns `None` after each read, and read at
+    /// most 64 KiB at a time (as the client does): the shared buffer then never holds more than
+    /// a read, so no frame sliced from it keeps more alive. A whole stream handed over at once is
+    /// decoded correctly, but its small frames share one allocation the size of the stream.
     pub fn extend(&mut self, data: &[u8]) {
         let rest = match &mut self.large {
             Some(large) => {
@@ -155,10 +162,12 @@ impl FrameDecoder {
             .take()
             // With no room of its own left, `try_reclaim` takes the allocation back only if
             // nothing else refers to it; with room, it would hand that room out while a frame
-            // before it may still be alive.
+            // before it may still be alive. Also, it then moves the handle back to the start of
+            // the allocation, so `capacity()` below is the whole allocation's size, not what is
+            // left of it.
             .filter(|spare| spare.capacity() == 0)
             .and_then(|mut spare| {
-                let fits = spare.try_reclaim(whole) && spare.capacity() <= 2 * whole;
+                let fits = spare.try_reclaim(whole) && spare.capacity() <= whole.saturating_mul(2);
                 fits.then_some(spare)
             })
             .unwrap_or_else(|| BytesMut::with_capacity(whole))
@@ -327,6 +336,8 @@ mod tests {
                 }
             };
             let mut at = 0;
+            // Where the frame not yet handed out starts in `stream`.
+            let mut next_start = 0;
             let mut cut = cuts.iter().cycle();
             while at < stream.len() {
                 let n = if all_at_once { stream.len() } else { *cut.next().unwrap_or(&1) };
@@ -334,8 +345,14 @@ mod tests {
                 d.extend(&stream[at..end]);
                 at = end;
                 while let Some(f) = d.next_frame().expect("frames") {
+                    next_start += 4 + f.len();
                     check(f, &mut held);
                 }
+                // What is buffered is exactly what arrived after the last frame handed out, and
+                // its first four bytes are the next frame's length.
+                proptest::prop_assert_eq!(d.buffered(), at - next_start);
+                let prefix = stream.get(next_start..next_start + 4).filter(|_| at >= next_start + 4);
+                proptest::prop_assert_eq!(d.peek_prefix().map(Vec::from), prefix.map(Vec::from));
             }
             proptest::prop_assert_eq!(seen, sizes.len());
             proptest::prop_assert_eq!(d.buffered(), 0);
