@@ -185,6 +185,13 @@ fn run() -> Result<()> {
             frames.push((format!("stream-{from}"), stream));
         }
     }
+    // The large-frame path (byte 1's top bit lifts the limit to DEFAULT_MAX_FRAME): a small
+    // frame, then one declaring 100,000 bytes whose first 2,000 arrive in pieces of 200.
+    let mut large = vec![0, 0x80 | 1, 200];
+    large.extend_from_slice(&[0, 0, 0, 3, b'a', b'b', b'c']);
+    large.extend_from_slice(&100_000i32.to_be_bytes());
+    large.resize(large.len() + 2_000, 7);
+    frames.push(("large-partial".to_owned(), large));
 
     let corpus = fuzz.join("corpus");
     write(&corpus.join("request_decoder"), "golden", &requests)?;

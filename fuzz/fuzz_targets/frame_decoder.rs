@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! byte 0          max frame = byte * 16 (0 ..= 4080), small so that TooLarge is reached often
-//! byte 1          n = byte % 16 piece sizes follow (0 means: the whole stream in one piece)
+//! byte 1          n = byte % 16 piece sizes follow (0 means: the whole stream in one piece);
+//!                 its top bit set: max frame = DEFAULT_MAX_FRAME instead, so a prefix can
+//!                 declare a frame of 64 KiB or more, which the decoder assembles in an
+//!                 allocation of its own (inputs are too short to finish one; the unit and
+//!                 property tests in frame.rs finish them)
 //! n bytes         piece sizes, used in turn; a size of 0 feeds an empty piece, then one byte
 //! rest            the stream
 //! ```
@@ -17,7 +21,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zk_core::proto::{FrameDecoder, FrameError};
+use zk_core::proto::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME};
 
 /// What the stream holds: its whole frames (as offset, length of payload) and how it ends.
 fn reference(stream: &[u8], max: usize) -> (Vec<(usize, usize)>, Option<FrameError>) {
@@ -48,9 +52,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((&n, rest)) = rest.split_first() else {
         return;
     };
+    let large = n & 0x80 != 0;
     let n = usize::from(n % 16).min(rest.len());
     let (sizes, stream) = rest.split_at(n);
-    let max = usize::from(max_byte) * 16;
+    let max = if large {
+        DEFAULT_MAX_FRAME
+    } else {
+        usize::from(max_byte) * 16
+    };
     let (expected, expected_err) = reference(stream, max);
 
     let mut d = FrameDecoder::new(max);
