@@ -75,31 +75,34 @@ impl LocalTcp {
             ready!(self.poll_ready(Dir::Write, cx))?;
         }
     }
-}
 
-impl Transport for LocalTcp {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    /// Runs `io` on the socket until it does not block (or is not interrupted), waiting for
+    /// readiness in `dir` between tries.
+    fn poll_io(
+        &mut self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut io: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         loop {
-            match (&*self.stream).read(buf) {
+            match io(&self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.poll_ready(Dir::Read, cx))?
+                    ready!(self.poll_ready(dir, cx))?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return Poll::Ready(r),
             }
         }
     }
+}
+
+impl Transport for LocalTcp {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.poll_io(Dir::Read, cx, |mut s| s.read(buf))
+    }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        loop {
-            match (&*self.stream).write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.poll_ready(Dir::Write, cx))?
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return Poll::Ready(r),
-            }
-        }
+        self.poll_io(Dir::Write, cx, |mut s| s.write(buf))
     }
 
     fn peer_addr(&self) -> Option<SocketAddr> {
