@@ -147,24 +147,20 @@ impl ChildNames {
     /// If the names would total more than 4 GiB (`u32::MAX` bytes), which the compact offsets
     /// cannot address. No reply holds that much (a frame's length is an `i32`).
     pub fn push(&mut self, name: &str) {
-        // Checked before anything changes, so a caught panic leaves the list as it was. The
-        // packed text is never longer than the current one.
-        let end = End::try_from(self.text.as_str().len() + name.len())
-            .expect("ChildNames holds at most u32::MAX bytes of names");
-        let (mut text, end) = match std::mem::take(&mut self.text) {
-            Text::Packed(text) => (text, end),
-            // A list sliced from its frame is packed into its own text once, on the first push.
-            Text::Frame(frame) => {
-                let (text, ends) = pack(&frame, &self.ends, name.len());
-                self.ends = ends;
-                // Within the frame's length, checked above.
-                let end = (text.len() + name.len()) as End;
-                (text, end)
+        // A list sliced from its frame is packed into its own text once, on the first push.
+        if let Text::Frame(_) = self.text {
+            *self = self.iter().collect();
+        }
+        match &mut self.text {
+            Text::Packed(text) => {
+                // Checked before anything changes, so a caught panic leaves the list whole.
+                let end = End::try_from(text.len() + name.len())
+                    .expect("ChildNames holds at most u32::MAX bytes of names");
+                text.push_str(name);
+                self.ends.push(end);
             }
-        };
-        text.push_str(name);
-        self.ends.push(end);
-        self.text = Text::Packed(text);
+            Text::Frame(_) => {} // packed above
+        }
     }
 
     /// Decodes a non-null `vector<ustring>`, accepting Java's CESU-8 as [`Reader::read_string`]
@@ -237,8 +233,10 @@ impl ChildNames {
     /// in the middle of a character.
     fn slice_frame(r: &mut Reader, n: usize) -> Option<ChildNames> {
         let unread = r.unread();
-        // The list is at most what is unread, so these rule it out before any walk.
-        if unread.len() < SLICE_MIN || unread.len() * 2 < r.frame_len() {
+        let worth_slicing =
+            |list_len: usize| list_len >= SLICE_MIN && list_len * 2 >= r.frame_len();
+        // The list is at most what is unread, so this rules it out before any walk.
+        if !worth_slicing(unread.len()) {
             return None;
         }
         let mut ends = Vec::with_capacity(n);
@@ -259,7 +257,7 @@ impl ChildNames {
             ends.push(End::try_from(end - 4).ok()?);
             at = end;
         }
-        if at < SLICE_MIN || at * 2 < r.frame_len() {
+        if !worth_slicing(at) {
             return None;
         }
         let mut rest = r.clone();
@@ -287,28 +285,6 @@ impl ChildNames {
 /// buffer can hold (a frame's length is an `i32`).
 fn end_offset(len: usize, field: &'static str) -> Result<End, DecodeError> {
     End::try_from(len).map_err(|_| DecodeError::TooManyNameBytes(field))
-}
-
-/// The names of a [`Text::Frame`] with `ends`, packed back to back, with their new ends; the
-/// text has room for `extra` more bytes, the ends for one more name.
-fn pack(frame: &str, ends: &[End], extra: usize) -> (String, Vec<End>) {
-    let gaps = FRAME_GAP * ends.len().saturating_sub(1);
-    let mut text = String::with_capacity(frame.len().saturating_sub(gaps) + extra);
-    let mut packed = Vec::with_capacity(ends.len() + 1);
-    let mut start = 0;
-    for &end in ends {
-        // `slice_frame` checked every name is a whole string of `frame`.
-        let name = frame.get(start..end as usize);
-        debug_assert!(
-            name.is_some(),
-            "a name of a frame slice is not a whole string"
-        );
-        text.push_str(name.unwrap_or_default());
-        // Packed names are shorter than the frame slice they came from, whose ends fit.
-        packed.push(text.len() as End);
-        start = end as usize + FRAME_GAP;
-    }
-    (text, packed)
 }
 
 impl PartialEq for ChildNames {
