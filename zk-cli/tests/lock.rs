@@ -39,6 +39,16 @@ fn server() -> &'static str {
         .1
 }
 
+/// A standalone ZooKeeper 3.8 of a test's own, which grants sessions of up to two minutes (the
+/// shared one's limit is 4 s), so that a session outlives a server restart or a stalled
+/// reconnect.
+fn server_of_long_sessions() -> Ensemble {
+    let mut opts = EnsembleOptions::standalone(ZkVersion::V3_8);
+    opts.max_session_timeout_ms = Some(120_000);
+    Ensemble::start(opts)
+        .unwrap_or_else(|e| panic!("starting ZooKeeper 3.8 (run scripts/setup-zookeeper): {e}"))
+}
+
 /// `zk -server SERVER args...`, not yet started.
 fn zk_at(server: &str, args: &[&str]) -> Command {
     let mut c = Command::new(ZK);
@@ -349,11 +359,7 @@ fn signals_to_zk_reach_the_command_and_the_lock_is_released() {
 
 #[test]
 fn losing_the_server_stops_the_command() {
-    let mut opts = EnsembleOptions::standalone(ZkVersion::V3_8);
-    // Sessions outlive a server restart (used by the --on-suspend=wait half).
-    opts.max_session_timeout_ms = Some(120_000);
-    let mut ens = Ensemble::start(opts)
-        .unwrap_or_else(|e| panic!("starting ZooKeeper 3.8 (run scripts/setup-zookeeper): {e}"));
+    let mut ens = server_of_long_sessions();
     let s = ens.connect_string();
     let trap = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
 
@@ -434,10 +440,7 @@ fn losing_the_server_stops_the_command() {
 /// attempt allowed the whole session timeout, the second would end after the session did.
 #[test]
 fn an_unanswered_handshake_is_given_up_within_the_session() {
-    let mut opts = EnsembleOptions::standalone(ZkVersion::V3_8);
-    opts.max_session_timeout_ms = Some(120_000);
-    let ens = Ensemble::start(opts)
-        .unwrap_or_else(|e| panic!("starting ZooKeeper 3.8 (run scripts/setup-zookeeper): {e}"));
+    let ens = server_of_long_sessions();
     let proxy = StallingProxy::start(&ens.connect_string());
     let trap = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
     let dir = scratch("stall");
