@@ -211,6 +211,10 @@ fn sh<'a>(script: &'a str, dir: &'a Path) -> Vec<&'a str> {
 /// Appends `$2-start`, waits for the file `go-$2`, appends `$2-end`.
 const HOLD: &str = r#"cd "$1"; echo "$2-start" >> log; while [ ! -e "go-$2" ]; do sleep 0.05; done; echo "$2-end" >> log"#;
 
+/// Appends `started`, waits for the file `go` and appends `done`; on SIGTERM appends `TERM` and
+/// exits 0.
+const GO_OR_TERM: &str = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
+
 fn hold_args<'a>(path: &'a str, flags: &[&'a str], dir: &'a Path, name: &'a str) -> Vec<&'a str> {
     let mut a = vec!["lock", path];
     a.extend_from_slice(flags);
@@ -361,7 +365,7 @@ fn signals_to_zk_reach_the_command_and_the_lock_is_released() {
 fn losing_the_server_stops_the_command() {
     let mut ens = server_of_long_sessions();
     let s = ens.connect_string();
-    let trap = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
+    let trap = GO_OR_TERM;
 
     // --on-suspend=wait: a server restart within the session does not stop the command.
     let dir = scratch("loss-wait");
@@ -442,7 +446,7 @@ fn losing_the_server_stops_the_command() {
 fn an_unanswered_handshake_is_given_up_within_the_session() {
     let ens = server_of_long_sessions();
     let proxy = StallingProxy::start(&ens.connect_string());
-    let trap = r#"cd "$1"; trap 'echo TERM >> log; exit 0' TERM; echo started >> log; while [ ! -e go ]; do sleep 0.05; done; echo done >> log"#;
+    let trap = GO_OR_TERM;
     let dir = scratch("stall");
     let mut args = vec![
         "-timeout",
