@@ -67,6 +67,17 @@ impl Reader {
         }
     }
 
+    /// Reads the next `N` bytes as one array: a fixed-size record checked for length once
+    /// instead of field by field.
+    ///
+    /// Errors with [`DecodeError::Truncated`] when fewer than `N` bytes remain.
+    pub(crate) fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        self.need(N)?;
+        let mut out = [0u8; N];
+        self.buf.copy_to_slice(&mut out);
+        Ok(out)
+    }
+
     /// Reads a jute `boolean`: any non-zero byte is true, as the Java server reads it.
     ///
     /// Errors with [`DecodeError::Truncated`] at the end of the input.
