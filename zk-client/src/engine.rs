@@ -16,6 +16,7 @@
 //! driver-side method checks it under the lock, so a driver of an ended session can never touch
 //! the next one, not even half-way through one of its steps.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
@@ -745,7 +746,11 @@ impl Engine {
         {
             g.driver_waker = Some(cx.waker().clone());
         }
-        let actions: Vec<Action> = g.actions.drain(..).collect();
+        let actions: Vec<Action> = if g.actions.is_empty() {
+            Vec::new()
+        } else {
+            g.actions.drain(..).collect()
+        };
         progress |= !actions.is_empty();
         let session_deadline = g.session.poll_timeout();
         // A thread or task reading for itself: the driver looks at it every tick
@@ -863,30 +868,36 @@ impl Inner {
     /// Request `id`'s reply if it came (or `done`: it never will), else the task's waker waits
     /// in its slot.
     fn reply_or_wait(&mut self, id: RequestId, done: bool, cx: &mut Context<'_>) -> Poll<Reply> {
-        match self.replies.get_mut(&id) {
-            Some(ReplySlot::Done(..)) => match self.replies.remove(&id) {
-                Some(ReplySlot::Done(reply)) => Poll::Ready(reply),
-                _ => Poll::Ready((Err(Error::Closed), None)),
-            },
-            _ if done => Poll::Ready((Err(Error::Closed), None)),
-            Some(ReplySlot::Waiting(w, _)) => {
-                // Update the waker in place: no second hash, and no clone when the same task
-                // polls again.
-                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *w = Some(cx.waker().clone());
-                }
+        // One lookup whether the reply is there to take or the waker to store.
+        let slot = match self.replies.entry(id) {
+            MapEntry::Occupied(slot) => slot,
+            MapEntry::Vacant(_) if done => return Poll::Ready((Err(Error::Closed), None)),
+            MapEntry::Vacant(slot) => {
+                slot.insert(ReplySlot::Waiting(
+                    Some(cx.waker().clone()),
+                    RequestObs::untracked(),
+                ));
                 self.flush_before_waiting();
-                Poll::Pending
+                return Poll::Pending;
             }
-            None => {
-                self.replies.insert(
-                    id,
-                    ReplySlot::Waiting(Some(cx.waker().clone()), RequestObs::untracked()),
-                );
-                self.flush_before_waiting();
-                Poll::Pending
+        };
+        if matches!(slot.get(), ReplySlot::Done(..)) {
+            return match slot.remove() {
+                ReplySlot::Done(reply) => Poll::Ready(reply),
+                ReplySlot::Waiting(..) => Poll::Ready((Err(Error::Closed), None)),
+            };
+        }
+        if done {
+            return Poll::Ready((Err(Error::Closed), None));
+        }
+        if let ReplySlot::Waiting(w, _) = slot.into_mut() {
+            // Update the waker in place: no clone when the same task polls again.
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
             }
         }
+        self.flush_before_waiting();
+        Poll::Pending
     }
 
     /// The router, when waiting tasks read the current connection themselves (`task_reads`).
@@ -1164,11 +1175,17 @@ impl Inner {
                         if let Some(w) = watcher {
                             self.watchers.entry(w).or_default();
                         }
-                        if let ReplySlot::Waiting(_, o) = slot {
-                            std::mem::replace(o, RequestObs::untracked()).finish(&result, now);
-                        }
-                        let old = std::mem::replace(slot, ReplySlot::Done((result, watcher)));
-                        if let ReplySlot::Waiting(Some(waker), _) = old {
+                        // The waker and the metrics state are taken out and the reply written
+                        // over the slot in place: the old slot is not moved out whole.
+                        let waker = match slot {
+                            ReplySlot::Waiting(w, o) => {
+                                std::mem::replace(o, RequestObs::untracked()).finish(&result, now);
+                                w.take()
+                            }
+                            ReplySlot::Done(..) => None,
+                        };
+                        *slot = ReplySlot::Done((result, watcher));
+                        if let Some(waker) = waker {
                             waker.wake();
                         }
                     }

@@ -43,6 +43,9 @@ impl ReplyFuture {
 impl Future for ReplyFuture {
     type Output = Reply;
 
+    // Inlined into `OpFuture::poll` (generic, so compiled in the caller's crate): the reply is
+    // then built where the mapping reads it instead of being copied out through each layer.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
         let this = self.get_mut();
         match &this.state {
@@ -114,14 +117,15 @@ impl<T> OpFuture<T> {
 impl<T> Future for OpFuture<T> {
     type Output = Result<T, Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let reply = match Pin::new(&mut self.reply).poll(cx) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let reply = match Pin::new(&mut this.reply).poll(cx) {
             Poll::Ready(reply) => reply,
             Poll::Pending => return Poll::Pending,
         };
-        let engine = self.reply.engine.clone();
-        Poll::Ready(match &mut self.map {
-            Mapper::Plain(map) => map(&engine, reply),
+        // Disjoint fields: the mapping borrows the engine instead of cloning its Arc.
+        Poll::Ready(match &mut this.map {
+            Mapper::Plain(map) => map(&this.reply.engine, reply),
             Mapper::Context(f) => match f.take() {
                 Some(f) => f(reply),
                 None => Err(Error::Closed),
