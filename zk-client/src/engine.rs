@@ -868,10 +868,13 @@ impl Inner {
     /// Request `id`'s reply if it came (or `done`: it never will), else the task's waker waits
     /// in its slot.
     fn reply_or_wait(&mut self, id: RequestId, done: bool, cx: &mut Context<'_>) -> Poll<Reply> {
+        if done && !matches!(self.replies.get(&id), Some(ReplySlot::Done(..))) {
+            // It never will come (the cold path: `entry` below may grow the map).
+            return Poll::Ready((Err(Error::Closed), None));
+        }
         // One lookup whether the reply is there to take or the waker to store.
         let slot = match self.replies.entry(id) {
             MapEntry::Occupied(slot) => slot,
-            MapEntry::Vacant(_) if done => return Poll::Ready((Err(Error::Closed), None)),
             MapEntry::Vacant(slot) => {
                 slot.insert(ReplySlot::Waiting(
                     Some(cx.waker().clone()),
@@ -886,9 +889,6 @@ impl Inner {
                 ReplySlot::Done(reply) => Poll::Ready(reply),
                 ReplySlot::Waiting(..) => Poll::Ready((Err(Error::Closed), None)),
             };
-        }
-        if done {
-            return Poll::Ready((Err(Error::Closed), None));
         }
         if let ReplySlot::Waiting(w, _) = slot.into_mut() {
             // Update the waker in place: no clone when the same task polls again.

@@ -45,7 +45,7 @@ pub enum DecodeError {
     /// The input ended before the record did.
     #[error("truncated record: needed {needed} more bytes, {remaining} left")]
     Truncated {
-        /// Bytes the next field needed.
+        /// Bytes the next read needed: one field, or a whole fixed-size record (a Stat).
         needed: usize,
         /// Bytes that were left.
         remaining: usize,
