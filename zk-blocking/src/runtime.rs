@@ -66,13 +66,13 @@ impl Runtime for ThreadRuntime {
         true
     }
 
-    /// Where the driver's timer is on async-io (every system but Linux and Android; its reactor
-    /// wakes for every timer armed or moved) a second: shorter than the close timeout (2 s) and,
-    /// with the default session timeout, than the first ping and the connect timeout, so a
-    /// session opened and closed within it arms its timer once instead of three times
-    /// (BENCHMARKS.md, stop 28). On Linux and Android none: there the timer is waited for in the
-    /// driver thread's own `poll(2)`, where a deadline moved costs nothing.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    /// A second: shorter than the close timeout (2 s) and, with the default session timeout,
+    /// than the first ping and the connect timeout, so a session opened and closed within it
+    /// arms its timer once instead of three times. Where the timer is on async-io (every system
+    /// but Linux and Android) each move wakes its reactor (BENCHMARKS.md, stop 28); on Linux and
+    /// Android the timer is the driver thread's own `poll(2)`, and moving it earlier means waking
+    /// that thread: a caller's `close()` inside the window writes its closeSession and leaves the
+    /// driver asleep until the answer comes (BENCHMARKS.md, stop 37).
     fn timer_start_window(&self) -> Option<Duration> {
         Some(Duration::from_secs(1))
     }

@@ -413,10 +413,21 @@ impl Engine {
         let mut g = self.lock();
         g.session.close(now);
         g.drain(now);
-        g.wake_driver();
         if g.driver == DriverState::NotStarted {
             // Nobody will drive it: end it here, telling every waiter.
             g.shut_down(now);
+            return g.session.state();
+        }
+        // The closeSession goes out from here, as a lone request does (`submit`): the driver,
+        // registered for the socket's readiness, reads the server's answer and ends the session.
+        // It is woken only for what it alone does: a session that ended at once (it was not
+        // connected, so the driver must stop), a socket that would not take the bytes, or a close
+        // deadline earlier than its timer. (Inside a timer window the timer is armed earlier than
+        // the close deadline: zk-blocking's sessions closed within their first second wake their
+        // driver for nothing but the server's answer.)
+        let ended = matches!(g.session.state(), SessionState::Lost(_));
+        if ended || g.write_out_now() != WriteState::Done || g.driver_needed() {
+            g.wake_driver();
         }
         g.session.state()
     }

@@ -203,3 +203,42 @@ fn deadlines_inside_the_timer_window_fire_on_time() {
     );
     assert_eq!(run(Some(Duration::from_secs(5))), without);
 }
+
+/// Connects, loses the server into a black hole, then closes: returns how long `close()` took.
+/// A caller's close writes its closeSession itself and, inside the window, leaves the driver
+/// asleep (the close deadline is later than the timer's): the timer must still bring the
+/// driver back for the close timeout, neither later nor earlier than without a window.
+fn close_into_a_blackhole(window: Option<Duration>) -> Duration {
+    let w = world();
+    let moves = Arc::new(AtomicUsize::new(0));
+    let b = builder(&w, window, &moves).close_timeout(Duration::from_secs(2));
+    let w2 = w.clone();
+    w.block_on(LIMIT, async move {
+        let c = b.connect().await.expect("connect");
+        w2.blackhole(Node(1));
+        let start = w2.elapsed();
+        c.close().await;
+        assert!(
+            matches!(c.state(), SessionState::Lost(_)),
+            "{:?}",
+            c.state()
+        );
+        w2.elapsed() - start
+    })
+    .expect("closes")
+}
+
+/// (Broken on purpose, a close that never wakes the driver for an earlier deadline makes the
+/// windowless close wait for the first ping's timer instead, and this fails.)
+#[test]
+fn an_unanswered_close_inside_the_timer_window_gives_up_at_the_close_timeout() {
+    let without = close_into_a_blackhole(None);
+    assert!(
+        (Duration::from_millis(1990)..=Duration::from_millis(2010)).contains(&without),
+        "an unanswered close took {without:?} with a 2 s close timeout"
+    );
+    assert_eq!(
+        close_into_a_blackhole(Some(Duration::from_secs(1))),
+        without
+    );
+}
