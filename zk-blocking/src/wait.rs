@@ -285,8 +285,10 @@ fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
     };
     waiter.state.store(RUNNING, Ordering::Release);
     if !fds[0].revents().is_empty() {
+        // A read that does not fill the sink has emptied the channel: no second read to learn
+        // it is empty (a byte written after it wakes the next poll, which drains it then).
         let mut sink = [0u8; 64];
-        while matches!(std::io::Read::read(&mut &channel.0, &mut sink), Ok(n) if n > 0) {}
+        while matches!(std::io::Read::read(&mut &channel.0, &mut sink), Ok(n) if n == sink.len()) {}
     }
     if let Err(e) = polled {
         // Not seen in practice (EFAULT, ENOMEM); wake everything, and do not spin on it.
