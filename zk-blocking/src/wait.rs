@@ -64,8 +64,8 @@ impl Waiter {
     fn channel(&self) -> Option<&Channel> {
         self.channel
             .get_or_init(|| {
-                // Both ends non-blocking: a wake-up never blocks its waker, and draining stops
-                // when empty.
+                // Both ends non-blocking: a wake-up never blocks its waker, and draining never
+                // blocks (it stops at a short read).
                 let pair = std::os::unix::net::UnixStream::pair().and_then(|(rx, tx)| {
                     rx.set_nonblocking(true)?;
                     tx.set_nonblocking(true)?;

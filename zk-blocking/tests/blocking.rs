@@ -926,6 +926,44 @@ macro_rules! blocking_tests {
             watcher.close();
         }
 
+        /// One thread closes the session while another makes call after call, each waiting
+        /// on the socket and reading its own reply (`caller_reads`), so the answer to the
+        /// closeSession, which the closing thread wrote itself, may be read by either thread
+        /// or the driver. The close returns, the session is lost as closed, and the other
+        /// thread's calls end with `Closed`.
+        #[test]
+        fn closing_while_another_thread_calls_ends_both() {
+            let sim = server();
+            let client = connect(&sim);
+            client.create("/busy", "x").ephemeral().run().expect("create");
+            let caller = client.clone();
+            let (busy_tx, busy_rx) = mpsc::channel();
+            let worker = std::thread::spawn(move || -> Error {
+                let mut calls = 0u32;
+                loop {
+                    match caller.get_data("/busy").run() {
+                        Ok(_) => {
+                            calls += 1;
+                            if calls == 50 {
+                                let _ = busy_tx.send(());
+                            }
+                        }
+                        Err(e) => return e,
+                    }
+                }
+            });
+            recv(&busy_rx);
+            let (closed_tx, closed_rx) = mpsc::channel();
+            let closer = client.clone();
+            std::thread::spawn(move || {
+                closer.close();
+                let _ = closed_tx.send(closer.state());
+            });
+            assert_eq!(recv(&closed_rx), SessionState::Lost(LostReason::Closed));
+            let ended = worker.join().expect("the calling thread");
+            assert!(matches!(ended, Error::Closed), "the calls ended with {ended}");
+        }
+
         #[test]
         fn removed_listener_is_not_called() {
             let sim = server();

@@ -418,13 +418,15 @@ impl Engine {
             g.shut_down(now);
             return g.session.state();
         }
-        // The closeSession goes out from here, as a lone request does (`submit`): the driver,
-        // registered for the socket's readiness, reads the server's answer and ends the session.
-        // It is woken only for what it alone does: a session that ended at once (it was not
-        // connected, so the driver must stop), a socket that would not take the bytes, or a close
-        // deadline earlier than its timer. (Inside a timer window the timer is armed earlier than
-        // the close deadline: zk-blocking's sessions closed within their first second wake their
-        // driver for nothing but the server's answer.)
+        // The closeSession goes out from here, as a lone request does (`submit`); whoever reads
+        // the socket (the driver, registered for its readiness, or a caller reading for itself,
+        // which then wakes the driver) reads the server's answer, and the driver ends the
+        // session. The driver is woken only for what it alone does: a session that ended at once
+        // (it was not connected, so the driver must stop), a socket that would not take the
+        // bytes, or a close deadline earlier than its timer. (Inside a timer window the timer is
+        // armed no later than the window's end, so a close deadline past that end moves nothing:
+        // with the default close timeout, zk-blocking's sessions closed within their first second
+        // wake their driver for nothing but the server's answer.)
         let ended = matches!(g.session.state(), SessionState::Lost(_));
         if ended || g.write_out_now() != WriteState::Done || g.driver_needed() {
             g.wake_driver();

@@ -79,11 +79,11 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// the last (connect timeout, first ping, close timeout); those later than the window's end
     /// move nothing in the window, an earlier one still moves the timer. A session that lives
     /// longer pays one wake-up at the window's end, and from then on its timer is armed at its
-    /// deadlines. `None` (the default): no window. zk-blocking answers one second (off Linux and
-    /// Android its timer is on async-io; on them, in its driver thread's own `poll(2)`, where
-    /// moving it earlier means waking that thread, as a caller's `close()` would, BENCHMARKS.md,
-    /// stop 37); tokio keeps `None` (its timer wheel moves timers for free, and its driver wakes
-    /// on the caller's thread), and so do async-std and smol (measured: there it added context
+    /// deadlines. `None` (the default): no window. zk-blocking answers one second. Off Linux and
+    /// Android its timer is on async-io; on them it is the driver thread's own `poll(2)`, where
+    /// moving it earlier means waking that thread, as a `close()` in a session's first second
+    /// would without the window (BENCHMARKS.md, stop 37). tokio keeps `None` (its timer wheel
+    /// moves timers for free), and so do async-std and smol (measured: there it added context
     /// switches, BENCHMARKS.md, stop 28).
     fn timer_start_window(&self) -> Option<Duration> {
         None

@@ -1,9 +1,10 @@
 //! The driver's timer window (`Runtime::timer_start_window`), in the deterministic world: a short
 //! session's deadlines, each earlier than the last, do not move its timer; a session that
-//! outlives the window pings and notices a dead server exactly as without one.
+//! outlives the window pings and notices a dead server exactly as without one; a close, which
+//! leaves the driver asleep inside the window, still ends on time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ struct Windowed {
     inner: Arc<dyn Runtime>,
     window: Option<Duration>,
     moves: Arc<AtomicUsize>,
+    /// When each spawned task (the driver: no tracker is asked for) ended, in virtual time.
+    ended: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl Runtime for Windowed {
@@ -38,7 +41,11 @@ impl Runtime for Windowed {
     }
 
     fn spawn(&self, task: BoxFuture<()>) -> std::io::Result<()> {
-        self.inner.spawn(task)
+        let (rt, ended) = (self.inner.clone(), self.ended.clone());
+        self.inner.spawn(Box::pin(async move {
+            task.await;
+            ended.lock().expect("lock").push(rt.now());
+        }))
     }
 
     fn now(&self) -> Instant {
@@ -82,10 +89,21 @@ fn world() -> SimWorld {
 }
 
 fn builder(w: &SimWorld, window: Option<Duration>, moves: &Arc<AtomicUsize>) -> ClientBuilder {
+    builder_noting_ends(w, window, moves, &Arc::default())
+}
+
+/// As `builder`, noting in `ended` when the driver ends.
+fn builder_noting_ends(
+    w: &SimWorld,
+    window: Option<Duration>,
+    moves: &Arc<AtomicUsize>,
+    ended: &Arc<Mutex<Vec<Instant>>>,
+) -> ClientBuilder {
     let runtime = Arc::new(Windowed {
         inner: w.runtime_for(Node(1)),
         window,
         moves: moves.clone(),
+        ended: ended.clone(),
     });
     ClientBuilder::new(runtime, &w.connect_string())
         .rng_seed(7)
@@ -241,4 +259,51 @@ fn an_unanswered_close_inside_the_timer_window_gives_up_at_the_close_timeout() {
         close_into_a_blackhole(Some(Duration::from_secs(1))),
         without
     );
+}
+
+/// Connects, crashes the one server and waits until the session is suspended (it redials),
+/// then closes: returns how long after the close the driver ended.
+fn close_while_suspended(window: Option<Duration>) -> Duration {
+    let w = world();
+    let moves = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(Mutex::new(Vec::new()));
+    let b = builder_noting_ends(&w, window, &moves, &ended);
+    let c: Client = w
+        .block_on(LIMIT, async move { b.connect().await.expect("connect") })
+        .expect("connects");
+    let mut states = c.state_changes();
+    w.crash(0);
+    w.block_on(LIMIT, async move {
+        loop {
+            match next_state(&mut states).await {
+                SessionState::Suspended => break,
+                SessionState::Lost(r) => panic!("lost, not suspended: {r:?}"),
+                _ => {}
+            }
+        }
+    })
+    .expect("suspended");
+    let closed_at = w.now();
+    let closing = c.clone();
+    w.block_on(LIMIT, async move { closing.close().await })
+        .expect("closes");
+    assert_eq!(c.state(), SessionState::Lost(zk_client::LostReason::Closed));
+    w.run_for(Duration::from_secs(30));
+    let ends = ended.lock().expect("lock").clone();
+    assert_eq!(ends.len(), 1, "driver ends: {ends:?}");
+    ends[0] - closed_at
+}
+
+/// A close that ends the session at once (not connected) must wake the driver, which would
+/// otherwise go on until its next deadline (the next dial). (Broken on purpose, a close that
+/// does not wake the driver for an ended session makes the driver end later, and this fails.)
+#[test]
+fn a_close_while_suspended_stops_the_driver_at_once() {
+    for window in [None, Some(Duration::from_secs(1))] {
+        assert_eq!(
+            close_while_suspended(window),
+            Duration::ZERO,
+            "window {window:?}"
+        );
+    }
 }
