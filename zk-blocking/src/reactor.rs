@@ -241,9 +241,9 @@ pub(crate) struct Armed {
 }
 
 impl Armed {
-    /// Nothing to watch: the thread may park.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.sockets.is_empty() && self.timers.is_empty()
+    /// Whether there are sockets to poll (else only the clock is waited for).
+    pub(crate) fn has_sockets(&self) -> bool {
+        !self.sockets.is_empty()
     }
 
     /// The nearest deadline.

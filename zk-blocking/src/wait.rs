@@ -235,6 +235,27 @@ fn park(waiter: &Waiter) {
     }
 }
 
+/// Parks until woken (unless woken since the future was polled) or until `deadline`.
+#[cfg(unix)]
+fn park_until(waiter: &Waiter, deadline: std::time::Instant) {
+    if waiter
+        .state
+        .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    while waiter.state.load(Ordering::Acquire) == PARKED {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            // Still PARKED: a wake-up that comes now unparks a running thread, which only makes
+            // its next park return at once (every park loops on the state).
+            return;
+        }
+        std::thread::park_timeout(left);
+    }
+}
+
 /// Waits until the thread is woken, one of its sources is ready or due, or `reader` (the
 /// session socket of a reader's turn) is readable; true when `reader` is (or has failed, or
 /// closed: the read reports that). With nothing to watch it parks. Returns at once when woken
@@ -243,12 +264,22 @@ fn park(waiter: &Waiter) {
 fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let armed = waiter.sources.arm(waiter);
-    let channel = match waiter.channel() {
-        Some(c) if reader.is_some() || !armed.is_empty() => c,
-        _ => {
-            park(waiter);
-            return false;
+    if reader.is_none() && !armed.has_sockets() {
+        // Only the clock to watch (a connect timeout, a retry's sleep, a spare driver thread's
+        // wait for its next task): a futex wait with a timeout is one call where `poll(2)` on
+        // the channel is a poll and a read, and waking it is one call either way.
+        match armed.deadline() {
+            Some(at) => {
+                park_until(waiter, at);
+                armed.wake(waiter, std::iter::empty(), std::time::Instant::now());
+            }
+            None => park(waiter),
         }
+        return false;
+    }
+    let Some(channel) = waiter.channel() else {
+        park(waiter);
+        return false;
     };
     let timeout = match armed.deadline() {
         Some(at) => {
@@ -311,4 +342,57 @@ fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
 fn wait(waiter: &Arc<Waiter>, _reader: Option<&std::net::TcpStream>) -> bool {
     park(waiter);
     false
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::{Duration, Instant};
+
+    /// A bound on waiting for a wake-up; never an assertion about speed.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// A waiter for the calling thread, as `block_on` makes one.
+    fn waiter() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            state: AtomicU8::new(RUNNING),
+            thread: std::thread::current(),
+            channel: OnceLock::new(),
+            sources: Sources::default(),
+        })
+    }
+
+    /// A thread waiting only for the clock (a futex wait, not `poll(2)`) is woken by a wake-up
+    /// long before its deadline. The wake-up comes once the thread is parked, so this is the
+    /// case tested, not a wake-up before the wait. (Broken on purpose, a wait that sleeps to
+    /// its deadline instead of parking fails it.)
+    #[test]
+    fn a_wake_up_ends_a_wait_for_the_clock_before_its_deadline() {
+        let (lend, lent) = channel();
+        let (done, finished) = channel();
+        std::thread::spawn(move || {
+            let w = waiter();
+            let _ = lend.send(w.clone());
+            park_until(&w, Instant::now() + Duration::from_secs(3600));
+            let _ = done.send(());
+        });
+        let w = lent.recv_timeout(PATIENCE).expect("the waiter");
+        while w.state.load(Ordering::Acquire) != PARKED {
+            std::thread::yield_now();
+        }
+        w.notify();
+        finished
+            .recv_timeout(PATIENCE)
+            .expect("a parked wait was never woken");
+    }
+
+    /// Not woken, it returns at its deadline, not before.
+    #[test]
+    fn a_wait_for_the_clock_ends_at_its_deadline() {
+        let w = waiter();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        park_until(&w, deadline);
+        assert!(Instant::now() >= deadline);
+    }
 }
