@@ -81,7 +81,8 @@ impl DriverThreads {
     }
 
     /// A driver thread's life: runs drivers until none comes for `spare_for`, in zk-blocking's
-    /// `block_on` (`wait.rs`), whose `poll(2)` waits for the driver's socket and timer too.
+    /// `block_on` (`wait.rs`), whose wait watches the driver's socket and timer too (`poll(2)`;
+    /// a futex wait with a timeout when only the clock is left, as between drivers).
     fn serve(&'static self, first: BoxFuture<()>) {
         crate::wait::block_on(async move {
             let mut driver = first;

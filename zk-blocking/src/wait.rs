@@ -248,8 +248,13 @@ fn park_until(waiter: &Waiter, deadline: std::time::Instant) {
     while waiter.state.load(Ordering::Acquire) == PARKED {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            // Still PARKED: a wake-up that comes now unparks a running thread, which only makes
-            // its next park return at once (every park loops on the state).
+            // Back to RUNNING, so that the due timer's own wake-up (and any other from here on)
+            // does not unpark a running thread, leaving a token that would cut some later park
+            // short. If a wake-up came first, its token is there already, as after `park`.
+            let _ =
+                waiter
+                    .state
+                    .compare_exchange(PARKED, RUNNING, Ordering::AcqRel, Ordering::Acquire);
             return;
         }
         std::thread::park_timeout(left);
@@ -258,8 +263,8 @@ fn park_until(waiter: &Waiter, deadline: std::time::Instant) {
 
 /// Waits until the thread is woken, one of its sources is ready or due, or `reader` (the
 /// session socket of a reader's turn) is readable; true when `reader` is (or has failed, or
-/// closed: the read reports that). With nothing to watch it parks. Returns at once when woken
-/// since the last poll.
+/// closed: the read reports that). With nothing to watch it parks; with only a deadline, it parks
+/// until the deadline. Returns at once when woken since the last poll.
 #[cfg(unix)]
 fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec};
@@ -364,9 +369,10 @@ mod tests {
     }
 
     /// A thread waiting only for the clock (a futex wait, not `poll(2)`) is woken by a wake-up
-    /// long before its deadline. The wake-up comes once the thread is parked, so this is the
-    /// case tested, not a wake-up before the wait. (Broken on purpose, a wait that sleeps to
-    /// its deadline instead of parking fails it.)
+    /// long before its deadline. The wake-up comes after the thread has said it parks (just
+    /// before or inside its futex wait, both of which must end the wait), not before its wait.
+    /// (Broken on purpose, a wait that sleeps to its deadline instead of parking fails it.) The
+    /// route through `wait()` and its timers is `local_io`'s timer tests'.
     #[test]
     fn a_wake_up_ends_a_wait_for_the_clock_before_its_deadline() {
         let (lend, lent) = channel();
@@ -378,7 +384,9 @@ mod tests {
             let _ = done.send(());
         });
         let w = lent.recv_timeout(PATIENCE).expect("the waiter");
+        let until = Instant::now() + PATIENCE;
         while w.state.load(Ordering::Acquire) != PARKED {
+            assert!(Instant::now() < until, "the waiting thread never parked");
             std::thread::yield_now();
         }
         w.notify();
@@ -387,12 +395,14 @@ mod tests {
             .expect("a parked wait was never woken");
     }
 
-    /// Not woken, it returns at its deadline, not before.
+    /// Not woken, it returns at its deadline, not before, and running: a wake-up after it
+    /// (its timer's own) leaves no unpark token behind.
     #[test]
     fn a_wait_for_the_clock_ends_at_its_deadline() {
         let w = waiter();
         let deadline = Instant::now() + Duration::from_millis(20);
         park_until(&w, deadline);
         assert!(Instant::now() >= deadline);
+        assert_eq!(w.state.load(Ordering::Acquire), RUNNING);
     }
 }
