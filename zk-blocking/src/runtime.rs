@@ -71,9 +71,10 @@ impl Runtime for ThreadRuntime {
     /// arms its timer once instead of three times. Where the timer is on async-io (every system
     /// but Linux and Android) each move wakes its reactor (BENCHMARKS.md, stop 28); on Linux and
     /// Android the timer is the driver thread's own wait (its `poll(2)`, or a futex wait with a
-    /// timeout when it has no socket to watch), and moving it earlier means waking that thread: a caller's `close()` inside the window (with a close timeout longer than what
-    /// is left of it, as the default's) writes its closeSession and leaves the driver asleep
-    /// until the answer comes (BENCHMARKS.md, stop 37).
+    /// timeout when it has no socket to watch), and moving it earlier means waking that thread:
+    /// a caller's `close()` inside the window (with a close timeout longer than what is left of
+    /// it, as the default's) writes its closeSession and leaves the driver asleep until the
+    /// answer comes (BENCHMARKS.md, stop 37).
     fn timer_start_window(&self) -> Option<Duration> {
         Some(Duration::from_secs(1))
     }

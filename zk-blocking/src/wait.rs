@@ -221,8 +221,9 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
 #[cfg(unix)]
 const MAX_POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
-/// Parks until woken (unless woken since the future was polled).
-fn park(waiter: &Waiter) {
+/// Parks until woken (unless woken since the future was polled), or until `deadline` if there
+/// is one.
+fn park(waiter: &Waiter, deadline: Option<std::time::Instant>) {
     if waiter
         .state
         .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
@@ -231,26 +232,15 @@ fn park(waiter: &Waiter) {
         return;
     }
     while waiter.state.load(Ordering::Acquire) == PARKED {
-        std::thread::park();
-    }
-}
-
-/// Parks until woken (unless woken since the future was polled) or until `deadline`.
-#[cfg(unix)]
-fn park_until(waiter: &Waiter, deadline: std::time::Instant) {
-    if waiter
-        .state
-        .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        return;
-    }
-    while waiter.state.load(Ordering::Acquire) == PARKED {
+        let Some(deadline) = deadline else {
+            std::thread::park();
+            continue;
+        };
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             // Back to RUNNING, so that the due timer's own wake-up (and any other from here on)
             // does not unpark a running thread, leaving a token that would cut some later park
-            // short. If a wake-up came first, its token is there already, as after `park`.
+            // short. If a wake-up came first, its token is there already, as after any park.
             let _ =
                 waiter
                     .state
@@ -271,19 +261,14 @@ fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
     let armed = waiter.sources.arm(waiter);
     if reader.is_none() && !armed.has_sockets() {
         // Only the clock to watch (a connect timeout, a retry's sleep, a spare driver thread's
-        // wait for its next task): a futex wait with a timeout is one call where `poll(2)` on
-        // the channel is a poll and a read, and waking it is one call either way.
-        match armed.deadline() {
-            Some(at) => {
-                park_until(waiter, at);
-                armed.wake(waiter, std::iter::empty(), std::time::Instant::now());
-            }
-            None => park(waiter),
-        }
+        // wait for its next task), or nothing: a futex wait with a timeout is one call where
+        // `poll(2)` on the channel is a poll and a read, and waking it is one call either way.
+        park(waiter, armed.deadline());
+        armed.wake(waiter, std::iter::empty(), std::time::Instant::now());
         return false;
     }
     let Some(channel) = waiter.channel() else {
-        park(waiter);
+        park(waiter, None);
         return false;
     };
     let timeout = match armed.deadline() {
@@ -345,7 +330,7 @@ fn wait(waiter: &Arc<Waiter>, reader: Option<&std::net::TcpStream>) -> bool {
 /// Without `poll(2)` no transport offers its socket and no source registers: the thread parks.
 #[cfg(not(unix))]
 fn wait(waiter: &Arc<Waiter>, _reader: Option<&std::net::TcpStream>) -> bool {
-    park(waiter);
+    park(waiter, None);
     false
 }
 
@@ -380,7 +365,7 @@ mod tests {
         std::thread::spawn(move || {
             let w = waiter();
             let _ = lend.send(w.clone());
-            park_until(&w, Instant::now() + Duration::from_secs(3600));
+            park(&w, Some(Instant::now() + Duration::from_secs(3600)));
             let _ = done.send(());
         });
         let w = lent.recv_timeout(PATIENCE).expect("the waiter");
@@ -401,7 +386,7 @@ mod tests {
     fn a_wait_for_the_clock_ends_at_its_deadline() {
         let w = waiter();
         let deadline = Instant::now() + Duration::from_millis(20);
-        park_until(&w, deadline);
+        park(&w, Some(deadline));
         assert!(Instant::now() >= deadline);
         assert_eq!(w.state.load(Ordering::Acquire), RUNNING);
     }

@@ -149,6 +149,24 @@ async fn next_state(states: &mut (impl Stream<Item = SessionState> + Unpin)) -> 
         .unwrap_or(SessionState::Lost(zk_client::LostReason::Closed))
 }
 
+/// Runs the world until `states` reports the session suspended. Fails if it is lost instead.
+fn until_suspended(
+    w: &SimWorld,
+    mut states: impl Stream<Item = SessionState> + Unpin + Send + 'static,
+) {
+    w.block_on(LIMIT, async move {
+        loop {
+            match next_state(&mut states).await {
+                SessionState::Suspended => break,
+                // A lost session ends the stream: fail rather than wait on it forever.
+                SessionState::Lost(r) => panic!("lost, not suspended: {r:?}"),
+                _ => {}
+            }
+        }
+    })
+    .expect("suspended");
+}
+
 /// Connects with a `session` timeout, idles for `idle`, then loses the server into a black
 /// hole; returns how long after the black hole the session was suspended. Fails if the session
 /// changed or was lost in the idle time.
@@ -167,20 +185,10 @@ fn idle_then_blackhole(window: Option<Duration>, session: Duration, idle: Durati
         "kept alive by its pings"
     );
     assert_eq!(c.client_id().map(|s| s.id), Some(id), "the same session");
-    let mut states = c.state_changes();
+    let states = c.state_changes();
     w.blackhole(Node(1));
     let blackholed = w.elapsed();
-    w.block_on(LIMIT, async move {
-        loop {
-            match next_state(&mut states).await {
-                SessionState::Suspended => break,
-                // A lost session ends the stream: fail rather than wait on it forever.
-                SessionState::Lost(r) => panic!("lost, not suspended: {r:?}"),
-                _ => {}
-            }
-        }
-    })
-    .expect("suspended");
+    until_suspended(&w, states);
     w.elapsed() - blackholed
 }
 
@@ -271,18 +279,9 @@ fn close_while_suspended(window: Option<Duration>) -> Duration {
     let c: Client = w
         .block_on(LIMIT, async move { b.connect().await.expect("connect") })
         .expect("connects");
-    let mut states = c.state_changes();
+    let states = c.state_changes();
     w.crash(0);
-    w.block_on(LIMIT, async move {
-        loop {
-            match next_state(&mut states).await {
-                SessionState::Suspended => break,
-                SessionState::Lost(r) => panic!("lost, not suspended: {r:?}"),
-                _ => {}
-            }
-        }
-    })
-    .expect("suspended");
+    until_suspended(&w, states);
     let closed_at = w.now();
     let closing = c.clone();
     w.block_on(LIMIT, async move { closing.close().await })
