@@ -938,9 +938,12 @@ macro_rules! blocking_tests {
             client.create("/busy", "x").ephemeral().run().expect("create");
             let caller = client.clone();
             let (busy_tx, busy_rx) = mpsc::channel();
-            let worker = std::thread::spawn(move || -> Error {
+            // The calls' end comes over a channel, not from `join`: a calling thread that
+            // hangs fails the test after PATIENCE instead of hanging it.
+            let (ended_tx, ended_rx) = mpsc::channel();
+            std::thread::spawn(move || {
                 let mut calls = 0u32;
-                loop {
+                let ended = loop {
                     match caller.get_data("/busy").run() {
                         Ok(_) => {
                             calls += 1;
@@ -948,9 +951,10 @@ macro_rules! blocking_tests {
                                 let _ = busy_tx.send(());
                             }
                         }
-                        Err(e) => return e,
+                        Err(e) => break e,
                     }
-                }
+                };
+                let _ = ended_tx.send(ended);
             });
             recv(&busy_rx);
             let (closed_tx, closed_rx) = mpsc::channel();
@@ -960,7 +964,7 @@ macro_rules! blocking_tests {
                 let _ = closed_tx.send(closer.state());
             });
             assert_eq!(recv(&closed_rx), SessionState::Lost(LostReason::Closed));
-            let ended = worker.join().expect("the calling thread");
+            let ended = recv(&ended_rx);
             assert!(matches!(ended, Error::Closed), "the calls ended with {ended}");
         }
 
