@@ -104,14 +104,21 @@ fn a_read_after_a_wake_up_and_a_short_read_waits_for_readiness_first() {
         let (mut server, _) = listener.accept().expect("accept");
         let mut buf = [0u8; 64];
 
-        // Nothing to read yet: the read registers for readiness; the bytes written then wake
-        // it through async-io's reactor, which notes the event, before it reads again.
-        let mut registered = false;
+        // Nothing to read yet: the read registers for readiness.
+        poll_fn(|cx| {
+            assert!(tcp.poll_read(cx, &mut buf).is_pending(), "nothing was sent");
+            Poll::Ready(())
+        })
+        .await;
+        // The reactor turns at least once after the registration (a timer wakes it), so the
+        // event below is noted under a tick of its own: an event of the turn that was under way
+        // at the registration would count as possibly stale and not be noted at all.
+        async_io::Timer::after(Duration::from_millis(1)).await;
+        server.write_all(b"woken").expect("write");
+        // Woken through the reactor, which notes the event, before it reads.
+        let mut polled = false;
         let woken = poll_fn(|cx| {
-            if !registered {
-                registered = true;
-                assert!(tcp.poll_read(cx, &mut buf).is_pending(), "nothing was sent");
-                server.write_all(b"woken").expect("write");
+            if !std::mem::replace(&mut polled, true) {
                 return Poll::Pending;
             }
             tcp.poll_read(cx, &mut buf)
